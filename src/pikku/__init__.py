@@ -1,0 +1,1 @@
+"""pikku: durable workflows for Python."""

@@ -1,0 +1,192 @@
+"""The coded error tree.
+
+Every error pikku raises on purpose is a :class:`PikkuError` with a stable ``code`` so callers, logs and
+UIs can match on it without parsing messages. Messages name the thing, the consequence and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PikkuError(Exception):
+    """Base of every deliberate pikku error; ``code`` is stable and documented."""
+
+    code: str = "PIKKU_ERROR"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} (hint: {hint})" if hint else message)
+
+
+class ConfigError(PikkuError):
+    """The project configuration (``[tool.pikku]`` or environment) is missing or wrong."""
+
+    code = "PIKKU_CONFIG"
+
+
+class BackendURLError(ConfigError):
+    """A state or queue URL has a scheme or form pikku does not know."""
+
+    code = "PIKKU_BACKEND_URL"
+
+
+class BackendUnavailableError(PikkuError):
+    """A store or queue could not be reached; transient, the operation may be retried."""
+
+    code = "PIKKU_BACKEND_UNAVAILABLE"
+
+
+class RunNotFoundError(PikkuError):
+    """No run with this id exists in the state store."""
+
+    code = "PIKKU_RUN_NOT_FOUND"
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"workflow run {run_id!r} does not exist", hint="check the run id and PIKKU_STATE_URL")
+
+
+class StepNotFoundError(PikkuError):
+    """The run exists but has no step of this name."""
+
+    code = "PIKKU_STEP_NOT_FOUND"
+
+    def __init__(self, run_id: str, step: str) -> None:
+        self.run_id = run_id
+        self.step = step
+        super().__init__(f"run {run_id!r} has no step {step!r}")
+
+
+class CorruptStateError(PikkuError):
+    """Stored state could not be read back; names where it lives so it can be inspected."""
+
+    code = "PIKKU_CORRUPT_STATE"
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        super().__init__(
+            f"stored state at {location} is unreadable: {reason}",
+            hint="inspect or remove that record; other runs are unaffected",
+        )
+
+
+class UnknownWorkflowError(PikkuError):
+    """No workflow of this name is registered (is the generated wirings module imported?)."""
+
+    code = "PIKKU_WORKFLOW_NOT_FOUND"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"no workflow named {name!r} is registered (known: {listed})",
+            hint="check the name, run `pikku prebuild`, and import the generated wirings",
+        )
+
+
+class UnknownRPCError(PikkuError):
+    """No ``@pikku_func`` is registered under this rpc name."""
+
+    code = "PIKKU_RPC_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"no function is registered under the rpc name {name!r}",
+            hint="decorate it with @pikku_func(name=...) and make sure its module is imported",
+        )
+
+
+class InvalidInputError(PikkuError):
+    """Input to a workflow or rpc failed validation against its declared model."""
+
+    code = "PIKKU_INVALID_INPUT"
+
+
+class InvalidDurationError(PikkuError):
+    """A duration such as ``"5s"`` could not be parsed."""
+
+    code = "PIKKU_INVALID_DURATION"
+
+
+class StepSerializationError(PikkuError):
+    """A step produced a value that cannot be stored as JSON."""
+
+    code = "PIKKU_STEP_SERIALIZATION"
+
+
+class PayloadTooLargeError(PikkuError):
+    """A value is larger than the configured payload limit."""
+
+    code = "PIKKU_PAYLOAD_TOO_LARGE"
+
+
+class NonDeterminismError(PikkuError):
+    """A replay reached a recorded step but the code now does something else there."""
+
+    code = "PIKKU_NON_DETERMINISM"
+
+    def __init__(self, run_id: str, step: str, recorded: str, current: str) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.recorded = recorded
+        self.current = current
+        super().__init__(
+            f"run {run_id!r}, step {step!r}: recorded {recorded} but the workflow code now does {current}",
+            hint="workflow code changed under a running run; keep old step names/forms or start a new run",
+        )
+
+
+class StepFailedError(PikkuError):
+    """A step exhausted its attempts; the workflow sees this at the ``workflow.do`` call."""
+
+    code = "PIKKU_STEP_FAILED"
+
+    def __init__(self, run_id: str, step: str, error: Any) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.error = error
+        super().__init__(f"step {step!r} of run {run_id!r} failed: {error.type}: {error.message}")
+
+
+class WorkflowFailedError(PikkuError):
+    """Raised by ``handle.result()`` when the run ended in failure; carries the stored error."""
+
+    code = "PIKKU_WORKFLOW_FAILED"
+
+    def __init__(self, run_id: str, error: Any) -> None:
+        self.run_id = run_id
+        self.error = error
+        super().__init__(f"workflow run {run_id!r} failed: {error.type}: {error.message}")
+
+
+class WorkflowCancelledError(PikkuError):
+    """Raised by ``handle.result()`` when the run was cancelled."""
+
+    code = "PIKKU_WORKFLOW_CANCELLED"
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"workflow run {run_id!r} was cancelled")
+
+
+class WorkflowTimeoutError(PikkuError):
+    """``handle.result(timeout=...)`` gave up before the run settled; the run goes on."""
+
+    code = "PIKKU_TIMEOUT"
+
+
+class WorkflowAsyncException(BaseException):  # noqa: N818 - the name is the design document's
+    """Control flow, not an error: the replay reached work that is not done yet and pauses here.
+
+    It derives from BaseException so that a user's ``except Exception`` around ``workflow.do`` cannot
+    swallow the pause and let the workflow run past a step that has no result yet.
+    """
+
+    def __init__(self, run_id: str, reason: str, *, wake_at: float | None = None) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        self.wake_at = wake_at
+        super().__init__(f"run {run_id} paused: {reason}")

@@ -1,0 +1,127 @@
+"""Plain records that stores and queues hand back. No behaviour, no I/O.
+
+Values are kept as JSON *text* (``*_json`` fields): the serde layer decides how Python values become JSON,
+stores only persist text. This keeps every backend byte-faithful (unicode, big ints, key order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["running", "completed", "failed", "cancelled"]
+StepStatus = Literal["pending", "scheduled", "running", "done", "failed"]
+StepForm = Literal["rpc", "inline", "sleep"]
+
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "completed", "failed", "cancelled")
+SETTLED_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+STEP_STATUSES: tuple[StepStatus, ...] = ("pending", "scheduled", "running", "done", "failed")
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """A stored error: what went wrong, of which type, where, and pikku's code when it is a PikkuError."""
+
+    message: str
+    type: str
+    stack: str = ""
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form stores persist."""
+        return {"message": self.message, "type": self.type, "stack": self.stack, "code": self.code}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ErrorInfo:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            message=str(raw.get("message", "")),
+            type=str(raw.get("type", "Exception")),
+            stack=str(raw.get("stack", "")),
+            code=raw.get("code"),
+        )
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One workflow run as stored."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    input_json: str
+    output_json: str | None = None
+    error: ErrorInfo | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class NewStep:
+    """What the engine asks a store to insert for a step it reached for the first time."""
+
+    run_id: str
+    name: str
+    form: StepForm
+    rpc_name: str | None = None
+    data_json: str | None = None
+    status: StepStatus = "pending"
+    max_attempts: int = 1
+    wake_at: float | None = None
+    result_json: str | None = None
+    result_type: str | None = None
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One step of a run as stored. ``attempts`` counts claims (executions started)."""
+
+    run_id: str
+    name: str
+    form: StepForm
+    status: StepStatus
+    rpc_name: str | None = None
+    data_json: str | None = None
+    result_json: str | None = None
+    result_type: str | None = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    wake_at: float | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class StepAttempt:
+    """One execution of a step: which attempt, when it started and ended, and its error if it failed."""
+
+    attempt: int
+    started_at: float
+    ended_at: float | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True)
+class Enqueue:
+    """A job to put on a queue: used for the orchestrator hand-off that rides along a step transition."""
+
+    queue: str
+    payload: dict[str, Any]
+    delay: float = 0.0
+
+
+@dataclass(slots=True)
+class Job:
+    """A claimed queue job. ``attempts`` counts deliveries including this one; ``receipt`` is backend-private."""
+
+    id: str
+    queue: str
+    payload: dict[str, Any]
+    attempts: int = 1
+    run_at: float = 0.0
+    lease_until: float | None = None
+    owner: str | None = None
+    receipt: str | None = field(default=None, compare=False)

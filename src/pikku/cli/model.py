@@ -1,0 +1,108 @@
+"""What `pikku prebuild` knows about a project: plain frozen dataclasses, no I/O, no behaviour.
+
+The scanner (``pikku.cli.scan``) produces a :class:`ProjectModel`; the renderer (``pikku.cli.render``) only
+arranges what is here. Every collection is sorted so the generated output is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+StepForm = Literal["rpc", "inline", "sleep"]
+ExecutionMode = Literal["remote", "inline"]
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in user source: path relative to the project root (POSIX), 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    """An annotation rewritten so generated code can use it.
+
+    ``expr`` uses fully qualified names (``list[example_app.models.User]``, ``typing.Any``, builtins bare)
+    and ``modules`` lists what generated code must ``import`` for ``expr`` to resolve (sorted).
+    """
+
+    expr: str
+    modules: tuple[str, ...] = ()
+
+
+ANY = TypeRef("typing.Any", ("typing",))
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionMeta:
+    """A ``@pikku_func`` definition (also used for the function a workflow wires)."""
+
+    rpc_name: str
+    module: str
+    qualname: str
+    input_type: TypeRef
+    output_type: TypeRef
+    is_async: bool
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class StepMeta:
+    """One ``workflow.do`` / ``workflow.sleep`` call in a workflow body, in source order."""
+
+    name: str
+    is_template: bool
+    form: StepForm
+    rpc_name: str | None
+    description: str | None
+    duration: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowMeta:
+    """A ``wire_workflow(...)`` call with its resolved function and the steps found in it."""
+
+    name: str
+    description: str | None
+    execution_mode: ExecutionMode
+    func: FunctionMeta
+    wire_module: str
+    steps: tuple[StepMeta, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """A finding about user code: printed together with all others; any error makes prebuild exit 1."""
+
+    level: Level
+    code: str
+    location: Location
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.level} {self.code}: {self.message} (fix: {self.hint})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectModel:
+    """Everything prebuild found: functions sorted by rpc name, workflows by name, diagnostics by place."""
+
+    functions: tuple[FunctionMeta, ...] = ()
+    workflows: tuple[WorkflowMeta, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
+
+    @property
+    def has_errors(self) -> bool:
+        """True when any diagnostic is an error (prebuild then writes nothing and exits 1)."""
+        return any(d.level == "error" for d in self.diagnostics)

@@ -1,0 +1,99 @@
+"""In-memory job queue: for tests and single-process use. Nothing survives the process."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pikku._clock import now
+from pikku._records import Job
+
+
+class MemoryQueue:
+    """A :class:`~pikku.queues.JobQueue` kept in a dictionary; methods are atomic under asyncio."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._seq: dict[str, int] = {}
+        self._counter = itertools.count()
+        self._wakeup = asyncio.Event()
+
+    def enqueue_now(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+        """Synchronous enqueue, used by the co-located memory store inside its own atomic methods."""
+        job_id = uuid.uuid4().hex
+        self._jobs[job_id] = Job(job_id, queue, copy.deepcopy(payload), attempts=0, run_at=now() + delay)
+        self._seq[job_id] = next(self._counter)
+        self._wakeup.set()
+        return job_id
+
+    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+        return self.enqueue_now(queue, payload, delay=delay)
+
+    async def claim(
+        self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1
+    ) -> list[Job]:
+        t = now()
+        wanted = None if queues is None else set(queues)
+        due = [
+            j
+            for j in self._jobs.values()
+            if (wanted is None or j.queue in wanted)
+            and j.run_at <= t
+            and (j.lease_until is None or j.lease_until <= t)
+        ]
+        due.sort(key=lambda j: (j.run_at, self._seq[j.id]))
+        claimed = []
+        for job in due[:limit]:
+            job.attempts += 1
+            job.owner, job.lease_until = owner, t + lease_s
+            claimed.append(copy.deepcopy(job))
+        return claimed
+
+    def _held(self, job: Job) -> Job | None:
+        stored = self._jobs.get(job.id)
+        if stored is None or stored.owner != job.owner or stored.lease_until is None:
+            return None
+        return stored
+
+    async def ack(self, job: Job) -> bool:
+        if self._held(job) is None:
+            return False
+        del self._jobs[job.id]
+        return True
+
+    async def release(self, job: Job, *, delay: float = 0.0) -> bool:
+        stored = self._held(job)
+        if stored is None:
+            return False
+        stored.owner, stored.lease_until, stored.run_at = None, None, now() + delay
+        self._wakeup.set()
+        return True
+
+    async def extend(self, job: Job, lease_s: float) -> bool:
+        stored = self._held(job)
+        if stored is None:
+            return False
+        stored.lease_until = now() + lease_s
+        return True
+
+    async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def count(self, queue: str | None = None) -> int:
+        return sum(1 for j in self._jobs.values() if queue is None or j.queue == queue)
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_queue(url: str) -> MemoryQueue:
+    """A fresh in-memory queue."""
+    return MemoryQueue()

@@ -1,0 +1,142 @@
+"""The state store contract. Every backend (memory, file, SQLite, PostgreSQL, Redis) implements it and
+passes the one conformance suite in ``tests/contract/test_state_contract.py``.
+
+Rules every implementation follows:
+
+* Missing things raise: a method given an unknown run raises :class:`~pikku.RunNotFoundError`, an unknown
+  step (where the method needs one to exist) raises :class:`~pikku.StepNotFoundError`. Never ``None`` by accident.
+* Transitions are conditional and atomic (one conditional write, never read-then-write across a gap), so two
+  racing workers cannot both win, and a stored result is never overwritten.
+* Timestamps are epoch seconds (``time.time()``), supplied by the store when it writes.
+* Values are JSON text; the store never parses or re-encodes ``*_json`` fields.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pikku._records import (
+    Enqueue,
+    ErrorInfo,
+    NewStep,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepRecord,
+)
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Durable state of workflow runs and their steps."""
+
+    #: True when the store shares one database (and transaction) with the queue it was opened with, so a
+    #: ``handoff`` passed to :meth:`complete_step` / :meth:`fail_step` is enqueued in the same transaction.
+    #: The engine passes ``handoff`` only when this is True, and enqueues it itself otherwise.
+    supports_handoff: bool
+
+    # -- runs ---------------------------------------------------------------------------------------
+    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+        """Insert a new run with status ``running``. Raises ``ValueError`` if the id already exists."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """The run, or :class:`RunNotFoundError`."""
+        ...
+
+    async def list_runs(
+        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        """Runs filtered by workflow and/or status, newest first (by ``created_at``), at most ``limit``."""
+        ...
+
+    async def complete_run(self, run_id: str, output_json: str) -> bool:
+        """``running`` -> ``completed`` with output. False (and no change) if the run is already settled."""
+        ...
+
+    async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
+        """``running`` -> ``failed`` with error. False (and no change) if the run is already settled."""
+        ...
+
+    async def cancel_run(self, run_id: str) -> bool:
+        """``running`` -> ``cancelled``. False (and no change) if the run is already settled."""
+        ...
+
+    # -- the run lock: one orchestrator at a time per run -------------------------------------------
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        """Take the lock if free, expired, or already ``owner``'s (then the lease is extended)."""
+        ...
+
+    async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease if ``owner`` still holds it; False if it was lost."""
+        ...
+
+    async def release_run_lock(self, run_id: str, owner: str) -> None:
+        """Free the lock if ``owner`` holds it; a no-op otherwise."""
+        ...
+
+    # -- steps ----------------------------------------------------------------------------------------
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        """Every step of the run in one read (a replay pass reads state exactly once). RunNotFoundError."""
+        ...
+
+    async def get_step(self, run_id: str, name: str) -> StepRecord:
+        """One step, or StepNotFoundError (RunNotFoundError if the run is missing)."""
+        ...
+
+    async def insert_step(self, step: NewStep) -> StepRecord:
+        """Insert the step if absent and return it; if present return the stored record unchanged."""
+        ...
+
+    async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
+        """``pending`` -> ``scheduled`` only. False when the step already moved on (a fast worker won)."""
+        ...
+
+    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+        """Atomically take the step for execution.
+
+        Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired. The claim sets
+        ``running``, the owner and lease, increments ``attempts`` and records a started attempt. Returns the
+        updated record, or None when the step is done, failed, or held under a live lease.
+        """
+        ...
+
+    async def complete_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        """Any non-terminal status -> ``done`` with the result; ends the open attempt.
+
+        Returns False (and changes nothing, enqueues nothing) if the step is already done or failed.
+        With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction.
+        """
+        ...
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        """End the open attempt with ``error``.
+
+        With ``retry_at`` the step goes back to ``scheduled`` (its ``wake_at`` set to ``retry_at``);
+        without it, to terminal ``failed``. Returns False (no change) if the step is already done or failed.
+        """
+        ...
+
+    async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
+        """The step's attempts in order. StepNotFoundError if the step is missing."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files. Safe to call twice."""
+        ...

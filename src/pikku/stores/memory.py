@@ -1,0 +1,229 @@
+"""In-memory state store: for tests and for trying things. Nothing survives the process.
+
+Each method finishes without awaiting anything in between, so under asyncio every method is atomic.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+from pikku._clock import now
+from pikku._errors import RunNotFoundError, StepNotFoundError
+from pikku._records import (
+    SETTLED_RUN_STATUSES,
+    Enqueue,
+    ErrorInfo,
+    NewStep,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepRecord,
+)
+from pikku.queues.memory import MemoryQueue
+
+
+class MemoryStateStore:
+    """A :class:`~pikku.stores.StateStore` kept in dictionaries."""
+
+    def __init__(self, queue: MemoryQueue | None = None) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._order: dict[str, int] = {}
+        self._counter = itertools.count()
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._steps: dict[str, dict[str, StepRecord]] = {}
+        self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
+        self._queue = queue
+        self.supports_handoff = queue is not None
+
+    # -- runs
+    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+        if run_id in self._runs:
+            raise ValueError(f"run {run_id!r} already exists")
+        t = now()
+        run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        self._runs[run_id] = run
+        self._order[run_id] = next(self._counter)
+        self._steps[run_id] = {}
+        return copy.copy(run)
+
+    def _run(self, run_id: str) -> RunRecord:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(run_id) from None
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return copy.copy(self._run(run_id))
+
+    async def list_runs(
+        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (workflow is None or r.workflow == workflow) and (status is None or r.status == status)
+        ]
+        runs.sort(key=lambda r: (r.created_at, self._order[r.run_id]), reverse=True)
+        return [copy.copy(r) for r in runs[:limit]]
+
+    def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
+        run = self._run(run_id)
+        if run.status in SETTLED_RUN_STATUSES:
+            return False
+        run.status, run.output_json, run.error, run.updated_at = status, output, error, now()
+        return True
+
+    async def complete_run(self, run_id: str, output_json: str) -> bool:
+        return self._settle(run_id, "completed", output_json, None)
+
+    async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
+        return self._settle(run_id, "failed", None, error)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        return self._settle(run_id, "cancelled", None, None)
+
+    # -- lock
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        self._run(run_id)
+        held = self._locks.get(run_id)
+        t = now()
+        if held is not None and held[0] != owner and held[1] > t:
+            return False
+        self._locks[run_id] = (owner, t + lease_s)
+        return True
+
+    async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        self._run(run_id)
+        held = self._locks.get(run_id)
+        if held is None or held[0] != owner:
+            return False
+        self._locks[run_id] = (owner, now() + lease_s)
+        return True
+
+    async def release_run_lock(self, run_id: str, owner: str) -> None:
+        held = self._locks.get(run_id)
+        if held is not None and held[0] == owner:
+            del self._locks[run_id]
+
+    # -- steps
+    def _step(self, run_id: str, name: str) -> StepRecord:
+        self._run(run_id)
+        try:
+            return self._steps[run_id][name]
+        except KeyError:
+            raise StepNotFoundError(run_id, name) from None
+
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        self._run(run_id)
+        return {k: copy.copy(v) for k, v in self._steps[run_id].items()}
+
+    async def get_step(self, run_id: str, name: str) -> StepRecord:
+        return copy.copy(self._step(run_id, name))
+
+    async def insert_step(self, step: NewStep) -> StepRecord:
+        self._run(step.run_id)
+        steps = self._steps[step.run_id]
+        if step.name not in steps:
+            t = now()
+            steps[step.name] = StepRecord(
+                run_id=step.run_id,
+                name=step.name,
+                form=step.form,
+                status=step.status,
+                rpc_name=step.rpc_name,
+                data_json=step.data_json,
+                result_json=step.result_json,
+                result_type=step.result_type,
+                max_attempts=step.max_attempts,
+                wake_at=step.wake_at,
+                created_at=t,
+                updated_at=t,
+            )
+        return copy.copy(steps[step.name])
+
+    async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
+        step = self._step(run_id, name)
+        if step.status != "pending":
+            return False
+        step.status, step.updated_at = "scheduled", now()
+        return True
+
+    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+        step = self._step(run_id, name)
+        t = now()
+        expired = step.status == "running" and (step.lease_until or 0.0) <= t
+        if step.status not in ("pending", "scheduled") and not expired:
+            return None
+        step.status, step.lease_owner, step.lease_until = "running", owner, t + lease_s
+        step.attempts += 1
+        step.updated_at = t
+        self._attempts.setdefault((run_id, name), []).append(StepAttempt(step.attempts, t))
+        return copy.copy(step)
+
+    def _end_attempt(self, run_id: str, name: str, error: ErrorInfo | None) -> None:
+        attempts = self._attempts.get((run_id, name))
+        if attempts and attempts[-1].ended_at is None:
+            attempts[-1].ended_at = now()
+            attempts[-1].error = error
+
+    def _handoff(self, handoff: Enqueue | None) -> None:
+        if handoff is not None:
+            if self._queue is None:
+                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+            self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay)
+
+    async def complete_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        step = self._step(run_id, name)
+        if step.status in ("done", "failed"):
+            return False
+        step.status, step.result_json, step.result_type = "done", result_json, result_type
+        step.error, step.lease_owner, step.lease_until, step.updated_at = None, None, None, now()
+        self._end_attempt(run_id, name, None)
+        self._handoff(handoff)
+        return True
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        step = self._step(run_id, name)
+        if step.status in ("done", "failed"):
+            return False
+        step.status = "failed" if retry_at is None else "scheduled"
+        step.wake_at = retry_at if retry_at is not None else step.wake_at
+        step.error, step.lease_owner, step.lease_until, step.updated_at = error, None, None, now()
+        self._end_attempt(run_id, name, error)
+        self._handoff(handoff)
+        return True
+
+    async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
+        self._step(run_id, name)
+        return [copy.copy(a) for a in self._attempts.get((run_id, name), [])]
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_pair(url: str) -> tuple[MemoryStateStore, MemoryQueue]:
+    """A fresh in-memory store with its co-located queue (the hand-off is atomic)."""
+    queue = MemoryQueue()
+    return MemoryStateStore(queue), queue
+
+
+async def open_state(url: str) -> MemoryStateStore:
+    """A fresh in-memory store without a queue of its own."""
+    return MemoryStateStore()

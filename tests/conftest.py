@@ -1,0 +1,64 @@
+"""Shared fixtures: real PostgreSQL and Redis URLs with per-test isolation.
+
+On a machine without the servers those tests skip with a one-line reason; under CI (CI=true) a missing
+server is a failure, because there the servers must run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+PG_DSN = os.environ.get("PIKKU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_DSN = os.environ.get("PIKKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or, under CI, fail) when a server the test needs is not listening."""
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run it (see .ci/run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``schema`` is unique to this test and dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    schema = f"pikku_t_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_DSN}?schema={schema}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL whose key ``prefix`` is unique to this test; its keys are deleted afterwards."""
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    prefix = f"pikku_t_{uuid.uuid4().hex[:12]}"
+    yield f"{REDIS_DSN}?prefix={prefix}"
+    client = redis.Redis.from_url(REDIS_DSN)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

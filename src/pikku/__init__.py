@@ -1,1 +1,72 @@
-"""pikku: durable workflows for Python."""
+"""pikku: durable workflows for Python.
+
+Write plain functions, wire some as workflows, run ``pikku prebuild``, import the generated typed client
+(``from pikku_gen.workflow.map import workflows``) and run ``pikku worker``.
+"""
+
+from pikku._client import WorkflowClient, WorkflowHandle, WorkflowRun
+from pikku._engine.engine import Settings, current_step
+from pikku._errors import (
+    BackendUnavailableError,
+    ConfigError,
+    CorruptStateError,
+    InvalidInputError,
+    NonDeterminismError,
+    PayloadTooLargeError,
+    PikkuError,
+    RunNotFoundError,
+    StepFailedError,
+    StepNotFoundError,
+    StepSerializationError,
+    UnknownRPCError,
+    UnknownWorkflowError,
+    WorkflowAsyncException,
+    WorkflowCancelledError,
+    WorkflowFailedError,
+    WorkflowTimeoutError,
+)
+from pikku._records import ErrorInfo
+from pikku._registry import StepInfo, WorkflowInfo, pikku_func, register_workflow_meta, wire_workflow
+from pikku._runtime import Runtime, configure, get_runtime, open_runtime, set_runtime
+from pikku._services import Services, StepContext, invocation_id
+from pikku.worker import Worker
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigError",
+    "CorruptStateError",
+    "ErrorInfo",
+    "InvalidInputError",
+    "NonDeterminismError",
+    "PayloadTooLargeError",
+    "PikkuError",
+    "RunNotFoundError",
+    "Runtime",
+    "Services",
+    "Settings",
+    "StepContext",
+    "StepFailedError",
+    "StepInfo",
+    "StepNotFoundError",
+    "StepSerializationError",
+    "UnknownRPCError",
+    "UnknownWorkflowError",
+    "Worker",
+    "WorkflowAsyncException",
+    "WorkflowCancelledError",
+    "WorkflowClient",
+    "WorkflowFailedError",
+    "WorkflowHandle",
+    "WorkflowInfo",
+    "WorkflowRun",
+    "WorkflowTimeoutError",
+    "configure",
+    "current_step",
+    "get_runtime",
+    "invocation_id",
+    "open_runtime",
+    "pikku_func",
+    "register_workflow_meta",
+    "set_runtime",
+    "wire_workflow",
+]

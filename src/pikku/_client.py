@@ -1,0 +1,124 @@
+"""The typed client: ``workflows.<name>.start(...)``, ``get_run(...)``, ``handle.result(...)``.
+
+The generated ``pikku_gen.workflow.map`` builds one :class:`WorkflowClient` per workflow, typed by the
+workflow's input and output models. Every async method has a ``*_sync`` twin for sync callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pikku import _serde
+from pikku._errors import WorkflowCancelledError, WorkflowFailedError, WorkflowTimeoutError
+from pikku._records import ErrorInfo, RunRecord, RunStatus, StepRecord
+from pikku._runtime import get_runtime
+from pikku._sync import run_sync
+
+I = TypeVar("I")  # noqa: E741 - the conventional name for an input type
+O = TypeVar("O")  # noqa: E741 - the conventional name for an output type
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRun(Generic[O]):
+    """A run as the client sees it: status, typed output when completed, stored error when failed."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    output: O | None
+    error: ErrorInfo | None
+    created_at: float
+    updated_at: float
+
+
+class WorkflowHandle(Generic[O]):
+    """A started run: its id, and ways to wait for its typed result."""
+
+    def __init__(self, client: WorkflowClient[Any, O], run_id: str) -> None:
+        self._client = client
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self._client.name!r}, run_id={self.run_id!r})"
+
+    async def get_run(self) -> WorkflowRun[O]:
+        """The run's current state."""
+        return await self._client.get_run(self.run_id)
+
+    async def result(self, timeout: float | None = None, *, poll_interval: float = 0.2) -> O:
+        """Wait until the run settles and return its output; WorkflowFailedError if it failed.
+
+        Raises WorkflowTimeoutError after ``timeout`` seconds (the run itself goes on).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            run = await self.get_run()
+            if run.status == "completed":
+                return run.output  # type: ignore[return-value]
+            if run.status == "failed":
+                raise WorkflowFailedError(self.run_id, run.error or ErrorInfo("unknown failure", "UnknownError"))
+            if run.status == "cancelled":
+                raise WorkflowCancelledError(self.run_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WorkflowTimeoutError(
+                    f"run {self.run_id!r} of {self._client.name!r} is still {run.status} after {timeout}s",
+                    hint="wait longer, or check that a worker (`pikku worker`) is running",
+                )
+            await asyncio.sleep(delay)
+            delay = min(poll_interval, delay * 2)
+
+    def result_sync(self, timeout: float | None = None) -> O:
+        """Blocking :meth:`result` for sync callers."""
+        return run_sync(self.result(timeout))
+
+
+class WorkflowClient(Generic[I, O]):
+    """Starts and inspects runs of one workflow."""
+
+    def __init__(self, name: str, input_type: Any = Any, output_type: Any = Any) -> None:
+        self.name = name
+        self.input_type = input_type
+        self.output_type = output_type
+
+    async def start(self, data: I) -> WorkflowHandle[O]:
+        """Validate ``data``, create a run and queue it (remote mode) or run it to the end (inline mode)."""
+        runtime = await get_runtime()
+        run_id = await runtime.engine.start(self.name, data)
+        return WorkflowHandle(self, run_id)
+
+    async def get_run(self, run_id: str) -> WorkflowRun[O]:
+        """The run with its typed output; RunNotFoundError for an unknown id."""
+        runtime = await get_runtime()
+        return self.to_run(await runtime.engine.state.get_run(run_id))
+
+    async def get_steps(self, run_id: str) -> list[StepRecord]:
+        """The run's steps in the order they were first reached."""
+        runtime = await get_runtime()
+        steps = await runtime.engine.state.get_steps(run_id)
+        return sorted(steps.values(), key=lambda s: (s.created_at, s.name))
+
+    def handle(self, run_id: str) -> WorkflowHandle[O]:
+        """A handle for a run started earlier (e.g. by another process)."""
+        return WorkflowHandle(self, run_id)
+
+    def to_run(self, record: RunRecord) -> WorkflowRun[O]:
+        """Decode a stored run into the typed view."""
+        output = None
+        if record.status == "completed" and record.output_json is not None:
+            output = _serde.decode(record.output_json, self.output_type)
+        return WorkflowRun(
+            record.run_id, record.workflow, record.status, output, record.error,
+            record.created_at, record.updated_at,
+        )
+
+    def start_sync(self, data: I) -> WorkflowHandle[O]:
+        """Blocking :meth:`start` for sync callers (scripts, Django, Flask)."""
+        return run_sync(self.start(data))
+
+    def get_run_sync(self, run_id: str) -> WorkflowRun[O]:
+        """Blocking :meth:`get_run` for sync callers."""
+        return run_sync(self.get_run(run_id))

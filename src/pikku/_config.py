@@ -1,0 +1,104 @@
+"""``[tool.pikku]`` in pyproject.toml, with environment overrides (``PIKKU_STATE_URL``, ``PIKKU_QUEUE_URL``)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pikku._errors import ConfigError
+
+DEFAULT_STATE_URL = "sqlite:///.pikku-data/pikku.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class PikkuConfig:
+    """A project's pikku settings; relative paths are resolved against ``root``."""
+
+    root: Path
+    source: tuple[str, ...] = ()
+    output: str = ".pikku"
+    package: str = "pikku_gen"
+    services: str | None = None
+    state_url: str = DEFAULT_STATE_URL
+    queue_url: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where generated code goes (a source root holding the package ``package``)."""
+        return self.root / self.output
+
+    def resolved_state_url(self) -> str:
+        """The state URL with environment override and relative file paths anchored at the project root."""
+        return anchor_url(os.environ.get("PIKKU_STATE_URL") or self.state_url, self.root)
+
+    def resolved_queue_url(self) -> str:
+        """The queue URL (defaults to the state URL), anchored like the state URL."""
+        url = os.environ.get("PIKKU_QUEUE_URL") or self.queue_url
+        return anchor_url(url, self.root) if url else self.resolved_state_url()
+
+
+def anchor_url(url: str, root: Path) -> str:
+    """Make ``sqlite:///rel`` and ``file://rel`` URLs absolute against ``root`` (others unchanged)."""
+    for prefix in ("sqlite:///", "file://"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if rest and not rest.startswith("/"):
+                return f"{prefix}{'/' if prefix == 'sqlite:///' else ''}{(root / rest).as_posix()}"
+    return url
+
+
+def find_pyproject(start: Path | None = None) -> Path:
+    """The nearest pyproject.toml with a ``[tool.pikku]`` table, from ``start`` upwards."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "tool" in _read(candidate) and "pikku" in _read(candidate)["tool"]:
+            return candidate
+    raise ConfigError(
+        f"no pyproject.toml with a [tool.pikku] table at or above {here}",
+        hint="run from your project folder, or add [tool.pikku] with source = ['your_app'] to pyproject.toml",
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the syntax of pyproject.toml") from exc
+
+
+_KNOWN = {"source", "output", "package", "services", "state_url", "queue_url"}
+
+
+def load_config(start: Path | None = None) -> PikkuConfig:
+    """Read and validate ``[tool.pikku]``; unknown keys and wrong types are errors naming the key."""
+    path = find_pyproject(start)
+    table = _read(path)["tool"]["pikku"]
+    unknown = sorted(set(table) - _KNOWN)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [tool.pikku] has unknown key(s) {', '.join(unknown)}",
+            hint=f"known keys: {', '.join(sorted(_KNOWN))}",
+        )
+    source = table.get("source", [])
+    if isinstance(source, str):
+        source = [source]
+    if not isinstance(source, list) or not all(isinstance(s, str) for s in source):
+        raise ConfigError(f"{path}: [tool.pikku] source must be a list of folders", hint='source = ["my_app"]')
+    for key in ("output", "package", "services", "state_url", "queue_url"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"{path}: [tool.pikku] {key} must be a string", hint=f"{key} = \"...\"")
+    return PikkuConfig(
+        root=path.parent,
+        source=tuple(source),
+        output=table.get("output", ".pikku"),
+        package=table.get("package", "pikku_gen"),
+        services=table.get("services"),
+        state_url=table.get("state_url", DEFAULT_STATE_URL),
+        queue_url=table.get("queue_url"),
+        raw=dict(table),
+    )

@@ -1,0 +1,1 @@
+"""The replay engine: drives runs, executes steps, hands off between queue workers."""

@@ -1,0 +1,390 @@
+"""The engine: starts runs, replays them under the run lock, executes steps, hands off between workers.
+
+Remote mode: the orchestrator job replays the run; an RPC step not done yet is inserted, its job enqueued
+and the step marked scheduled, then the pass pauses. The step worker claims the step, runs the rpc, and
+stores the result together with the orchestrator hand-off (one transaction where the backend allows).
+Inline mode: the caller of ``start`` drives the passes itself and every step runs in its process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pikku import _serde
+from pikku._backend import Backend
+from pikku._clock import now
+from pikku._engine import retry as retry_policy
+from pikku._engine.context import WorkflowContext, return_type, step_error
+from pikku._errors import (
+    RunNotFoundError,
+    StepFailedError,
+    UnknownRPCError,
+    UnknownWorkflowError,
+    WorkflowAsyncException,
+)
+from pikku._records import (
+    SETTLED_RUN_STATUSES,
+    Enqueue,
+    ErrorInfo,
+    Job,
+    NewStep,
+    RunRecord,
+    StepForm,
+    StepRecord,
+)
+from pikku._registry import WorkflowDef, get_function, get_workflow
+from pikku._services import RPC, Services, StepContext, call_function, invocation_id, validate_input
+
+log = logging.getLogger("pikku.engine")
+
+_CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
+
+
+def current_step() -> StepContext | None:
+    """The step execution running in this task (inline steps and rpc steps alike), if any."""
+    return _CURRENT_STEP.get()
+
+
+@dataclass(slots=True)
+class Settings:
+    """Engine timings and limits; defaults suit production, tests shorten them."""
+
+    run_lock_lease: float = 30.0
+    step_lease: float = 300.0
+    lock_busy_delay: float = 0.05
+    default_retries: int = retry_policy.DEFAULT_RETRIES
+    payload_limit: int = _serde.DEFAULT_PAYLOAD_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one orchestration attempt ended."""
+
+    kind: Literal["completed", "failed", "paused", "settled", "busy", "missing"]
+    wake_at: float | None = None
+
+
+class Engine:
+    """Runs workflows against one backend with one set of app services."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        app_services: Any = None,
+        settings: Settings | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.state = backend.state
+        self.queue = backend.queue
+        self.app = app_services
+        self.settings = settings or Settings()
+        self.owner = owner or f"pikku-{uuid.uuid4().hex[:12]}"
+        self.rpc = RPC(app_services)
+
+    def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
+        """The one resolved attempt budget: step setting, else workflow default, else engine default."""
+        for value in (retries, wf.retries, self.settings.default_retries):
+            if value is not None:
+                return max(0, value) + 1
+        return 1
+
+    # -- starting -------------------------------------------------------------------------------------
+    async def start(self, workflow: str, data: Any, *, run_id: str | None = None) -> str:
+        """Validate input, create the run, and queue it (remote) or drive it to the end (inline)."""
+        wf = get_workflow(workflow)
+        value = validate_input(wf.function, data)
+        input_json = _serde.encode(
+            value, wf.function.input_type, what=f"input of workflow {workflow!r}", limit=self.settings.payload_limit
+        )
+        run_id = run_id or uuid.uuid4().hex
+        await self.state.create_run(run_id, workflow, input_json)
+        if wf.execution_mode == "inline":
+            await self.drive_inline(run_id)
+        else:
+            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
+        return run_id
+
+    async def drive_inline(self, run_id: str) -> Outcome:
+        """Replay until the run settles, sleeping in-process through durable sleeps and retry delays."""
+        while True:
+            outcome = await self.orchestrate(run_id)
+            if outcome.kind in ("completed", "failed", "settled", "missing"):
+                return outcome
+            if outcome.kind == "busy":
+                await asyncio.sleep(self.settings.lock_busy_delay)
+            elif outcome.wake_at is not None:
+                await asyncio.sleep(max(0.0, outcome.wake_at - now()))
+            else:  # waiting on a step someone else runs (the run was started in remote mode)
+                await asyncio.sleep(0.1)
+
+    # -- orchestration ---------------------------------------------------------------------------------
+    async def orchestrate(self, run_id: str) -> Outcome:
+        """One replay pass under the run lock; settled runs are left alone without taking the lock."""
+        try:
+            run = await self.state.get_run(run_id)
+        except RunNotFoundError:
+            return Outcome("missing")
+        if run.status in SETTLED_RUN_STATUSES:
+            return Outcome("settled")
+        if not await self.state.acquire_run_lock(run_id, self.owner, self.settings.run_lock_lease):
+            return Outcome("busy")
+        renewer = asyncio.ensure_future(self._renew_lock(run_id))
+        try:
+            outcome = await self._pass(run)
+        finally:
+            renewer.cancel()
+            await self.state.release_run_lock(run_id, self.owner)
+        if outcome.kind == "paused" and outcome.wake_at is not None:
+            wf = get_workflow(run.workflow)
+            delay = max(0.0, outcome.wake_at - now())
+            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id), delay=delay)
+        return outcome
+
+    async def _renew_lock(self, run_id: str) -> None:
+        lease = self.settings.run_lock_lease
+        while True:
+            await asyncio.sleep(lease / 3)
+            if not await self.state.renew_run_lock(run_id, self.owner, lease):
+                log.warning("lost the run lock of %s while replaying it", run_id)
+                return
+
+    async def _pass(self, run: RunRecord) -> Outcome:
+        wf = get_workflow(run.workflow)
+        steps = await self.state.get_steps(run.run_id)
+        ctx = WorkflowContext(self, wf, run, steps)
+        services = Services(self.app, rpc=self.rpc, workflow=ctx)
+        try:
+            data = _serde.decode(run.input_json, wf.function.input_type)
+            output = await _call(wf.func, services, data, wf.function.takes_data)
+            output_json = _serde.encode(
+                output, wf.function.output_type, what=f"output of workflow {wf.name!r}",
+                limit=self.settings.payload_limit,
+            )
+        except WorkflowAsyncException:
+            await _join_siblings(ctx)
+            return Outcome("paused", ctx.wake_at)
+        except Exception as exc:
+            await _join_siblings(ctx)
+            await self.state.fail_run(run.run_id, _run_error(exc))
+            return Outcome("failed")
+        await _join_siblings(ctx)
+        await self.state.complete_run(run.run_id, output_json)
+        return Outcome("completed")
+
+    # -- steps dispatched to queue workers ------------------------------------------------------------
+    async def dispatch_step(
+        self, wf: WorkflowDef, run_id: str, name: str, rpc_name: str, data_json: str | None,
+        attempts: int, retry_delay: float | None = None,
+    ) -> StepRecord:
+        """Insert (if new), enqueue, then mark scheduled, in that order: a crash in between re-dispatches."""
+        get_function(rpc_name)  # an unknown rpc fails the pass here, not later on a worker
+        rec = await self.state.insert_step(
+            NewStep(run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
+        )
+        if rec.status != "pending":
+            return rec
+        payload = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
+        if retry_delay is not None:
+            payload["retry_delay"] = retry_delay
+        await self.queue.enqueue(wf.step_queue(name), payload)
+        await self.state.mark_step_scheduled(run_id, name)
+        rec.status = "scheduled"
+        return rec
+
+    async def run_step_job(self, payload: dict[str, Any]) -> float | None:
+        """Execute a queued rpc step once; returns None to ack the job or a delay to look again later."""
+        run_id, name = payload["run_id"], payload["step"]
+        try:
+            run = await self.state.get_run(run_id)
+        except RunNotFoundError:
+            log.warning("step job for missing run %s dropped", run_id)
+            return None
+        if run.status in SETTLED_RUN_STATUSES:
+            return None
+        wf = get_workflow(run.workflow)
+        rec = await self.state.claim_step(run_id, name, self.owner, self.settings.step_lease)
+        if rec is None:
+            return await self._unclaimable(run_id, name)
+        handoff = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
+        step = StepContext(run_id, wf.name, name, rec.attempts, invocation_id(run_id, name))
+        try:
+            fn = get_function(rec.rpc_name or "")
+            value = await self._invoke(fn.rpc_name, rec.data_json, step)
+            result_json = _serde.encode(
+                value, fn.output_type, what=f"step {name!r} of run {run_id!r}", limit=self.settings.payload_limit
+            )
+        except Exception as exc:
+            await self._step_failed(wf, rec, exc, payload, handoff)
+            return None
+        await self._store_result(run_id, name, result_json, None, handoff)
+        return None
+
+    async def _unclaimable(self, run_id: str, name: str) -> float | None:
+        current = await self.state.get_step(run_id, name)
+        if current.status == "running" and current.lease_until is not None:
+            # Held by a worker that may have died: look again once its lease can have expired.
+            return max(0.05, current.lease_until - now() + 0.05)
+        return None
+
+    async def _invoke(self, rpc_name: str, data_json: str | None, step: StepContext) -> Any:
+        fn = get_function(rpc_name)
+        data = _serde.decode(data_json or "null")
+        token = _CURRENT_STEP.set(step)
+        try:
+            return await call_function(fn, Services(self.app, rpc=self.rpc, step=step), data)
+        finally:
+            _CURRENT_STEP.reset(token)
+
+    async def _step_failed(
+        self, wf: WorkflowDef, rec: StepRecord, exc: Exception, payload: dict[str, Any], handoff: Enqueue
+    ) -> None:
+        error = retry_policy.error_info(exc)
+        if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
+            delay = retry_policy.retry_delay(rec.attempts, payload.get("retry_delay"))
+            again = Enqueue(wf.step_queue(rec.name), payload, delay)
+            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again)
+        else:
+            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, None, handoff)
+
+    async def _store_result(
+        self, run_id: str, name: str, result_json: str, result_type: str | None, handoff: Enqueue
+    ) -> None:
+        if self.state.supports_handoff:
+            await self.state.complete_step(run_id, name, result_json, result_type=result_type, handoff=handoff)
+        elif await self.state.complete_step(run_id, name, result_json, result_type=result_type):
+            await self.queue.enqueue(handoff.queue, handoff.payload, delay=handoff.delay)
+
+    async def _transition(
+        self, fail_step: Callable[..., Any], run_id: str, name: str, error: ErrorInfo,
+        retry_at: float | None, handoff: Enqueue,
+    ) -> None:
+        if self.state.supports_handoff:
+            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff)
+        elif await fail_step(run_id, name, error, retry_at=retry_at):
+            await self.queue.enqueue(handoff.queue, handoff.payload, delay=handoff.delay)
+
+    # -- steps executed in the orchestrator -----------------------------------------------------------
+    async def execute_here(
+        self, ctx: WorkflowContext, name: str, form: StepForm, target: str | Callable[[], Any], data: Any,
+        rec: StepRecord | None, attempts: int, fixed_delay: float | None,
+    ) -> Any:
+        """Run an inline-form step (or any step in inline mode) in this process and store its result."""
+        rpc_name = target if isinstance(target, str) else None
+        if rec is not None:
+            claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
+            if claimed is None:
+                raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
+            rec = claimed
+        attempt = rec.attempts if rec is not None else 1
+        step = StepContext(ctx.run_id, ctx.workflow_name, name, attempt, invocation_id(ctx.run_id, name))
+        data_json = _serde.encode(data, what=f"input of step {name!r}") if rpc_name else None
+        try:
+            value, tp = await self._run_here(target, data_json, step)
+            tag = _serde.type_tag(value) if _serde.is_any(tp) else None
+            result_json = _serde.encode(
+                value, tp, what=f"step {name!r} of run {ctx.run_id!r}", limit=self.settings.payload_limit
+            )
+        except WorkflowAsyncException:
+            raise
+        except Exception as exc:
+            new = NewStep(ctx.run_id, name, form, rpc_name, data_json, max_attempts=attempts)
+            await self._inline_failed(ctx, rec, new, exc, fixed_delay)
+            raise AssertionError("unreachable") from exc
+        if rec is None:
+            new = NewStep(
+                ctx.run_id, name, form, rpc_name, data_json, "done", attempts,
+                result_json=result_json, result_type=tag,
+            )
+            ctx.record(await self.state.insert_step(new))
+        else:
+            await self.state.complete_step(ctx.run_id, name, result_json, result_type=tag)
+        return _serde.decode(result_json, tp, tag)
+
+    async def _run_here(
+        self, target: str | Callable[[], Any], data_json: str | None, step: StepContext
+    ) -> tuple[Any, Any]:
+        if isinstance(target, str):
+            return await self._invoke(target, data_json, step), get_function(target).output_type
+        token = _CURRENT_STEP.set(step)
+        try:
+            value = target()
+            if inspect.isawaitable(value):
+                value = await value
+        finally:
+            _CURRENT_STEP.reset(token)
+        return value, return_type(target)
+
+    async def _inline_failed(
+        self, ctx: WorkflowContext, rec: StepRecord | None, new: NewStep, exc: Exception, fixed: float | None
+    ) -> None:
+        if rec is None:  # first attempt ran before any write: record it now (one attempt, started + failed)
+            await self.state.insert_step(new)
+            rec = await self.state.claim_step(ctx.run_id, new.name, self.owner, self.settings.step_lease)
+            assert rec is not None
+        error = retry_policy.error_info(exc)
+        retry_at = None
+        if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
+            retry_at = now() + retry_policy.retry_delay(rec.attempts, fixed)
+        await self.state.fail_step(ctx.run_id, new.name, error, retry_at=retry_at)
+        if retry_at is not None:
+            raise ctx.pause_for_retry(new.name, retry_at) from exc
+        raise StepFailedError(ctx.run_id, new.name, error) from exc
+
+    # -- queue jobs -----------------------------------------------------------------------------------
+    async def handle_job(self, job: Job) -> float | None:
+        """Process one job; None means ack it, a number means release it for another look after that delay."""
+        kind = job.payload.get("kind")
+        try:
+            if kind == "orchestrate":
+                outcome = await self.orchestrate(job.payload["run_id"])
+                return self.settings.lock_busy_delay if outcome.kind == "busy" else None
+            if kind == "step":
+                return await self.run_step_job(job.payload)
+        except (UnknownWorkflowError, UnknownRPCError) as exc:
+            # Nothing can handle it in this process; another deployment might, so do not drop it.
+            log.error("job %s on %s cannot be handled here: %s", job.id, job.queue, exc)
+            return 5.0
+        log.error("job %s on %s has an unknown kind %r; dropped", job.id, job.queue, kind)
+        return None
+
+
+def orchestrate_payload(wf: WorkflowDef, run_id: str) -> dict[str, Any]:
+    """The orchestrator job of a run."""
+    return {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
+
+
+async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:
+    result = func(services, data) if takes_data else func(services)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _join_siblings(ctx: WorkflowContext) -> None:
+    """Wait for tasks the workflow spawned that still reach steps, so none outlives the run lock."""
+    me = asyncio.current_task()
+    while pending := [t for t in ctx.tasks if t is not me and not t.done()]:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _run_error(exc: Exception) -> ErrorInfo:
+    if isinstance(exc, StepFailedError):
+        err = step_error_info(exc)
+        return ErrorInfo(f"step {exc.step!r} failed: {err.message}", err.type, err.stack, err.code)
+    return retry_policy.error_info(exc)
+
+
+def step_error_info(exc: StepFailedError) -> ErrorInfo:
+    """The stored error of the failed step behind ``exc``."""
+    return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
+
+
+__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_payload", "step_error"]

@@ -1,0 +1,53 @@
+"""Retry policy and error capture for steps."""
+
+from __future__ import annotations
+
+import random
+import traceback
+
+from pikku._errors import (
+    InvalidInputError,
+    NonDeterminismError,
+    PayloadTooLargeError,
+    PikkuError,
+    StepSerializationError,
+    UnknownRPCError,
+)
+from pikku._records import ErrorInfo
+
+DEFAULT_RETRIES = 5
+BASE_DELAY = 0.5
+MAX_DELAY = 60.0
+
+# Failures that will fail the same way every time: retrying them only delays the inevitable.
+_PERMANENT = (
+    InvalidInputError,
+    NonDeterminismError,
+    PayloadTooLargeError,
+    StepSerializationError,
+    UnknownRPCError,
+)
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """What gets stored of an exception: message, type, stack, and its code if it is a PikkuError."""
+    return ErrorInfo(
+        message=str(exc),
+        type=type(exc).__qualname__,
+        stack="".join(traceback.format_exception(exc)),
+        code=exc.code if isinstance(exc, PikkuError) else None,
+    )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Transient unless it is one of the failures that cannot change on a retry."""
+    return not isinstance(exc, _PERMANENT)
+
+
+def retry_delay(attempt: int, fixed: float | None = None) -> float:
+    """Seconds before attempt ``attempt + 1``: ``fixed`` when given, else capped exponential with jitter."""
+    if fixed is not None:
+        return fixed
+    ceiling = min(MAX_DELAY, BASE_DELAY * (2 ** max(0, attempt - 1)))
+    # "Equal jitter": half fixed, half random, so retries spread out but never fire immediately.
+    return ceiling / 2 + random.uniform(0, ceiling / 2)

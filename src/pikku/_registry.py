@@ -1,0 +1,229 @@
+"""What the process knows: functions registered with ``@pikku_func`` and workflows wired with
+``wire_workflow``. Both are filled by importing user modules (the generated wirings import them all).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+from pikku._errors import ConfigError, UnknownRPCError, UnknownWorkflowError
+
+ExecutionMode = Literal["remote", "inline"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _hints(func: Callable[..., Any]) -> tuple[Any, Any]:
+    """(input type, output type) from a ``(services, data) -> output`` signature; Any where missing."""
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # a forward reference that does not resolve: treat the value as plain JSON
+        hints = {}
+    params = list(inspect.signature(func).parameters)
+    data_type = hints.get(params[1], Any) if len(params) > 1 else Any
+    return data_type, hints.get("return", Any)
+
+
+@dataclass(slots=True)
+class FunctionDef:
+    """A registered function: its rpc name, the callable, and its input/output types (resolved lazily)."""
+
+    rpc_name: str
+    func: Callable[..., Any]
+    _types: tuple[Any, Any] | None = None
+
+    @property
+    def input_type(self) -> Any:
+        """The annotation of the ``data`` parameter (Any when missing)."""
+        return self._resolve()[0]
+
+    @property
+    def output_type(self) -> Any:
+        """The return annotation (Any when missing)."""
+        return self._resolve()[1]
+
+    def _resolve(self) -> tuple[Any, Any]:
+        # Lazily: annotations may name classes defined after the decorator ran.
+        if self._types is None:
+            self._types = _hints(self.func)
+        return self._types
+
+    @property
+    def takes_data(self) -> bool:
+        """Whether the function has a ``data`` parameter after ``services``."""
+        return len(inspect.signature(self.func).parameters) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """Generated metadata of one step: used to route template step names to their queue."""
+
+    name: str
+    form: str
+    rpc_name: str | None = None
+    description: str | None = None
+    is_template: bool = False
+    duration: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    """Generated metadata of one workflow (``pikku_gen.workflow.meta``)."""
+
+    name: str
+    description: str | None
+    execution_mode: ExecutionMode
+    rpc_name: str
+    steps: tuple[StepInfo, ...] = ()
+
+
+@dataclass(slots=True)
+class WorkflowDef:
+    """A wired workflow."""
+
+    name: str
+    func: Callable[..., Any]
+    description: str | None = None
+    execution_mode: ExecutionMode = "remote"
+    retries: int | None = None
+    info: WorkflowInfo | None = None
+    _fn: FunctionDef | None = None
+    _routes: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+
+    @property
+    def function(self) -> FunctionDef:
+        """The workflow function's types, like any registered function."""
+        if self._fn is None:
+            self._fn = FunctionDef(self.name, self.func)
+        return self._fn
+
+    @property
+    def orchestrator_queue(self) -> str:
+        """Where replays of this workflow's runs are queued."""
+        return f"workflow-{self.name}-orchestrator"
+
+    def step_queue(self, step: str) -> str:
+        """The queue of an RPC step: one per step declared in source (templates match their instances)."""
+        base = step.split("#", 1)[0]
+        for pattern, queue in self._routes:
+            if pattern.fullmatch(base):
+                return queue
+        return f"workflow-{self.name}-{base}"
+
+    def attach_info(self, info: WorkflowInfo) -> None:
+        """Take the generated metadata and build routes for template step names like ``charge-{i}``."""
+        self.info = info
+        self._routes = [
+            (_template_pattern(s.name), f"workflow-{self.name}-{s.name}")
+            for s in info.steps
+            if s.is_template and s.form == "rpc"
+        ]
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[^{}]*\}", template)
+    return re.compile(".+?".join(re.escape(p) for p in parts))
+
+
+_FUNCTIONS: dict[str, FunctionDef] = {}
+_WORKFLOWS: dict[str, WorkflowDef] = {}
+_PENDING_INFO: dict[str, WorkflowInfo] = {}
+
+
+@overload
+def pikku_func(func: F, /) -> F: ...
+@overload
+def pikku_func(*, name: str | None = None) -> Callable[[F], F]: ...
+def pikku_func(func: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+    """Register a function ``(services, data) -> result`` under an rpc name (default: its own name).
+
+    The function is returned unchanged, so it stays a plain, directly testable Python function.
+    """
+
+    def register(f: F) -> F:
+        rpc = name or f.__name__
+        existing = _FUNCTIONS.get(rpc)
+        if existing is not None and _origin(existing.func) != _origin(f):
+            raise ConfigError(
+                f"rpc name {rpc!r} is registered twice: {_origin(existing.func)} and {_origin(f)}",
+                hint="give one of them another name with @pikku_func(name=...)",
+            )
+        _FUNCTIONS[rpc] = FunctionDef(rpc, f)
+        f.__pikku_rpc__ = rpc  # type: ignore[attr-defined]
+        return f
+
+    return register(func) if func is not None else register
+
+
+def _origin(f: Callable[..., Any]) -> str:
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+def wire_workflow(
+    *,
+    name: str,
+    func: Callable[..., Any],
+    description: str | None = None,
+    execution_mode: ExecutionMode = "remote",
+    retries: int | None = None,
+) -> WorkflowDef:
+    """Register ``func`` as the workflow ``name``.
+
+    ``execution_mode="remote"`` (the default) runs RPC steps on queue workers; ``"inline"`` runs every
+    step in the process that drives the run. ``retries`` is the default for steps that set none.
+    """
+    if execution_mode not in ("remote", "inline"):
+        raise ConfigError(
+            f"workflow {name!r}: execution_mode must be 'remote' or 'inline', not {execution_mode!r}",
+            hint='use execution_mode="remote" (queue workers) or "inline" (one process)',
+        )
+    existing = _WORKFLOWS.get(name)
+    if existing is not None and _origin(existing.func) != _origin(func):
+        raise ConfigError(
+            f"workflow name {name!r} is wired twice: {_origin(existing.func)} and {_origin(func)}",
+            hint="workflow names are unique; rename one",
+        )
+    wf = WorkflowDef(name, func, description, execution_mode, retries)
+    if name in _PENDING_INFO:
+        wf.attach_info(_PENDING_INFO[name])
+    _WORKFLOWS[name] = wf
+    return wf
+
+
+def register_workflow_meta(infos: tuple[WorkflowInfo, ...] | list[WorkflowInfo]) -> None:
+    """Attach generated metadata (called by the generated wirings module)."""
+    for info in infos:
+        _PENDING_INFO[info.name] = info
+        if info.name in _WORKFLOWS:
+            _WORKFLOWS[info.name].attach_info(info)
+
+
+def get_function(rpc_name: str) -> FunctionDef:
+    """The registered function, or UnknownRPCError."""
+    try:
+        return _FUNCTIONS[rpc_name]
+    except KeyError:
+        raise UnknownRPCError(rpc_name) from None
+
+
+def get_workflow(name: str) -> WorkflowDef:
+    """The wired workflow, or UnknownWorkflowError listing the known ones."""
+    try:
+        return _WORKFLOWS[name]
+    except KeyError:
+        raise UnknownWorkflowError(name, list(_WORKFLOWS)) from None
+
+
+def workflows() -> dict[str, WorkflowDef]:
+    """All wired workflows by name (a copy)."""
+    return dict(_WORKFLOWS)
+
+
+def functions() -> dict[str, FunctionDef]:
+    """All registered functions by rpc name (a copy)."""
+    return dict(_FUNCTIONS)

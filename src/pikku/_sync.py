@@ -1,0 +1,32 @@
+"""Run pikku's async API from sync code (scripts, Django, Flask).
+
+Calls go to one private event loop on a daemon thread, so database connections stay bound to one loop
+for the life of the process and sync callers never need an event loop of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _portal() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="pikku-sync", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on pikku's private loop and block until it returns (or raises)."""
+    return asyncio.run_coroutine_threadsafe(coro, _portal()).result()

@@ -1,0 +1,69 @@
+"""Helpers for testing workflows in your own test suite: an in-memory runtime and a worker that runs
+until the runs you care about have settled.
+
+    async def test_onboarding():
+        async with memory_runtime() as rt:
+            handle = await workflows.onboarding.start(OnboardingInput(email="a@b.c"))
+            await settle(rt, [handle.run_id])
+            assert (await handle.get_run()).status == "completed"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from pikku._engine.engine import Settings
+from pikku._errors import WorkflowTimeoutError
+from pikku._records import SETTLED_RUN_STATUSES, RunRecord
+from pikku._runtime import Runtime, open_runtime, set_runtime
+from pikku.worker import Worker
+
+FAST = Settings(run_lock_lease=5.0, step_lease=5.0, lock_busy_delay=0.01, default_retries=0)
+
+
+@contextlib.asynccontextmanager
+async def memory_runtime(
+    services: Any = None, settings: Settings | None = None, url: str = "memory://"
+) -> AsyncIterator[Runtime]:
+    """A runtime on ``url`` (in-memory by default) installed for this event loop, closed afterwards.
+
+    Default settings suit tests: no retries unless a step asks for them, short leases.
+    """
+    runtime = await open_runtime(state_url=url, services=services, settings=settings or FAST)
+    set_runtime(runtime)
+    try:
+        yield runtime
+    finally:
+        set_runtime(None)
+        await runtime.close()
+
+
+async def settle(
+    runtime: Runtime, run_ids: Iterable[str], *, timeout: float = 30.0, concurrency: int = 10
+) -> list[RunRecord]:
+    """Run a worker until every run in ``run_ids`` is completed, failed or cancelled; return them."""
+    ids = list(run_ids)
+    worker = Worker(runtime.engine, concurrency=concurrency, poll_interval=0.02, lease=5.0)
+    task = asyncio.ensure_future(worker.run())
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            runs = [await runtime.engine.state.get_run(r) for r in ids]
+            if all(r.status in SETTLED_RUN_STATUSES for r in runs):
+                return runs
+            if time.monotonic() > deadline or task.done():
+                if task.done():
+                    task.result()
+                pending = [r.run_id for r in runs if r.status not in SETTLED_RUN_STATUSES]
+                raise WorkflowTimeoutError(f"runs still running after {timeout}s: {pending}")
+            await asyncio.sleep(0.01)
+    finally:
+        worker.stop()
+        await task
+
+
+__all__ = ["FAST", "memory_runtime", "settle"]

@@ -1,0 +1,137 @@
+"""Queue workers: claim jobs, hand each to the engine, ack or release, keep leases alive, stop cleanly.
+
+``pikku worker`` runs one :class:`Worker`; tests run one inside their event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from pikku._engine.engine import Engine
+from pikku._errors import BackendUnavailableError
+from pikku._records import Job
+
+log = logging.getLogger("pikku.worker")
+
+
+class Worker:
+    """Runs up to ``concurrency`` jobs at a time from ``queues`` (None: every queue)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 10,
+        lease: float = 30.0,
+        poll_interval: float = 1.0,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.queues = list(queues) if queues is not None else None
+        self.concurrency = max(1, concurrency)
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.stop_grace = stop_grace
+        self.stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self.processed = 0
+
+    async def run(self) -> None:
+        """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight."""
+        try:
+            while not self.stopping.is_set():
+                if not await self._fill() and not self.stopping.is_set():
+                    await self._idle()
+        finally:
+            await self._drain()
+
+    def stop(self) -> None:
+        """Ask the loop to stop claiming; in-flight jobs get ``stop_grace`` seconds to finish."""
+        self.stopping.set()
+        self._slot_freed.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM stop the worker gracefully."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def _fill(self) -> bool:
+        free = self.concurrency - len(self._tasks)
+        if free <= 0:
+            return False
+        try:
+            jobs = await self.engine.queue.claim(
+                self.queues, owner=self.engine.owner, lease_s=self.lease, limit=free
+            )
+        except (BackendUnavailableError, OSError) as exc:
+            log.warning("claiming failed (%s); retrying", exc)
+            await asyncio.sleep(min(self.poll_interval, 1.0))
+            return False
+        for job in jobs:
+            task = asyncio.ensure_future(self._process(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+        return bool(jobs)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _idle(self) -> None:
+        """Wait for a job to become due, or for a slot to free up when all are busy."""
+        self._slot_freed.clear()
+        if len(self._tasks) >= self.concurrency:
+            await self._slot_freed.wait()
+            return
+        waiter = asyncio.ensure_future(self.engine.queue.wait(self.queues, self.poll_interval))
+        freed = asyncio.ensure_future(self._slot_freed.wait())
+        await asyncio.wait({waiter, freed}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (waiter, freed):
+            t.cancel()
+
+    async def _process(self, job: Job) -> None:
+        keeper = asyncio.ensure_future(self._keep_lease(job))
+        try:
+            delay = await self.engine.handle_job(job)
+        except asyncio.CancelledError:
+            await _quietly(self.engine.queue.release(job))
+            raise
+        except Exception:
+            log.exception("job %s on %s failed; it will be delivered again", job.id, job.queue)
+            delay = min(30.0, 0.5 * 2 ** min(job.attempts, 6))
+        finally:
+            keeper.cancel()
+        self.processed += 1
+        if delay is None:
+            await _quietly(self.engine.queue.ack(job))
+        else:
+            await _quietly(self.engine.queue.release(job, delay=delay))
+
+    async def _keep_lease(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not await self.engine.queue.extend(job, self.lease):
+                log.warning("lost the lease of job %s on %s", job.id, job.queue)
+                return
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.stop_grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+
+
+async def _quietly(op: "asyncio.Future[object] | object") -> None:
+    # Ack/release failures are survivable: the lease runs out and the job is delivered again.
+    with contextlib.suppress(Exception):
+        await op  # type: ignore[misc]

@@ -26,7 +26,7 @@ from pikku._errors import (
     WorkflowTimeoutError,
 )
 from pikku._records import ErrorInfo
-from pikku._registry import StepInfo, WorkflowInfo, pikku_func, register_workflow_meta, wire_workflow
+from pikku._registry import QueueWorker, StepInfo, WorkflowInfo, pikku_func, register_workflow_meta, wire_workflow
 from pikku._runtime import Runtime, configure, get_runtime, open_runtime, set_runtime
 from pikku._services import Services, StepContext, invocation_id
 from pikku.worker import Worker
@@ -40,6 +40,7 @@ __all__ = [
     "NonDeterminismError",
     "PayloadTooLargeError",
     "PikkuError",
+    "QueueWorker",
     "RunNotFoundError",
     "Runtime",
     "Services",

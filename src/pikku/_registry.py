@@ -82,6 +82,18 @@ class WorkflowInfo:
     steps: tuple[StepInfo, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class QueueWorker:
+    """Generated description of one queue worker (``pikku_gen.workflow.workers``)."""
+
+    queue: str
+    workflow: str
+    kind: Literal["step", "orchestrator"]
+    step: str | None = None
+    rpc_name: str | None = None
+    description: str | None = None
+
+
 @dataclass(slots=True)
 class WorkflowDef:
     """A wired workflow."""

@@ -31,7 +31,11 @@ class JobQueue(Protocol):
         ...
 
     async def ack(self, job: Job) -> bool:
-        """Remove a job its owner finished. False if the lease was lost (another owner may hold it)."""
+        """Remove a job its owner finished. False if the lease was lost (another owner may hold it).
+
+        The lease is lost once the job was claimed again, even by the same owner: ack, release and extend
+        only act for the claim that returned ``job`` (same id, owner and ``attempts``).
+        """
         ...
 
     async def release(self, job: Job, *, delay: float = 0.0) -> bool:

@@ -55,8 +55,10 @@ class MemoryQueue:
 
     def _held(self, job: Job) -> Job | None:
         stored = self._jobs.get(job.id)
-        if stored is None or stored.owner != job.owner or stored.lease_until is None:
+        if stored is None or stored.lease_until is None:
             return None
+        if stored.owner != job.owner or stored.attempts != job.attempts:
+            return None  # claimed again since (a later delivery, possibly to the same owner)
         return stored
 
     async def ack(self, job: Job) -> bool:

@@ -72,7 +72,7 @@ class StateStore(Protocol):
         ...
 
     async def release_run_lock(self, run_id: str, owner: str) -> None:
-        """Free the lock if ``owner`` holds it; a no-op otherwise."""
+        """Free the lock if ``owner`` holds it; a no-op otherwise, even for an unknown run."""
         ...
 
     # -- steps ----------------------------------------------------------------------------------------
@@ -85,7 +85,11 @@ class StateStore(Protocol):
         ...
 
     async def insert_step(self, step: NewStep) -> StepRecord:
-        """Insert the step if absent and return it; if present return the stored record unchanged."""
+        """Insert the step if absent and return it; if present return the stored record unchanged.
+
+        A step inserted directly as ``done`` (an inline step that succeeded on its first try: one write
+        per step) is recorded as one finished attempt: ``attempts`` 1 and one attempt record.
+        """
         ...
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
@@ -113,7 +117,8 @@ class StateStore(Protocol):
         """Any non-terminal status -> ``done`` with the result; ends the open attempt.
 
         Returns False (and changes nothing, enqueues nothing) if the step is already done or failed.
-        With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction.
+        With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction; a
+        store without a co-located queue raises ``TypeError`` for a ``handoff`` and changes nothing.
         """
         ...
 

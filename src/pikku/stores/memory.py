@@ -140,6 +140,9 @@ class MemoryStateStore:
                 created_at=t,
                 updated_at=t,
             )
+            if step.status == "done":
+                steps[step.name].attempts = 1
+                self._attempts[(step.run_id, step.name)] = [StepAttempt(1, t, t)]
         return copy.copy(steps[step.name])
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
@@ -167,10 +170,12 @@ class MemoryStateStore:
             attempts[-1].ended_at = now()
             attempts[-1].error = error
 
+    def _check_handoff(self, handoff: Enqueue | None) -> None:
+        if handoff is not None and self._queue is None:
+            raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+
     def _handoff(self, handoff: Enqueue | None) -> None:
-        if handoff is not None:
-            if self._queue is None:
-                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+        if handoff is not None and self._queue is not None:
             self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay)
 
     async def complete_step(
@@ -182,6 +187,7 @@ class MemoryStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
     ) -> bool:
+        self._check_handoff(handoff)
         step = self._step(run_id, name)
         if step.status in ("done", "failed"):
             return False
@@ -200,6 +206,7 @@ class MemoryStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
     ) -> bool:
+        self._check_handoff(handoff)
         step = self._step(run_id, name)
         if step.status in ("done", "failed"):
             return False

@@ -1,0 +1,1 @@
+"""The example app: user onboarding (remote mode) and order invoicing (inline mode)."""

@@ -1,0 +1,1 @@
+"""RPC functions of the example app."""

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite (PostgreSQL and Redis tests skip with a reason if the servers are
+# not running, except under CI=true where they must run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev,postgres,redis
+.venv/bin/ruff check src
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,57 @@
+"""``pikku worker``: serve the generated queue workers until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from pikku._config import PikkuConfig
+from pikku._errors import ConfigError
+from pikku._runtime import set_runtime
+from pikku.cli._project import load_project, project_runtime, queue_workers
+from pikku.worker import Worker
+
+
+def worker(
+    queue: list[str] = typer.Option(None, "--queue", "-q", help="Serve only this queue (repeatable)."),
+    concurrency: int = typer.Option(10, "--concurrency", "-c", min=1, help="Jobs processed at once."),
+    lease: float = typer.Option(30.0, "--lease", help="Seconds a claimed job is held before redelivery."),
+    root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
+) -> None:
+    """Run queue workers: step workers and orchestrators, all of them or those named with --queue."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_project(root)
+    queues = _chosen_queues(config, queue or [])
+    asyncio.run(_serve(config, queues, concurrency, lease))
+
+
+def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
+    if not wanted:
+        return None
+    known = {w.queue for w in queue_workers(config)}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown queue(s): {', '.join(unknown)}",
+            hint=f"generated queues are: {', '.join(sorted(known))}",
+        )
+    return sorted(set(wanted))
+
+
+async def _serve(config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float) -> None:
+    console = Console(stderr=True, highlight=False)
+    runtime = await project_runtime(config)
+    set_runtime(runtime)
+    w = Worker(runtime.engine, queues=queues, concurrency=concurrency, lease=lease)
+    w.install_signal_handlers()
+    served = "all queues" if queues is None else ", ".join(queues)
+    console.print(f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {runtime.backend.state_url}")
+    try:
+        await w.run()
+    finally:
+        await runtime.close()
+        console.print(f"pikku worker stopped after {w.processed} job(s).")

@@ -111,8 +111,13 @@ class WorkflowClient(Generic[I, O]):
         if record.status == "completed" and record.output_json is not None:
             output = _serde.decode(record.output_json, self.output_type)
         return WorkflowRun(
-            record.run_id, record.workflow, record.status, output, record.error,
-            record.created_at, record.updated_at,
+            record.run_id,
+            record.workflow,
+            record.status,
+            output,
+            record.error,
+            record.created_at,
+            record.updated_at,
         )
 
     def start_sync(self, data: I) -> WorkflowHandle[O]:

@@ -47,7 +47,7 @@ def anchor_url(url: str, root: Path) -> str:
         if url.startswith(prefix):
             rest = url[len(prefix) :]
             if rest and not rest.startswith("/"):
-                return f"{prefix}{'/' if prefix == 'sqlite:///' else ''}{(root / rest).as_posix()}"
+                return f"{prefix}{(root / rest).as_posix()}"
     return url
 
 
@@ -91,7 +91,7 @@ def load_config(start: Path | None = None) -> PikkuConfig:
         raise ConfigError(f"{path}: [tool.pikku] source must be a list of folders", hint='source = ["my_app"]')
     for key in ("output", "package", "services", "state_url", "queue_url"):
         if key in table and not isinstance(table[key], str):
-            raise ConfigError(f"{path}: [tool.pikku] {key} must be a string", hint=f"{key} = \"...\"")
+            raise ConfigError(f"{path}: [tool.pikku] {key} must be a string", hint=f'{key} = "..."')
     return PikkuConfig(
         root=path.parent,
         source=tuple(source),

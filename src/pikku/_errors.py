@@ -178,7 +178,7 @@ class WorkflowTimeoutError(PikkuError):
     code = "PIKKU_TIMEOUT"
 
 
-class WorkflowAsyncException(BaseException):  # noqa: N818 - the name is the design document's
+class WorkflowAsyncException(BaseException):
     """Control flow, not an error: the replay reached work that is not done yet and pauses here.
 
     It derives from BaseException so that a user's ``except Exception`` around ``workflow.do`` cannot

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
@@ -18,14 +17,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _hints(func: Callable[..., Any]) -> tuple[Any, Any]:
-    """(input type, output type) from a ``(services, data) -> output`` signature; Any where missing."""
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # a forward reference that does not resolve: treat the value as plain JSON
-        hints = {}
+    """(input type, output type) from a ``(services, data) -> output`` signature; Any where missing.
+
+    Each annotation resolves on its own, so a name imported only under TYPE_CHECKING (typically the
+    ``services: Services`` type) leaves the others intact.
+    """
+    annotations = inspect.get_annotations(func)
     params = list(inspect.signature(func).parameters)
-    data_type = hints.get(params[1], Any) if len(params) > 1 else Any
-    return data_type, hints.get("return", Any)
+    data_type = _resolve(func, annotations.get(params[1], Any)) if len(params) > 1 else Any
+    return data_type, _resolve(func, annotations.get("return", Any))
+
+
+def _resolve(func: Callable[..., Any], annotation: Any) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, getattr(func, "__globals__", {}))  # noqa: S307 - the user's own annotation
+    except Exception:  # a name that does not exist at run time: treat the value as plain JSON
+        return Any
 
 
 @dataclass(slots=True)

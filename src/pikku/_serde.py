@@ -35,9 +35,7 @@ def is_any(tp: Any) -> bool:
 
 def type_tag(value: Any) -> str | None:
     """``module:qualname`` for a model or dataclass instance, the only values whose class JSON loses."""
-    if isinstance(value, pydantic.BaseModel) or (
-        dataclasses.is_dataclass(value) and not isinstance(value, type)
-    ):
+    if isinstance(value, pydantic.BaseModel) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
         cls = type(value)
         return f"{cls.__module__}:{cls.__qualname__}"
     return None

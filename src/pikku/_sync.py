@@ -14,17 +14,16 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
+_loops: list[asyncio.AbstractEventLoop] = []  # at most one: the portal loop
 
 
 def _portal() -> asyncio.AbstractEventLoop:
-    global _loop
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if not _loops or _loops[0].is_closed():
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="pikku-sync", daemon=True).start()
-            _loop = loop
-        return _loop
+            _loops[:] = [loop]
+        return _loops[0]
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

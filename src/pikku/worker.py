@@ -67,9 +67,7 @@ class Worker:
         if free <= 0:
             return False
         try:
-            jobs = await self.engine.queue.claim(
-                self.queues, owner=self.engine.owner, lease_s=self.lease, limit=free
-            )
+            jobs = await self.engine.queue.claim(self.queues, owner=self.engine.owner, lease_s=self.lease, limit=free)
         except (BackendUnavailableError, OSError) as exc:
             log.warning("claiming failed (%s); retrying", exc)
             await asyncio.sleep(min(self.poll_interval, 1.0))
@@ -131,7 +129,7 @@ class Worker:
             await asyncio.wait(pending, timeout=5.0)
 
 
-async def _quietly(op: "asyncio.Future[object] | object") -> None:
+async def _quietly(op: asyncio.Future[object] | object) -> None:
     # Ack/release failures are survivable: the lease runs out and the job is delivered again.
     with contextlib.suppress(Exception):
         await op  # type: ignore[misc]

@@ -77,9 +77,7 @@ class WorkflowContext:
             raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
         return await self._engine.execute_here(self, name, form, target, data, rec, attempts, delay)
 
-    async def sleep(
-        self, duration: str | float, *, description: str | None = None, name: str | None = None
-    ) -> None:
+    async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
         self._track()
         seconds = parse_duration(duration)
@@ -132,9 +130,7 @@ class WorkflowContext:
     ) -> Any:
         if rec is None or rec.status == "pending":
             data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
-            rec = await self._engine.dispatch_step(
-                self._wf, self.run_id, name, rpc_name, data_json, attempts, delay
-            )
+            rec = await self._engine.dispatch_step(self._wf, self.run_id, name, rpc_name, data_json, attempts, delay)
             self._steps[name] = rec
         raise self._pause(f"waiting for step {name!r}")
 

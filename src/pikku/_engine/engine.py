@@ -165,7 +165,9 @@ class Engine:
             data = _serde.decode(run.input_json, wf.function.input_type)
             output = await _call(wf.func, services, data, wf.function.takes_data)
             output_json = _serde.encode(
-                output, wf.function.output_type, what=f"output of workflow {wf.name!r}",
+                output,
+                wf.function.output_type,
+                what=f"output of workflow {wf.name!r}",
                 limit=self.settings.payload_limit,
             )
         except WorkflowAsyncException:
@@ -181,8 +183,14 @@ class Engine:
 
     # -- steps dispatched to queue workers ------------------------------------------------------------
     async def dispatch_step(
-        self, wf: WorkflowDef, run_id: str, name: str, rpc_name: str, data_json: str | None,
-        attempts: int, retry_delay: float | None = None,
+        self,
+        wf: WorkflowDef,
+        run_id: str,
+        name: str,
+        rpc_name: str,
+        data_json: str | None,
+        attempts: int,
+        retry_delay: float | None = None,
     ) -> StepRecord:
         """Insert (if new), enqueue, then mark scheduled, in that order: a crash in between re-dispatches."""
         get_function(rpc_name)  # an unknown rpc fails the pass here, not later on a worker
@@ -191,7 +199,7 @@ class Engine:
         )
         if rec.status != "pending":
             return rec
-        payload = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
+        payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
         if retry_delay is not None:
             payload["retry_delay"] = retry_delay
         await self.queue.enqueue(wf.step_queue(name), payload)
@@ -263,8 +271,13 @@ class Engine:
             await self.queue.enqueue(handoff.queue, handoff.payload, delay=handoff.delay)
 
     async def _transition(
-        self, fail_step: Callable[..., Any], run_id: str, name: str, error: ErrorInfo,
-        retry_at: float | None, handoff: Enqueue,
+        self,
+        fail_step: Callable[..., Any],
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        retry_at: float | None,
+        handoff: Enqueue,
     ) -> None:
         if self.state.supports_handoff:
             await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff)
@@ -273,8 +286,15 @@ class Engine:
 
     # -- steps executed in the orchestrator -----------------------------------------------------------
     async def execute_here(
-        self, ctx: WorkflowContext, name: str, form: StepForm, target: str | Callable[[], Any], data: Any,
-        rec: StepRecord | None, attempts: int, fixed_delay: float | None,
+        self,
+        ctx: WorkflowContext,
+        name: str,
+        form: StepForm,
+        target: str | Callable[[], Any],
+        data: Any,
+        rec: StepRecord | None,
+        attempts: int,
+        fixed_delay: float | None,
     ) -> Any:
         """Run an inline-form step (or any step in inline mode) in this process and store its result."""
         rpc_name = target if isinstance(target, str) else None
@@ -300,8 +320,15 @@ class Engine:
             raise AssertionError("unreachable") from exc
         if rec is None:
             new = NewStep(
-                ctx.run_id, name, form, rpc_name, data_json, "done", attempts,
-                result_json=result_json, result_type=tag,
+                ctx.run_id,
+                name,
+                form,
+                rpc_name,
+                data_json,
+                "done",
+                attempts,
+                result_json=result_json,
+                result_type=tag,
             )
             ctx.record(await self.state.insert_step(new))
         else:

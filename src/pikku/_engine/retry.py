@@ -48,6 +48,6 @@ def retry_delay(attempt: int, fixed: float | None = None) -> float:
     """Seconds before attempt ``attempt + 1``: ``fixed`` when given, else capped exponential with jitter."""
     if fixed is not None:
         return fixed
-    ceiling = min(MAX_DELAY, BASE_DELAY * (2 ** max(0, attempt - 1)))
+    ceiling: float = min(MAX_DELAY, BASE_DELAY * 2.0 ** max(0, attempt - 1))
     # "Equal jitter": half fixed, half random, so retries spread out but never fire immediately.
     return ceiling / 2 + random.uniform(0, ceiling / 2)

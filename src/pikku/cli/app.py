@@ -30,7 +30,7 @@ def main() -> None:
     try:
         app()
     except PikkuError as exc:
-        console = Console(stderr=True, highlight=False)
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
         console.print(f"[red]error[/red] [bold]{exc.code}[/bold]: {escape(exc.message)}")
         if exc.hint:
             console.print(f"    fix: {escape(exc.hint)}")

@@ -27,7 +27,7 @@ def prebuild(
     root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
 ) -> None:
     """Generate the workflow wirings, metadata, workers and typed client into the output folder."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     config = load_config(root)
     model, files = build(config)
     errors, warnings = print_diagnostics(model.diagnostics, console)

@@ -32,7 +32,7 @@ def start(
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"input is not valid JSON: {exc}", hint="quote it: '{\"email\": \"a@b.c\"}'") from exc
+        raise ConfigError(f"input is not valid JSON: {exc}", hint='quote it: \'{"email": "a@b.c"}\'') from exc
     load_project(root)
     wf = get_workflow(workflow)
     ok = asyncio.run(_start(wf.name, payload, wait, timeout, root))
@@ -41,7 +41,7 @@ def start(
 
 
 async def _start(name: str, payload: Any, wait: bool, timeout: float, root: Path | None) -> bool:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     runtime = await project_runtime(load_config(root))
     set_runtime(runtime)
     try:

@@ -43,13 +43,15 @@ def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
 
 
 async def _serve(config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float) -> None:
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     runtime = await project_runtime(config)
     set_runtime(runtime)
     w = Worker(runtime.engine, queues=queues, concurrency=concurrency, lease=lease)
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)
-    console.print(f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {runtime.backend.state_url}")
+    console.print(
+        f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {runtime.backend.state_url}"
+    )
     try:
         await w.run()
     finally:

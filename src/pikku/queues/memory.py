@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import uuid
@@ -84,10 +85,8 @@ class MemoryQueue:
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
         self._wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
-            pass
 
     async def count(self, queue: str | None = None) -> int:
         return sum(1 for j in self._jobs.values() if queue is None or j.queue == queue)

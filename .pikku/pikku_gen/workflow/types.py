@@ -90,7 +90,7 @@ class Workflow(typing.Protocol):
     ) -> example_app.models.User: ...
 
     @typing.overload
-    async def do(  # type: ignore[overload-overlap]
+    async def do(
         self,
         name: str,
         target: Callable[[], Awaitable[T]],

@@ -1,0 +1,48 @@
+"""The scanner's diagnostic codes: one place for each code's level and its how-to-fix hint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pikku.cli.model import Diagnostic, Level, Location
+
+SYNTAX_ERROR = "PKU001"
+STEP_NAME_NOT_LITERAL = "PKU002"
+DUPLICATE_STEP = "PKU003"
+UNKNOWN_RPC = "PKU004"
+WORKFLOW_NAME_NOT_LITERAL = "PKU005"
+WORKFLOW_FUNC_UNRESOLVED = "PKU006"
+DUPLICATE_WORKFLOW = "PKU007"
+DUPLICATE_RPC = "PKU008"
+BAD_EXECUTION_MODE = "PKU009"
+BAD_DURATION = "PKU010"
+RPC_NAME_NOT_LITERAL = "PKU011"
+UNRESOLVED_ANNOTATION = "PKU012"
+
+_HINTS: dict[str, str] = {
+    SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
+    STEP_NAME_NOT_LITERAL: 'name the step with a string literal, or an f-string for a step in a loop: f"charge-{i}"',
+    DUPLICATE_STEP: "give every step of a workflow its own name; use an f-string for steps in a loop",
+    UNKNOWN_RPC: "decorate the function with @pikku_func(name=...) or correct the rpc name",
+    WORKFLOW_NAME_NOT_LITERAL: 'pass the workflow name as a string literal: wire_workflow(name="onboarding", ...)',
+    WORKFLOW_FUNC_UNRESOLVED: "pass func= a module-level function defined in, or imported into, this module",
+    DUPLICATE_WORKFLOW: "give each workflow its own name",
+    DUPLICATE_RPC: "give each @pikku_func its own name=",
+    BAD_EXECUTION_MODE: 'use execution_mode="remote" or execution_mode="inline"',
+    BAD_DURATION: 'write a number and a unit (ms, s, m, h, d), e.g. "5s", "100ms" or "1h30m"',
+    RPC_NAME_NOT_LITERAL: 'pass the rpc name as a string literal: @pikku_func(name="users.create")',
+    UNRESOLVED_ANNOTATION: "import the type at module level (it is typed as Any until then)",
+}
+_WARNINGS = frozenset({UNRESOLVED_ANNOTATION})
+
+
+def diagnostic(code: str, location: Location, message: str) -> Diagnostic:
+    """A diagnostic with the level and hint that belong to ``code``."""
+    level: Level = "warning" if code in _WARNINGS else "error"
+    return Diagnostic(level, code, location, message, _HINTS[code])
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """Unique diagnostics ordered by place then code, as prebuild prints them."""
+    unique = set(diagnostics)
+    return tuple(sorted(unique, key=lambda d: (d.location.file, d.location.line, d.location.column, d.code, d.message)))

@@ -1,0 +1,219 @@
+"""One file -> :class:`FileFacts`: parse once, read the module-level statements, locate what was found.
+
+Nothing here looks at other files; cross-file questions (is this rpc defined? where does ``func=``
+lead?) are answered by :mod:`pikku.cli.scan.link`, so a cache can sit between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from pikku.cli.model import ANY, Diagnostic, Location, TypeRef
+from pikku.cli.scan import diagnostics as codes
+from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
+from pikku.cli.scan.bindings import Bindings, collect_bindings
+from pikku.cli.scan.diagnostics import diagnostic
+from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
+from pikku.cli.scan.files import is_package_file, module_name, relative_file
+from pikku.cli.scan.positions import Locator
+from pikku.cli.scan.steps import find_steps, literal_str
+
+_EXECUTION_MODES = ("remote", "inline")
+# Renders small expressions for messages; any Module works since they hold no indentation.
+_CODEGEN = cst.Module(body=())
+
+
+def scan_file(root: Path, path: Path) -> FileFacts:
+    """Facts for the file at ``path`` (inside ``root``); never imports it."""
+    return scan_source(relative_file(root, path), path.read_bytes())
+
+
+def scan_source(file: str, source: bytes) -> FileFacts:
+    """Facts for ``source``, recorded as the project file ``file`` (POSIX, relative to the root)."""
+    module = module_name(file)
+    try:
+        tree = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        where = Location(file, exc.raw_line, exc.raw_column + 1)
+        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, exc.message),))
+    except (SyntaxError, ValueError) as exc:  # undecodable bytes or a bad coding declaration
+        where = Location(file, getattr(exc, "lineno", None) or 1, 1)
+        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, str(exc)),))
+    bindings = collect_bindings(tree, module, is_package_file(file))
+    # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
+    scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
+    facts = scan.run(tree)
+    return facts.relocated(scan.locator.resolver(tree))
+
+
+def _syntax_error(where: Location, detail: str) -> Diagnostic:
+    return diagnostic(codes.SYNTAX_ERROR, where, f"{where.file} does not parse: {detail}")
+
+
+@dataclass(slots=True)
+class _FileScan:
+    file: str
+    bindings: Bindings
+    locator: Locator
+    search_steps: bool
+    functions: list[FunctionFacts] = field(default_factory=list)
+    wires: list[WireFacts] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def run(self, tree: cst.Module) -> FileFacts:
+        """Facts from the module-level statements (locations still placeholders)."""
+        for stmt in tree.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.function(stmt)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    call = _statement_call(small)
+                    if call is not None and self.is_pikku_api(call.func, "wire_workflow"):
+                        self.wire(call)
+        return FileFacts(
+            self.file,
+            self.bindings.module,
+            self.bindings.imports(),
+            tuple(self.functions),
+            tuple(self.wires),
+            tuple(self.diagnostics),
+        )
+
+    def is_pikku_api(self, expr: cst.BaseExpression, name: str) -> bool:
+        """True when ``expr`` names ``pikku.<name>`` (through any import form or alias)."""
+        binding = self.bindings.qualify(expr)
+        if binding is None or not binding.imported:
+            return False
+        return binding.target == f"pikku.{name}" or (
+            binding.target.startswith("pikku.") and binding.target.endswith(f".{name}")
+        )
+
+    # -- functions -----------------------------------------------------------------------------------
+    def function(self, node: cst.FunctionDef) -> None:
+        """Record a module-level def: pikku data, signature types, and steps when it may be a workflow."""
+        is_pikku, rpc_name = self.pikku_decorator(node)
+        (input_type, output_type), type_diagnostics = self.signature(node)
+        steps, step_diagnostics = find_steps(node, self.locator) if self.search_steps else ([], [])
+        facts = FunctionFacts(
+            name=node.name.value,
+            is_async=node.asynchronous is not None,
+            is_pikku=is_pikku,
+            rpc_name=rpc_name,
+            input_type=input_type,
+            output_type=output_type,
+            location=self.locator.at(node),
+            steps=tuple(steps),
+            type_diagnostics=tuple(type_diagnostics),
+            step_diagnostics=tuple(step_diagnostics),
+        )
+        self.functions.append(facts)
+
+    def pikku_decorator(self, node: cst.FunctionDef) -> tuple[bool, str | None]:
+        """(is a @pikku_func, its rpc name); the name is None when ``name=`` is not a literal."""
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            call = expr if isinstance(expr, cst.Call) else None
+            if self.is_pikku_api(call.func if call is not None else expr, "pikku_func"):
+                return True, self.rpc_name(node, call)
+        return False, None
+
+    def rpc_name(self, node: cst.FunctionDef, call: cst.Call | None) -> str | None:
+        """``name=`` when given, else the function's own name (``name=None``/``""`` too, as at runtime)."""
+        name_arg = None
+        if call is not None:
+            name_arg = next((a.value for a in call.args if a.keyword and a.keyword.value == "name"), None)
+        if name_arg is None or (isinstance(name_arg, cst.Name) and name_arg.value == "None"):
+            return node.name.value
+        literal = literal_str(name_arg)
+        if literal is None:
+            message = f"@pikku_func name for {node.name.value} is not a string literal"
+            self.diagnostics.append(diagnostic(codes.RPC_NAME_NOT_LITERAL, self.locator.at(name_arg), message))
+            return None
+        return literal or node.name.value
+
+    def signature(self, node: cst.FunctionDef) -> tuple[tuple[TypeRef, TypeRef], list[Diagnostic]]:
+        """Input type (2nd parameter) and output type, with a PKU012 warning per unresolvable one."""
+        params = [*node.params.posonly_params, *node.params.params]
+        data = params[1].annotation if len(params) > 1 else None
+        found: list[Diagnostic] = []
+        input_type = self.annotation(node, data, "input", found)
+        output_type = self.annotation(node, node.returns, "return", found)
+        return (input_type, output_type), found
+
+    def annotation(
+        self, node: cst.FunctionDef, annotation: cst.Annotation | None, role: str, found: list[Diagnostic]
+    ) -> TypeRef:
+        """One annotation as a TypeRef; ANY plus a warning when a name in it cannot be resolved."""
+        try:
+            return type_ref(annotation, self.bindings)
+        except UnresolvedAnnotation as exc:
+            assert annotation is not None  # type_ref only raises for an annotation that exists
+            message = f"cannot resolve {exc.what!r} in the {role} annotation of {node.name.value}"
+            where = self.locator.at(annotation.annotation)
+            found.append(diagnostic(codes.UNRESOLVED_ANNOTATION, where, message))
+            return ANY
+
+    # -- wire_workflow -------------------------------------------------------------------------------
+    def wire(self, call: cst.Call) -> None:
+        """Record a ``wire_workflow(...)`` call; problems that need no other file are reported here."""
+        keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+        func = keywords.get("func")
+        facts = WireFacts(
+            name=self.wire_name(call, keywords.get("name")),
+            description=literal_str(keywords.get("description")),
+            execution_mode=self.execution_mode(keywords.get("execution_mode")),
+            func_target=self.func_target(call, func),
+            func_location=self.locator.at(func if func is not None else call),
+            location=self.locator.at(call),
+        )
+        self.wires.append(facts)
+
+    def wire_name(self, call: cst.Call, node: cst.BaseExpression | None) -> str | None:
+        """The literal workflow name, or None after a PKU005."""
+        name = literal_str(node)
+        if name:
+            return name
+        if node is None:
+            self.error(codes.WORKFLOW_NAME_NOT_LITERAL, call, "wire_workflow(...) has no name=")
+        else:
+            shown = _CODEGEN.code_for_node(node)
+            message = f"wire_workflow name {shown} is not a non-empty string literal"
+            self.error(codes.WORKFLOW_NAME_NOT_LITERAL, node, message)
+        return None
+
+    def execution_mode(self, node: cst.BaseExpression | None) -> str:
+        """``remote`` (the default) or ``inline``; anything else is PKU009 and read as the default."""
+        if node is None:
+            return "remote"
+        mode = literal_str(node)
+        if mode in _EXECUTION_MODES:
+            return mode
+        shown = repr(mode) if mode is not None else _CODEGEN.code_for_node(node)
+        self.error(codes.BAD_EXECUTION_MODE, node, f"wire_workflow execution_mode {shown} is not supported")
+        return "remote"
+
+    def func_target(self, call: cst.Call, node: cst.BaseExpression | None) -> str | None:
+        """The dotted path ``func=`` names; whether a function is there is the link phase's question."""
+        if node is None:
+            self.error(codes.WORKFLOW_FUNC_UNRESOLVED, call, "wire_workflow(...) has no func=")
+            return None
+        binding = self.bindings.qualify(node)
+        if binding is None:
+            shown = _CODEGEN.code_for_node(node)
+            message = f"wire_workflow func {shown} is not a module-level function of this or an imported module"
+            self.error(codes.WORKFLOW_FUNC_UNRESOLVED, node, message)
+            return None
+        return binding.target
+
+    def error(self, code: str, node: cst.CSTNode, message: str) -> None:
+        """Add a diagnostic located at ``node``."""
+        self.diagnostics.append(diagnostic(code, self.locator.at(node), message))
+
+
+def _statement_call(small: cst.BaseSmallStatement) -> cst.Call | None:
+    # ``wire_workflow(...)`` as a bare expression or assigned (``flow = wire_workflow(...)``).
+    value = small.value if isinstance(small, cst.Expr | cst.Assign | cst.AnnAssign) else None
+    return value if isinstance(value, cst.Call) else None

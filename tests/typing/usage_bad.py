@@ -1,0 +1,24 @@
+"""Misuse the type checker must reject (each line marked with the error mypy must report on it)."""
+
+from __future__ import annotations
+
+from example_app.models import Order, OnboardingInput
+from pikku_gen.workflow.map import workflows
+from pikku_gen.workflow.types import Services
+
+
+async def wrong_input() -> None:
+    await workflows.onboarding.start(Order(order_id="o", customer_email="e", items=[]))  # E: arg-type
+
+
+async def wrong_output() -> None:
+    handle = await workflows.onboarding.start(OnboardingInput(email="a@b.c"))
+    total: int = await handle.result()  # E: assignment
+
+
+async def wrong_step_result(services: Services) -> None:
+    count: int = await services.workflow.do("create", "users.create", {"email": "a@b.c"})  # E: assignment
+
+
+async def unknown_rpc(services: Services) -> None:
+    await services.workflow.do("x", "no.such.rpc", {})  # E: call-overload

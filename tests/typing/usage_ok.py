@@ -1,0 +1,27 @@
+"""Correct use of the generated client and types: must type-check cleanly under mypy --strict."""
+
+from __future__ import annotations
+
+from example_app.models import Email, OnboardingInput, OnboardingOutput, User
+from pikku import WorkflowRun
+from pikku_gen.workflow.map import workflows
+from pikku_gen.workflow.types import Services
+
+
+async def start_and_wait() -> OnboardingOutput:
+    handle = await workflows.onboarding.start(OnboardingInput(email="a@b.c"))
+    run: WorkflowRun[OnboardingOutput] = await workflows.onboarding.get_run(handle.run_id)
+    assert run.status in ("running", "completed", "failed", "cancelled")
+    return await handle.result(timeout=30)
+
+
+def start_from_sync_code() -> str:
+    return workflows.onboarding.start_sync(OnboardingInput(email="a@b.c")).run_id
+
+
+async def a_workflow(services: Services, data: OnboardingInput) -> str:
+    user: User = await services.workflow.do("create", "users.create", {"email": data.email})
+    receipt = await services.workflow.do("mail", "email.send", Email(to=user.email, subject="hi"))
+    rate: float = await services.workflow.do("rate", lambda: 0.2)
+    await services.workflow.sleep("1s", description="wait")
+    return f"{receipt.message_id}{rate}"

@@ -1,0 +1,186 @@
+"""Every diagnostic code: when it fires, its level, its exact location, and what its message names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scan_support import Scan, codes, only
+
+from pikku.cli.model import Location
+
+RPC = 'from pikku import pikku_func\n\n@pikku_func(name="known")\nasync def known(services, data): ...\n'
+
+
+def _flow(body: str, wiring: str = 'wire_workflow(name="w", func=flow)') -> str:
+    """A workflow module: imports on lines 1-2, ``def flow`` on line 4, ``body`` from line 5."""
+    lines = "".join(f"    {line}\n" for line in body.splitlines())
+    return f"from pikku import wire_workflow\n\n\nasync def flow(services, data):\n{lines}\n{wiring}\n"
+
+
+def test_pku001_syntax_error_located(scan: Scan) -> None:
+    """PKU001 is at the line/column libcst reports, with the parser's message and no traceback."""
+    model = scan({"app/bad.py": "x = 1\n  y = 2\n"})
+    error = only(model, "PKU001")
+    assert (error.level, error.location) == ("error", Location("app/bad.py", 2, 1))
+    assert "parser error" in error.message
+    assert "Traceback" not in error.message
+
+
+def test_pku001_undecodable_file(scan: Scan, tmp_path: Path) -> None:
+    """Bytes that are not valid source text are PKU001 too, not a crash."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "bin.py").write_bytes(b"x = '\xff\xfe'\n")
+    model = scan({})
+    assert codes(model) == [("PKU001", "app/bin.py", 1, 1)]
+
+
+def test_pku002_step_name_not_literal(scan: Scan) -> None:
+    """PKU002 is at the non-literal name argument (or the call when there is no name at all)."""
+    model = scan(
+        {
+            "app/rpc.py": RPC,
+            "app/f.py": _flow('name = "x"\nawait services.workflow.do(name, "known")\nawait services.workflow.do()'),
+        }
+    )
+    assert codes(model) == [("PKU002", "app/f.py", 6, 32), ("PKU002", "app/f.py", 7, 11)]
+    assert "name" in model.diagnostics[0].message
+
+
+def test_pku003_duplicate_step_name(scan: Scan) -> None:
+    """PKU003 is at the second use and names both lines; templates and sleeps are exempt."""
+    body = (
+        'await services.workflow.do("a", "known")\n'
+        'await services.workflow.do(f"t-{data}", "known")\n'
+        'await services.workflow.do(f"t-{data}", "known")\n'
+        'await services.workflow.sleep("1s")\n'
+        'await services.workflow.sleep("1s")\n'
+        'await services.workflow.do("a", lambda: 1)'
+    )
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow(body)})
+    error = only(model, "PKU003")
+    assert error.location == Location("app/f.py", 10, 11)
+    assert "'a'" in error.message
+    assert "lines 5 and 10" in error.message
+
+
+def test_pku004_unknown_rpc(scan: Scan) -> None:
+    """PKU004 is at the step that names an rpc no @pikku_func defines, and names that rpc."""
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow('await services.workflow.do("s", "unknown.rpc")')})
+    error = only(model, "PKU004")
+    assert error.location == Location("app/f.py", 5, 11)
+    assert "unknown.rpc" in error.message
+
+
+def test_pku005_workflow_name(scan: Scan) -> None:
+    """PKU005 is at the non-literal name, or at the call when name= is missing."""
+    model = scan(
+        {"app/f.py": _flow("pass", 'NAME = "w"\nwire_workflow(name=NAME, func=flow)\nwire_workflow(func=flow)')}
+    )
+    assert codes(model) == [("PKU005", "app/f.py", 8, 20), ("PKU005", "app/f.py", 9, 1)]
+    assert model.workflows == ()
+
+
+def test_pku006_func_unresolved(scan: Scan) -> None:
+    """PKU006: missing func= (at the call), an unknown name, a lambda, an import leading nowhere (at func=)."""
+    wiring = "\n".join(
+        [
+            "from app.elsewhere import gone",
+            'wire_workflow(name="a")',
+            'wire_workflow(name="b", func=missing)',
+            'wire_workflow(name="c", func=lambda s, d: None)',
+            'wire_workflow(name="d", func=gone)',
+        ]
+    )
+    model = scan({"app/f.py": _flow("pass", wiring), "app/elsewhere.py": "gone = 1\n"})
+    assert codes(model) == [
+        ("PKU006", "app/f.py", 8, 1),
+        ("PKU006", "app/f.py", 9, 30),
+        ("PKU006", "app/f.py", 10, 30),
+        ("PKU006", "app/f.py", 11, 30),
+    ]
+    assert "app.elsewhere.gone" in model.diagnostics[-1].message
+    assert model.workflows == ()
+
+
+def test_pku007_duplicate_workflow(scan: Scan) -> None:
+    """PKU007 is at the second wire_workflow of a name (in file order) and names the first's location."""
+    model = scan(
+        {
+            "app/a.py": _flow("pass"),
+            "app/b.py": _flow("pass"),
+        }
+    )
+    error = only(model, "PKU007")
+    assert error.location == Location("app/b.py", 7, 1)
+    assert "app/a.py:7:1" in error.message
+    assert [w.wire_module for w in model.workflows] == ["app.a"]
+
+
+def test_pku008_duplicate_rpc(scan: Scan) -> None:
+    """PKU008 is at the second @pikku_func of an rpc name and names the first."""
+    model = scan({"app/a.py": RPC, "app/b.py": RPC.replace("def known", "def other")})
+    error = only(model, "PKU008")
+    assert error.location == Location("app/b.py", 4, 1)
+    assert "'known'" in error.message
+    assert "app.a.known" in error.message
+    assert [f.module for f in model.functions] == ["app.a"]
+
+
+def test_pku009_execution_mode(scan: Scan) -> None:
+    """PKU009 is at an execution_mode that is not the literal "remote" or "inline"."""
+    wiring = (
+        'wire_workflow(name="w", func=flow, execution_mode="local")\n'
+        'wire_workflow(name="v", func=flow, execution_mode=MODE)'
+    )
+    model = scan({"app/f.py": _flow("pass", wiring)})
+    assert codes(model) == [("PKU009", "app/f.py", 7, 51), ("PKU009", "app/f.py", 8, 51)]
+    assert "'local'" in model.diagnostics[0].message
+
+
+def test_pku010_bad_duration(scan: Scan) -> None:
+    """PKU010 is at an invalid literal sleep duration; valid ones and non-literals pass."""
+    body = (
+        'await services.workflow.sleep("5 parsecs")\n'
+        'await services.workflow.sleep("100ms")\n'
+        "await services.workflow.sleep(data.t)"
+    )
+    model = scan({"app/f.py": _flow(body)})
+    assert codes(model) == [("PKU010", "app/f.py", 5, 35)]
+    assert "5 parsecs" in model.diagnostics[0].message
+
+
+def test_pku011_rpc_name_not_literal(scan: Scan) -> None:
+    """PKU011 is at the non-literal name= of @pikku_func; that function is left out of the model."""
+    model = scan({"app/f.py": 'from pikku import pikku_func\nNAME = "x"\n@pikku_func(name=NAME)\ndef f(s, d): ...\n'})
+    assert codes(model) == [("PKU011", "app/f.py", 3, 18)]
+    assert model.functions == ()
+
+
+def test_pku012_is_a_warning(scan: Scan) -> None:
+    """PKU012 alone does not make the model fail (the type becomes Any)."""
+    model = scan({"app/f.py": "from pikku import pikku_func\n@pikku_func\ndef f(s, d: Nope): ...\n"})
+    assert codes(model) == [("PKU012", "app/f.py", 3, 13)]
+    assert not model.has_errors
+
+
+def test_diagnostics_of_wired_plain_function(scan: Scan) -> None:
+    """A wired undecorated function's unresolvable annotations are reported (once, even if wired twice)."""
+    wiring = 'wire_workflow(name="a", func=flow)\nwire_workflow(name="b", func=flow)'
+    source = _flow("pass", wiring).replace("data):", "data: Nope):")
+    model = scan({"app/f.py": source})
+    assert codes(model) == [("PKU012", "app/f.py", 4, 32)]
+
+
+def test_diagnostics_sorted(scan: Scan) -> None:
+    """Diagnostics are ordered by file, line, column, then code."""
+    model = scan(
+        {
+            "app/b.py": "x = (\n",
+            "app/a.py": _flow('await services.workflow.do(x, "nowhere")\nawait services.workflow.do("y", "nowhere")'),
+        }
+    )
+    assert codes(model) == [
+        ("PKU002", "app/a.py", 5, 32),
+        ("PKU004", "app/a.py", 6, 11),
+        ("PKU001", "app/b.py", 1, 1),
+    ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import Sequence
 
 from pikku._engine.engine import Engine
+from pikku._engine.recovery import recover
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
 
@@ -30,6 +32,8 @@ class Worker:
         lease: float = 30.0,
         poll_interval: float = 1.0,
         stop_grace: float = 10.0,
+        recovery_interval: float | None = 30.0,
+        recovery_stale_after: float = 300.0,
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
@@ -37,6 +41,8 @@ class Worker:
         self.lease = lease
         self.poll_interval = poll_interval
         self.stop_grace = stop_grace
+        self.recovery_interval = recovery_interval
+        self.recovery_stale_after = recovery_stale_after
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -44,12 +50,26 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight."""
+        sweeper = asyncio.ensure_future(self._recovery_loop()) if self.recovery_interval else None
         try:
             while not self.stopping.is_set():
                 if not await self._fill() and not self.stopping.is_set():
                     await self._idle()
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             await self._drain()
+
+    async def _recovery_loop(self) -> None:
+        """Now and then, give stuck runs the job they miss (see pikku._engine.recovery)."""
+        assert self.recovery_interval is not None
+        while True:
+            # Jitter, so that many workers started together do not sweep in lockstep.
+            await asyncio.sleep(self.recovery_interval * random.uniform(0.5, 1.5))
+            try:
+                await recover(self.engine, stale_after=self.recovery_stale_after)
+            except Exception:
+                log.exception("recovery sweep failed; trying again later")
 
     def stop(self) -> None:
         """Ask the loop to stop claiming; in-flight jobs get ``stop_grace`` seconds to finish."""

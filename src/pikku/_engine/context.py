@@ -9,18 +9,48 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pikku import _serde
 from pikku._clock import now
 from pikku._duration import parse_duration
-from pikku._errors import NonDeterminismError, StepFailedError, WorkflowAsyncException
+from pikku._errors import (
+    NonDeterminismError,
+    PayloadTooLargeError,
+    StepFailedError,
+    StepSerializationError,
+    UnknownRPCError,
+    WorkflowAsyncException,
+)
 from pikku._records import ErrorInfo, NewStep, RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 if TYPE_CHECKING:
     from pikku._engine.engine import Engine
+
+T = TypeVar("T")
+
+
+class BackendFault(BaseException):
+    """A store or queue error met inside a pass, carried past user code (which cannot catch it)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+# What the engine raises on purpose for the workflow to see; anything else from the engine is a fault.
+_WORKFLOW_FACING = (StepFailedError, NonDeterminismError, UnknownRPCError, StepSerializationError, PayloadTooLargeError)
+
+
+async def _guard(op: Awaitable[T]) -> T:
+    try:
+        return await op
+    except (WorkflowAsyncException, *_WORKFLOW_FACING):
+        raise
+    except Exception as exc:
+        raise BackendFault(exc) from exc
 
 
 class WorkflowContext:
@@ -75,7 +105,7 @@ class WorkflowContext:
             return await self._remote(name, target, data, rec, attempts, delay)
         if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
             raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
-        return await self._engine.execute_here(self, name, form, target, data, rec, attempts, delay)
+        return await _guard(self._engine.execute_here(self, name, form, target, data, rec, attempts, delay))
 
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
@@ -88,13 +118,15 @@ class WorkflowContext:
             if rec.status == "done":
                 return
         else:
-            rec = await self._engine.state.insert_step(
-                NewStep(self.run_id, name, "sleep", status="scheduled", wake_at=now() + seconds)
+            rec = await _guard(
+                self._engine.state.insert_step(
+                    NewStep(self.run_id, name, "sleep", status="scheduled", wake_at=now() + seconds)
+                )
             )
             self._steps[name] = rec
         if (rec.wake_at or 0.0) > now():
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
-        await self._engine.state.complete_step(self.run_id, name, "null")
+        await _guard(self._engine.state.complete_step(self.run_id, name, "null"))
 
     # -- internals ----------------------------------------------------------------------------------
     def record(self, rec: StepRecord) -> None:
@@ -130,7 +162,9 @@ class WorkflowContext:
     ) -> Any:
         if rec is None or rec.status == "pending":
             data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
-            rec = await self._engine.dispatch_step(self._wf, self.run_id, name, rpc_name, data_json, attempts, delay)
+            rec = await _guard(
+                self._engine.dispatch_step(self._wf, self.run_id, name, rpc_name, data_json, attempts, delay)
+            )
             self._steps[name] = rec
         raise self._pause(f"waiting for step {name!r}")
 

@@ -21,7 +21,7 @@ from pikku import _serde
 from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
-from pikku._engine.context import WorkflowContext, return_type, step_error
+from pikku._engine.context import BackendFault, WorkflowContext, return_type, step_error
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
@@ -57,8 +57,9 @@ class Settings:
     """Engine timings and limits; defaults suit production, tests shorten them."""
 
     run_lock_lease: float = 30.0
-    step_lease: float = 300.0
+    step_lease: float = 30.0
     lock_busy_delay: float = 0.05
+    inline_watchdog: float = 60.0
     default_retries: int = retry_policy.DEFAULT_RETRIES
     payload_limit: int = _serde.DEFAULT_PAYLOAD_LIMIT
 
@@ -105,11 +106,17 @@ class Engine:
             value, wf.function.input_type, what=f"input of workflow {workflow!r}", limit=self.settings.payload_limit
         )
         run_id = run_id or uuid.uuid4().hex
-        await self.state.create_run(run_id, workflow, input_json)
+        # Remote: the orchestrator job. Inline: a delayed watchdog job, so that a worker finishes the run
+        # if this process dies while driving it (it finds the run settled and does nothing otherwise).
+        delay = self.settings.inline_watchdog if wf.execution_mode == "inline" else 0.0
+        first = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id), delay)
+        if self.state.supports_handoff:
+            await self.state.create_run(run_id, workflow, input_json, handoff=first)
+        else:
+            await self.state.create_run(run_id, workflow, input_json)
+            await self.queue.enqueue(first.queue, first.payload, delay=first.delay)
         if wf.execution_mode == "inline":
             await self.drive_inline(run_id)
-        else:
-            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
         return run_id
 
     async def drive_inline(self, run_id: str) -> Outcome:
@@ -173,6 +180,11 @@ class Engine:
         except WorkflowAsyncException:
             await _join_siblings(ctx)
             return Outcome("paused", ctx.wake_at)
+        except BackendFault as fault:
+            # The store or queue failed under the workflow: not the workflow's failure. The run stays
+            # running and the job that drove this pass is tried again.
+            await _join_siblings(ctx)
+            raise fault.error from fault
         except Exception as exc:
             await _join_siblings(ctx)
             await self.state.fail_run(run.run_id, _run_error(exc))
@@ -223,6 +235,7 @@ class Engine:
             return await self._unclaimable(run_id, name)
         handoff = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
         step = StepContext(run_id, wf.name, name, rec.attempts, invocation_id(run_id, name))
+        renewer = asyncio.ensure_future(self._renew_step(run_id, name))
         try:
             fn = get_function(rec.rpc_name or "")
             value = await self._invoke(fn.rpc_name, rec.data_json, step)
@@ -230,16 +243,31 @@ class Engine:
                 value, fn.output_type, what=f"step {name!r} of run {run_id!r}", limit=self.settings.payload_limit
             )
         except Exception as exc:
+            renewer.cancel()
             await self._step_failed(wf, rec, exc, payload, handoff)
             return None
+        renewer.cancel()
         await self._store_result(run_id, name, result_json, None, handoff)
         return None
+
+    async def _renew_step(self, run_id: str, name: str) -> None:
+        lease = self.settings.step_lease
+        while True:
+            await asyncio.sleep(lease / 3)
+            if not await self.state.renew_step_lease(run_id, name, self.owner, lease):
+                log.warning("lost the lease of step %s of run %s while running it", name, run_id)
+                return
 
     async def _unclaimable(self, run_id: str, name: str) -> float | None:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
             return max(0.05, current.lease_until - now() + 0.05)
+        if current.status in ("done", "failed") and not self.state.supports_handoff:
+            # The worker that settled it may have died between storing and enqueuing the hand-off
+            # (separate state and queue backends): send it again; a spare replay is harmless.
+            wf = get_workflow((await self.state.get_run(run_id)).workflow)
+            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
         return None
 
     async def _invoke(self, rpc_name: str, data_json: str | None, step: StepContext) -> Any:
@@ -372,7 +400,9 @@ class Engine:
         try:
             if kind == "orchestrate":
                 outcome = await self.orchestrate(job.payload["run_id"])
-                return self.settings.lock_busy_delay if outcome.kind == "busy" else None
+                if outcome.kind == "busy":  # back off: the holder may be in a long inline step
+                    return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
+                return None
             if kind == "step":
                 return await self.run_step_job(job.payload)
         except (UnknownWorkflowError, UnknownRPCError) as exc:

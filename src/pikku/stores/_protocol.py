@@ -36,8 +36,14 @@ class StateStore(Protocol):
     supports_handoff: bool
 
     # -- runs ---------------------------------------------------------------------------------------
-    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
-        """Insert a new run with status ``running``. Raises ``ValueError`` if the id already exists."""
+    async def create_run(
+        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+    ) -> RunRecord:
+        """Insert a new run with status ``running``. Raises ``ValueError`` if the id already exists.
+
+        With ``handoff`` (only when ``supports_handoff``) the run's first job is enqueued in the same
+        transaction, so a run never exists without the job that drives it.
+        """
         ...
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -103,6 +109,10 @@ class StateStore(Protocol):
         ``running``, the owner and lease, increments ``attempts`` and records a started attempt. Returns the
         updated record, or None when the step is done, failed, or held under a live lease.
         """
+        ...
+
+    async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease of a ``running`` step held by ``owner``; False if it is not (any more)."""
         ...
 
     async def complete_step(

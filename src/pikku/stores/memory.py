@@ -37,7 +37,10 @@ class MemoryStateStore:
         self.supports_handoff = queue is not None
 
     # -- runs
-    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+    async def create_run(
+        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+    ) -> RunRecord:
+        self._check_handoff(handoff)
         if run_id in self._runs:
             raise ValueError(f"run {run_id!r} already exists")
         t = now()
@@ -45,6 +48,7 @@ class MemoryStateStore:
         self._runs[run_id] = run
         self._order[run_id] = next(self._counter)
         self._steps[run_id] = {}
+        self._handoff(handoff)
         return copy.copy(run)
 
     def _run(self, run_id: str) -> RunRecord:
@@ -177,6 +181,13 @@ class MemoryStateStore:
     def _handoff(self, handoff: Enqueue | None) -> None:
         if handoff is not None and self._queue is not None:
             self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay)
+
+    async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
+        step = self._step(run_id, name)
+        if step.status != "running" or step.lease_owner != owner:
+            return False
+        step.lease_until = now() + lease_s
+        return True
 
     async def complete_step(
         self,

@@ -1,0 +1,75 @@
+"""Finding runs that nothing will move forward, and giving them the job they are missing.
+
+Jobs are acked only after their effects are stored, so a crashed worker's job is delivered again and the
+run goes on by itself. What that cannot cover is a job that was never enqueued: separate state and queue
+backends (two commits), a process that died driving an inline run, or a queue that lost a message. Workers
+sweep for such runs now and then. A duplicate job is harmless (claims are atomic, replays idempotent), so
+the sweep errs on the side of enqueuing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pikku._clock import now
+from pikku._engine.engine import Engine, orchestrate_payload
+from pikku._errors import UnknownWorkflowError
+from pikku._records import RunRecord, StepRecord
+from pikku._registry import WorkflowDef, get_workflow
+
+log = logging.getLogger("pikku.recovery")
+
+
+async def recover(engine: Engine, *, stale_after: float, limit: int = 500) -> int:
+    """Enqueue the jobs missing for running runs with no activity for ``stale_after`` seconds.
+
+    Returns how many jobs were enqueued.
+    """
+    cutoff = now() - stale_after
+    enqueued = 0
+    for run in await engine.state.list_runs(status="running", limit=limit):
+        if run.created_at > cutoff:
+            continue
+        try:
+            wf = get_workflow(run.workflow)
+        except UnknownWorkflowError:
+            continue  # another deployment's workflow: its own workers recover it
+        steps = await engine.state.get_steps(run.run_id)
+        enqueued += await _recover_run(engine, wf, run, list(steps.values()), cutoff)
+    if enqueued:
+        log.info("recovery enqueued %d job(s) for stuck runs", enqueued)
+    return enqueued
+
+
+def _is_quiet(steps: list[StepRecord], cutoff: float) -> bool:
+    """No step moved since ``cutoff`` and none waits for a delayed job (a sleep or a retry)."""
+    t = now()
+    if any(s.updated_at > cutoff for s in steps):
+        return False
+    return not any(s.status == "scheduled" and s.wake_at is not None and s.wake_at > t for s in steps)
+
+
+def _stranded(step: StepRecord) -> bool:
+    """An rpc step whose job may be gone: queued, or running under a lease that ran out."""
+    if step.form != "rpc":
+        return False
+    return step.status == "scheduled" or (step.status == "running" and (step.lease_until or 0.0) <= now())
+
+
+async def _recover_run(engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float) -> int:
+    if not _is_quiet(steps, cutoff):
+        return 0
+    enqueued = 0
+    if wf.execution_mode == "remote":
+        for step in filter(_stranded, steps):
+            payload = {
+                "kind": "step",
+                "run_id": run.run_id,
+                "workflow": wf.name,
+                "step": step.name,
+                "rpc": step.rpc_name,
+            }
+            await engine.queue.enqueue(wf.step_queue(step.name), payload)
+            enqueued += 1
+    await engine.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run.run_id))
+    return enqueued + 1

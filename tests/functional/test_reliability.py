@@ -1,0 +1,143 @@
+"""Durability under faults the engine must absorb: queue outages, dead workers, dead drivers, lost jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+import pytest
+
+import pikku
+from pikku import Settings, WorkflowClient, pikku_func, wire_workflow
+from pikku._engine.recovery import recover
+from pikku._runtime import Runtime
+from pikku.testing import memory_runtime, settle
+
+CALLS: collections.Counter[str] = collections.Counter()
+INVOCATIONS: list[tuple[str, int]] = []
+GATE: dict[str, asyncio.Event] = {}
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    CALLS.clear()
+    INVOCATIONS.clear()
+    GATE.clear()
+
+
+SETTINGS = Settings(run_lock_lease=2, step_lease=0.3, lock_busy_delay=0.01, default_retries=0, inline_watchdog=0.2)
+
+
+@pytest.fixture
+async def rt(backend_url: str) -> Any:
+    async with memory_runtime(settings=SETTINGS, url=backend_url) as runtime:
+        yield runtime
+
+
+@pikku_func(name="r.record")
+async def record(services: Any, data: str) -> str:
+    CALLS[data] += 1
+    INVOCATIONS.append((services.step.invocation_id, services.step.attempt))
+    if data in GATE:
+        await GATE[data].wait()
+    return data.upper()
+
+
+async def two_steps(services: Any, data: None) -> list[str]:
+    a = await services.workflow.do("a", "r.record", "a")
+    b = await services.workflow.do("b", "r.record", "b")
+    return [a, b]
+
+
+wire_workflow(name="r-two", func=two_steps)
+wire_workflow(name="r-two-inline", func=two_steps, execution_mode="inline")
+
+
+class FlakyQueue:
+    """Delegates to a real queue; the first ``failures`` enqueues raise as an outage would."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def enqueue(self, *args: Any, **kwargs: Any) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            raise pikku.BackendUnavailableError("queue is down")
+        result: str = await self._inner.enqueue(*args, **kwargs)
+        return result
+
+
+async def test_queue_outage_during_dispatch_does_not_fail_the_run(rt: Runtime) -> None:
+    """An enqueue that fails while dispatching a step leaves the run running; the retried job finishes it."""
+    handle = await WorkflowClient("r-two").start(None)
+    real = rt.engine.queue
+    rt.engine.queue = FlakyQueue(real, failures=1)  # type: ignore[assignment]
+    with pytest.raises(pikku.BackendUnavailableError):
+        await rt.engine.orchestrate(handle.run_id)
+    assert (await handle.get_run()).status == "running"
+    step = await rt.engine.state.get_step(handle.run_id, "a")
+    assert step.status == "pending"  # inserted, not dispatched: the next pass dispatches it
+    rt.engine.queue = real
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == ["A", "B"]
+    assert CALLS == {"a": 1, "b": 1}
+
+
+async def test_a_dead_workers_step_runs_again_under_the_same_invocation_id(rt: Runtime) -> None:
+    """A step claimed by a worker that died is run again once its lease expires; same invocation id."""
+    handle = await WorkflowClient("r-two").start(None)
+    await rt.engine.orchestrate(handle.run_id)  # dispatches "a"
+    dead = await rt.engine.state.claim_step(handle.run_id, "a", "dead-worker", 0.3)
+    assert dead is not None and dead.attempts == 1
+    await settle(rt, [handle.run_id], timeout=10)
+    assert await handle.result(timeout=1) == ["A", "B"]
+    a = await rt.engine.state.get_step(handle.run_id, "a")
+    assert a.attempts == 2
+    assert INVOCATIONS[0] == (pikku.invocation_id(handle.run_id, "a"), 2)
+
+
+async def test_a_running_step_keeps_its_lease(rt: Runtime) -> None:
+    """While a step runs longer than its lease, the lease is renewed, so nobody else can claim it."""
+    GATE["a"] = asyncio.Event()
+    handle = await WorkflowClient("r-two").start(None)
+    waiter = asyncio.ensure_future(settle(rt, [handle.run_id], timeout=10))
+    while CALLS["a"] == 0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(SETTINGS.step_lease * 3)
+    assert await rt.engine.state.claim_step(handle.run_id, "a", "intruder", 5) is None
+    GATE["a"].set()
+    await waiter
+    assert CALLS["a"] == 1
+
+
+async def test_an_inline_run_whose_driver_died_is_finished_by_a_worker(rt: Runtime) -> None:
+    """Killing the process that drives an inline run mid-step: the watchdog job lets a worker finish it."""
+    GATE["a"] = asyncio.Event()
+    driver = asyncio.ensure_future(WorkflowClient("r-two-inline").start(None))
+    while CALLS["a"] == 0:
+        await asyncio.sleep(0.01)
+    driver.cancel()  # the driving process "dies" in the middle of step a
+    with pytest.raises(asyncio.CancelledError):
+        await driver
+    GATE.pop("a").set()
+    (run,) = await rt.engine.state.list_runs(workflow="r-two-inline")
+    await rt.engine.state.release_run_lock(run.run_id, rt.engine.owner)  # a dead process holds nothing
+    runs = await settle(rt, [run.run_id], timeout=10)
+    assert runs[0].status == "completed"
+    assert CALLS["b"] == 1
+
+
+async def test_recovery_gives_a_run_without_a_job_its_orchestrator(rt: Runtime) -> None:
+    """A run whose first job was lost is found by the recovery sweep and completes."""
+    input_json = "null"
+    await rt.engine.state.create_run("lost-run", "r-two", input_json)  # no job enqueued
+    assert await rt.engine.queue.count() == 0
+    assert await recover(rt.engine, stale_after=0.0) == 1
+    runs = await settle(rt, ["lost-run"], timeout=10)
+    assert runs[0].status == "completed"
+    assert await recover(rt.engine, stale_after=0.0) == 0  # settled runs are left alone

@@ -24,6 +24,7 @@ class PikkuConfig:
     services: str | None = None
     state_url: str = DEFAULT_STATE_URL
     queue_url: str | None = None
+    settings: dict[str, float | int] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,7 +72,40 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the syntax of pyproject.toml") from exc
 
 
-_KNOWN = {"source", "output", "package", "services", "state_url", "queue_url"}
+_KNOWN = {"source", "output", "package", "services", "state_url", "queue_url", "settings"}
+
+#: ``[tool.pikku.settings]``: engine timings and limits (pikku.Settings) and the worker's recovery sweep.
+SETTING_KEYS = frozenset(
+    {
+        "run_lock_lease",
+        "step_lease",
+        "lock_busy_delay",
+        "default_retries",
+        "payload_limit",
+        "inline_watchdog",
+        "recovery_interval",
+        "recovery_stale_after",
+    }
+)
+
+
+def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int]:
+    raw = table.get("settings", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: [tool.pikku.settings] must be a table", hint="[tool.pikku.settings]\nstep_lease = 30"
+        )
+    for key, value in raw.items():
+        if key not in SETTING_KEYS:
+            raise ConfigError(
+                f"{path}: [tool.pikku.settings] has unknown key {key!r}",
+                hint=f"known keys: {', '.join(sorted(SETTING_KEYS))}",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(
+                f"{path}: [tool.pikku.settings] {key} must be a number >= 0, not {value!r}", hint=f"{key} = 30"
+            )
+    return dict(raw)
 
 
 def load_config(start: Path | None = None) -> PikkuConfig:
@@ -100,5 +134,6 @@ def load_config(start: Path | None = None) -> PikkuConfig:
         services=table.get("services"),
         state_url=table.get("state_url", DEFAULT_STATE_URL),
         queue_url=table.get("queue_url"),
+        settings=_settings(path, table),
         raw=dict(table),
     )

@@ -83,7 +83,15 @@ async def open_runtime(
     backend = await open_backend(state_url, queue_url)
     if services is None and config is not None:
         services = await make_services(config)
+    if settings is None and config is not None:
+        settings = engine_settings(config)
     return Runtime(Engine(backend, services, settings), config)
+
+
+def engine_settings(config: PikkuConfig) -> Settings:
+    """``pikku.Settings`` from ``[tool.pikku.settings]`` (keys of the worker's sweep are left out)."""
+    fields = set(Settings.__dataclass_fields__)
+    return Settings(**{k: v for k, v in config.settings.items() if k in fields})  # type: ignore[arg-type]
 
 
 async def make_services(config: PikkuConfig) -> Any:

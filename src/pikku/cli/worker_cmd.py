@@ -46,7 +46,15 @@ async def _serve(config: PikkuConfig, queues: list[str] | None, concurrency: int
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     runtime = await project_runtime(config)
     set_runtime(runtime)
-    w = Worker(runtime.engine, queues=queues, concurrency=concurrency, lease=lease)
+    sweep = config.settings
+    w = Worker(
+        runtime.engine,
+        queues=queues,
+        concurrency=concurrency,
+        lease=lease,
+        recovery_interval=float(sweep.get("recovery_interval", 30.0)) or None,
+        recovery_stale_after=float(sweep.get("recovery_stale_after", 300.0)),
+    )
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)
     console.print(

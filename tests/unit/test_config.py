@@ -1,0 +1,66 @@
+"""[tool.pikku] loading: defaults, validation with the key named, environment overrides, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pikku import ConfigError
+from pikku._config import load_config
+from pikku._runtime import engine_settings
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(body)
+    return tmp_path
+
+
+def test_defaults_and_relative_sqlite_url_anchored_at_the_project(tmp_path: Path) -> None:
+    """Without URLs the embedded default is used, anchored at the folder of pyproject.toml."""
+    cfg = load_config(_write(tmp_path, '[tool.pikku]\nsource = ["app"]\n'))
+    assert cfg.source == ("app",)
+    assert cfg.resolved_state_url() == f"sqlite:///{tmp_path}/.pikku-data/pikku.sqlite3"
+    assert cfg.resolved_queue_url() == cfg.resolved_state_url()
+
+
+def test_environment_overrides_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PIKKU_STATE_URL and PIKKU_QUEUE_URL win over the file."""
+    cfg = load_config(_write(tmp_path, '[tool.pikku]\nstate_url = "memory://"\n'))
+    monkeypatch.setenv("PIKKU_STATE_URL", "postgresql://db/x")
+    monkeypatch.setenv("PIKKU_QUEUE_URL", "redis://r/0")
+    assert (cfg.resolved_state_url(), cfg.resolved_queue_url()) == ("postgresql://db/x", "redis://r/0")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[tool.pikku]\nsorce = []\n", "unknown key(s) sorce"),
+        ("[tool.pikku]\nsource = 3\n", "source must be a list"),
+        ("[tool.pikku]\nstate_url = 1\n", "state_url must be a string"),
+        ("[tool.pikku.settings]\nstep_leas = 1\n", "unknown key 'step_leas'"),
+        ("[tool.pikku.settings]\nstep_lease = -1\n", "step_lease must be a number >= 0"),
+        ("[tool.pikku\n", "invalid TOML"),
+    ],
+)
+def test_mistakes_name_the_file_and_the_key(tmp_path: Path, body: str, message: str) -> None:
+    """A wrong key or value is a ConfigError naming pyproject.toml and the key."""
+    _write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert message in str(info.value)
+    assert "pyproject.toml" in str(info.value)
+
+
+def test_settings_reach_the_engine(tmp_path: Path) -> None:
+    """[tool.pikku.settings] sets the engine's leases and retries; sweep keys are for the worker."""
+    cfg = load_config(_write(tmp_path, "[tool.pikku.settings]\nstep_lease = 2.5\ndefault_retries = 1\nrecovery_interval = 5\n"))
+    settings = engine_settings(cfg)
+    assert (settings.step_lease, settings.default_retries) == (2.5, 1)
+    assert cfg.settings["recovery_interval"] == 5
+
+
+def test_missing_config_says_how_to_fix(tmp_path: Path) -> None:
+    """No [tool.pikku] anywhere above: a ConfigError with a hint."""
+    with pytest.raises(ConfigError, match=r"no pyproject.toml with a \[tool.pikku\] table"):
+        load_config(tmp_path)

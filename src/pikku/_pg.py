@@ -1,0 +1,333 @@
+"""The PostgreSQL database shared by :mod:`pikku.stores.postgres` and :mod:`pikku.queues.postgres`.
+
+One schema holds runs, steps, step attempts and jobs. This module owns the URL, the connection pool, the
+schema migrations and the one place where driver errors become :class:`BackendUnavailableError`.
+
+Clock: every timestamp is the *database's* clock (``statement_timestamp()`` as epoch seconds), written and
+compared inside the same statement. Workers on many hosts therefore agree on lease expiry and job due
+times even when their own clocks drift; only values the caller computes (``retry_at``, ``wake_at``) are
+stored as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+Params = Sequence[Any] | dict[str, Any]
+
+#: Now, as epoch seconds, stable within one statement (so a CTE writes and compares one instant).
+NOW = "extract(epoch from statement_timestamp())::float8"
+
+#: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
+_LOCK_CLASS = 0x70696B6B
+
+#: pikku's own URL query parameters; everything else is handed to libpq untouched.
+_OWN_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
+
+_LIBPQ_DEFAULTS = (
+    ("application_name", "pikku"),
+    ("connect_timeout", "10"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+)
+
+# Ordered, append-only: migration N (1-based) upgrades a schema at version N-1. Never edit a released one.
+# ``{s}`` is the quoted schema name. Values are JSON *text* (byte-faithful), times are float8 epoch seconds.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE {s}.runs (
+        run_id text PRIMARY KEY,
+        workflow text NOT NULL,
+        status text NOT NULL,
+        input_json text NOT NULL,
+        output_json text,
+        error_json text,
+        lock_owner text,
+        lock_until float8,
+        created_at float8 NOT NULL,
+        updated_at float8 NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY
+    ) WITH (fillfactor = 90);
+    -- list_runs: (workflow, status) and (status) slices, each already in newest-first order.
+    CREATE INDEX runs_by_workflow ON {s}.runs (workflow, status, created_at, seq);
+    CREATE INDEX runs_by_status ON {s}.runs (status, created_at, seq);
+
+    CREATE TABLE {s}.steps (
+        run_id text NOT NULL REFERENCES {s}.runs (run_id) ON DELETE CASCADE,
+        name text NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        form text NOT NULL,
+        status text NOT NULL,
+        rpc_name text,
+        data_json text,
+        result_json text,
+        result_type text,
+        error_json text,
+        attempts integer NOT NULL DEFAULT 0,
+        max_attempts integer NOT NULL DEFAULT 1,
+        wake_at float8,
+        lease_owner text,
+        lease_until float8,
+        created_at float8 NOT NULL,
+        updated_at float8 NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITH (fillfactor = 80);
+
+    CREATE TABLE {s}.step_attempts (
+        run_id text NOT NULL,
+        name text NOT NULL,
+        attempt integer NOT NULL,
+        started_at float8 NOT NULL,
+        ended_at float8,
+        error_json text,
+        PRIMARY KEY (run_id, name, attempt),
+        FOREIGN KEY (run_id, name) REFERENCES {s}.steps (run_id, name) ON DELETE CASCADE
+    );
+
+    -- Claims only touch attempts/owner/locked_until, none of them indexed, so with free space on the
+    -- page (fillfactor) a claim or extend is a HOT update: no index writes. Jobs churn (insert, claim,
+    -- delete), so autovacuum runs early to keep dead entries off the head of jobs_due.
+    CREATE TABLE {s}.jobs (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        queue text NOT NULL,
+        payload text NOT NULL,
+        run_at float8 NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        owner text,
+        locked_until float8
+    ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
+    CREATE INDEX jobs_due ON {s}.jobs (queue, run_at, id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class PgConfig:
+    """A parsed ``postgresql://`` URL: the libpq conninfo and pikku's own options."""
+
+    conninfo: str
+    schema: str
+    pool_min: int = 1
+    pool_max: int = 10
+    pool_timeout: float = 30.0
+
+    @property
+    def quoted(self) -> str:
+        """The schema as a quoted SQL identifier."""
+        return quote_ident(self.schema)
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel of this schema's jobs (identifiers are at most 63 bytes)."""
+        name = f"pikku_{self.schema}"
+        if len(name.encode()) > 63:
+            name = "pikku_" + hashlib.sha1(self.schema.encode()).hexdigest()[:24]
+        return name
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def parse_url(url: str) -> PgConfig:
+    """Split pikku's query parameters off a PostgreSQL URL; BackendURLError on bad values."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise BackendURLError(f"{url!r} is not a PostgreSQL URL", hint="use postgresql://user@host/db")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    own = {k: v for k, v in query if k in _OWN_PARAMS}
+    rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
+    # Defaults the URL may override: a name in pg_stat_activity, a bounded connect, and TCP keepalives so
+    # a silently dropped connection (NAT, failover) is noticed, above all the idle LISTEN connection.
+    given = {k for k, _ in rest}
+    rest += [(k, v) for k, v in _LIBPQ_DEFAULTS if k not in given]
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    schema = own.get("schema") or "pikku"
+    try:
+        return PgConfig(
+            conninfo=conninfo,
+            schema=schema,
+            pool_min=int(own.get("pool_min", 1)),
+            pool_max=int(own.get("pool_max", 10)),
+            pool_timeout=float(own.get("pool_timeout", 30.0)),
+        )
+    except ValueError as exc:
+        raise BackendURLError(f"bad pool option in {url!r}: {exc}", hint="pool_min/pool_max are ints") from exc
+
+
+# -- migrations --------------------------------------------------------------------------------------
+
+
+async def _current_version(conn: Conn, schema: str) -> int:
+    """The recorded version, 0 when the schema or its version table does not exist yet."""
+    table = f"{quote_ident(schema)}.pikku_schema_version"
+    cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        return 0
+    cur = await conn.execute(f"SELECT coalesce(max(version), 0) FROM {table}")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate_connection(conn: Conn, schema: str) -> int:
+    """Bring ``schema`` up to :data:`SCHEMA_VERSION` on an autocommit connection; return the version.
+
+    The fast path (already current) takes no lock and runs no DDL, so a thousand workers starting at once
+    cost one read each. Otherwise a transaction-scoped advisory lock serialises the upgrade across
+    processes, and the version is re-read under it so only the first one applies each migration.
+    """
+    if await _current_version(conn, schema) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    q = quote_ident(schema)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, schema))
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {q}.pikku_schema_version ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        current = await _current_version(conn, schema)
+        if current > SCHEMA_VERSION:
+            raise ConfigError(
+                f"PostgreSQL schema {schema!r} is at version {current}, newer than this pikku knows ({SCHEMA_VERSION})",
+                hint="upgrade pikku on this host, or point it at another schema",
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await conn.execute(MIGRATIONS[version - 1].format(s=q))
+            await conn.execute(f"INSERT INTO {q}.pikku_schema_version (version) VALUES (%s)", (version,))
+    return SCHEMA_VERSION
+
+
+async def migrate(url: str) -> int:
+    """Create or upgrade the schema named by ``url`` (idempotent, safe from many processes); its version."""
+    cfg = parse_url(url)
+    try:
+        async with await psycopg.AsyncConnection.connect(cfg.conninfo, autocommit=True) as conn:
+            return await migrate_connection(conn, cfg.schema)
+    except psycopg.OperationalError as exc:
+        raise _unavailable(cfg, exc) from exc
+
+
+def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
+    where = urlsplit(cfg.conninfo).hostname or "localhost"
+    return BackendUnavailableError(
+        f"PostgreSQL at {where} is unavailable: {str(exc).strip() or type(exc).__name__}",
+        hint="check that the server is up and the URL (PIKKU_STATE_URL) is right; the call may be retried",
+    )
+
+
+# -- the shared pool ---------------------------------------------------------------------------------
+
+
+class PgDatabase:
+    """A pool on one schema, shared by a state store and a queue; closed when its last user closes."""
+
+    def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
+        self.cfg = cfg
+        self.pool = pool
+        self._users = 0
+
+    def table(self, name: str) -> str:
+        """A schema-qualified table name (statements never depend on ``search_path``)."""
+        return f"{self.cfg.quoted}.{name}"
+
+    def acquire(self) -> PgDatabase:
+        """Count one more user (store or queue) of this database."""
+        self._users += 1
+        return self
+
+    async def release(self) -> None:
+        """One user is done; the pool closes with the last. Safe to call more often than acquire."""
+        self._users -= 1
+        if self._users <= 0 and not self.pool.closed:
+            await self.pool.close()
+
+    async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``op`` on a pooled connection; the single place driver failures are translated.
+
+        A pooled connection the server dropped (restart, failover, ``pg_terminate_backend``) fails on first
+        use, before the statement ran. Then the pool checks its idle connections, replaces dead ones, and
+        ``op`` runs once more; a second failure is :class:`BackendUnavailableError`. (Should a connection
+        die after a write committed but before its reply, the retry sees that write: a transition then
+        reports False/None, or create_run a duplicate id; delivery stays at-least-once either way.)
+        """
+        try:
+            return await self._once(op)
+        except psycopg.OperationalError:
+            pass
+        except PoolTimeout as exc:
+            raise _unavailable(self.cfg, exc) from exc
+        try:
+            await self.pool.check()
+            return await self._once(op)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(self.cfg, exc) from exc
+
+    async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        async with self.pool.connection() as conn:
+            return await op(conn)
+
+    async def fetchone(self, query: str, params: Params) -> tuple[Any, ...] | None:
+        """The first row of a (prepared) statement, or None."""
+
+        async def op(conn: Conn) -> tuple[Any, ...] | None:
+            cur = await conn.execute(query, params, prepare=True)
+            return await cur.fetchone()
+
+        return await self.run(op)
+
+    async def fetchall(self, query: str, params: Params) -> list[tuple[Any, ...]]:
+        """Every row of a (prepared) statement."""
+
+        async def op(conn: Conn) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(query, params, prepare=True)
+            return await cur.fetchall()
+
+        return await self.run(op)
+
+    async def rowcount(self, query: str, params: Params) -> int:
+        """How many rows a (prepared) write statement touched."""
+
+        async def op(conn: Conn) -> int:
+            cur = await conn.execute(query, params, prepare=True)
+            return cur.rowcount
+
+        return await self.run(op)
+
+
+async def open_database(url: str) -> PgDatabase:
+    """Migrate the schema (first use) and open the pool; BackendUnavailableError if unreachable."""
+    cfg = parse_url(url)
+    await migrate(url)
+    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        cfg.conninfo,
+        kwargs={"autocommit": True},
+        min_size=cfg.pool_min,
+        max_size=max(cfg.pool_max, cfg.pool_min),
+        timeout=cfg.pool_timeout,
+        open=False,
+        name=f"pikku:{cfg.schema}",
+    )
+    try:
+        await pool.open(wait=True, timeout=cfg.pool_timeout)
+    except PoolTimeout as exc:
+        await pool.close()
+        raise _unavailable(cfg, exc) from exc
+    return PgDatabase(cfg, pool)

@@ -1,0 +1,445 @@
+"""The Lua scripts of the Redis backend: every conditional transition is one script, so it is atomic.
+
+Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku._redis`):
+
+* ``P:run:<run_id>``           hash of the run (+ ``seq``, ``lock_owner``, ``lock_until``)
+* ``P:steps:<run_id>``         one hash for all steps of a run, fields ``<step>:<field>`` (+ ``#n`` counter),
+                               so ``get_steps`` is a single HGETALL
+* ``P:att:<len>:<run_id>:<step>`` list of attempts, ``started[\\tended\\terror_json]``
+* ``P:idx``, ``P:idx:s:<status>``, ``P:idx:w:<workflow>``, ``P:idx:ws:<status>:<workflow>``
+                               sorted sets of run ids scored by creation sequence (list_runs, newest first)
+* ``P:q:<queue>``              stream of ready jobs (entry field ``j`` = job id), consumer group ``pikku``
+* ``P:d:<queue>``              delayed jobs, zset scored by ``run_at``
+* ``P:l:<queue>``              leased jobs, zset scored by lease deadline (``locked_until``)
+* ``P:j:<id>``                 job hash: q(ueue) p(ayload) r(un_at) a(ttempts) o(wner) u(ntil) e(ntry id)
+* ``P:queues``, ``P:jobseq``, ``P:runseq``; pub/sub channel ``P:wake`` (payload: queue name)
+
+Times are the Redis server clock (``TIME``), kept as ``%.6f`` strings: Lua would print numbers with 14
+significant digits and lose the microseconds, so no float is ever handed to ``redis.call`` as a number.
+Scripts build their keys from ``P`` (standalone Redis; on a cluster use a ``{hash-tag}`` prefix).
+"""
+
+from __future__ import annotations
+
+_COMMON = r"""
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000, t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
+local function fmt(x) return string.format('%.6f', x) end
+"""
+
+# -- queue -----------------------------------------------------------------------------------------
+
+_QUEUE = r"""
+local GROUP = 'pikku'
+local function by_due(a, b)
+  if a[3] ~= b[3] then return a[3] < b[3] end
+  return tonumber(a[2]) < tonumber(b[2])
+end
+local function append(P, q, id)
+  local stream = P .. ':q:' .. q
+  if redis.call('EXISTS', stream) == 0 then
+    redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  end
+  redis.call('HSET', P .. ':j:' .. id, 'e', redis.call('XADD', stream, '*', 'j', id))
+end
+-- Move due delayed jobs onto the stream, oldest first. Called before every append to the stream, so
+-- stream order stays run_at order (a delayed job never lands behind a younger immediate one).
+local function promote(P, q, t)
+  local dk = P .. ':d:' .. q
+  local due = redis.call('ZRANGEBYSCORE', dk, '-inf', fmt(t), 'WITHSCORES', 'LIMIT', 0, 5000)
+  if #due == 0 then return end
+  local items = {}
+  for i = 1, #due, 2 do items[#items + 1] = {q, due[i], tonumber(due[i + 1])} end
+  table.sort(items, by_due)
+  for _, it in ipairs(items) do
+    append(P, q, it[2])
+    redis.call('ZREM', dk, it[2])
+  end
+end
+local function enqueue(P, q, payload, delay, t, ts)
+  local id = tostring(redis.call('INCR', P .. ':jobseq'))
+  local jk = P .. ':j:' .. id
+  redis.call('SADD', P .. ':queues', q)
+  if delay > 0 then
+    local r = fmt(t + delay)
+    redis.call('HSET', jk, 'q', q, 'p', payload, 'r', r, 'a', '0')
+    redis.call('ZADD', P .. ':d:' .. q, r, id)
+  else
+    redis.call('HSET', jk, 'q', q, 'p', payload, 'r', ts, 'a', '0')
+    promote(P, q, t)
+    append(P, q, id)
+  end
+  redis.call('PUBLISH', P .. ':wake', q)
+  return id
+end
+local function queues_of(P, first)
+  if ARGV[first] == '*' then return redis.call('SMEMBERS', P .. ':queues') end
+  local qs = {}
+  for i = first, #ARGV do qs[#qs + 1] = ARGV[i] end
+  return qs
+end
+-- The job hash if this claim (owner and delivery number) still holds the lease; an expired lease that
+-- nobody reclaimed yet still counts.
+local function held(P, id, owner, attempt)
+  local jk = P .. ':j:' .. id
+  local v = redis.call('HMGET', jk, 'o', 'u', 'q', 'e', 'a')
+  if v[1] ~= owner or not v[2] or v[5] ~= attempt then return nil end
+  return jk, v[3], v[4]
+end
+local function unlease(P, jk, id, q, entry)
+  local stream = P .. ':q:' .. q
+  redis.call('XACK', stream, GROUP, entry)
+  redis.call('XDEL', stream, entry)
+  redis.call('ZREM', P .. ':l:' .. q, id)
+end
+"""
+
+ENQUEUE = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local t, ts = clock()
+return enqueue(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), t, ts)
+"""
+)
+
+# ARGV: P, owner, lease_s, limit, queue... ('*' = every known queue)
+CLAIM = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local function last_delivered(stream)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == GROUP then return last end
+  end
+  return '0-0'
+end
+local P, owner, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t, ts = clock()
+-- Candidates per queue: expired leases (reclaimable) and the first undelivered stream entries (peeked,
+-- not yet read). Then the oldest `limit` overall by (run_at, id), like the memory queue.
+local cands = {}
+for _, q in ipairs(queues_of(P, 5)) do
+  promote(P, q, t)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':l:' .. q, '-inf', fmt(t), 'LIMIT', 0, limit)) do
+    local v = redis.call('HMGET', P .. ':j:' .. id, 'r', 'e')
+    cands[#cands + 1] = {q, id, tonumber(v[1]), v[2], false}
+  end
+  local stream = P .. ':q:' .. q
+  if redis.call('EXISTS', stream) == 1 then
+    for _, ent in ipairs(redis.call('XRANGE', stream, '(' .. last_delivered(stream), '+', 'COUNT', limit)) do
+      local id = ent[2][2]
+      cands[#cands + 1] = {q, id, tonumber(redis.call('HGET', P .. ':j:' .. id, 'r')), ent[1], true}
+    end
+  end
+end
+table.sort(cands, by_due)
+local fresh, take = {}, {}
+for i = 1, math.min(limit, #cands) do
+  local c = cands[i]
+  if c[5] then
+    fresh[c[1]] = (fresh[c[1]] or 0) + 1
+  else
+    redis.call('XCLAIM', P .. ':q:' .. c[1], GROUP, owner, 0, c[4])
+    take[#take + 1] = {c[1], c[2]}
+  end
+end
+for q, k in pairs(fresh) do
+  local res = redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', k, 'STREAMS', P .. ':q:' .. q, '>')
+  if res then
+    for _, ent in ipairs(res[1][2]) do take[#take + 1] = {q, ent[2][2]} end
+  end
+end
+local deadline = fmt(t + lease)
+local out = {}
+for _, tk in ipairs(take) do
+  local q, id = tk[1], tk[2]
+  local jk = P .. ':j:' .. id
+  local a = redis.call('HINCRBY', jk, 'a', 1)
+  redis.call('HSET', jk, 'o', owner, 'u', deadline)
+  redis.call('ZADD', P .. ':l:' .. q, deadline, id)
+  local v = redis.call('HMGET', jk, 'p', 'r')
+  out[#out + 1] = {id, q, v[1], a, v[2], deadline}
+end
+return out
+"""
+)
+
+# ARGV: P, id, owner, attempt
+ACK = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local P, id = ARGV[1], ARGV[2]
+local jk, q, entry = held(P, id, ARGV[3], ARGV[4])
+if not jk then return 0 end
+unlease(P, jk, id, q, entry)
+redis.call('DEL', jk)
+return 1
+"""
+)
+
+# ARGV: P, id, owner, attempt, delay
+RELEASE = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local P, id, delay = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local jk, q, entry = held(P, id, ARGV[3], ARGV[4])
+if not jk then return 0 end
+unlease(P, jk, id, q, entry)
+redis.call('HDEL', jk, 'o', 'u', 'e')
+local t, ts = clock()
+if delay > 0 then
+  local r = fmt(t + delay)
+  redis.call('HSET', jk, 'r', r)
+  redis.call('ZADD', P .. ':d:' .. q, r, id)
+else
+  redis.call('HSET', jk, 'r', ts)
+  promote(P, q, t)
+  append(P, q, id)
+end
+redis.call('PUBLISH', P .. ':wake', q)
+return 1
+"""
+)
+
+# ARGV: P, id, owner, attempt, lease_s
+EXTEND = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local P, id = ARGV[1], ARGV[2]
+local jk, q = held(P, id, ARGV[3], ARGV[4])
+if not jk then return 0 end
+local t = clock()
+local deadline = fmt(t + tonumber(ARGV[5]))
+redis.call('HSET', jk, 'u', deadline)
+redis.call('ZADD', P .. ':l:' .. q, deadline, id)
+return 1
+"""
+)
+
+# ARGV: P, queue... ('*' = all). Jobs not acked: on the stream (ready or leased) or delayed.
+COUNT = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local P, n = ARGV[1], 0
+for _, q in ipairs(queues_of(P, 2)) do
+  n = n + redis.call('XLEN', P .. ':q:' .. q) + redis.call('ZCARD', P .. ':d:' .. q)
+end
+return n
+"""
+)
+
+# ARGV: P, queue... Seconds until the earliest delayed job or lease deadline (no notice marks either).
+NEXT_DUE = (
+    _COMMON
+    + _QUEUE
+    + r"""
+local P, best = ARGV[1], nil
+for _, q in ipairs(queues_of(P, 2)) do
+  for _, key in ipairs({P .. ':d:' .. q, P .. ':l:' .. q}) do
+    local z = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if z[2] and (best == nil or tonumber(z[2]) < best) then best = tonumber(z[2]) end
+  end
+end
+if best == nil then return false end
+return fmt(best - clock())
+"""
+)
+
+# -- state -----------------------------------------------------------------------------------------
+
+#: Step hash fields (``<step>:<field>``), in the order every step-returning script reports them.
+# fmt: off
+STEP_FIELDS = (
+    "form", "status", "rpc", "data", "result", "rtype", "error", "attempts", "max", "wake", "lowner", "luntil",
+    "created", "updated", "seq",
+)
+# fmt: on
+_FIELD_LIST = ", ".join(f"'{f}'" for f in STEP_FIELDS)
+
+_STATE = (
+    r"""
+local STEP_FIELDS = {"""
+    + _FIELD_LIST
+    + r"""}
+local function read_step(sk, name)
+  local fields = {}
+  for i, f in ipairs(STEP_FIELDS) do fields[i] = name .. ':' .. f end
+  return redis.call('HMGET', sk, unpack(fields))
+end
+local function attempts_key(P, run, name) return P .. ':att:' .. #run .. ':' .. run .. ':' .. name end
+local function index(P, op, run, status, workflow, seq)
+  for _, key in ipairs({P .. ':idx:s:' .. status, P .. ':idx:ws:' .. status .. ':' .. workflow}) do
+    if op == 'add' then redis.call('ZADD', key, seq, run) else redis.call('ZREM', key, run) end
+  end
+end
+"""
+)
+
+# ARGV: P, run_id, workflow, input_json. Returns the creation time, or false when the id exists.
+CREATE_RUN = (
+    _COMMON
+    + _STATE
+    + r"""
+local P, run, wf = ARGV[1], ARGV[2], ARGV[3]
+local rk = P .. ':run:' .. run
+if redis.call('EXISTS', rk) == 1 then return false end
+local _, ts = clock()
+local seq = redis.call('INCR', P .. ':runseq')
+redis.call('HSET', rk, 'workflow', wf, 'status', 'running', 'input', ARGV[4], 'created_at', ts,
+  'updated_at', ts, 'seq', seq)
+redis.call('ZADD', P .. ':idx', seq, run)
+redis.call('ZADD', P .. ':idx:w:' .. wf, seq, run)
+index(P, 'add', run, 'running', wf, seq)
+return ts
+"""
+)
+
+# ARGV: P, run_id, status, output_json|'', error_json|''. 1 settled, 0 already settled, -1 no run.
+SETTLE_RUN = (
+    _COMMON
+    + _STATE
+    + r"""
+local P, run, status = ARGV[1], ARGV[2], ARGV[3]
+local rk = P .. ':run:' .. run
+local cur = redis.call('HMGET', rk, 'status', 'workflow', 'seq')
+if not cur[1] then return -1 end
+if cur[1] ~= 'running' then return 0 end
+local _, ts = clock()
+redis.call('HSET', rk, 'status', status, 'updated_at', ts)
+for i, f in ipairs({'output', 'error'}) do
+  if ARGV[3 + i] ~= '' then redis.call('HSET', rk, f, ARGV[3 + i]) else redis.call('HDEL', rk, f) end
+end
+index(P, 'rem', run, 'running', cur[2], cur[3])
+index(P, 'add', run, status, cur[2], cur[3])
+return 1
+"""
+)
+
+# ARGV: P, 'newest first' index key suffix, limit. Rows of run fields.
+LIST_RUNS = r"""
+local P = ARGV[1]
+local out = {}
+for _, run in ipairs(redis.call('ZREVRANGE', P .. ':idx' .. ARGV[2], 0, tonumber(ARGV[3]) - 1)) do
+  local v = redis.call('HMGET', P .. ':run:' .. run, 'workflow', 'status', 'input', 'output', 'error',
+    'created_at', 'updated_at')
+  out[#out + 1] = {run, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+end
+return out
+"""
+
+# ARGV: P, run_id, owner, lease_s, mode ('acquire' | 'renew' | 'release'). 1 / 0, -1 no run.
+RUN_LOCK = (
+    _COMMON
+    + r"""
+local P, owner, mode = ARGV[1], ARGV[3], ARGV[5]
+local rk = P .. ':run:' .. ARGV[2]
+local v = redis.call('HMGET', rk, 'workflow', 'lock_owner', 'lock_until')
+if not v[1] then return -1 end
+if mode == 'release' then
+  if v[2] == owner then redis.call('HDEL', rk, 'lock_owner', 'lock_until') end
+  return 1
+end
+local t = clock()
+if mode == 'acquire' and v[2] and v[2] ~= owner and tonumber(v[3]) > t then return 0 end
+if mode == 'renew' and v[2] ~= owner then return 0 end
+redis.call('HSET', rk, 'lock_owner', owner, 'lock_until', fmt(t + tonumber(ARGV[4])))
+return 1
+"""
+)
+
+# ARGV: P, run_id, name, then field/value pairs of the new step. {1, fields...} or {-1}.
+INSERT_STEP = (
+    _COMMON
+    + _STATE
+    + r"""
+local P, run, name = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return {-1} end
+local sk = P .. ':steps:' .. run
+if redis.call('HEXISTS', sk, name .. ':status') == 0 then
+  local _, ts = clock()
+  local args = {name .. ':seq', redis.call('HINCRBY', sk, '#n', 1), name .. ':created', ts, name .. ':updated', ts}
+  local done = false
+  for i = 4, #ARGV, 2 do
+    args[#args + 1] = name .. ':' .. ARGV[i]
+    args[#args + 1] = ARGV[i + 1]
+    if ARGV[i] == 'status' and ARGV[i + 1] == 'done' then done = true end
+  end
+  -- A step inserted already done (an inline step) counts as one finished attempt.
+  args[#args + 1] = name .. ':attempts'
+  args[#args + 1] = done and '1' or '0'
+  if done then redis.call('RPUSH', attempts_key(P, run, name), ts .. '\t' .. ts .. '\t') end
+  redis.call('HSET', sk, unpack(args))
+end
+return {1, unpack(read_step(sk, name))}
+"""
+)
+
+# ARGV: P, run_id, name, mode ('schedule' | 'claim'), owner, lease_s. {1, fields...} | {0} | {-1} | {-2}.
+MOVE_STEP = (
+    _COMMON
+    + _STATE
+    + r"""
+local P, run, name, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return {-1} end
+local sk = P .. ':steps:' .. run
+local st = redis.call('HMGET', sk, name .. ':status', name .. ':luntil')
+if not st[1] then return {-2} end
+local t, ts = clock()
+if mode == 'schedule' then
+  if st[1] ~= 'pending' then return {0} end
+  redis.call('HSET', sk, name .. ':status', 'scheduled', name .. ':updated', ts)
+  return {1}
+end
+local expired = st[1] == 'running' and tonumber(st[2] or '0') <= t
+if st[1] ~= 'pending' and st[1] ~= 'scheduled' and not expired then return {0} end
+redis.call('HINCRBY', sk, name .. ':attempts', 1)
+redis.call('HSET', sk, name .. ':status', 'running', name .. ':lowner', ARGV[5],
+  name .. ':luntil', fmt(t + tonumber(ARGV[6])), name .. ':updated', ts)
+redis.call('RPUSH', attempts_key(P, run, name), ts)
+return {1, unpack(read_step(sk, name))}
+"""
+)
+
+# ARGV: P, run_id, name, new status, error_json|'', handoff? ('0'|'1'), queue, payload, delay,
+# then (op, field, value) triples, op 's' set / 'd' delete. 1 | 0 (already done/failed) | -1 | -2.
+SETTLE_STEP = (
+    _COMMON
+    + _QUEUE
+    + _STATE
+    + r"""
+local P, run, name, status, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return -1 end
+local sk = P .. ':steps:' .. run
+local st = redis.call('HGET', sk, name .. ':status')
+if not st then return -2 end
+if st == 'done' or st == 'failed' then return 0 end
+local t, ts = clock()
+redis.call('HSET', sk, name .. ':status', status, name .. ':updated', ts)
+redis.call('HDEL', sk, name .. ':lowner', name .. ':luntil')
+for i = 10, #ARGV, 3 do
+  if ARGV[i] == 's' then
+    redis.call('HSET', sk, name .. ':' .. ARGV[i + 1], ARGV[i + 2])
+  else
+    redis.call('HDEL', sk, name .. ':' .. ARGV[i + 1])
+  end
+end
+local ak = attempts_key(P, run, name)
+local last = redis.call('LINDEX', ak, -1)
+if last and not string.find(last, '\t', 1, true) then
+  redis.call('LSET', ak, -1, last .. '\t' .. ts .. '\t' .. err)
+end
+if ARGV[6] == '1' then enqueue(P, ARGV[7], ARGV[8], tonumber(ARGV[9]), t, ts) end
+return 1
+"""
+)

@@ -1,0 +1,182 @@
+"""Redis job queue: a stream per queue with one consumer group, plus delayed and lease sorted sets.
+
+* enqueue: the job hash, then an ``XADD`` (or a ``ZADD`` to the delayed set when it has a delay).
+* claim (one Lua script): promote due delayed jobs onto their streams, take expired leases
+  (``XCLAIM`` to the new owner) and undelivered entries (``XREADGROUP``), oldest ``run_at`` first, and
+  record each job's lease deadline in the lease set. Leases are per claim, so reclaiming goes by that
+  deadline, not by ``XAUTOCLAIM``'s one idle threshold per call, which could neither honour a longer
+  lease nor an ``extend``.
+* ack: ``XACK`` + ``XDEL``; release: the same, then back onto the stream or the delayed set.
+
+``wait`` subscribes to the ``P:wake`` channel (every enqueue/release publishes its queue name) on one
+pub/sub connection per queue object, and sleeps no longer than until the earliest delayed job or lease
+deadline, which no message announces. Polling with short sleeps would cost round trips while idle and
+still wake late; a blocking ``XREADGROUP`` would claim the job it wakes for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import redis.exceptions
+from redis.asyncio.client import PubSub
+
+from pikku._errors import BackendUnavailableError
+from pikku._records import Job
+from pikku._redis import RedisDatabase, open_database
+from pikku._wakeup import Wakeups
+
+__all__ = ["RedisQueue", "open_queue"]
+
+
+def _queues_arg(queues: Sequence[str] | None) -> list[str]:
+    return ["*"] if queues is None else list(dict.fromkeys(queues))
+
+
+class _Listener:
+    """SUBSCRIBE on a dedicated connection and feed queue-name messages to :class:`Wakeups`."""
+
+    def __init__(self, db: RedisDatabase, wakeups: Wakeups) -> None:
+        self._db = db
+        self._wakeups = wakeups
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        if self._task is None and not self._stopping:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="pikku-redis-listen")
+
+    async def stop(self) -> None:
+        """End the listener. Not by cancelling alone: redis-py's pub/sub read can swallow a cancellation
+        and block forever, so unsubscribe (which ends ``listen()``) and cancel only as a fallback."""
+        self._stopping = True
+        if self._task is None:
+            return
+        pubsub = self._pubsub
+        if pubsub is not None and pubsub.connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pubsub.unsubscribe(), 1.0)
+        done, _ = await asyncio.wait({self._task}, timeout=1.0)
+        if not done:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=1.0)
+        self._task = None
+
+    async def _run(self) -> None:
+        backoff, connected_before = 0.05, False
+        while not self._stopping:
+            self._pubsub = pubsub = self._db.client.pubsub()
+            try:
+                await pubsub.subscribe(self._db.wake_channel)
+                async for message in pubsub.listen():
+                    if self._stopping:
+                        break
+                    if message.get("type") == "message":
+                        self._wakeups.notify(message["data"])
+                    elif message.get("type") == "subscribe":
+                        # Confirmed (again, after redis-py reconnected by itself): from now on no
+                        # message is missed; before it, anything may have been enqueued unheard.
+                        self.ready.set()
+                        if connected_before:
+                            self._wakeups.notify(None)
+                        connected_before, backoff = True, 0.05
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass
+            finally:
+                self.ready.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if self._stopping:
+                return
+            self._wakeups.notify(None)  # waiters poll on their own timeouts until we are back
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+
+class RedisQueue:
+    """A :class:`~pikku.queues.JobQueue` on Redis streams."""
+
+    def __init__(self, db: RedisDatabase) -> None:
+        self._db = db.acquire()
+        self._wakeups = Wakeups()
+        self._listener = _Listener(db, self._wakeups)
+        self._closed = False
+
+    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+        body = json.dumps(payload)
+        return str(await self._db.script("ENQUEUE", queue, body, repr(float(delay))))
+
+    async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
+        self._listener.start()  # subscribe from the first claim on, so no message after it is missed
+        self._wakeups.claimed()
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        rows = await self._db.script("CLAIM", owner, repr(float(lease_s)), limit, *_queues_arg(queues))
+        jobs = [
+            Job(
+                id=str(job_id),
+                queue=queue,
+                payload=json.loads(body),
+                attempts=int(attempts),
+                run_at=float(run_at),
+                lease_until=float(until),
+                owner=owner,
+                receipt=str(attempts),
+            )
+            for job_id, queue, body, attempts, run_at, until in rows
+        ]
+        jobs.sort(key=lambda j: (j.run_at, int(j.id)))
+        return jobs
+
+    async def _held(self, script: str, job: Job, *extra: str) -> bool:
+        if job.owner is None:
+            return False
+        attempt = job.receipt if job.receipt is not None else str(job.attempts)
+        return bool(await self._db.script(script, job.id, job.owner, attempt, *extra))
+
+    async def ack(self, job: Job) -> bool:
+        return await self._held("ACK", job)
+
+    async def release(self, job: Job, *, delay: float = 0.0) -> bool:
+        return await self._held("RELEASE", job, repr(float(delay)))
+
+    async def extend(self, job: Job, lease_s: float) -> bool:
+        return await self._held("EXTEND", job, repr(float(lease_s)))
+
+    async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
+        if queues is not None and not queues:
+            await asyncio.sleep(max(timeout, 0.0))
+            return
+        self._listener.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # Unreachable Redis: just sleep out the timeout; the next claim reports the outage.
+        with contextlib.suppress(TimeoutError, BackendUnavailableError):
+            due = await asyncio.wait_for(self._db.script("NEXT_DUE", *_queues_arg(queues)), timeout)
+            if due is not None:
+                deadline = min(deadline, loop.time() + max(float(due), 0.0))
+        timeout = deadline - loop.time()
+        if not self._listener.ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listener.ready.wait(), timeout)
+        await self._wakeups.wait(queues, deadline - loop.time())
+
+    async def count(self, queue: str | None = None) -> int:
+        return int(await self._db.script("COUNT", *_queues_arg(None if queue is None else [queue])))
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._listener.stop()
+            await self._db.release()
+
+
+async def open_queue(url: str) -> RedisQueue:
+    """A queue on the Redis named by ``url`` (keys under its ``prefix``)."""
+    return RedisQueue(await open_database(url))

@@ -1,0 +1,413 @@
+"""PostgreSQL state store.
+
+Every transition is one conditional statement (an ``UPDATE ... WHERE <condition>``, with the attempt row
+and the optional hand-off job written by CTEs of the same statement), so it is atomic and costs one round
+trip; a lost race shows as zero rows. Only then is existence checked, to tell "missing" (raise) from
+"condition false" (return False/None). Timestamps come from the database clock (see :mod:`pikku._pg`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg.errors
+
+from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
+from pikku._pg import NOW, PgDatabase, migrate, open_database
+from pikku._records import (
+    Enqueue,
+    ErrorInfo,
+    NewStep,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepRecord,
+)
+from pikku.queues.postgres import PostgresQueue
+
+__all__ = ["PostgresStateStore", "migrate", "open_pair", "open_state"]
+
+_RUN_COLS = "run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at"
+_STEP_COLS = (
+    "name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts, "
+    "max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at"
+)
+
+
+def _error_json(error: ErrorInfo | None) -> str | None:
+    # ASCII-escaped JSON (here and for job payloads): text pikku encodes itself must always be storable,
+    # even a message carrying a lone surrogate from surrogateescape-decoded bytes.
+    return None if error is None else json.dumps(error.to_dict())
+
+
+def _error(raw: str | None, where: str) -> ErrorInfo | None:
+    if raw is None:
+        return None
+    try:
+        return ErrorInfo.from_dict(json.loads(raw))
+    except (ValueError, AttributeError) as exc:
+        raise CorruptStateError(where, f"error is not a JSON object: {exc}") from exc
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow=row[1],
+        status=row[2],
+        input_json=row[3],
+        output_json=row[4],
+        error=_error(row[5], f"runs[{row[0]!r}]"),
+        created_at=row[6],
+        updated_at=row[7],
+    )
+
+
+def _step(run_id: str, row: tuple[Any, ...]) -> StepRecord:
+    return StepRecord(
+        run_id=run_id,
+        name=row[0],
+        form=row[1],
+        status=row[2],
+        rpc_name=row[3],
+        data_json=row[4],
+        result_json=row[5],
+        result_type=row[6],
+        error=_error(row[7], f"steps[{run_id!r}, {row[0]!r}]"),
+        attempts=row[8],
+        max_attempts=row[9],
+        wake_at=row[10],
+        lease_owner=row[11],
+        lease_until=row[12],
+        created_at=row[13],
+        updated_at=row[14],
+    )
+
+
+class _Sql:
+    """Every statement, schema-qualified once per store (formatting never happens on the hot path)."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        runs, steps = db.table("runs"), db.table("steps")
+        att, jobs = db.table("step_attempts"), db.table("jobs")
+        chan = db.cfg.channel.replace("'", "''")
+        self.create_run = (
+            f"INSERT INTO {runs} (run_id, workflow, status, input_json, created_at, updated_at) "
+            f"VALUES (%s, %s, 'running', %s, {NOW}, {NOW}) RETURNING {_RUN_COLS}"
+        )
+        self.get_run = f"SELECT {_RUN_COLS} FROM {runs} WHERE run_id = %s"
+        # list_runs by workflow (or unfiltered) merges one index-ordered slice per status: no extra index,
+        # and each slice stops after `limit` rows however many runs exist.
+        self.list_both = (
+            f"SELECT {_RUN_COLS} FROM {runs} WHERE workflow = %(w)s AND status = %(s)s "
+            "ORDER BY created_at DESC, seq DESC LIMIT %(n)s"
+        )
+        self.list_status = (
+            f"SELECT {_RUN_COLS} FROM {runs} WHERE status = %(s)s ORDER BY created_at DESC, seq DESC LIMIT %(n)s"
+        )
+        self.list_workflow = self._merge(runs, "workflow = %(w)s AND ")
+        self.list_all = self._merge(runs, "")
+        self.settle = (
+            f"UPDATE {runs} SET status = %s, output_json = %s, error_json = %s, updated_at = {NOW} "
+            "WHERE run_id = %s AND status = 'running'"
+        )
+        self.run_exists = f"SELECT 1 FROM {runs} WHERE run_id = %s"
+        self.acquire_lock = (
+            f"UPDATE {runs} SET lock_owner = %(o)s, lock_until = {NOW} + %(l)s WHERE run_id = %(r)s "
+            f"AND (lock_owner IS NULL OR lock_owner = %(o)s OR lock_until <= {NOW})"
+        )
+        self.renew_lock = f"UPDATE {runs} SET lock_until = {NOW} + %(l)s WHERE run_id = %(r)s AND lock_owner = %(o)s"
+        self.release_lock = (
+            f"UPDATE {runs} SET lock_owner = NULL, lock_until = NULL WHERE run_id = %s AND lock_owner = %s"
+        )
+        # LEFT JOIN from the run: no row means no run, a NULL step means no (such) step. One round trip.
+        self.get_steps = (
+            f"SELECT {_qualified('s', _STEP_COLS)} FROM {runs} r LEFT JOIN {steps} s ON s.run_id = r.run_id "
+            "WHERE r.run_id = %s ORDER BY s.seq"
+        )
+        self.get_step = (
+            f"SELECT {_qualified('s', _STEP_COLS)} FROM {runs} r "
+            f"LEFT JOIN {steps} s ON s.run_id = r.run_id AND s.name = %s WHERE r.run_id = %s"
+        )
+        self.step_exists = (
+            f"SELECT EXISTS (SELECT 1 FROM {runs} WHERE run_id = %(r)s), "
+            f"EXISTS (SELECT 1 FROM {steps} WHERE run_id = %(r)s AND name = %(n)s)"
+        )
+        # Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step
+        # inserted already done (an inline step) counts as one finished attempt.
+        self.insert_step = (
+            f"WITH ins AS (INSERT INTO {steps} (run_id, name, form, status, rpc_name, data_json, "
+            "result_json, result_type, attempts, max_attempts, wake_at, created_at, updated_at) "
+            "VALUES (%(r)s, %(n)s, %(f)s, %(s)s, %(rpc)s, %(d)s, %(res)s, %(rt)s, "
+            f"CASE WHEN %(s)s = 'done' THEN 1 ELSE 0 END, %(m)s, %(w)s, {NOW}, {NOW}) "
+            f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}), "
+            f"a AS (INSERT INTO {att} (run_id, name, attempt, started_at, ended_at) "
+            "SELECT %(r)s, name, 1, created_at, created_at FROM ins WHERE status = 'done') "
+            f"SELECT {_STEP_COLS} FROM ins UNION ALL SELECT {_STEP_COLS} FROM {steps} "
+            "WHERE run_id = %(r)s AND name = %(n)s AND NOT EXISTS (SELECT 1 FROM ins)"
+        )
+        self.mark_scheduled = (
+            f"UPDATE {steps} SET status = 'scheduled', updated_at = {NOW} "
+            "WHERE run_id = %s AND name = %s AND status = 'pending'"
+        )
+        self.claim = (
+            f"WITH c AS (UPDATE {steps} SET status = 'running', attempts = attempts + 1, "
+            f"lease_owner = %(o)s, lease_until = {NOW} + %(l)s, updated_at = {NOW} "
+            "WHERE run_id = %(r)s AND name = %(n)s AND (status IN ('pending', 'scheduled') "
+            f"OR (status = 'running' AND coalesce(lease_until, 0) <= {NOW})) RETURNING {_STEP_COLS}), "
+            f"a AS (INSERT INTO {att} (run_id, name, attempt, started_at) "
+            "SELECT %(r)s, name, attempts, updated_at FROM c) "
+            f"SELECT {_STEP_COLS} FROM c"
+        )
+        # Settle a step (done, failed or back to scheduled), end its open attempt, optionally enqueue the
+        # hand-off job and notify its listeners: all one statement, so one transaction.
+        settle_step = (
+            f"WITH u AS (UPDATE {steps} SET status = %(s)s, result_json = coalesce(%(res)s, result_json), "
+            "result_type = CASE WHEN %(s)s = 'done' THEN %(rt)s ELSE result_type END, "
+            "wake_at = coalesce(%(wake)s::float8, wake_at), error_json = %(e)s, "
+            f"lease_owner = NULL, lease_until = NULL, updated_at = {NOW} "
+            "WHERE run_id = %(r)s AND name = %(n)s AND status NOT IN ('done', 'failed') "
+            "RETURNING run_id, name, attempts, updated_at), "
+            f"a AS (UPDATE {att} AS a SET ended_at = u.updated_at, error_json = %(e)s FROM u "
+            "WHERE a.run_id = u.run_id AND a.name = u.name AND a.attempt = u.attempts AND a.ended_at IS NULL)"
+        )
+        self.settle_step = f"{settle_step} SELECT count(*) FROM u"
+        self.settle_step_handoff = (
+            f"{settle_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at) "
+            "SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s FROM u RETURNING queue) "
+            f"SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
+        )
+        self.get_attempts = (
+            f"SELECT attempt, started_at, ended_at, error_json FROM {att} "
+            "WHERE run_id = %s AND name = %s ORDER BY attempt"
+        )
+
+    @staticmethod
+    def _merge(runs: str, where: str) -> str:
+        slices = " UNION ALL ".join(
+            f"(SELECT {_RUN_COLS}, seq FROM {runs} WHERE {where}status = '{status}' "
+            "ORDER BY created_at DESC, seq DESC LIMIT %(n)s)"
+            for status in ("running", "completed", "failed", "cancelled")
+        )
+        return f"SELECT {_RUN_COLS} FROM ({slices}) AS m ORDER BY created_at DESC, seq DESC LIMIT %(n)s"
+
+
+def _qualified(alias: str, cols: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in cols.split(","))
+
+
+class PostgresStateStore:
+    """A :class:`~pikku.stores.StateStore` on PostgreSQL."""
+
+    def __init__(self, db: PgDatabase, *, handoff: bool = False) -> None:
+        self._db = db.acquire()
+        self._sql = _Sql(db)
+        self._closed = False
+        self.supports_handoff = handoff
+
+    # -- runs
+    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+        try:
+            row = await self._db.fetchone(self._sql.create_run, (run_id, workflow, input_json))
+        except psycopg.errors.UniqueViolation:
+            raise ValueError(f"run {run_id!r} already exists") from None
+        assert row is not None
+        return _run(row)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        row = await self._db.fetchone(self._sql.get_run, (run_id,))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return _run(row)
+
+    async def list_runs(
+        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        params = {"w": workflow, "s": status, "n": limit}
+        if workflow is not None and status is not None:
+            query = self._sql.list_both
+        elif status is not None:
+            query = self._sql.list_status
+        elif workflow is not None:
+            query = self._sql.list_workflow
+        else:
+            query = self._sql.list_all
+        return [_run(row) for row in await self._db.fetchall(query, params)]
+
+    async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:
+        params = (status, output, _error_json(error), run_id)
+        if await self._db.rowcount(self._sql.settle, params):
+            return True
+        await self._require_run(run_id)
+        return False
+
+    async def complete_run(self, run_id: str, output_json: str) -> bool:
+        return await self._settle(run_id, "completed", output_json, None)
+
+    async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
+        return await self._settle(run_id, "failed", None, error)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        return await self._settle(run_id, "cancelled", None, None)
+
+    async def _require_run(self, run_id: str) -> None:
+        if await self._db.fetchone(self._sql.run_exists, (run_id,)) is None:
+            raise RunNotFoundError(run_id)
+
+    async def _require_step(self, run_id: str, name: str) -> None:
+        row = await self._db.fetchone(self._sql.step_exists, {"r": run_id, "n": name})
+        if not row or not row[0]:
+            raise RunNotFoundError(run_id)
+        if not row[1]:
+            raise StepNotFoundError(run_id, name)
+
+    # -- lock
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        params = {"r": run_id, "o": owner, "l": float(lease_s)}
+        if await self._db.rowcount(self._sql.acquire_lock, params):
+            return True
+        await self._require_run(run_id)
+        return False
+
+    async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        params = {"r": run_id, "o": owner, "l": float(lease_s)}
+        if await self._db.rowcount(self._sql.renew_lock, params):
+            return True
+        await self._require_run(run_id)
+        return False
+
+    async def release_run_lock(self, run_id: str, owner: str) -> None:
+        await self._db.rowcount(self._sql.release_lock, (run_id, owner))
+
+    # -- steps
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        rows = await self._db.fetchall(self._sql.get_steps, (run_id,))
+        if not rows:
+            raise RunNotFoundError(run_id)
+        return {row[0]: _step(run_id, row) for row in rows if row[0] is not None}
+
+    async def get_step(self, run_id: str, name: str) -> StepRecord:
+        row = await self._db.fetchone(self._sql.get_step, (name, run_id))
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if row[0] is None:
+            raise StepNotFoundError(run_id, name)
+        return _step(run_id, row)
+
+    async def insert_step(self, step: NewStep) -> StepRecord:
+        params = {
+            "r": step.run_id,
+            "n": step.name,
+            "f": step.form,
+            "s": step.status,
+            "rpc": step.rpc_name,
+            "d": step.data_json,
+            "res": step.result_json,
+            "rt": step.result_type,
+            "m": step.max_attempts,
+            "w": step.wake_at,
+        }
+        try:
+            row = await self._db.fetchone(self._sql.insert_step, params)
+        except psycopg.errors.ForeignKeyViolation:
+            raise RunNotFoundError(step.run_id) from None
+        if row is None:
+            # A concurrent insert committed after this statement's snapshot: it is there now.
+            return await self.get_step(step.run_id, step.name)
+        return _step(step.run_id, row)
+
+    async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
+        if await self._db.rowcount(self._sql.mark_scheduled, (run_id, name)):
+            return True
+        await self._require_step(run_id, name)
+        return False
+
+    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+        params = {"r": run_id, "n": name, "o": owner, "l": float(lease_s)}
+        row = await self._db.fetchone(self._sql.claim, params)
+        if row is not None:
+            return _step(run_id, row)
+        await self._require_step(run_id, name)
+        return None
+
+    async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None) -> bool:
+        if handoff is None:
+            row = await self._db.fetchone(self._sql.settle_step, params)
+        else:
+            if not self.supports_handoff:
+                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+            params |= {
+                "hq": handoff.queue,
+                "hp": json.dumps(handoff.payload),
+                "hd": float(handoff.delay),
+            }
+            row = await self._db.fetchone(self._sql.settle_step_handoff, params)
+        if row and row[0]:
+            return True
+        await self._require_step(params["r"], params["n"])
+        return False
+
+    async def complete_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        params: dict[str, Any] = {
+            "r": run_id,
+            "n": name,
+            "s": "done",
+            "res": result_json,
+            "rt": result_type,
+            "wake": None,
+            "e": None,
+        }
+        return await self._settle_step(params, handoff)
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        params: dict[str, Any] = {
+            "r": run_id,
+            "n": name,
+            "s": "failed" if retry_at is None else "scheduled",
+            "res": None,
+            "rt": None,
+            "wake": retry_at,
+            "e": _error_json(error),
+        }
+        return await self._settle_step(params, handoff)
+
+    async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
+        rows = await self._db.fetchall(self._sql.get_attempts, (run_id, name))
+        if not rows:
+            await self._require_step(run_id, name)
+        where = f"step_attempts[{run_id!r}, {name!r}]"
+        return [StepAttempt(r[0], r[1], r[2], _error(r[3], where)) for r in rows]
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.release()
+
+
+async def open_state(url: str) -> PostgresStateStore:
+    """A store on the schema named by ``url`` (migrated on first use), without a co-located queue."""
+    return PostgresStateStore(await open_database(url))
+
+
+async def open_pair(url: str) -> tuple[PostgresStateStore, PostgresQueue]:
+    """A store and a queue on one pool: a step's hand-off job commits with the step's transition."""
+    db = await open_database(url)
+    return PostgresStateStore(db, handoff=True), PostgresQueue(db)

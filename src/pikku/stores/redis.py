@@ -1,0 +1,320 @@
+"""Redis state store.
+
+Reads are single commands or one pipelined round trip; every conditional transition (claim, schedule,
+complete, fail, run settle, run lock) is one Lua script, so exactly one of two racing workers wins, and
+complete/fail enqueue the hand-off job inside the same script. Key layout and clock: :mod:`pikku._redis_lua`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
+from pikku._records import (
+    Enqueue,
+    ErrorInfo,
+    NewStep,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepRecord,
+)
+from pikku._redis import RedisDatabase, attempts_key, open_database
+from pikku._redis_lua import STEP_FIELDS
+from pikku.queues.redis import RedisQueue
+
+__all__ = ["RedisStateStore", "open_pair", "open_state"]
+
+_RUN_FIELDS = ("workflow", "status", "input", "output", "error", "created_at", "updated_at")
+
+
+def _error_json(error: ErrorInfo | None) -> str:
+    # ASCII-escaped JSON (here and for job payloads): text pikku encodes itself must always be storable,
+    # even a message carrying a lone surrogate from surrogateescape-decoded bytes.
+    return "" if error is None else json.dumps(error.to_dict())
+
+
+def _error(raw: str | None, where: str) -> ErrorInfo | None:
+    if not raw:
+        return None
+    try:
+        return ErrorInfo.from_dict(json.loads(raw))
+    except (ValueError, AttributeError) as exc:
+        raise CorruptStateError(where, f"error is not a JSON object: {exc}") from exc
+
+
+def _float(raw: str | None) -> float | None:
+    return None if raw is None else float(raw)
+
+
+def _run(run_id: str, values: list[Any]) -> RunRecord:
+    workflow, status, input_json, output_json, error, created, updated = values
+    return RunRecord(
+        run_id=run_id,
+        workflow=workflow,
+        status=status,
+        input_json=input_json,
+        output_json=output_json,
+        error=_error(error, f"redis run {run_id!r}"),
+        created_at=float(created),
+        updated_at=float(updated),
+    )
+
+
+def _step(run_id: str, name: str, f: dict[str, Any]) -> StepRecord:
+    try:
+        return StepRecord(
+            run_id=run_id,
+            name=name,
+            form=f["form"],
+            status=f["status"],
+            rpc_name=f.get("rpc"),
+            data_json=f.get("data"),
+            result_json=f.get("result"),
+            result_type=f.get("rtype"),
+            error=_error(f.get("error"), f"redis step {run_id!r}/{name!r}"),
+            attempts=int(f["attempts"]),
+            max_attempts=int(f["max"]),
+            wake_at=_float(f.get("wake")),
+            lease_owner=f.get("lowner"),
+            lease_until=_float(f.get("luntil")),
+            created_at=float(f["created"]),
+            updated_at=float(f["updated"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptStateError(f"redis step {run_id!r}/{name!r}", f"missing or bad field: {exc}") from exc
+
+
+def _step_from_list(run_id: str, name: str, values: list[Any]) -> StepRecord:
+    return _step(run_id, name, {k: v for k, v in zip(STEP_FIELDS, values, strict=True) if v is not None})
+
+
+def _new_step_fields(step: NewStep) -> list[str]:
+    """Field/value pairs of a new step; None values are simply absent."""
+    values = {
+        "form": step.form,
+        "status": step.status,
+        "rpc": step.rpc_name,
+        "data": step.data_json,
+        "result": step.result_json,
+        "rtype": step.result_type,
+        "max": str(step.max_attempts),
+        "wake": None if step.wake_at is None else repr(float(step.wake_at)),
+    }
+    return [x for k, v in values.items() if v is not None for x in (k, v)]
+
+
+class RedisStateStore:
+    """A :class:`~pikku.stores.StateStore` on Redis."""
+
+    def __init__(self, db: RedisDatabase, *, handoff: bool = False) -> None:
+        self._db = db.acquire()
+        self._p = db.prefix
+        self._closed = False
+        self.supports_handoff = handoff
+
+    def _run_key(self, run_id: str) -> str:
+        return f"{self._p}:run:{run_id}"
+
+    def _steps_key(self, run_id: str) -> str:
+        return f"{self._p}:steps:{run_id}"
+
+    # -- runs
+    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json)
+        if created is None:
+            raise ValueError(f"run {run_id!r} already exists")
+        t = float(created)
+        return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        key = self._run_key(run_id)
+        values = await self._db.run(lambda: self._db.client.hmget(key, _RUN_FIELDS))
+        if values[0] is None:
+            raise RunNotFoundError(run_id)
+        return _run(run_id, values)
+
+    async def list_runs(
+        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        if limit <= 0:
+            return []
+        if workflow is not None and status is not None:
+            index = f":ws:{status}:{workflow}"
+        elif status is not None:
+            index = f":s:{status}"
+        elif workflow is not None:
+            index = f":w:{workflow}"
+        else:
+            index = ""
+        rows = await self._db.script("LIST_RUNS", index, limit)
+        return [_run(row[0], row[1:]) for row in rows]
+
+    async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:
+        code = await self._db.script("SETTLE_RUN", run_id, status, output or "", _error_json(error))
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return bool(code)
+
+    async def complete_run(self, run_id: str, output_json: str) -> bool:
+        return await self._settle(run_id, "completed", output_json, None)
+
+    async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
+        return await self._settle(run_id, "failed", None, error)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        return await self._settle(run_id, "cancelled", None, None)
+
+    # -- lock
+    async def _lock(self, mode: str, run_id: str, owner: str, lease_s: float) -> bool:
+        code = await self._db.script("RUN_LOCK", run_id, owner, repr(float(lease_s)), mode)
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return bool(code)
+
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        return await self._lock("acquire", run_id, owner, lease_s)
+
+    async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        return await self._lock("renew", run_id, owner, lease_s)
+
+    async def release_run_lock(self, run_id: str, owner: str) -> None:
+        code = await self._db.script("RUN_LOCK", run_id, owner, "0", "release")
+        del code  # a missing run is a no-op here, like a lock someone else holds
+
+    # -- steps
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)
+
+        def build(pipe: Any) -> None:
+            pipe.exists(run_key)
+            pipe.hgetall(steps_key)
+
+        exists, raw = await self._db.pipeline(build)
+        if not exists:
+            raise RunNotFoundError(run_id)
+        by_step: dict[str, dict[str, Any]] = {}
+        for key, value in raw.items():
+            name, sep, field = key.rpartition(":")
+            if sep:  # fields without a colon (the "#n" counter) are bookkeeping
+                by_step.setdefault(name, {})[field] = value
+        ordered = sorted(by_step.items(), key=lambda item: int(item[1].get("seq", 0)))
+        return {name: _step(run_id, name, fields) for name, fields in ordered}
+
+    async def get_step(self, run_id: str, name: str) -> StepRecord:
+        run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)
+        fields = [f"{name}:{f}" for f in STEP_FIELDS]
+
+        def build(pipe: Any) -> None:
+            pipe.exists(run_key)
+            pipe.hmget(steps_key, fields)
+
+        exists, values = await self._db.pipeline(build)
+        if not exists:
+            raise RunNotFoundError(run_id)
+        if values[1] is None:
+            raise StepNotFoundError(run_id, name)
+        return _step_from_list(run_id, name, values)
+
+    async def insert_step(self, step: NewStep) -> StepRecord:
+        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *_new_step_fields(step))
+        if reply[0] < 0:
+            raise RunNotFoundError(step.run_id)
+        return _step_from_list(step.run_id, step.name, reply[1:])
+
+    def _check(self, code: int, run_id: str, name: str) -> None:
+        if code == -1:
+            raise RunNotFoundError(run_id)
+        if code == -2:
+            raise StepNotFoundError(run_id, name)
+
+    async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
+        reply = await self._db.script("MOVE_STEP", run_id, name, "schedule", "", "0")
+        self._check(reply[0], run_id, name)
+        return bool(reply[0])
+
+    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+        reply = await self._db.script("MOVE_STEP", run_id, name, "claim", owner, repr(float(lease_s)))
+        self._check(reply[0], run_id, name)
+        return _step_from_list(run_id, name, reply[1:]) if reply[0] == 1 else None
+
+    async def _settle_step(
+        self, run_id: str, name: str, status: str, error: str, ops: list[str], handoff: Enqueue | None
+    ) -> bool:
+        hand: list[str] = ["0", "", "", "0"]
+        if handoff is not None:
+            if not self.supports_handoff:
+                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+            payload = json.dumps(handoff.payload)
+            hand = ["1", handoff.queue, payload, repr(float(handoff.delay))]
+        code = await self._db.script("SETTLE_STEP", run_id, name, status, error, *hand, *ops)
+        self._check(code, run_id, name)
+        return bool(code)
+
+    async def complete_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        ops = ["s", "result", result_json, "d", "error", ""]
+        ops += ["d", "rtype", ""] if result_type is None else ["s", "rtype", result_type]
+        return await self._settle_step(run_id, name, "done", "", ops, handoff)
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        err = _error_json(error)
+        ops = ["s", "error", err]
+        if retry_at is not None:
+            ops += ["s", "wake", repr(float(retry_at))]
+        status = "failed" if retry_at is None else "scheduled"
+        return await self._settle_step(run_id, name, status, err, ops, handoff)
+
+    async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
+        run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)
+        att_key = attempts_key(self._p, run_id, name)
+
+        def build(pipe: Any) -> None:
+            pipe.exists(run_key)
+            pipe.hexists(steps_key, f"{name}:status")
+            pipe.lrange(att_key, 0, -1)
+
+        run_exists, step_exists, entries = await self._db.pipeline(build)
+        if not run_exists:
+            raise RunNotFoundError(run_id)
+        if not step_exists:
+            raise StepNotFoundError(run_id, name)
+        where = f"redis attempts {run_id!r}/{name!r}"
+        attempts = []
+        for n, entry in enumerate(entries, start=1):
+            started, _, rest = entry.partition("\t")
+            ended, _, err = rest.partition("\t")
+            attempts.append(StepAttempt(n, float(started), _float(ended or None), _error(err, where)))
+        return attempts
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.release()
+
+
+async def open_state(url: str) -> RedisStateStore:
+    """A store on the Redis named by ``url`` (keys under its ``prefix``), without a co-located queue."""
+    return RedisStateStore(await open_database(url))
+
+
+async def open_pair(url: str) -> tuple[RedisStateStore, RedisQueue]:
+    """A store and a queue on one client: a step's hand-off job is enqueued by the step's own script."""
+    db = await open_database(url)
+    return RedisStateStore(db, handoff=True), RedisQueue(db)

@@ -1,0 +1,323 @@
+"""PostgreSQL-specific behaviour: migrations, query plans, LISTEN/NOTIFY wake-ups, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pikku._errors import BackendUnavailableError, ConfigError
+from pikku._pg import SCHEMA_VERSION, migrate, parse_url, quote_ident
+from pikku._records import Enqueue, NewStep
+from pikku.queues.postgres import PostgresQueue, open_queue
+from pikku.stores.postgres import PostgresStateStore, open_pair
+
+pytestmark = pytest.mark.postgres
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+ROWS = 20_000
+
+
+def _admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(ADMIN_DSN, autocommit=True)
+
+
+def _versions(schema: str) -> list[int]:
+    with _admin() as conn:
+        rows = conn.execute(f"SELECT version FROM {quote_ident(schema)}.pikku_schema_version ORDER BY 1")
+        return [r[0] for r in rows.fetchall()]
+
+
+@pytest.fixture
+async def pair(pg_url: str) -> AsyncIterator[tuple[PostgresStateStore, PostgresQueue]]:
+    """A state store and its co-located queue on a fresh schema."""
+    state, queue = await open_pair(pg_url)
+    try:
+        yield state, queue
+    finally:
+        await queue.close()
+        await state.close()
+
+
+# -- migrations ---------------------------------------------------------------------------------------
+
+
+async def test_migrate_is_idempotent_and_versioned(pg_url: str) -> None:
+    """migrate creates the schema once, records each version once, and a second run changes nothing."""
+    schema = parse_url(pg_url).schema
+    assert await migrate(pg_url) == SCHEMA_VERSION
+    assert await migrate(pg_url) == SCHEMA_VERSION
+    assert _versions(schema) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _migrate_in_child(url: str, barrier: Any, out: Any) -> None:
+    barrier.wait(timeout=60)
+    out.put(asyncio.run(migrate(url)))
+
+
+async def test_migrate_concurrently_from_three_processes(pg_url: str) -> None:
+    """Three processes migrating a missing schema at once all succeed, and each version is applied once."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_migrate_in_child, args=(pg_url, barrier, out)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    assert results == [SCHEMA_VERSION] * 3
+    assert _versions(parse_url(pg_url).schema) == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_open_migrates_on_first_use(pg_url: str) -> None:
+    """Opening a backend on a schema that does not exist yet creates and versions it."""
+    state, queue = await open_pair(pg_url)
+    try:
+        await state.create_run("r1", "wf", "{}")
+    finally:
+        await queue.close()
+        await state.close()
+    assert _versions(parse_url(pg_url).schema) == list(range(1, SCHEMA_VERSION + 1))
+
+
+async def test_newer_schema_is_refused(pg_url: str) -> None:
+    """A schema migrated by a newer pikku (higher version) is refused with a ConfigError, not touched."""
+    schema = quote_ident(parse_url(pg_url).schema)
+    await migrate(pg_url)
+    with _admin() as conn:
+        conn.execute(f"INSERT INTO {schema}.pikku_schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ConfigError):
+        await migrate(pg_url)
+
+
+async def test_schema_name_needing_quotes(pg_url: str) -> None:
+    """A schema name with capitals, spaces and quotes works end to end, including NOTIFY and wait."""
+    schema = f'Odd "Name" {uuid.uuid4().hex[:6]}'
+    url = f"{ADMIN_DSN}?schema={schema}"
+    try:
+        state, queue = await open_pair(url)
+        try:
+            await state.create_run("r1", "wf", "{}")
+            task = asyncio.ensure_future(queue.wait(["q"], 5))
+            await asyncio.sleep(0.3)
+            await queue.enqueue("q", {"a": 1})
+            await asyncio.wait_for(task, 4)
+            [job] = await queue.claim(["q"], owner="w", lease_s=30)
+            assert job.payload == {"a": 1} and await queue.ack(job)
+        finally:
+            await queue.close()
+            await state.close()
+    finally:
+        with _admin() as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+
+
+# -- query plans --------------------------------------------------------------------------------------
+
+
+def _fill(schema: str) -> None:
+    """ROWS runs over 50 workflows and every status, 2 steps and attempts per run, ROWS jobs in 5 queues."""
+    s = quote_ident(schema)
+    with _admin() as conn:
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'r' || g, 'wf' || (g %% 50), "
+            "(ARRAY['running','completed','completed','completed','failed','cancelled'])[1 + g %% 6], "
+            "'{}', 1e9 + g, 1e9 + g FROM generate_series(1, %s) g",
+            (ROWS,),
+        )
+        conn.execute(
+            f"INSERT INTO {s}.steps (run_id, name, form, status, attempts, created_at, updated_at) "
+            "SELECT 'r' || g, n, 'rpc', 'done', 1, 1e9 + g, 1e9 + g "
+            "FROM generate_series(1, %s) g, unnest(ARRAY['a', 'b']) n",
+            (ROWS,),
+        )
+        conn.execute(
+            f"INSERT INTO {s}.step_attempts (run_id, name, attempt, started_at, ended_at) "
+            f"SELECT run_id, name, 1, created_at, created_at FROM {s}.steps"
+        )
+        conn.execute(
+            f"INSERT INTO {s}.jobs (queue, payload, run_at) "
+            "SELECT 'q' || (g %% 5), '{}', 1e9 + g FROM generate_series(1, %s) g",
+            (ROWS,),
+        )
+        conn.execute(f"ANALYZE {s}.runs, {s}.steps, {s}.step_attempts, {s}.jobs")
+
+
+def _positional(query: str, params: Any) -> tuple[str, list[Any]]:
+    """psycopg placeholders (%s, %(name)s) as PREPARE's $n, with the values in $n order."""
+    if isinstance(params, dict):
+        names: list[str] = []
+
+        def named(m: re.Match[str]) -> str:
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+
+        return re.sub(r"%\((\w+)\)s", named, query), [params[n] for n in names]
+    counter = itertools.count(1)
+    return re.sub(r"%s", lambda _: f"${next(counter)}", query), list(params)
+
+
+def _plan(schema: str, query: str, params: Any, mode: str) -> str:
+    """The plan the server uses for a prepared statement: custom (values known) or generic."""
+    text, values = _positional(query, params)
+    with _admin() as conn:
+        conn.execute(f"SET search_path TO {quote_ident(schema)}")
+        conn.execute(f"SET plan_cache_mode = force_{mode}_plan")
+        conn.execute(f"PREPARE p AS {text}")
+        args = sql.SQL(", ").join(sql.Literal(v) for v in values)
+        rows = conn.execute(sql.SQL("EXPLAIN EXECUTE p({})").format(args)).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["custom", "generic"])
+async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQueue], mode: str) -> None:
+    """With 20k runs/steps/jobs analysed, no hot-path statement plans a Seq Scan, prepared or not."""
+    state, queue = pair
+    schema = state._db.cfg.schema
+    _fill(schema)
+    s, q = state._sql, queue._sql
+    cases: dict[str, tuple[str, Any]] = {
+        "get_run": (s.get_run, ("r123",)),
+        "get_steps": (s.get_steps, ("r123",)),
+        "get_step": (s.get_step, ("a", "r123")),
+        "list_runs(status)": (s.list_status, {"s": "completed", "n": 100}),
+        "list_runs(workflow)": (s.list_workflow, {"w": "wf7", "n": 100}),
+        "list_runs(workflow, status)": (s.list_both, {"w": "wf7", "s": "running", "n": 100}),
+        "list_runs()": (s.list_all, {"n": 100}),
+        "claim_step": (s.claim, {"r": "r123", "n": "a", "o": "w", "l": 30.0}),
+        "complete_step+handoff": (
+            s.settle_step_handoff,
+            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None}
+            | {"hq": "q1", "hp": "{}", "hd": 0.0},
+        ),
+        "mark_step_scheduled": (s.mark_scheduled, ("r123", "a")),
+        "settle run": (s.settle, ("completed", "1", None, "r123")),
+        "acquire_run_lock": (s.acquire_lock, {"r": "r123", "o": "w", "l": 30.0}),
+        "get_attempts": (s.get_attempts, ("r123", "a")),
+        "claim(queues)": (q.claim, {"q": ["q1", "q2"], "o": "w", "l": 30.0, "n": 10}),
+        "claim(None)": (q.claim_all, {"o": "w", "l": 30.0, "n": 10}),
+        "ack": (q.ack, {"id": 5, "o": "w", "a": 1}),
+        "wait: next due": (q.next_due, (["q1"],)),
+    }
+    seq_scans = {
+        name: plan
+        for name, (query, params) in cases.items()
+        if re.search(r"Seq Scan on (runs|steps|step_attempts|jobs)\b", plan := _plan(schema, query, params, mode))
+    }
+    assert not seq_scans, "\n\n".join(f"{name}:\n{plan}" for name, plan in seq_scans.items())
+
+
+# -- LISTEN/NOTIFY ------------------------------------------------------------------------------------
+
+
+async def test_enqueue_elsewhere_ends_wait_early(pg_url: str) -> None:
+    """A job enqueued through another connection ends a 5 s wait well before its timeout."""
+    waiting, other = await open_queue(pg_url), await open_queue(pg_url)
+    try:
+        task = asyncio.ensure_future(waiting.wait(["q"], 5.0))
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        await other.enqueue("q", {})
+        await asyncio.wait_for(task, 4.0)
+    finally:
+        await other.close()
+        await waiting.close()
+
+
+async def test_wait_ignores_other_queues(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """A notice for another queue does not end a wait on "q"; one for "q" does."""
+    _, queue = pair
+    task = asyncio.ensure_future(queue.wait(["q"], 5.0))
+    await asyncio.sleep(0.3)
+    await queue.enqueue("elsewhere", {})
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    await queue.enqueue("q", {})
+    await asyncio.wait_for(task, 4.0)
+
+
+async def test_wait_wakes_when_delayed_job_falls_due(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """No notice marks a delayed job falling due, so wait sleeps no longer than until its run_at."""
+    _, queue = pair
+    await queue.enqueue("q", {}, delay=0.5)
+    await queue.claim(["q"], owner="w", lease_s=30)  # consumes the enqueue's own notice
+    await asyncio.wait_for(queue.wait(["q"], 30.0), 10.0)
+    assert len(await queue.claim(["q"], owner="w", lease_s=30)) == 1
+
+
+async def test_handoff_notifies_on_commit(pg_url: str) -> None:
+    """complete_step with a hand-off wakes a worker waiting on the hand-off queue in another process."""
+    state, _queue = await open_pair(pg_url)
+    waiting = await open_queue(pg_url)
+    try:
+        await state.create_run("r1", "wf", "{}")
+        await state.insert_step(NewStep("r1", "s", "rpc"))
+        task = asyncio.ensure_future(waiting.wait(["orchestrator"], 5.0))
+        await asyncio.sleep(0.3)
+        assert await state.complete_step("r1", "s", "1", handoff=Enqueue("orchestrator", {"run_id": "r1"}))
+        await asyncio.wait_for(task, 4.0)
+        [job] = await waiting.claim(["orchestrator"], owner="w", lease_s=30)
+        assert job.payload == {"run_id": "r1"}
+    finally:
+        await waiting.close()
+        await _queue.close()
+        await state.close()
+
+
+# -- connection loss ----------------------------------------------------------------------------------
+
+
+def _terminate(app: str) -> int:
+    with _admin() as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = 'test' AND application_name = %s AND pid <> pg_backend_pid()",
+            (app,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_operations_survive_terminated_connections(pg_url: str) -> None:
+    """After the server kills every pooled and listening connection, the next operations just work."""
+    app = f"pikku_t_{uuid.uuid4().hex[:8]}"
+    url = f"{pg_url}&application_name={app}&pool_min=3"
+    state, queue = await open_pair(url)
+    try:
+        await state.create_run("r1", "wf", "{}")
+        await queue.wait(["q"], 0.1)  # starts the listener connection
+        assert _terminate(app) >= 2
+        await state.create_run("r2", "wf", "{}")
+        assert (await state.get_run("r1")).status == "running"
+        await queue.enqueue("q", {"n": 1})
+        [job] = await queue.claim(["q"], owner="w", lease_s=30)
+        assert await queue.ack(job)
+        # The listener came back on its own: a notice ends a long wait again.
+        task = asyncio.ensure_future(queue.wait(["q"], 5.0))
+        await asyncio.sleep(0.5)
+        other = await open_queue(pg_url)
+        try:
+            await other.enqueue("q", {"n": 2})
+        finally:
+            await other.close()
+        await asyncio.wait_for(task, 4.0)
+    finally:
+        await queue.close()
+        await state.close()
+
+
+async def test_unreachable_server_is_backend_unavailable() -> None:
+    """A server that cannot be reached raises BackendUnavailableError (coded, retryable), not a driver error."""
+    with pytest.raises(BackendUnavailableError):
+        await open_pair("postgresql://postgres@127.0.0.1:1/test?schema=nowhere")

@@ -117,3 +117,15 @@ def test_user_mistakes_get_a_coded_message_not_a_traceback(args: tuple[str, ...]
     assert result.returncode == 1
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_db_migrate_is_idempotent_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """`pikku db migrate` creates the schema, reports its version, and running it again changes nothing."""
+    project = _project(tmp_path, {"app/flow.py": GOOD})
+    env = {"PIKKU_STATE_URL": pg_url}
+    first = _run("db", "migrate", cwd=project, env=env)
+    second = _run("db", "migrate", cwd=project, env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "schema version 1" in first.stderr
+    assert first.stderr == second.stderr

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pikku._errors import PikkuError
+from pikku.cli.db_cmd import db
 from pikku.cli.prebuild import prebuild
 from pikku.cli.start_cmd import start
 from pikku.cli.worker_cmd import worker
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command()(prebuild)
 app.command()(worker)
 app.command()(start)
+app.add_typer(db, name="db")
 
 
 def main() -> None:

@@ -1,0 +1,45 @@
+"""``pikku db migrate``: create or upgrade the schema of the configured state and queue backends."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from pikku._backend import open_backend, scheme_of
+from pikku._config import load_config
+
+db = typer.Typer(help="Database schema of the configured backends.", no_args_is_help=True)
+
+
+@db.command()
+def migrate(
+    root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
+) -> None:
+    """Create or upgrade the schema (idempotent; also done on first use). Prints the schema version."""
+    config = load_config(root)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for url in dict.fromkeys((config.resolved_state_url(), config.resolved_queue_url())):
+        console.print(f"{_redacted(url)}: {asyncio.run(_migrate(url))}")
+
+
+async def _migrate(url: str) -> str:
+    scheme = scheme_of(url)
+    if scheme in ("postgresql", "postgres"):
+        from pikku._pg import migrate as pg_migrate
+
+        return f"schema version {await pg_migrate(url)}"
+    backend = await open_backend(url)  # the embedded backends create their schema when opened
+    await backend.close()
+    return "ready" if scheme != "memory" else "nothing to migrate (in-memory)"
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, for printing."""
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, _, userinfo = head.partition("//")
+    return f"{scheme}//{userinfo.split(':', 1)[0]}:***@{tail}"

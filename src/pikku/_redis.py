@@ -36,6 +36,7 @@ _SCRIPTS = (
     "RUN_LOCK",
     "INSERT_STEP",
     "MOVE_STEP",
+    "RENEW_STEP",
     "SETTLE_STEP",
 )
 _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)

@@ -286,21 +286,24 @@ end
 """
 )
 
-# ARGV: P, run_id, workflow, input_json. Returns the creation time, or false when the id exists.
+# ARGV: P, run_id, workflow, input_json, handoff? ('0'|'1'), queue, payload, delay. Returns the creation
+# time, or false when the id exists (then nothing is written and no job enqueued).
 CREATE_RUN = (
     _COMMON
+    + _QUEUE
     + _STATE
     + r"""
 local P, run, wf = ARGV[1], ARGV[2], ARGV[3]
 local rk = P .. ':run:' .. run
 if redis.call('EXISTS', rk) == 1 then return false end
-local _, ts = clock()
+local t, ts = clock()
 local seq = redis.call('INCR', P .. ':runseq')
 redis.call('HSET', rk, 'workflow', wf, 'status', 'running', 'input', ARGV[4], 'created_at', ts,
   'updated_at', ts, 'seq', seq)
 redis.call('ZADD', P .. ':idx', seq, run)
 redis.call('ZADD', P .. ':idx:w:' .. wf, seq, run)
 index(P, 'add', run, 'running', wf, seq)
+if ARGV[5] == '1' then enqueue(P, ARGV[6], ARGV[7], tonumber(ARGV[8]), t, ts) end
 return ts
 """
 )
@@ -408,6 +411,23 @@ redis.call('HSET', sk, name .. ':status', 'running', name .. ':lowner', ARGV[5],
   name .. ':luntil', fmt(t + tonumber(ARGV[6])), name .. ':updated', ts)
 redis.call('RPUSH', attempts_key(P, run, name), ts)
 return {1, unpack(read_step(sk, name))}
+"""
+)
+
+# ARGV: P, run_id, name, owner, lease_s. 1 renewed | 0 (not running, or another owner's) | -1 | -2.
+# The owner of a running step extends its lease even after it expired, as long as nobody took over.
+RENEW_STEP = (
+    _COMMON
+    + r"""
+local P, run, name = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return -1 end
+local sk = P .. ':steps:' .. run
+local st = redis.call('HMGET', sk, name .. ':status', name .. ':lowner')
+if not st[1] then return -2 end
+if st[1] ~= 'running' or st[2] ~= ARGV[4] then return 0 end
+local t = clock()
+redis.call('HSET', sk, name .. ':luntil', fmt(t + tonumber(ARGV[5])))
+return 1
 """
 )
 

@@ -1,9 +1,10 @@
 """PostgreSQL state store.
 
 Every transition is one conditional statement (an ``UPDATE ... WHERE <condition>``, with the attempt row
-and the optional hand-off job written by CTEs of the same statement), so it is atomic and costs one round
-trip; a lost race shows as zero rows. Only then is existence checked, to tell "missing" (raise) from
-"condition false" (return False/None). Timestamps come from the database clock (see :mod:`pikku._pg`).
+and the optional hand-off job written by CTEs of the same statement; ``create_run`` writes a run's first
+job the same way), so it is atomic and costs one round trip; a lost race shows as zero rows. Only then is
+existence checked, to tell "missing" (raise) from "condition false" (return False/None). Timestamps come
+from the database clock (see :mod:`pikku._pg`).
 """
 
 from __future__ import annotations
@@ -91,9 +92,16 @@ class _Sql:
         runs, steps = db.table("runs"), db.table("steps")
         att, jobs = db.table("step_attempts"), db.table("jobs")
         chan = db.cfg.channel.replace("'", "''")
-        self.create_run = (
+        create_run = (
             f"INSERT INTO {runs} (run_id, workflow, status, input_json, created_at, updated_at) "
-            f"VALUES (%s, %s, 'running', %s, {NOW}, {NOW}) RETURNING {_RUN_COLS}"
+            f"VALUES (%(r)s, %(w)s, 'running', %(i)s, {NOW}, {NOW}) RETURNING {_RUN_COLS}"
+        )
+        self.create_run = create_run
+        # The run and its first job (notified on commit) in one statement: a duplicate id aborts both.
+        self.create_run_handoff = (
+            f"WITH c AS ({create_run}), j AS (INSERT INTO {jobs} (queue, payload, run_at) "
+            "SELECT %(hq)s, %(hp)s, c.created_at + %(hd)s FROM c RETURNING queue) "
+            f"SELECT {_qualified('c', _RUN_COLS)} FROM c, j, pg_notify('{chan}', j.queue)"
         )
         self.get_run = f"SELECT {_RUN_COLS} FROM {runs} WHERE run_id = %s"
         # list_runs by workflow (or unfiltered) merges one index-ordered slice per status: no extra index,
@@ -177,6 +185,12 @@ class _Sql:
             "SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s FROM u RETURNING queue) "
             f"SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
         )
+        # Only the owner of a running step extends its lease (even one that expired, while nobody took
+        # over); lease_until is not indexed, so this is a HOT update.
+        self.renew_step_lease = (
+            f"UPDATE {steps} SET lease_until = {NOW} + %(l)s "
+            "WHERE run_id = %(r)s AND name = %(n)s AND status = 'running' AND lease_owner = %(o)s"
+        )
         self.get_attempts = (
             f"SELECT attempt, started_at, ended_at, error_json FROM {att} "
             "WHERE run_id = %s AND name = %s ORDER BY attempt"
@@ -206,9 +220,16 @@ class PostgresStateStore:
         self.supports_handoff = handoff
 
     # -- runs
-    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
+    async def create_run(
+        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+    ) -> RunRecord:
+        params: dict[str, Any] = {"r": run_id, "w": workflow, "i": input_json}
+        query = self._sql.create_run
+        if handoff is not None:
+            query = self._sql.create_run_handoff
+            params |= self._handoff_params(handoff)
         try:
-            row = await self._db.fetchone(self._sql.create_run, (run_id, workflow, input_json))
+            row = await self._db.fetchone(query, params)
         except psycopg.errors.UniqueViolation:
             raise ValueError(f"run {run_id!r} already exists") from None
         assert row is not None
@@ -332,17 +353,24 @@ class PostgresStateStore:
         await self._require_step(run_id, name)
         return None
 
+    async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
+        params = {"r": run_id, "n": name, "o": owner, "l": float(lease_s)}
+        if await self._db.rowcount(self._sql.renew_step_lease, params):
+            return True
+        await self._require_step(run_id, name)
+        return False
+
+    def _handoff_params(self, handoff: Enqueue) -> dict[str, Any]:
+        """The hand-off job's parameters; TypeError (before anything is written) without a co-located queue."""
+        if not self.supports_handoff:
+            raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+        return {"hq": handoff.queue, "hp": json.dumps(handoff.payload), "hd": float(handoff.delay)}
+
     async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None) -> bool:
         if handoff is None:
             row = await self._db.fetchone(self._sql.settle_step, params)
         else:
-            if not self.supports_handoff:
-                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
-            params |= {
-                "hq": handoff.queue,
-                "hp": json.dumps(handoff.payload),
-                "hd": float(handoff.delay),
-            }
+            params |= self._handoff_params(handoff)
             row = await self._db.fetchone(self._sql.settle_step_handoff, params)
         if row and row[0]:
             return True

@@ -1,8 +1,9 @@
 """Redis state store.
 
-Reads are single commands or one pipelined round trip; every conditional transition (claim, schedule,
-complete, fail, run settle, run lock) is one Lua script, so exactly one of two racing workers wins, and
-complete/fail enqueue the hand-off job inside the same script. Key layout and clock: :mod:`pikku._redis_lua`.
+Reads are single commands or one pipelined round trip; every conditional transition (run create and
+settle, run lock, claim, schedule, lease renewal, complete, fail) is one Lua script, so exactly one of two
+racing workers wins, and create_run/complete/fail enqueue the hand-off job inside the same script. Key
+layout and clock: :mod:`pikku._redis_lua`.
 """
 
 from __future__ import annotations
@@ -121,8 +122,10 @@ class RedisStateStore:
         return f"{self._p}:steps:{run_id}"
 
     # -- runs
-    async def create_run(self, run_id: str, workflow: str, input_json: str) -> RunRecord:
-        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json)
+    async def create_run(
+        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+    ) -> RunRecord:
+        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json, *self._handoff_args(handoff))
         if created is None:
             raise ValueError(f"run {run_id!r} already exists")
         t = float(created)
@@ -239,15 +242,23 @@ class RedisStateStore:
         self._check(reply[0], run_id, name)
         return _step_from_list(run_id, name, reply[1:]) if reply[0] == 1 else None
 
+    async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
+        code = await self._db.script("RENEW_STEP", run_id, name, owner, repr(float(lease_s)))
+        self._check(code, run_id, name)
+        return bool(code)
+
+    def _handoff_args(self, handoff: Enqueue | None) -> list[str]:
+        """The script's hand-off arguments; TypeError (before anything is written) without a co-located queue."""
+        if handoff is None:
+            return ["0", "", "", "0"]
+        if not self.supports_handoff:
+            raise TypeError("this store has no co-located queue; enqueue the handoff separately")
+        return ["1", handoff.queue, json.dumps(handoff.payload), repr(float(handoff.delay))]
+
     async def _settle_step(
         self, run_id: str, name: str, status: str, error: str, ops: list[str], handoff: Enqueue | None
     ) -> bool:
-        hand: list[str] = ["0", "", "", "0"]
-        if handoff is not None:
-            if not self.supports_handoff:
-                raise TypeError("this store has no co-located queue; enqueue the handoff separately")
-            payload = json.dumps(handoff.payload)
-            hand = ["1", handoff.queue, payload, repr(float(handoff.delay))]
+        hand = self._handoff_args(handoff)
         code = await self._db.script("SETTLE_STEP", run_id, name, status, error, *hand, *ops)
         self._check(code, run_id, name)
         return bool(code)

@@ -6,10 +6,12 @@ server is a failure, because there the servers must run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +64,56 @@ def redis_url() -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+# -- every backend, by URL: the conformance suite and the functional tests run once per backend ----------
+
+_SERVER_MODULES = {
+    "postgres": ("pikku.stores.postgres", "pikku.queues.postgres"),
+    "redis": ("pikku.stores.redis", "pikku.queues.redis"),
+}
+
+BACKENDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("file", id="file"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+
+def _implemented(kind: str) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES.get(kind, ()))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend this test instance runs against."""
+    kind: str = request.param
+    if not _implemented(kind):
+        pytest.skip("backend not implemented yet")
+    return kind
+
+
+@pytest.fixture
+def backend_url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The URL that opens this test's backend (state and queue together)."""
+    if backend_kind == "memory":
+        return "memory://"
+    if backend_kind == "file":
+        return f"file://{tmp_path / 'state'}"  # tmp_path is absolute: file:///...
+    if backend_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"  # four slashes: an absolute path
+    fixture = "pg_url" if backend_kind == "postgres" else "redis_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def shared_url(backend_kind: str, backend_url: str) -> str:
+    """``backend_url`` for tests that reopen the backend elsewhere (other processes, other connections)."""
+    if backend_kind == "memory":
+        pytest.skip("memory:// lives inside one process and one object")
+    return backend_url
+
+

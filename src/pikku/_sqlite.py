@@ -1,0 +1,207 @@
+"""The SQLite database shared by :mod:`pikku.stores.sqlite` and :mod:`pikku.queues.sqlite`.
+
+One file holds runs, steps, attempts and jobs. The connection is used directly on the event loop: every
+call is a few short statements, and a method never awaits inside a transaction, so under asyncio each
+method is atomic within the process; ``BEGIN IMMEDIATE`` plus WAL and a busy timeout make it atomic across
+processes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pikku._errors import BackendUnavailableError, CorruptStateError
+from pikku._urls import path_from_url
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_json TEXT NOT NULL,
+    output_json TEXT,
+    error_json TEXT,
+    lock_owner TEXT,
+    lock_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, status, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    form TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rpc_name TEXT,
+    data_json TEXT,
+    result_json TEXT,
+    result_type TEXT,
+    error_json TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 1,
+    wake_at REAL,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    error_json TEXT,
+    PRIMARY KEY (run_id, name, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_at REAL NOT NULL,
+    lease_until REAL,
+    owner TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (queue, run_at);
+CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (run_at);
+"""
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text, unicode kept as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Database:
+    """One connection to one database file, shared by a state store and a queue opened as a pair.
+
+    Statements go through :meth:`fetchone`, :meth:`fetchall` and :meth:`rowcount` (or :meth:`write`), which
+    turn SQLite failures into pikku's errors: a locked or unreachable database is BackendUnavailableError
+    (transient: retry), a damaged file is CorruptStateError naming it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wakeup = asyncio.Event()  # set on enqueue/release/hand-off through this connection
+        self._users = 0
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        try:
+            self._configure()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _fail(self, exc: sqlite3.Error) -> NoReturn:
+        """Re-raise a SQLite failure as pikku's error (IntegrityError and the like pass through)."""
+        if isinstance(exc, sqlite3.OperationalError):
+            raise BackendUnavailableError(
+                f"SQLite database {self.path} is unavailable: {exc}",
+                hint="another process may hold a long write lock; the operation can be retried",
+            ) from exc
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", "disk image is malformed"
+            raise CorruptStateError(str(self.path), str(exc)) from exc
+        raise exc
+
+    def _configure(self) -> None:
+        self.rowcount(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.rowcount("PRAGMA journal_mode = WAL")
+        self.rowcount("PRAGMA synchronous = NORMAL")
+        if self._schema_version() != SCHEMA_VERSION:
+            self._create_schema()
+
+    def _schema_version(self) -> int | None:
+        try:
+            row = self.fetchone("SELECT MAX(version) FROM schema_version")
+        except BackendUnavailableError:  # no such table yet
+            return None
+        return None if row is None else row[0]
+
+    def _create_schema(self) -> None:
+        statements = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
+        with self.write():
+            for statement in statements:
+                self.rowcount(statement)
+            version = self._schema_version()
+            if version is None:
+                self.rowcount("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version > SCHEMA_VERSION:
+                raise CorruptStateError(
+                    str(self.path), f"schema version {version} is newer than this pikku ({SCHEMA_VERSION})"
+                )
+
+    # -- statements
+    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of ``sql`` (all its rows are run through, so writes with RETURNING complete)."""
+        rows = self.fetchall(sql, args)
+        return rows[0] if rows else None
+
+    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of ``sql``."""
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    def rowcount(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run a write; how many rows it changed."""
+        try:
+            return self.conn.execute(sql, args).rowcount
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
+        self.rowcount("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.rowcount("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    # -- sharing
+    def retain(self) -> None:
+        """Count one more user (a store or a queue) of this connection."""
+        self._users += 1
+
+    def release(self) -> None:
+        """One user is done; the connection closes with the last one."""
+        self._users -= 1
+        if self._users <= 0:
+            self.conn.close()
+
+
+def open_database(url: str) -> Database:
+    """Open (creating file, directory and schema when missing) the database a ``sqlite:///`` URL names."""
+    path = path_from_url(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Database(path)
+
+
+def insert_job(db: Database, queue: str, payload: dict[str, Any], run_at: float) -> str:
+    """Add a job row (inside the caller's transaction when there is one) and return its id."""
+    row = db.fetchone(
+        "INSERT INTO jobs (queue, payload_json, run_at) VALUES (?, ?, ?) RETURNING id",
+        (queue, dumps(payload), run_at),
+    )
+    assert row is not None
+    return str(row[0])

@@ -1,0 +1,167 @@
+"""File job queue: one JSON file per job under ``<dir>/queue/``.
+
+Enqueueing writes a new file atomically and needs no lock. Claim, ack, release and extend run under one
+inter-process lock for the queue directory and replace job files atomically, so they are safe across
+processes. ``wait`` wakes at once for this queue's own enqueues and otherwise polls the directory with a
+short, growing sleep. A job's ``attempts`` doubles as its claim token (see :mod:`pikku.queues.sqlite`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pikku._clock import now
+from pikku._errors import CorruptStateError
+from pikku._files import locked, make_lock, next_seq, read_json, write_json
+from pikku._records import Job
+from pikku._urls import path_from_url
+
+log = logging.getLogger(__name__)
+
+#: ``wait`` polls after this long at first, then ever less often up to POLL_MAX_S.
+POLL_MIN_S = 0.005
+POLL_MAX_S = 0.05
+
+_FIELDS = ("id", "queue", "payload", "attempts", "run_at", "lease_until", "owner")
+
+
+def _job(raw: dict[str, Any]) -> Job:
+    return Job(**{name: raw[name] for name in _FIELDS})
+
+
+def _due(raw: dict[str, Any], t: float) -> bool:
+    return bool(raw["run_at"] <= t and (raw["lease_until"] is None or raw["lease_until"] <= t))
+
+
+class FileQueue:
+    """A :class:`~pikku.queues.JobQueue` kept as one JSON file per job."""
+
+    def __init__(self, root: Path) -> None:
+        self._dir = root / "queue"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock = make_lock(self._dir / "queue.lock")
+        self._wakeup = asyncio.Event()
+
+    def _path(self, job_id: str) -> Path:
+        return self._dir / f"{job_id}.json"
+
+    def _scan(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every readable job file; unreadable ones are logged and skipped so the others keep flowing."""
+        for entry in os.scandir(self._dir):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue
+            path = Path(entry.path)
+            try:
+                raw = read_json(path)
+                if not isinstance(raw, dict) or not all(name in raw for name in (*_FIELDS, "seq")):
+                    raise CorruptStateError(str(path), "not a job file")
+            except FileNotFoundError:
+                continue
+            except CorruptStateError as exc:
+                log.warning("skipping unreadable job file %s: %s", path, exc)
+                continue
+            yield path, raw
+
+    def _held(self, job: Job) -> dict[str, Any] | None:
+        """The stored job if ``job``'s claim still holds it (same owner and attempts, leased)."""
+        path = self._path(job.id)
+        if not job.id or os.sep in job.id or job.id.startswith("."):
+            return None
+        try:
+            raw = read_json(path)
+        except FileNotFoundError:
+            return None
+        if not isinstance(raw, dict):
+            raise CorruptStateError(str(path), "not a job file")
+        if raw.get("lease_until") is None or raw.get("owner") != job.owner:
+            return None
+        return raw if raw.get("attempts") == job.attempts else None
+
+    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+        job_id = uuid.uuid4().hex
+        raw = {"id": job_id, "queue": queue, "payload": payload, "attempts": 0, "run_at": now() + delay}
+        write_json(self._path(job_id), {**raw, "lease_until": None, "owner": None, "seq": next_seq()})
+        self._wakeup.set()
+        return job_id
+
+    async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
+        if limit <= 0:
+            return []
+        wanted = None if queues is None else set(queues)
+        claimed = []
+        with locked(self._lock):
+            t = now()
+            due = [
+                (path, raw) for path, raw in self._scan() if (wanted is None or raw["queue"] in wanted) and _due(raw, t)
+            ]
+            due.sort(key=lambda item: (item[1]["run_at"], item[1]["seq"]))
+            for path, raw in due[:limit]:
+                raw.update(attempts=raw["attempts"] + 1, owner=owner, lease_until=t + lease_s)
+                write_json(path, raw)
+                claimed.append(_job(raw))
+        return claimed
+
+    async def ack(self, job: Job) -> bool:
+        with locked(self._lock):
+            if self._held(job) is None:
+                return False
+            self._path(job.id).unlink()
+            return True
+
+    async def release(self, job: Job, *, delay: float = 0.0) -> bool:
+        with locked(self._lock):
+            raw = self._held(job)
+            if raw is None:
+                return False
+            raw.update(owner=None, lease_until=None, run_at=now() + delay)
+            write_json(self._path(job.id), raw)
+        self._wakeup.set()
+        return True
+
+    async def extend(self, job: Job, lease_s: float) -> bool:
+        with locked(self._lock):
+            raw = self._held(job)
+            if raw is None:
+                return False
+            raw["lease_until"] = now() + lease_s
+            write_json(self._path(job.id), raw)
+            return True
+
+    def _any_due(self, queues: Sequence[str] | None) -> bool:
+        wanted = None if queues is None else set(queues)
+        t = now()
+        return any((wanted is None or raw["queue"] in wanted) and _due(raw, t) for _, raw in self._scan())
+
+    async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
+        """Return when this queue enqueues or releases a job, when a poll finds a due job, or at timeout."""
+        self._wakeup.clear()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiter = asyncio.ensure_future(self._wakeup.wait())
+        pause = POLL_MIN_S
+        try:
+            while not waiter.done() and not self._any_due(queues):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                await asyncio.wait((waiter,), timeout=min(remaining, pause))
+                pause = min(pause * 2, POLL_MAX_S)
+        finally:
+            waiter.cancel()
+
+    async def count(self, queue: str | None = None) -> int:
+        return sum(1 for _, raw in self._scan() if queue is None or raw["queue"] == queue)
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_queue(url: str) -> FileQueue:
+    """A file queue in ``<dir>/queue/`` of the directory a ``file://`` URL names (created when missing)."""
+    return FileQueue(path_from_url(url))

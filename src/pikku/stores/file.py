@@ -1,0 +1,337 @@
+"""File state store: one JSON file per run under ``<dir>/runs/``; nothing to install or run.
+
+The file holds the run, its run lock, its steps and their attempts. Every change happens under that run's
+inter-process lock (``<stem>.lock``) and replaces the file atomically, so it is safe across processes;
+reads need no lock. A run file that cannot be read raises CorruptStateError for that run only: listing
+skips it with a warning. There is no co-located queue, so ``supports_handoff`` is False.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pikku._clock import now
+from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
+from pikku._files import locked, make_lock, next_seq, read_json, write_json
+from pikku._records import (
+    SETTLED_RUN_STATUSES,
+    Enqueue,
+    ErrorInfo,
+    NewStep,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepRecord,
+)
+from pikku._urls import path_from_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+FORMAT = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def file_stem(run_id: str) -> str:
+    """A file name for a run id: readable, safe on every filesystem, distinct even if case is folded."""
+    digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:16]
+    return f"{_UNSAFE.sub('_', run_id)[:64]}.{digest}"
+
+
+def _plain(value: Any) -> Any:
+    """A record as a JSON-ready dict (None stays None)."""
+    return None if value is None else dataclasses.asdict(value)
+
+
+def _with_error(raw: dict[str, Any]) -> dict[str, Any]:
+    error = raw.get("error")
+    return {**raw, "error": None if error is None else ErrorInfo.from_dict(error)}
+
+
+@contextmanager
+def _checked(path: Path) -> Iterator[None]:
+    """Turn a malformed document into CorruptStateError naming the file."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CorruptStateError(str(path), f"malformed run file: {exc!r}") from exc
+
+
+class FileStateStore:
+    """A :class:`~pikku.stores.StateStore` kept as one JSON file per run."""
+
+    supports_handoff = False
+
+    def __init__(self, root: Path) -> None:
+        self._dir = root / "runs"
+        self._dir.mkdir(parents=True, exist_ok=True)
+
+    # -- documents
+    def _path(self, run_id: str) -> Path:
+        return self._dir / f"{file_stem(run_id)}.json"
+
+    def _load(self, run_id: str, path: Path) -> Doc:
+        try:
+            doc = read_json(path)
+        except FileNotFoundError:
+            raise RunNotFoundError(run_id) from None
+        with _checked(path):
+            if not isinstance(doc, dict) or doc["run"]["run_id"] != run_id:
+                raise ValueError("not a run file of this run")
+            if not isinstance(doc["steps"], dict) or not isinstance(doc["attempts"], dict):
+                raise ValueError("steps or attempts are not objects")
+        return doc
+
+    def _read(self, run_id: str, read: Callable[[Doc], T]) -> T:
+        path = self._path(run_id)
+        doc = self._load(run_id, path)
+        with _checked(path):
+            return read(doc)
+
+    def _change(self, run_id: str, change: Callable[[Doc], tuple[T, bool]]) -> T:
+        """Read-modify-write the run file under its lock; ``change`` says whether to write."""
+        path = self._path(run_id)
+        with locked(make_lock(path.with_suffix(".lock"))):
+            doc = self._load(run_id, path)
+            with _checked(path):
+                result, dirty = change(doc)
+            if dirty:
+                write_json(path, doc)
+        return result
+
+    # -- records
+    @staticmethod
+    def _run(doc: Doc) -> RunRecord:
+        raw = {k: v for k, v in doc["run"].items() if k != "seq"}
+        return RunRecord(**_with_error(raw))
+
+    @staticmethod
+    def _step(doc: Doc, run_id: str, name: str) -> dict[str, Any]:
+        try:
+            step: dict[str, Any] = doc["steps"][name]
+        except KeyError:
+            raise StepNotFoundError(run_id, name) from None
+        return step
+
+    # -- runs
+    async def create_run(
+        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+    ) -> RunRecord:
+        self._no_handoff(handoff)
+        t = now()
+        run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        path = self._path(run_id)
+        with locked(make_lock(path.with_suffix(".lock"))):
+            if path.exists():
+                raise ValueError(f"run {run_id!r} already exists")
+            doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": None}
+            write_json(path, {**doc, "steps": {}, "attempts": {}})
+        return run
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return self._read(run_id, self._run)
+
+    async def list_runs(
+        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        found: list[tuple[float, int, RunRecord]] = []
+        for path in self._dir.glob("*.json"):
+            try:
+                doc = read_json(path)
+                with _checked(path):
+                    run, seq = self._run(doc), int(doc["run"].get("seq", 0))
+            except FileNotFoundError:
+                continue
+            except CorruptStateError as exc:
+                log.warning("skipping unreadable run file %s: %s", path, exc)
+                continue
+            if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
+                found.append((run.created_at, seq, run))
+        found.sort(key=lambda item: item[:2], reverse=True)
+        return [run for _, _, run in found[: max(limit, 0)]]
+
+    def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            run = doc["run"]
+            if run["status"] in SETTLED_RUN_STATUSES:
+                return False, False
+            run.update(status=status, output_json=output, error=_plain(error), updated_at=now())
+            return True, True
+
+        return self._change(run_id, change)
+
+    async def complete_run(self, run_id: str, output_json: str) -> bool:
+        return self._settle(run_id, "completed", output_json, None)
+
+    async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
+        return self._settle(run_id, "failed", None, error)
+
+    async def cancel_run(self, run_id: str) -> bool:
+        return self._settle(run_id, "cancelled", None, None)
+
+    # -- lock
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            held, t = doc["lock"], now()
+            if held is not None and held["owner"] != owner and held["until"] > t:
+                return False, False
+            doc["lock"] = {"owner": owner, "until": t + lease_s}
+            return True, True
+
+        return self._change(run_id, change)
+
+    async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            held = doc["lock"]
+            if held is None or held["owner"] != owner:
+                return False, False
+            held["until"] = now() + lease_s
+            return True, True
+
+        return self._change(run_id, change)
+
+    async def release_run_lock(self, run_id: str, owner: str) -> None:
+        def change(doc: Doc) -> tuple[None, bool]:
+            held = doc["lock"]
+            if held is None or held["owner"] != owner:
+                return None, False
+            doc["lock"] = None
+            return None, True
+
+        with suppress(RunNotFoundError):  # releasing the lock of an unknown run is a no-op
+            self._change(run_id, change)
+
+    # -- steps
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        def read(doc: Doc) -> dict[str, StepRecord]:
+            return {name: StepRecord(**_with_error(raw)) for name, raw in doc["steps"].items()}
+
+        return self._read(run_id, read)
+
+    async def get_step(self, run_id: str, name: str) -> StepRecord:
+        return self._read(run_id, lambda doc: StepRecord(**_with_error(self._step(doc, run_id, name))))
+
+    async def insert_step(self, step: NewStep) -> StepRecord:
+        def change(doc: Doc) -> tuple[StepRecord, bool]:
+            stored = doc["steps"].get(step.name)
+            if stored is not None:
+                return StepRecord(**_with_error(stored)), False
+            t = now()
+            fields = {f.name: getattr(step, f.name) for f in dataclasses.fields(NewStep)}
+            record = StepRecord(**fields, created_at=t, updated_at=t)
+            if step.status == "done":  # recorded as one finished attempt
+                record.attempts = 1
+                doc["attempts"][step.name] = [_plain(StepAttempt(1, t, t))]
+            doc["steps"][step.name] = _plain(record)
+            return record, True
+
+        return self._change(step.run_id, change)
+
+    async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            step = self._step(doc, run_id, name)
+            if step["status"] != "pending":
+                return False, False
+            step.update(status="scheduled", updated_at=now())
+            return True, True
+
+        return self._change(run_id, change)
+
+    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+        def change(doc: Doc) -> tuple[StepRecord | None, bool]:
+            step, t = self._step(doc, run_id, name), now()
+            expired = step["status"] == "running" and (step["lease_until"] or 0.0) <= t
+            if step["status"] not in ("pending", "scheduled") and not expired:
+                return None, False
+            attempt = step["attempts"] + 1
+            step.update(status="running", lease_owner=owner, lease_until=t + lease_s, attempts=attempt)
+            step["updated_at"] = t
+            attempts = doc["attempts"].setdefault(name, [])
+            attempts.append(_plain(StepAttempt(attempt, t)))
+            return StepRecord(**_with_error(step)), True
+
+        return self._change(run_id, change)
+
+    async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            step = self._step(doc, run_id, name)
+            if step["status"] != "running" or step["lease_owner"] != owner:
+                return False, False
+            step["lease_until"] = now() + lease_s
+            return True, True
+
+        return self._change(run_id, change)
+
+    def _finish(self, run_id: str, name: str, fields: dict[str, Any], error: ErrorInfo | None) -> bool:
+        """Move an open step on with ``fields`` and end its open attempt; False if already settled."""
+
+        def change(doc: Doc) -> tuple[bool, bool]:
+            step = self._step(doc, run_id, name)
+            if step["status"] in ("done", "failed"):
+                return False, False
+            t = now()
+            step.update(fields, lease_owner=None, lease_until=None, updated_at=t)
+            attempts = doc["attempts"].get(name)
+            if attempts and attempts[-1]["ended_at"] is None:
+                attempts[-1].update(ended_at=t, error=_plain(error))
+            return True, True
+
+        return self._change(run_id, change)
+
+    @staticmethod
+    def _no_handoff(handoff: Enqueue | None) -> None:
+        if handoff is not None:
+            raise TypeError("the file store has no co-located queue; enqueue the handoff separately")
+
+    async def complete_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        self._no_handoff(handoff)
+        fields = {"status": "done", "result_json": result_json, "result_type": result_type, "error": None}
+        return self._finish(run_id, name, fields, None)
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        handoff: Enqueue | None = None,
+    ) -> bool:
+        self._no_handoff(handoff)
+        fields: dict[str, Any] = {"status": "failed" if retry_at is None else "scheduled"}
+        if retry_at is not None:
+            fields["wake_at"] = retry_at
+        fields["error"] = _plain(error)
+        return self._finish(run_id, name, fields, error)
+
+    async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
+        def read(doc: Doc) -> list[StepAttempt]:
+            self._step(doc, run_id, name)
+            return [StepAttempt(**_with_error(raw)) for raw in doc["attempts"].get(name, [])]
+
+        return self._read(run_id, read)
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_state(url: str) -> FileStateStore:
+    """A file store in the directory a ``file://`` URL names (created when missing)."""
+    return FileStateStore(path_from_url(url))

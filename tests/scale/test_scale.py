@@ -45,8 +45,8 @@ async def _start_all(url: str) -> tuple[Any, list[str], list[str]]:
     from pikku import open_runtime
 
     rt = await open_runtime(state_url=url)
-    onboard = [await rt.engine.start("onboarding", {"email": f"user{i}@x.{'eu' if i % 2 else 'com'}"}) for i in range(RUNS)]
-    ten = [await rt.engine.start("tenstep", {"offset": i}) for i in range(RUNS)]
+    onboard = [await rt.engine.start("scale-onboarding", {"email": f"user{i}@x.{'eu' if i % 2 else 'com'}"}) for i in range(RUNS)]
+    ten = [await rt.engine.start("scale-tenstep", {"offset": i}) for i in range(RUNS)]
     return rt, onboard, ten
 
 

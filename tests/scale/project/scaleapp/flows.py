@@ -36,7 +36,7 @@ async def work(services: Any, data: dict[str, int]) -> dict[str, int]:
     return {"i": data["i"], "square": data["i"] * data["i"]}
 
 
-@pikku_func
+@pikku_func(name="scale.onboarding")
 async def onboarding(services: Any, data: Signup) -> Welcome:
     wf = services.workflow
     user = await wf.do("createUser", "scale.create_user", {"email": data.email})
@@ -46,7 +46,7 @@ async def onboarding(services: Any, data: Signup) -> Welcome:
     return Welcome(user_id=user["id"], tax_rate=rate)
 
 
-@pikku_func
+@pikku_func(name="scale.tenstep")
 async def tenstep(services: Any, data: dict[str, int]) -> int:
     total = 0
     for i in range(10):
@@ -55,5 +55,6 @@ async def tenstep(services: Any, data: dict[str, int]) -> int:
     return total
 
 
-wire_workflow(name="onboarding", func=onboarding)
-wire_workflow(name="tenstep", func=tenstep)
+# Names are prefixed so this app can share a test process with the example app (one registry per process).
+wire_workflow(name="scale-onboarding", func=onboarding)
+wire_workflow(name="scale-tenstep", func=tenstep)

@@ -361,19 +361,21 @@ return 1
 """
 )
 
-# ARGV: P, run_id, name, then field/value pairs of the new step. {1, fields...} or {-1}.
+# ARGV: P, run_id, name, handoff? ('0'|'1'), queue, payload, delay, then field/value pairs of the new
+# step. {1, fields...} or {-1}. The hand-off job is enqueued only when this call inserted the step.
 INSERT_STEP = (
     _COMMON
+    + _QUEUE
     + _STATE
     + r"""
 local P, run, name = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return {-1} end
 local sk = P .. ':steps:' .. run
 if redis.call('HEXISTS', sk, name .. ':status') == 0 then
-  local _, ts = clock()
+  local t, ts = clock()
   local args = {name .. ':seq', redis.call('HINCRBY', sk, '#n', 1), name .. ':created', ts, name .. ':updated', ts}
   local done = false
-  for i = 4, #ARGV, 2 do
+  for i = 8, #ARGV, 2 do
     args[#args + 1] = name .. ':' .. ARGV[i]
     args[#args + 1] = ARGV[i + 1]
     if ARGV[i] == 'status' and ARGV[i + 1] == 'done' then done = true end
@@ -383,18 +385,21 @@ if redis.call('HEXISTS', sk, name .. ':status') == 0 then
   args[#args + 1] = done and '1' or '0'
   if done then redis.call('RPUSH', attempts_key(P, run, name), ts .. '\t' .. ts .. '\t') end
   redis.call('HSET', sk, unpack(args))
+  if ARGV[4] == '1' then enqueue(P, ARGV[5], ARGV[6], tonumber(ARGV[7]), t, ts) end
 end
 return {1, unpack(read_step(sk, name))}
 """
 )
 
 # ARGV: P, run_id, name, mode ('schedule' | 'claim'), owner, lease_s. {1, fields...} | {0} | {-1} | {-2}.
+# A claim is {0} while the run is settled (completed, failed or cancelled): its steps are never claimed.
 MOVE_STEP = (
     _COMMON
     + _STATE
     + r"""
 local P, run, name, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return {-1} end
+local run_status = redis.call('HGET', P .. ':run:' .. run, 'status')
+if not run_status then return {-1} end
 local sk = P .. ':steps:' .. run
 local st = redis.call('HMGET', sk, name .. ':status', name .. ':luntil')
 if not st[1] then return {-2} end
@@ -404,6 +409,7 @@ if mode == 'schedule' then
   redis.call('HSET', sk, name .. ':status', 'scheduled', name .. ':updated', ts)
   return {1}
 end
+if run_status ~= 'running' then return {0} end
 local expired = st[1] == 'running' and tonumber(st[2] or '0') <= t
 if st[1] ~= 'pending' and st[1] ~= 'scheduled' and not expired then return {0} end
 redis.call('HINCRBY', sk, name .. ':attempts', 1)

@@ -197,6 +197,11 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         "list_runs(workflow, status)": (s.list_both, {"w": "wf7", "s": "running", "n": 100}),
         "list_runs()": (s.list_all, {"n": 100}),
         "claim_step": (s.claim, {"r": "r123", "n": "a", "o": "w", "l": 30.0}),
+        "insert_step+handoff": (
+            s.insert_step_handoff,
+            {"r": "r123", "n": "c", "f": "rpc", "s": "scheduled", "rpc": "f", "d": "1", "res": None, "rt": None}
+            | {"m": 1, "w": None, "hq": "q1", "hp": "{}", "hd": 0.0},
+        ),
         "complete_step+handoff": (
             s.settle_step_handoff,
             {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None}

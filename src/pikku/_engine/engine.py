@@ -25,6 +25,7 @@ from pikku._engine.context import BackendFault, WorkflowContext, return_type, st
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
+    StepNotFoundError,
     UnknownRPCError,
     UnknownWorkflowError,
     WorkflowAsyncException,
@@ -111,18 +112,19 @@ class Engine:
         delay = self.settings.inline_watchdog if wf.execution_mode == "inline" else 0.0
         first = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id), delay)
         if self.state.supports_handoff:
-            await self.state.create_run(run_id, workflow, input_json, handoff=first)
+            created = await self.state.create_run(run_id, workflow, input_json, handoff=first)
         else:
-            await self.state.create_run(run_id, workflow, input_json)
+            created = await self.state.create_run(run_id, workflow, input_json)
             await self.queue.enqueue(first.queue, first.payload, delay=first.delay)
         if wf.execution_mode == "inline":
-            await self.drive_inline(run_id)
+            await self.drive_inline(run_id, fresh=created)
         return run_id
 
-    async def drive_inline(self, run_id: str) -> Outcome:
+    async def drive_inline(self, run_id: str, *, fresh: RunRecord | None = None) -> Outcome:
         """Replay until the run settles, sleeping in-process through durable sleeps and retry delays."""
         while True:
-            outcome = await self.orchestrate(run_id)
+            outcome = await self.orchestrate(run_id, fresh=fresh)
+            fresh = None
             if outcome.kind in ("completed", "failed", "settled", "missing"):
                 return outcome
             if outcome.kind == "busy":
@@ -133,10 +135,14 @@ class Engine:
                 await asyncio.sleep(0.1)
 
     # -- orchestration ---------------------------------------------------------------------------------
-    async def orchestrate(self, run_id: str) -> Outcome:
-        """One replay pass under the run lock; settled runs are left alone without taking the lock."""
+    async def orchestrate(self, run_id: str, *, fresh: RunRecord | None = None) -> Outcome:
+        """One replay pass under the run lock; settled runs are left alone without taking the lock.
+
+        ``fresh`` is the record of a run this engine has just created: it has no steps yet, so the first
+        pass skips reading the run and its steps.
+        """
         try:
-            run = await self.state.get_run(run_id)
+            run = fresh or await self.state.get_run(run_id)
         except RunNotFoundError:
             return Outcome("missing")
         if run.status in SETTLED_RUN_STATUSES:
@@ -145,7 +151,7 @@ class Engine:
             return Outcome("busy")
         renewer = asyncio.ensure_future(self._renew_lock(run_id))
         try:
-            outcome = await self._pass(run)
+            outcome = await self._pass(run, {} if fresh else None)
         finally:
             renewer.cancel()
             await self.state.release_run_lock(run_id, self.owner)
@@ -163,9 +169,10 @@ class Engine:
                 log.warning("lost the run lock of %s while replaying it", run_id)
                 return
 
-    async def _pass(self, run: RunRecord) -> Outcome:
+    async def _pass(self, run: RunRecord, steps: dict[str, StepRecord] | None = None) -> Outcome:
         wf = get_workflow(run.workflow)
-        steps = await self.state.get_steps(run.run_id)
+        if steps is None:
+            steps = await self.state.get_steps(run.run_id)
         ctx = WorkflowContext(self, wf, run, steps)
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
@@ -204,17 +211,25 @@ class Engine:
         attempts: int,
         retry_delay: float | None = None,
     ) -> StepRecord:
-        """Insert (if new), enqueue, then mark scheduled, in that order: a crash in between re-dispatches."""
+        """Put the step and its job in place: one write where state and queue share a database.
+
+        Otherwise insert (pending), enqueue, then mark scheduled, in that order: a crash in between leaves
+        the step pending and the next pass dispatches it again.
+        """
         get_function(rpc_name)  # an unknown rpc fails the pass here, not later on a worker
-        rec = await self.state.insert_step(
-            NewStep(run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
-        )
-        if rec.status != "pending":
-            return rec
         payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
         if retry_delay is not None:
             payload["retry_delay"] = retry_delay
-        await self.queue.enqueue(wf.step_queue(name), payload)
+        job = Enqueue(wf.step_queue(name), payload)
+        if self.state.supports_handoff:
+            new = NewStep(run_id, name, "rpc", rpc_name, data_json, "scheduled", max_attempts=attempts)
+            rec = await self.state.insert_step(new, handoff=job)
+        else:
+            new = NewStep(run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
+            rec = await self.state.insert_step(new)
+        if rec.status != "pending":
+            return rec
+        await self.queue.enqueue(job.queue, job.payload)
         await self.state.mark_step_scheduled(run_id, name)
         rec.status = "scheduled"
         return rec
@@ -222,17 +237,15 @@ class Engine:
     async def run_step_job(self, payload: dict[str, Any]) -> float | None:
         """Execute a queued rpc step once; returns None to ack the job or a delay to look again later."""
         run_id, name = payload["run_id"], payload["step"]
+        wf = get_workflow(payload["workflow"])
         try:
-            run = await self.state.get_run(run_id)
-        except RunNotFoundError:
-            log.warning("step job for missing run %s dropped", run_id)
+            # Refused (None) for a settled run, so a cancelled run's steps never start.
+            rec = await self.state.claim_step(run_id, name, self.owner, self.settings.step_lease)
+        except (RunNotFoundError, StepNotFoundError):
+            log.warning("step job for missing run or step %s/%s dropped", run_id, name)
             return None
-        if run.status in SETTLED_RUN_STATUSES:
-            return None
-        wf = get_workflow(run.workflow)
-        rec = await self.state.claim_step(run_id, name, self.owner, self.settings.step_lease)
         if rec is None:
-            return await self._unclaimable(run_id, name)
+            return await self._unclaimable(wf, run_id, name)
         handoff = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
         step = StepContext(run_id, wf.name, name, rec.attempts, invocation_id(run_id, name))
         renewer = asyncio.ensure_future(self._renew_step(run_id, name))
@@ -258,7 +271,7 @@ class Engine:
                 log.warning("lost the lease of step %s of run %s while running it", name, run_id)
                 return
 
-    async def _unclaimable(self, run_id: str, name: str) -> float | None:
+    async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str) -> float | None:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
@@ -266,7 +279,6 @@ class Engine:
         if current.status in ("done", "failed") and not self.state.supports_handoff:
             # The worker that settled it may have died between storing and enqueuing the hand-off
             # (separate state and queue backends): send it again; a spare replay is harmless.
-            wf = get_workflow((await self.state.get_run(run_id)).workflow)
             await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
         return None
 

@@ -90,8 +90,12 @@ class StateStore(Protocol):
         """One step, or StepNotFoundError (RunNotFoundError if the run is missing)."""
         ...
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         """Insert the step if absent and return it; if present return the stored record unchanged.
+
+        With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction, and
+        only when this call inserted the step: dispatching a step is then one write (the step inserted as
+        ``scheduled`` together with its job), and a second dispatch of the same step enqueues nothing.
 
         A step inserted directly as ``done`` (an inline step that succeeded on its first try: one write
         per step) is recorded as one finished attempt: ``attempts`` 1 and one attempt record.
@@ -105,7 +109,8 @@ class StateStore(Protocol):
     async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
         """Atomically take the step for execution.
 
-        Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired. The claim sets
+        Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired, of a run that is still
+        ``running`` (a step of a completed, failed or cancelled run is never claimed). The claim sets
         ``running``, the owner and lease, increments ``attempts`` and records a started attempt. Returns the
         updated record, or None when the step is done, failed, or held under a live lease.
         """

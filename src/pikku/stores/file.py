@@ -3,7 +3,8 @@
 The file holds the run, its run lock, its steps and their attempts. Every change happens under that run's
 inter-process lock (``<stem>.lock``) and replaces the file atomically, so it is safe across processes;
 reads need no lock. A run file that cannot be read raises CorruptStateError for that run only: listing
-skips it with a warning. There is no co-located queue, so ``supports_handoff`` is False.
+skips it with a warning. There is no co-located queue, so ``supports_handoff`` is False and a ``handoff``
+is refused with TypeError before anything is written.
 """
 
 from __future__ import annotations
@@ -220,7 +221,9 @@ class FileStateStore:
     async def get_step(self, run_id: str, name: str) -> StepRecord:
         return self._read(run_id, lambda doc: StepRecord(**_with_error(self._step(doc, run_id, name))))
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        self._no_handoff(handoff)
+
         def change(doc: Doc) -> tuple[StepRecord, bool]:
             stored = doc["steps"].get(step.name)
             if stored is not None:
@@ -249,6 +252,8 @@ class FileStateStore:
     async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
         def change(doc: Doc) -> tuple[StepRecord | None, bool]:
             step, t = self._step(doc, run_id, name), now()
+            if doc["run"]["status"] in SETTLED_RUN_STATUSES:  # a settled run's steps are never claimed
+                return None, False
             expired = step["status"] == "running" and (step["lease_until"] or 0.0) <= t
             if step["status"] not in ("pending", "scheduled") and not expired:
                 return None, False

@@ -125,10 +125,12 @@ class MemoryStateStore:
     async def get_step(self, run_id: str, name: str) -> StepRecord:
         return copy.copy(self._step(run_id, name))
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        self._check_handoff(handoff)
         self._run(step.run_id)
         steps = self._steps[step.run_id]
         if step.name not in steps:
+            self._handoff(handoff)
             t = now()
             steps[step.name] = StepRecord(
                 run_id=step.run_id,
@@ -158,6 +160,8 @@ class MemoryStateStore:
 
     async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
         step = self._step(run_id, name)
+        if self._runs[run_id].status in SETTLED_RUN_STATUSES:
+            return None
         t = now()
         expired = step.status == "running" and (step.lease_until or 0.0) <= t
         if step.status not in ("pending", "scheduled") and not expired:

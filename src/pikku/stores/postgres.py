@@ -2,9 +2,9 @@
 
 Every transition is one conditional statement (an ``UPDATE ... WHERE <condition>``, with the attempt row
 and the optional hand-off job written by CTEs of the same statement; ``create_run`` writes a run's first
-job the same way), so it is atomic and costs one round trip; a lost race shows as zero rows. Only then is
-existence checked, to tell "missing" (raise) from "condition false" (return False/None). Timestamps come
-from the database clock (see :mod:`pikku._pg`).
+job and ``insert_step`` a dispatched step's job the same way), so it is atomic and costs one round trip; a
+lost race shows as zero rows. Only then is existence checked, to tell "missing" (raise) from "condition
+false" (return False/None). Timestamps come from the database clock (see :mod:`pikku._pg`).
 """
 
 from __future__ import annotations
@@ -143,26 +143,39 @@ class _Sql:
         )
         # Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step
         # inserted already done (an inline step) counts as one finished attempt.
-        self.insert_step = (
+        insert_step = (
             f"WITH ins AS (INSERT INTO {steps} (run_id, name, form, status, rpc_name, data_json, "
             "result_json, result_type, attempts, max_attempts, wake_at, created_at, updated_at) "
             "VALUES (%(r)s, %(n)s, %(f)s, %(s)s, %(rpc)s, %(d)s, %(res)s, %(rt)s, "
             f"CASE WHEN %(s)s = 'done' THEN 1 ELSE 0 END, %(m)s, %(w)s, {NOW}, {NOW}) "
             f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}), "
             f"a AS (INSERT INTO {att} (run_id, name, attempt, started_at, ended_at) "
-            "SELECT %(r)s, name, 1, created_at, created_at FROM ins WHERE status = 'done') "
-            f"SELECT {_STEP_COLS} FROM ins UNION ALL SELECT {_STEP_COLS} FROM {steps} "
-            "WHERE run_id = %(r)s AND name = %(n)s AND NOT EXISTS (SELECT 1 FROM ins)"
+            "SELECT %(r)s, name, 1, created_at, created_at FROM ins WHERE status = 'done')"
+        )
+        read_existing = (
+            f"SELECT {_STEP_COLS} FROM {steps} WHERE run_id = %(r)s AND name = %(n)s AND NOT EXISTS (SELECT 1 FROM ins)"
+        )
+        self.insert_step = f"{insert_step} SELECT {_STEP_COLS} FROM ins UNION ALL {read_existing}"
+        # Dispatch: the step and its job (notified on commit) in one statement. The job is selected from
+        # `ins`, so a step that already existed enqueues nothing.
+        self.insert_step_handoff = (
+            f"{insert_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at) "
+            "SELECT %(hq)s, %(hp)s, ins.created_at + %(hd)s FROM ins RETURNING queue) "
+            f"SELECT {_qualified('ins', _STEP_COLS)} FROM ins, j, pg_notify('{chan}', j.queue) "
+            f"UNION ALL {read_existing}"
         )
         self.mark_scheduled = (
             f"UPDATE {steps} SET status = 'scheduled', updated_at = {NOW} "
             "WHERE run_id = %s AND name = %s AND status = 'pending'"
         )
+        # A claim matches only while the run is still running: a settled run's steps are never claimed.
         self.claim = (
             f"WITH c AS (UPDATE {steps} SET status = 'running', attempts = attempts + 1, "
             f"lease_owner = %(o)s, lease_until = {NOW} + %(l)s, updated_at = {NOW} "
             "WHERE run_id = %(r)s AND name = %(n)s AND (status IN ('pending', 'scheduled') "
-            f"OR (status = 'running' AND coalesce(lease_until, 0) <= {NOW})) RETURNING {_STEP_COLS}), "
+            f"OR (status = 'running' AND coalesce(lease_until, 0) <= {NOW})) "
+            f"AND EXISTS (SELECT 1 FROM {runs} WHERE run_id = %(r)s AND status = 'running') "
+            f"RETURNING {_STEP_COLS}), "
             f"a AS (INSERT INTO {att} (run_id, name, attempt, started_at) "
             "SELECT %(r)s, name, attempts, updated_at FROM c) "
             f"SELECT {_STEP_COLS} FROM c"
@@ -317,8 +330,8 @@ class PostgresStateStore:
             raise StepNotFoundError(run_id, name)
         return _step(run_id, row)
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
-        params = {
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        params: dict[str, Any] = {
             "r": step.run_id,
             "n": step.name,
             "f": step.form,
@@ -330,8 +343,12 @@ class PostgresStateStore:
             "m": step.max_attempts,
             "w": step.wake_at,
         }
+        query = self._sql.insert_step
+        if handoff is not None:
+            query = self._sql.insert_step_handoff
+            params |= self._handoff_params(handoff)
         try:
-            row = await self._db.fetchone(self._sql.insert_step, params)
+            row = await self._db.fetchone(query, params)
         except psycopg.errors.ForeignKeyViolation:
             raise RunNotFoundError(step.run_id) from None
         if row is None:

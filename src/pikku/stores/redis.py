@@ -1,9 +1,9 @@
 """Redis state store.
 
 Reads are single commands or one pipelined round trip; every conditional transition (run create and
-settle, run lock, claim, schedule, lease renewal, complete, fail) is one Lua script, so exactly one of two
-racing workers wins, and create_run/complete/fail enqueue the hand-off job inside the same script. Key
-layout and clock: :mod:`pikku._redis_lua`.
+settle, run lock, step insert, claim, schedule, lease renewal, complete, fail) is one Lua script, so exactly
+one of two racing workers wins, and create_run/insert_step/complete/fail enqueue the hand-off job inside the
+same script. Key layout and clock: :mod:`pikku._redis_lua`.
 """
 
 from __future__ import annotations
@@ -220,8 +220,9 @@ class RedisStateStore:
             raise StepNotFoundError(run_id, name)
         return _step_from_list(run_id, name, values)
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
-        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *_new_step_fields(step))
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        hand = self._handoff_args(handoff)
+        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *hand, *_new_step_fields(step))
         if reply[0] < 0:
             raise RunNotFoundError(step.run_id)
         return _step_from_list(step.run_id, step.name, reply[1:])

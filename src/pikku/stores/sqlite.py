@@ -3,8 +3,8 @@
 Runs, steps and attempts live in one database file next to the queue's jobs (see :mod:`pikku._sqlite`).
 Every transition is one conditional ``UPDATE``; when it matches nothing, a follow-up read only decides
 between "not allowed" (False / None) and "missing" (RunNotFoundError / StepNotFoundError). Statements that
-must commit together (a claim and its attempt row, a result and its hand-off job) share one
-``BEGIN IMMEDIATE`` transaction.
+must commit together (a claim and its attempt row, a result or a newly inserted step and its hand-off
+job) share one ``BEGIN IMMEDIATE`` transaction. A claim matches only while the step's run is ``running``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ _STEP_NAMES = (
 _STEP_COLS = ", ".join(_STEP_NAMES)
 _CLAIMABLE = "(status IN ('pending', 'scheduled') OR (status = 'running' AND COALESCE(lease_until, 0) <= ?))"
 _OPEN = "status NOT IN ('done', 'failed')"
+_RUN_RUNNING = "EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND status = 'running')"
 
 
 def _error(raw: str | None) -> ErrorInfo | None:
@@ -189,7 +190,8 @@ class SQLiteStateStore:
             raise StepNotFoundError(run_id, name)
         return _step(row)
 
-    async def insert_step(self, step: NewStep) -> StepRecord:
+    async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        self._check_handoff(handoff)
         t = now()
         done = step.status == "done"  # recorded as one finished attempt
         sql = (
@@ -203,14 +205,20 @@ class SQLiteStateStore:
             *(step.result_json, step.result_type, int(done), step.max_attempts, step.wake_at, t, t),
             step.run_id,
         )
-        with self._tx(done) as db:
+        # The attempt row and the hand-off job are written only when this call inserted the step.
+        with self._tx(done or handoff is not None) as db:
             row = db.fetchone(sql, args)
             if row is not None and done:
                 db.rowcount(
                     "INSERT INTO attempts (run_id, name, attempt, started_at, ended_at) VALUES (?, ?, 1, ?, ?)",
                     (step.run_id, step.name, t, t),
                 )
-        return _step(row) if row is not None else await self.get_step(step.run_id, step.name)
+            if row is not None:
+                self._enqueue(handoff, t)
+        if row is None:
+            return await self.get_step(step.run_id, step.name)
+        self._notify(handoff)
+        return _step(row)
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
         sql = (
@@ -225,10 +233,11 @@ class SQLiteStateStore:
         t = now()
         sql = (
             "UPDATE steps SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-            f"updated_at = ? WHERE run_id = ? AND name = ? AND {_CLAIMABLE} RETURNING {_STEP_COLS}"
+            f"updated_at = ? WHERE run_id = ? AND name = ? AND {_CLAIMABLE} AND {_RUN_RUNNING} "
+            f"RETURNING {_STEP_COLS}"
         )
         with self._db.write() as db:
-            row = db.fetchone(sql, (owner, t + lease_s, t, run_id, name, t))
+            row = db.fetchone(sql, (owner, t + lease_s, t, run_id, name, t, run_id))
             if row is not None:
                 attempt = row[_STEP_NAMES.index("attempts")]
                 db.rowcount(

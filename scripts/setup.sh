@@ -6,5 +6,7 @@ extras="${1:-dev}"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# pip's notes about this machine's package index settings are noise here; real errors still show.
+quiet() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }
+quiet .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+quiet .venv/bin/python -m pip install --quiet -e ".[${extras}]"

@@ -28,7 +28,7 @@ def migrate(
 async def _migrate(url: str) -> str:
     scheme = scheme_of(url)
     if scheme in ("postgresql", "postgres"):
-        from pikku._pg import migrate as pg_migrate
+        from pikku._pg import migrate as pg_migrate  # noqa: PLC0415 - psycopg is an optional extra
 
         return f"schema version {await pg_migrate(url)}"
     backend = await open_backend(url)  # the embedded backends create their schema when opened

@@ -111,6 +111,7 @@ class Enqueue:
     queue: str
     payload: dict[str, Any]
     delay: float = 0.0
+    priority: float | None = None
 
 
 @dataclass(slots=True)

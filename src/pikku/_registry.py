@@ -44,6 +44,7 @@ class FunctionDef:
     rpc_name: str
     func: Callable[..., Any]
     _types: tuple[Any, Any] | None = None
+    _takes_data: bool | None = None
 
     @property
     def input_type(self) -> Any:
@@ -63,8 +64,10 @@ class FunctionDef:
 
     @property
     def takes_data(self) -> bool:
-        """Whether the function has a ``data`` parameter after ``services``."""
-        return len(inspect.signature(self.func).parameters) > 1
+        """Whether the function has a ``data`` parameter after ``services`` (computed once: it is hot)."""
+        if self._takes_data is None:
+            self._takes_data = len(inspect.signature(self.func).parameters) > 1
+        return self._takes_data
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,11 @@ class StepContext:
     workflow: str
     name: str
     attempt: int
-    invocation_id: str
+
+    @property
+    def invocation_id(self) -> str:
+        """``uuid5(frozen namespace, f"{run_id}:{name}")``: computed on use, most steps never ask."""
+        return invocation_id(self.run_id, self.name)
 
 
 class Services:

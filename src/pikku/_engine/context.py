@@ -8,7 +8,8 @@ for, and then the pass pauses by raising :class:`WorkflowAsyncException`.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import functools
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -183,14 +184,23 @@ def _describe(form: str, rpc_name: str | None) -> str:
 
 
 def return_type(fn: Callable[..., Any]) -> Any:
-    """The return annotation of an inline step function, or None (lambdas have none)."""
-    try:
-        annotation = inspect.signature(fn).return_annotation
-    except (TypeError, ValueError):
-        return None
-    if annotation is inspect.Signature.empty or isinstance(annotation, str):
-        return None
+    """The return annotation of an inline step function, or None (lambdas have none).
+
+    Read from ``__annotations__`` rather than ``inspect.signature``: this runs for every inline step.
+    """
+    annotation = getattr(fn, "__annotations__", {}).get("return")
+    if isinstance(annotation, str):
+        return _resolve_string(annotation, getattr(fn, "__module__", None) or "")
     return annotation
+
+
+@functools.lru_cache(maxsize=512)
+def _resolve_string(annotation: str, module: str) -> Any:
+    """A postponed (string) annotation evaluated in its module, or None when it does not resolve."""
+    try:
+        return eval(annotation, vars(sys.modules[module]))  # the module's own annotation text
+    except Exception:
+        return None
 
 
 def step_error(rec: StepRecord) -> ErrorInfo:

@@ -41,7 +41,7 @@ from pikku._records import (
     StepRecord,
 )
 from pikku._registry import WorkflowDef, get_function, get_workflow
-from pikku._services import RPC, Services, StepContext, call_function, invocation_id, validate_input
+from pikku._services import RPC, Services, StepContext, call_function, validate_input
 
 log = logging.getLogger("pikku.engine")
 
@@ -247,7 +247,7 @@ class Engine:
         if rec is None:
             return await self._unclaimable(wf, run_id, name)
         handoff = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
-        step = StepContext(run_id, wf.name, name, rec.attempts, invocation_id(run_id, name))
+        step = StepContext(run_id, wf.name, name, rec.attempts)
         renewer = asyncio.ensure_future(self._renew_step(run_id, name))
         try:
             fn = get_function(rec.rpc_name or "")
@@ -344,7 +344,7 @@ class Engine:
                 raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
             rec = claimed
         attempt = rec.attempts if rec is not None else 1
-        step = StepContext(ctx.run_id, ctx.workflow_name, name, attempt, invocation_id(ctx.run_id, name))
+        step = StepContext(ctx.run_id, ctx.workflow_name, name, attempt)
         data_json = _serde.encode(data, what=f"input of step {name!r}") if rpc_name else None
         try:
             value, tp = await self._run_here(target, data_json, step)

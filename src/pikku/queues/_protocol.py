@@ -16,14 +16,22 @@ from pikku._records import Job
 class JobQueue(Protocol):
     """Named queues of small JSON jobs with delays, leases and acks."""
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
-        """Add a job, deliverable after ``delay`` seconds. Returns its id."""
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
+        """Add a job, deliverable after ``delay`` seconds. Returns its id.
+
+        ``priority`` orders due jobs (lower first); without one a job's priority is its due time. The
+        engine gives every job of a run the run's creation time, so work on runs already in flight is
+        claimed before the first job of newer runs (finish what was started).
+        """
         ...
 
     async def claim(
         self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1
     ) -> list[Job]:
-        """Lease up to ``limit`` due jobs from ``queues`` (None: every queue), oldest due first.
+        """Lease up to ``limit`` due jobs from ``queues`` (None: every queue), lowest priority first
+        (ties: oldest due first).
 
         A job is due when its delay has passed and it is not under a live lease. Claiming is atomic: two
         racing claimers never both get one job. Each claim increments the job's ``attempts``.

@@ -20,33 +20,36 @@ class MemoryQueue:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._seq: dict[str, int] = {}
+        self._priority: dict[str, float] = {}
         self._counter = itertools.count()
         self._wakeup = asyncio.Event()
 
-    def enqueue_now(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+    def enqueue_now(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
         """Synchronous enqueue, used by the co-located memory store inside its own atomic methods."""
         job_id = uuid.uuid4().hex
-        self._jobs[job_id] = Job(job_id, queue, copy.deepcopy(payload), attempts=0, run_at=now() + delay)
+        run_at = now() + delay
+        self._jobs[job_id] = Job(job_id, queue, copy.deepcopy(payload), attempts=0, run_at=run_at)
         self._seq[job_id] = next(self._counter)
+        self._priority[job_id] = run_at if priority is None else priority
         self._wakeup.set()
         return job_id
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
-        return self.enqueue_now(queue, payload, delay=delay)
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
+        return self.enqueue_now(queue, payload, delay=delay, priority=priority)
 
-    async def claim(
-        self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1
-    ) -> list[Job]:
+    async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         t = now()
         wanted = None if queues is None else set(queues)
         due = [
             j
             for j in self._jobs.values()
-            if (wanted is None or j.queue in wanted)
-            and j.run_at <= t
-            and (j.lease_until is None or j.lease_until <= t)
+            if (wanted is None or j.queue in wanted) and j.run_at <= t and (j.lease_until is None or j.lease_until <= t)
         ]
-        due.sort(key=lambda j: (j.run_at, self._seq[j.id]))
+        due.sort(key=lambda j: (self._priority[j.id], j.run_at, self._seq[j.id]))
         claimed = []
         for job in due[:limit]:
             job.attempts += 1
@@ -66,6 +69,7 @@ class MemoryQueue:
         if self._held(job) is None:
             return False
         del self._jobs[job.id]
+        del self._priority[job.id]
         return True
 
     async def release(self, job: Job, *, delay: float = 0.0) -> bool:

@@ -97,6 +97,12 @@ class MemoryStateStore:
         self._locks[run_id] = (owner, t + lease_s)
         return True
 
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+        run = self._run(run_id)
+        if run.status in SETTLED_RUN_STATUSES or not await self.acquire_run_lock(run_id, owner, lease_s):
+            return copy.copy(run), None
+        return copy.copy(run), await self.get_steps(run_id)
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         self._run(run_id)
         held = self._locks.get(run_id)
@@ -184,7 +190,7 @@ class MemoryStateStore:
 
     def _handoff(self, handoff: Enqueue | None) -> None:
         if handoff is not None and self._queue is not None:
-            self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay)
+            self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay, priority=handoff.priority)
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
         step = self._step(run_id, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -127,5 +128,5 @@ def test_db_migrate_is_idempotent_on_postgres(pg_url: str, tmp_path: Path) -> No
     first = _run("db", "migrate", cwd=project, env=env)
     second = _run("db", "migrate", cwd=project, env=env)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "schema version 1" in first.stderr
+    assert re.search(r"schema version \d+", first.stderr), first.stderr
     assert first.stderr == second.stderr

@@ -9,17 +9,28 @@ from rich.console import Console
 
 from pikku._config import PikkuConfig, load_config
 from pikku.cli import render, write
+from pikku.cli.cache import PrebuildCache, cache_dir
 from pikku.cli.diagnostics import print_diagnostics
 from pikku.cli.model import ProjectModel
-from pikku.cli.scan import scan_project
+from pikku.cli.scan import find_source_files, link, scan_project
 
 
-def build(config: PikkuConfig) -> tuple[ProjectModel, dict[str, str]]:
-    """Scan the project and render its files (nothing written). Files are empty when there are errors."""
-    model = scan_project(config.root, config.source)
-    if model.has_errors:
-        return model, {}
-    return model, render.render_project(model, config.package)
+def build(config: PikkuConfig, *, use_cache: bool = True) -> tuple[ProjectModel, dict[str, str]]:
+    """Scan the project and render its files (nothing written). Files are empty when there are errors.
+
+    With ``use_cache`` (the default) unchanged files are not parsed again and unchanged output is not
+    rendered again (see :mod:`pikku.cli.cache`); the result is the same either way.
+    """
+    if not use_cache:
+        model = scan_project(config.root, config.source)
+        return model, ({} if model.has_errors else render.render_project(model, config.package))
+    cache = PrebuildCache(cache_dir(config.output_dir))
+    model = link(cache.scan_files(config.root, find_source_files(config.root, config.source)))
+    files: dict[str, str] = {}
+    if not model.has_errors:
+        files = cache.rendered(config.package, lambda: render.render_project(model, config.package))
+    cache.save()
+    return model, files
 
 
 def prebuild(

@@ -111,6 +111,14 @@ MIGRATIONS: list[str] = [
     ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
     CREATE INDEX jobs_due ON {s}.jobs (queue, run_at, id);
     """,
+    # 2: job priorities. A claim takes due jobs by (priority, run_at, id) straight off jobs_claim; jobs_due
+    # stays for the next-due probe of `wait` (earliest delayed job). Existing jobs get priority = run_at.
+    """
+    ALTER TABLE {s}.jobs ADD COLUMN priority float8;
+    UPDATE {s}.jobs SET priority = run_at;
+    ALTER TABLE {s}.jobs ALTER COLUMN priority SET NOT NULL;
+    CREATE INDEX jobs_claim ON {s}.jobs (queue, priority, run_at, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -34,6 +34,7 @@ _SCRIPTS = (
     "SETTLE_RUN",
     "LIST_RUNS",
     "RUN_LOCK",
+    "LOCK_RUN",
     "INSERT_STEP",
     "MOVE_STEP",
     "RENEW_STEP",

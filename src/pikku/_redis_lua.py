@@ -8,11 +8,22 @@ Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku._redis`):
 * ``P:att:<len>:<run_id>:<step>`` list of attempts, ``started[\\tended\\terror_json]``
 * ``P:idx``, ``P:idx:s:<status>``, ``P:idx:w:<workflow>``, ``P:idx:ws:<status>:<workflow>``
                                sorted sets of run ids scored by creation sequence (list_runs, newest first)
-* ``P:q:<queue>``              stream of ready jobs (entry field ``j`` = job id), consumer group ``pikku``
+* ``P:r:<queue>``              ready (due, unleased) jobs, zset scored by priority; the member is the job's
+                               zero-padded ``run_at:id``, so equal priorities go by (run_at, id)
+* ``P:q:<queue>``              stream of delivered (leased) jobs (entry field ``j`` = job id), consumer group
+                               ``pikku``: a claim appends the jobs it took and reads them at once, so the
+                               group's pending list shows who holds what (XPENDING) and carries redelivery
 * ``P:d:<queue>``              delayed jobs, zset scored by ``run_at``
 * ``P:l:<queue>``              leased jobs, zset scored by lease deadline (``locked_until``)
-* ``P:j:<id>``                 job hash: q(ueue) p(ayload) r(un_at) a(ttempts) o(wner) u(ntil) e(ntry id)
+* ``P:j:<id>``                 job hash: q(ueue) p(ayload) r(un_at) y (priority) a(ttempts) o(wner) u(ntil)
+                               e(ntry id, while leased) m (ready-set member)
 * ``P:queues``, ``P:jobseq``, ``P:runseq``; pub/sub channel ``P:wake`` (payload: queue name)
+
+Why a ready zset and not stream order: a stream is FIFO and ``XREADGROUP`` delivers only its next entries,
+so picking by priority from the stream would mean scanning every undelivered entry on each claim. The zset
+gives the lowest priorities in O(log n); the stream keeps only what the consumer group is good at (the
+pending list of leased jobs). Streams written before priorities existed (undelivered entries on the stream)
+are adopted into the ready set by the first claim that sees them.
 
 Times are the Redis server clock (``TIME``), kept as ``%.6f`` strings: Lua would print numbers with 14
 significant digits and lose the microseconds, so no float is ever handed to ``redis.call`` as a number.
@@ -33,44 +44,36 @@ local function fmt(x) return string.format('%.6f', x) end
 
 _QUEUE = r"""
 local GROUP = 'pikku'
-local function by_due(a, b)
-  if a[3] ~= b[3] then return a[3] < b[3] end
-  return tonumber(a[2]) < tonumber(b[2])
+local function pad(s, n) return string.rep('0', n - #s) .. s end
+-- A due job onto the ready set: scored by its priority (a job from before priorities: its due time).
+local function ready(P, q, id)
+  local jk = P .. ':j:' .. id
+  local v = redis.call('HMGET', jk, 'r', 'y')
+  local y, m = v[2] or v[1], pad(v[1], 20) .. ':' .. pad(id, 20)
+  redis.call('HSET', jk, 'y', y, 'm', m)
+  redis.call('ZADD', P .. ':r:' .. q, y, m)
 end
-local function append(P, q, id)
-  local stream = P .. ':q:' .. q
-  if redis.call('EXISTS', stream) == 0 then
-    redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
-  end
-  redis.call('HSET', P .. ':j:' .. id, 'e', redis.call('XADD', stream, '*', 'j', id))
-end
--- Move due delayed jobs onto the stream, oldest first. Called before every append to the stream, so
--- stream order stays run_at order (a delayed job never lands behind a younger immediate one).
+local function member_id(m) return tostring(tonumber(string.sub(m, 22))) end
+local function member_run_at(m) return tonumber(string.sub(m, 1, 20)) end
+-- Move due delayed jobs onto the ready set.
 local function promote(P, q, t)
   local dk = P .. ':d:' .. q
-  local due = redis.call('ZRANGEBYSCORE', dk, '-inf', fmt(t), 'WITHSCORES', 'LIMIT', 0, 5000)
-  if #due == 0 then return end
-  local items = {}
-  for i = 1, #due, 2 do items[#items + 1] = {q, due[i], tonumber(due[i + 1])} end
-  table.sort(items, by_due)
-  for _, it in ipairs(items) do
-    append(P, q, it[2])
-    redis.call('ZREM', dk, it[2])
+  local due = redis.call('ZRANGEBYSCORE', dk, '-inf', fmt(t), 'LIMIT', 0, 5000)
+  for _, id in ipairs(due) do
+    ready(P, q, id)
+    redis.call('ZREM', dk, id)
   end
 end
-local function enqueue(P, q, payload, delay, t, ts)
+-- ARGV-style strings: delay in seconds, priority ('' = the due time).
+local function enqueue(P, q, payload, delay, priority, t, ts)
   local id = tostring(redis.call('INCR', P .. ':jobseq'))
   local jk = P .. ':j:' .. id
+  local r = ts
+  if delay > 0 then r = fmt(t + delay) end
+  if priority == '' then priority = r end
   redis.call('SADD', P .. ':queues', q)
-  if delay > 0 then
-    local r = fmt(t + delay)
-    redis.call('HSET', jk, 'q', q, 'p', payload, 'r', r, 'a', '0')
-    redis.call('ZADD', P .. ':d:' .. q, r, id)
-  else
-    redis.call('HSET', jk, 'q', q, 'p', payload, 'r', ts, 'a', '0')
-    promote(P, q, t)
-    append(P, q, id)
-  end
+  redis.call('HSET', jk, 'q', q, 'p', payload, 'r', r, 'y', priority, 'a', '0')
+  if delay > 0 then redis.call('ZADD', P .. ':d:' .. q, r, id) else ready(P, q, id) end
   redis.call('PUBLISH', P .. ':wake', q)
   return id
 end
@@ -96,16 +99,18 @@ local function unlease(P, jk, id, q, entry)
 end
 """
 
+# ARGV: P, queue, payload, delay, priority ('' = the due time)
 ENQUEUE = (
     _COMMON
     + _QUEUE
     + r"""
 local t, ts = clock()
-return enqueue(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), t, ts)
+return enqueue(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], t, ts)
 """
 )
 
-# ARGV: P, owner, lease_s, limit, queue... ('*' = every known queue)
+# ARGV: P, owner, lease_s, limit, queue... ('*' = every known queue). Rows: id, queue, payload, attempts,
+# run_at, lease deadline, priority.
 CLAIM = (
     _COMMON
     + _QUEUE
@@ -120,41 +125,67 @@ local function last_delivered(stream)
   end
   return '0-0'
 end
-local P, owner, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local t, ts = clock()
--- Candidates per queue: expired leases (reclaimable) and the first undelivered stream entries (peeked,
--- not yet read). Then the oldest `limit` overall by (run_at, id), like the memory queue.
-local cands = {}
-for _, q in ipairs(queues_of(P, 5)) do
-  promote(P, q, t)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':l:' .. q, '-inf', fmt(t), 'LIMIT', 0, limit)) do
-    local v = redis.call('HMGET', P .. ':j:' .. id, 'r', 'e')
-    cands[#cands + 1] = {q, id, tonumber(v[1]), v[2], false}
-  end
+-- Every stream entry is a leased job (so XLEN equals the lease set's size) unless the stream holds
+-- undelivered entries written before priorities existed: those move to the ready set.
+local function adopt(P, q)
   local stream = P .. ':q:' .. q
-  if redis.call('EXISTS', stream) == 1 then
-    for _, ent in ipairs(redis.call('XRANGE', stream, '(' .. last_delivered(stream), '+', 'COUNT', limit)) do
-      local id = ent[2][2]
-      cands[#cands + 1] = {q, id, tonumber(redis.call('HGET', P .. ':j:' .. id, 'r')), ent[1], true}
+  if redis.call('XLEN', stream) <= redis.call('ZCARD', P .. ':l:' .. q) then return end
+  for _, ent in ipairs(redis.call('XRANGE', stream, '(' .. last_delivered(stream), '+')) do
+    local id = ent[2][2]
+    redis.call('XDEL', stream, ent[1])
+    if redis.call('EXISTS', P .. ':j:' .. id) == 1 then
+      redis.call('HDEL', P .. ':j:' .. id, 'e')
+      ready(P, q, id)
     end
   end
 end
-table.sort(cands, by_due)
+local function ahead(a, b)
+  if a[3] ~= b[3] then return a[3] < b[3] end
+  if a[4] ~= b[4] then return a[4] < b[4] end
+  return tonumber(a[2]) < tonumber(b[2])
+end
+local P, owner, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t, ts = clock()
+-- Candidates per queue: expired leases (reclaimable, earliest deadline first) and the first ready jobs
+-- by priority. Then the first `limit` overall by (priority, run_at, id), like the memory queue.
+-- Candidate: {queue, id, priority, run_at, entry id (a reclaim) | false, ready member | false}.
+local cands = {}
+for _, q in ipairs(queues_of(P, 5)) do
+  promote(P, q, t)
+  adopt(P, q)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':l:' .. q, '-inf', fmt(t), 'LIMIT', 0, limit)) do
+    local v = redis.call('HMGET', P .. ':j:' .. id, 'y', 'r', 'e')
+    cands[#cands + 1] = {q, id, tonumber(v[1] or v[2]), tonumber(v[2]), v[3], false}
+  end
+  local rz = redis.call('ZRANGE', P .. ':r:' .. q, 0, limit - 1, 'WITHSCORES')
+  for i = 1, #rz, 2 do
+    local m = rz[i]
+    cands[#cands + 1] = {q, member_id(m), tonumber(rz[i + 1]), member_run_at(m), false, m}
+  end
+end
+table.sort(cands, ahead)
 local fresh, take = {}, {}
 for i = 1, math.min(limit, #cands) do
   local c = cands[i]
-  if c[5] then
-    fresh[c[1]] = (fresh[c[1]] or 0) + 1
+  local q, id = c[1], c[2]
+  local stream = P .. ':q:' .. q
+  if c[6] then
+    -- Off the ready set onto the stream, read below by this owner: the entry becomes its pending one.
+    redis.call('ZREM', P .. ':r:' .. q, c[6])
+    if redis.call('EXISTS', stream) == 0 then
+      redis.call('XGROUP', 'CREATE', stream, GROUP, '$', 'MKSTREAM')
+    end
+    redis.call('HSET', P .. ':j:' .. id, 'e', redis.call('XADD', stream, '*', 'j', id))
+    redis.call('HDEL', P .. ':j:' .. id, 'm')
+    fresh[q] = (fresh[q] or 0) + 1
   else
-    redis.call('XCLAIM', P .. ':q:' .. c[1], GROUP, owner, 0, c[4])
-    take[#take + 1] = {c[1], c[2]}
+    redis.call('XCLAIM', stream, GROUP, owner, 0, c[5])
   end
+  take[#take + 1] = {q, id}
 end
+-- Nothing on a stream is undelivered but what was just appended, so these reads return exactly those.
 for q, k in pairs(fresh) do
-  local res = redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', k, 'STREAMS', P .. ':q:' .. q, '>')
-  if res then
-    for _, ent in ipairs(res[1][2]) do take[#take + 1] = {q, ent[2][2]} end
-  end
+  redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', k, 'STREAMS', P .. ':q:' .. q, '>')
 end
 local deadline = fmt(t + lease)
 local out = {}
@@ -164,8 +195,8 @@ for _, tk in ipairs(take) do
   local a = redis.call('HINCRBY', jk, 'a', 1)
   redis.call('HSET', jk, 'o', owner, 'u', deadline)
   redis.call('ZADD', P .. ':l:' .. q, deadline, id)
-  local v = redis.call('HMGET', jk, 'p', 'r')
-  out[#out + 1] = {id, q, v[1], a, v[2], deadline}
+  local v = redis.call('HMGET', jk, 'p', 'r', 'y')
+  out[#out + 1] = {id, q, v[1], a, v[2], deadline, v[3] or v[2]}
 end
 return out
 """
@@ -195,6 +226,8 @@ local jk, q, entry = held(P, id, ARGV[3], ARGV[4])
 if not jk then return 0 end
 unlease(P, jk, id, q, entry)
 redis.call('HDEL', jk, 'o', 'u', 'e')
+-- The job keeps its priority (a job from before priorities: the due time it was first enqueued with).
+if redis.call('HEXISTS', jk, 'y') == 0 then redis.call('HSET', jk, 'y', redis.call('HGET', jk, 'r')) end
 local t, ts = clock()
 if delay > 0 then
   local r = fmt(t + delay)
@@ -202,8 +235,7 @@ if delay > 0 then
   redis.call('ZADD', P .. ':d:' .. q, r, id)
 else
   redis.call('HSET', jk, 'r', ts)
-  promote(P, q, t)
-  append(P, q, id)
+  ready(P, q, id)
 end
 redis.call('PUBLISH', P .. ':wake', q)
 return 1
@@ -226,14 +258,15 @@ return 1
 """
 )
 
-# ARGV: P, queue... ('*' = all). Jobs not acked: on the stream (ready or leased) or delayed.
+# ARGV: P, queue... ('*' = all). Jobs not acked: ready, on the stream (leased) or delayed.
 COUNT = (
     _COMMON
     + _QUEUE
     + r"""
 local P, n = ARGV[1], 0
 for _, q in ipairs(queues_of(P, 2)) do
-  n = n + redis.call('XLEN', P .. ':q:' .. q) + redis.call('ZCARD', P .. ':d:' .. q)
+  n = n + redis.call('ZCARD', P .. ':r:' .. q) + redis.call('XLEN', P .. ':q:' .. q)
+  n = n + redis.call('ZCARD', P .. ':d:' .. q)
 end
 return n
 """
@@ -286,7 +319,7 @@ end
 """
 )
 
-# ARGV: P, run_id, workflow, input_json, handoff? ('0'|'1'), queue, payload, delay. Returns the creation
+# ARGV: P, run_id, workflow, input_json, handoff? ('0'|'1'), queue, payload, delay, priority. Returns the creation
 # time, or false when the id exists (then nothing is written and no job enqueued).
 CREATE_RUN = (
     _COMMON
@@ -303,7 +336,7 @@ redis.call('HSET', rk, 'workflow', wf, 'status', 'running', 'input', ARGV[4], 'c
 redis.call('ZADD', P .. ':idx', seq, run)
 redis.call('ZADD', P .. ':idx:w:' .. wf, seq, run)
 index(P, 'add', run, 'running', wf, seq)
-if ARGV[5] == '1' then enqueue(P, ARGV[6], ARGV[7], tonumber(ARGV[8]), t, ts) end
+if ARGV[5] == '1' then enqueue(P, ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], t, ts) end
 return ts
 """
 )
@@ -361,7 +394,29 @@ return 1
 """
 )
 
-# ARGV: P, run_id, name, handoff? ('0'|'1'), queue, payload, delay, then field/value pairs of the new
+# ARGV: P, run_id, owner, lease_s. The opening read of a replay pass: {-1} no run; {0, run fields...} when
+# the run is settled or another owner's lock is live (the lock untouched); else the lock is taken (as
+# RUN_LOCK's acquire) and {1, run fields..., the steps hash as HGETALL's flat list}. Run fields: workflow,
+# status, input, output, error, created_at, updated_at.
+LOCK_RUN = (
+    _COMMON
+    + r"""
+local P, owner = ARGV[1], ARGV[3]
+local rk = P .. ':run:' .. ARGV[2]
+local v = redis.call('HMGET', rk, 'workflow', 'status', 'input', 'output', 'error', 'created_at', 'updated_at',
+  'lock_owner', 'lock_until')
+if not v[1] then return {-1} end
+local out = {0, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+local t = clock()
+if v[2] ~= 'running' or (v[8] and v[8] ~= owner and tonumber(v[9]) > t) then return out end
+redis.call('HSET', rk, 'lock_owner', owner, 'lock_until', fmt(t + tonumber(ARGV[4])))
+out[1] = 1
+out[9] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2])
+return out
+"""
+)
+
+# ARGV: P, run_id, name, handoff? ('0'|'1'), queue, payload, delay, priority, then field/value pairs of the new
 # step. {1, fields...} or {-1}. The hand-off job is enqueued only when this call inserted the step.
 INSERT_STEP = (
     _COMMON
@@ -375,7 +430,7 @@ if redis.call('HEXISTS', sk, name .. ':status') == 0 then
   local t, ts = clock()
   local args = {name .. ':seq', redis.call('HINCRBY', sk, '#n', 1), name .. ':created', ts, name .. ':updated', ts}
   local done = false
-  for i = 8, #ARGV, 2 do
+  for i = 9, #ARGV, 2 do
     args[#args + 1] = name .. ':' .. ARGV[i]
     args[#args + 1] = ARGV[i + 1]
     if ARGV[i] == 'status' and ARGV[i + 1] == 'done' then done = true end
@@ -385,7 +440,7 @@ if redis.call('HEXISTS', sk, name .. ':status') == 0 then
   args[#args + 1] = done and '1' or '0'
   if done then redis.call('RPUSH', attempts_key(P, run, name), ts .. '\t' .. ts .. '\t') end
   redis.call('HSET', sk, unpack(args))
-  if ARGV[4] == '1' then enqueue(P, ARGV[5], ARGV[6], tonumber(ARGV[7]), t, ts) end
+  if ARGV[4] == '1' then enqueue(P, ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], t, ts) end
 end
 return {1, unpack(read_step(sk, name))}
 """
@@ -437,7 +492,7 @@ return 1
 """
 )
 
-# ARGV: P, run_id, name, new status, error_json|'', handoff? ('0'|'1'), queue, payload, delay,
+# ARGV: P, run_id, name, new status, error_json|'', handoff? ('0'|'1'), queue, payload, delay, priority,
 # then (op, field, value) triples, op 's' set / 'd' delete. 1 | 0 (already done/failed) | -1 | -2.
 SETTLE_STEP = (
     _COMMON
@@ -453,7 +508,7 @@ if st == 'done' or st == 'failed' then return 0 end
 local t, ts = clock()
 redis.call('HSET', sk, name .. ':status', status, name .. ':updated', ts)
 redis.call('HDEL', sk, name .. ':lowner', name .. ':luntil')
-for i = 10, #ARGV, 3 do
+for i = 11, #ARGV, 3 do
   if ARGV[i] == 's' then
     redis.call('HSET', sk, name .. ':' .. ARGV[i + 1], ARGV[i + 2])
   else
@@ -465,7 +520,7 @@ local last = redis.call('LINDEX', ak, -1)
 if last and not string.find(last, '\t', 1, true) then
   redis.call('LSET', ak, -1, last .. '\t' .. ts .. '\t' .. err)
 end
-if ARGV[6] == '1' then enqueue(P, ARGV[7], ARGV[8], tonumber(ARGV[9]), t, ts) end
+if ARGV[6] == '1' then enqueue(P, ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10], t, ts) end
 return 1
 """
 )

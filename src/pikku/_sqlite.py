@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from pikku._errors import BackendUnavailableError, CorruptStateError
 from pikku._urls import path_from_url
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 
 _SCHEMA = """
@@ -74,11 +74,28 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     run_at REAL NOT NULL,
     lease_until REAL,
-    owner TEXT
+    owner TEXT,
+    priority REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_by_queue ON jobs (queue, run_at);
 CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (run_at);
 """
+
+#: Version 2 (job priorities): a version-1 file gains ``jobs.priority`` (backfilled with ``run_at``), and the
+#: claim's index (queue, priority, run_at, id) replaces the version-1 (queue, run_at) one. Idempotent: it runs
+#: after ``_SCHEMA`` in the schema transaction and checks the table before altering it.
+_UPGRADE_2 = """
+ALTER TABLE jobs ADD COLUMN priority REAL NOT NULL DEFAULT 0;
+UPDATE jobs SET priority = run_at
+"""
+_INDEXES_2 = """
+DROP INDEX IF EXISTS jobs_by_queue;
+CREATE INDEX IF NOT EXISTS jobs_by_queue_priority ON jobs (queue, priority, run_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_priority ON jobs (priority, run_at, id)
+"""
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def dumps(value: Any) -> str:
@@ -134,17 +151,25 @@ class Database:
         return None if row is None else row[0]
 
     def _create_schema(self) -> None:
-        statements = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
+        """Create the schema, or upgrade an older file to :data:`SCHEMA_VERSION`, in one transaction."""
         with self.write():
-            for statement in statements:
-                self.rowcount(statement)
             version = self._schema_version()
-            if version is None:
-                self.rowcount("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif version > SCHEMA_VERSION:
+            if version is not None and version > SCHEMA_VERSION:
                 raise CorruptStateError(
                     str(self.path), f"schema version {version} is newer than this pikku ({SCHEMA_VERSION})"
                 )
+            for statement in _statements(_SCHEMA):
+                self.rowcount(statement)
+            job_columns = {row[1] for row in self.fetchall("PRAGMA table_info(jobs)")}
+            if "priority" not in job_columns:  # a version-1 file
+                for statement in _statements(_UPGRADE_2):
+                    self.rowcount(statement)
+            for statement in _statements(_INDEXES_2):
+                self.rowcount(statement)
+            if version is None:
+                self.rowcount("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                self.rowcount("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     # -- statements
     def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -197,11 +222,14 @@ def open_database(url: str) -> Database:
     return Database(path)
 
 
-def insert_job(db: Database, queue: str, payload: dict[str, Any], run_at: float) -> str:
-    """Add a job row (inside the caller's transaction when there is one) and return its id."""
+def insert_job(db: Database, queue: str, payload: dict[str, Any], run_at: float, priority: float | None = None) -> str:
+    """Add a job row (inside the caller's transaction when there is one) and return its id.
+
+    Without ``priority`` the job's priority is its due time ``run_at``.
+    """
     row = db.fetchone(
-        "INSERT INTO jobs (queue, payload_json, run_at) VALUES (?, ?, ?) RETURNING id",
-        (queue, dumps(payload), run_at),
+        "INSERT INTO jobs (queue, payload_json, run_at, priority) VALUES (?, ?, ?, ?) RETURNING id",
+        (queue, dumps(payload), run_at, run_at if priority is None else priority),
     )
     assert row is not None
     return str(row[0])

@@ -146,8 +146,8 @@ def _fill(schema: str) -> None:
             f"SELECT run_id, name, 1, created_at, created_at FROM {s}.steps"
         )
         conn.execute(
-            f"INSERT INTO {s}.jobs (queue, payload, run_at) "
-            "SELECT 'q' || (g %% 5), '{}', 1e9 + g FROM generate_series(1, %s) g",
+            f"INSERT INTO {s}.jobs (queue, payload, run_at, priority) "
+            "SELECT 'q' || (g %% 5), '{}', 1e9 + g, 1e9 + g %% 1000 FROM generate_series(1, %s) g",
             (ROWS,),
         )
         conn.execute(f"ANALYZE {s}.runs, {s}.steps, {s}.step_attempts, {s}.jobs")
@@ -200,16 +200,17 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         "insert_step+handoff": (
             s.insert_step_handoff,
             {"r": "r123", "n": "c", "f": "rpc", "s": "scheduled", "rpc": "f", "d": "1", "res": None, "rt": None}
-            | {"m": 1, "w": None, "hq": "q1", "hp": "{}", "hd": 0.0},
+            | {"m": 1, "w": None, "hq": "q1", "hp": "{}", "hd": 0.0, "hpr": 5.0},
         ),
         "complete_step+handoff": (
             s.settle_step_handoff,
             {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None}
-            | {"hq": "q1", "hp": "{}", "hd": 0.0},
+            | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None},
         ),
         "mark_step_scheduled": (s.mark_scheduled, ("r123", "a")),
         "settle run": (s.settle, ("completed", "1", None, "r123")),
         "acquire_run_lock": (s.acquire_lock, {"r": "r123", "o": "w", "l": 30.0}),
+        "lock_run": (s.lock_run, {"r": "r124", "o": "w", "l": 30.0}),
         "get_attempts": (s.get_attempts, ("r123", "a")),
         "claim(queues)": (q.claim, {"q": ["q1", "q2"], "o": "w", "l": 30.0, "n": 10}),
         "claim(None)": (q.claim_all, {"o": "w", "l": 30.0, "n": 10}),

@@ -164,7 +164,9 @@ class WorkflowContext:
         if rec is None or rec.status == "pending":
             data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
             rec = await _guard(
-                self._engine.dispatch_step(self._wf, self.run_id, name, rpc_name, data_json, attempts, delay)
+                self._engine.dispatch_step(
+                    self._wf, self.run_id, name, rpc_name, data_json, attempts, delay, self._run.created_at
+                )
             )
             self._steps[name] = rec
         raise self._pause(f"waiting for step {name!r}")

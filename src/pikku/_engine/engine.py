@@ -110,12 +110,12 @@ class Engine:
         # Remote: the orchestrator job. Inline: a delayed watchdog job, so that a worker finishes the run
         # if this process dies while driving it (it finds the run settled and does nothing otherwise).
         delay = self.settings.inline_watchdog if wf.execution_mode == "inline" else 0.0
-        first = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id), delay)
+        first = orchestrate_job(wf, run_id, now(), delay)
         if self.state.supports_handoff:
             created = await self.state.create_run(run_id, workflow, input_json, handoff=first)
         else:
             created = await self.state.create_run(run_id, workflow, input_json)
-            await self.queue.enqueue(first.queue, first.payload, delay=first.delay)
+            await self.put(first)
         if wf.execution_mode == "inline":
             await self.drive_inline(run_id, fresh=created)
         return run_id
@@ -141,25 +141,33 @@ class Engine:
         ``fresh`` is the record of a run this engine has just created: it has no steps yet, so the first
         pass skips reading the run and its steps.
         """
+        lease = self.settings.run_lock_lease
+        steps: dict[str, StepRecord] | None
         try:
-            run = fresh or await self.state.get_run(run_id)
+            if fresh is not None:
+                run, steps = fresh, ({} if await self.state.acquire_run_lock(run_id, self.owner, lease) else None)
+            else:  # the lock, the run and all its steps: one round trip where the backend allows
+                run, steps = await self.state.lock_run(run_id, self.owner, lease)
         except RunNotFoundError:
             return Outcome("missing")
         if run.status in SETTLED_RUN_STATUSES:
             return Outcome("settled")
-        if not await self.state.acquire_run_lock(run_id, self.owner, self.settings.run_lock_lease):
+        if steps is None:
             return Outcome("busy")
         renewer = asyncio.ensure_future(self._renew_lock(run_id))
         try:
-            outcome = await self._pass(run, {} if fresh else None)
+            outcome = await self._pass(run, steps)
         finally:
             renewer.cancel()
             await self.state.release_run_lock(run_id, self.owner)
         if outcome.kind == "paused" and outcome.wake_at is not None:
             wf = get_workflow(run.workflow)
-            delay = max(0.0, outcome.wake_at - now())
-            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id), delay=delay)
+            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, outcome.wake_at - now())))
         return outcome
+
+    async def put(self, job: Enqueue) -> None:
+        """Enqueue a job (for hand-offs the store cannot take itself)."""
+        await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority)
 
     async def _renew_lock(self, run_id: str) -> None:
         lease = self.settings.run_lock_lease
@@ -210,6 +218,7 @@ class Engine:
         data_json: str | None,
         attempts: int,
         retry_delay: float | None = None,
+        priority: float | None = None,
     ) -> StepRecord:
         """Put the step and its job in place: one write where state and queue share a database.
 
@@ -217,10 +226,7 @@ class Engine:
         the step pending and the next pass dispatches it again.
         """
         get_function(rpc_name)  # an unknown rpc fails the pass here, not later on a worker
-        payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
-        if retry_delay is not None:
-            payload["retry_delay"] = retry_delay
-        job = Enqueue(wf.step_queue(name), payload)
+        job = step_job(wf, run_id, name, rpc_name, priority, retry_delay)
         if self.state.supports_handoff:
             new = NewStep(run_id, name, "rpc", rpc_name, data_json, "scheduled", max_attempts=attempts)
             rec = await self.state.insert_step(new, handoff=job)
@@ -229,7 +235,7 @@ class Engine:
             rec = await self.state.insert_step(new)
         if rec.status != "pending":
             return rec
-        await self.queue.enqueue(job.queue, job.payload)
+        await self.put(job)
         await self.state.mark_step_scheduled(run_id, name)
         rec.status = "scheduled"
         return rec
@@ -245,8 +251,8 @@ class Engine:
             log.warning("step job for missing run or step %s/%s dropped", run_id, name)
             return None
         if rec is None:
-            return await self._unclaimable(wf, run_id, name)
-        handoff = Enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
+            return await self._unclaimable(wf, run_id, name, payload.get("priority"))
+        handoff = orchestrate_job(wf, run_id, payload.get("priority"))
         step = StepContext(run_id, wf.name, name, rec.attempts)
         renewer = asyncio.ensure_future(self._renew_step(run_id, name))
         try:
@@ -271,7 +277,7 @@ class Engine:
                 log.warning("lost the lease of step %s of run %s while running it", name, run_id)
                 return
 
-    async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str) -> float | None:
+    async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
@@ -279,7 +285,7 @@ class Engine:
         if current.status in ("done", "failed") and not self.state.supports_handoff:
             # The worker that settled it may have died between storing and enqueuing the hand-off
             # (separate state and queue backends): send it again; a spare replay is harmless.
-            await self.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run_id))
+            await self.put(orchestrate_job(wf, run_id, priority))
         return None
 
     async def _invoke(self, rpc_name: str, data_json: str | None, step: StepContext) -> Any:
@@ -297,7 +303,7 @@ class Engine:
         error = retry_policy.error_info(exc)
         if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
             delay = retry_policy.retry_delay(rec.attempts, payload.get("retry_delay"))
-            again = Enqueue(wf.step_queue(rec.name), payload, delay)
+            again = Enqueue(wf.step_queue(rec.name), payload, delay, payload.get("priority"))
             await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again)
         else:
             await self._transition(self.state.fail_step, rec.run_id, rec.name, error, None, handoff)
@@ -308,7 +314,7 @@ class Engine:
         if self.state.supports_handoff:
             await self.state.complete_step(run_id, name, result_json, result_type=result_type, handoff=handoff)
         elif await self.state.complete_step(run_id, name, result_json, result_type=result_type):
-            await self.queue.enqueue(handoff.queue, handoff.payload, delay=handoff.delay)
+            await self.put(handoff)
 
     async def _transition(
         self,
@@ -322,7 +328,7 @@ class Engine:
         if self.state.supports_handoff:
             await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff)
         elif await fail_step(run_id, name, error, retry_at=retry_at):
-            await self.queue.enqueue(handoff.queue, handoff.payload, delay=handoff.delay)
+            await self.put(handoff)
 
     # -- steps executed in the orchestrator -----------------------------------------------------------
     async def execute_here(
@@ -425,9 +431,22 @@ class Engine:
         return None
 
 
-def orchestrate_payload(wf: WorkflowDef, run_id: str) -> dict[str, Any]:
-    """The orchestrator job of a run."""
-    return {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
+def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
+    """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
+    payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
+    return Enqueue(wf.orchestrator_queue, payload, delay, priority)
+
+
+def step_job(
+    wf: WorkflowDef, run_id: str, name: str, rpc_name: str, priority: float | None, retry_delay: float | None
+) -> Enqueue:
+    """The queue job of an rpc step; carries the run's priority for the hand-off it will make."""
+    payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
+    if priority is not None:
+        payload["priority"] = priority
+    if retry_delay is not None:
+        payload["retry_delay"] = retry_delay
+    return Enqueue(wf.step_queue(name), payload, 0.0, priority)
 
 
 async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:
@@ -456,4 +475,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_payload", "step_error"]
+__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_error", "step_job"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from pikku._clock import now
-from pikku._engine.engine import Engine, orchestrate_payload
+from pikku._engine.engine import Engine, orchestrate_job, step_job
 from pikku._errors import UnknownWorkflowError
 from pikku._records import RunRecord, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
@@ -62,14 +62,7 @@ async def _recover_run(engine: Engine, wf: WorkflowDef, run: RunRecord, steps: l
     enqueued = 0
     if wf.execution_mode == "remote":
         for step in filter(_stranded, steps):
-            payload = {
-                "kind": "step",
-                "run_id": run.run_id,
-                "workflow": wf.name,
-                "step": step.name,
-                "rpc": step.rpc_name,
-            }
-            await engine.queue.enqueue(wf.step_queue(step.name), payload)
+            await engine.put(step_job(wf, run.run_id, step.name, step.rpc_name or "", run.created_at, None))
             enqueued += 1
-    await engine.queue.enqueue(wf.orchestrator_queue, orchestrate_payload(wf, run.run_id))
+    await engine.put(orchestrate_job(wf, run.run_id, run.created_at))
     return enqueued + 1

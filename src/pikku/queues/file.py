@@ -4,6 +4,10 @@ Enqueueing writes a new file atomically and needs no lock. Claim, ack, release a
 inter-process lock for the queue directory and replace job files atomically, so they are safe across
 processes. ``wait`` wakes at once for this queue's own enqueues and otherwise polls the directory with a
 short, growing sleep. A job's ``attempts`` doubles as its claim token (see :mod:`pikku.queues.sqlite`).
+
+A job file stores its ``priority`` (the due time when none was given); a claim takes due jobs by
+(priority, run_at, seq). Job files written before priorities existed count their ``run_at`` as priority,
+and get it written in on their first claim, so a later release keeps it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ _FIELDS = ("id", "queue", "payload", "attempts", "run_at", "lease_until", "owner
 
 def _job(raw: dict[str, Any]) -> Job:
     return Job(**{name: raw[name] for name in _FIELDS})
+
+
+def _priority(raw: dict[str, Any]) -> float:
+    """The job's priority; a job file written before priorities existed has its due time."""
+    priority = raw.get("priority")
+    return float(raw["run_at"] if priority is None else priority)
 
 
 def _due(raw: dict[str, Any], t: float) -> bool:
@@ -83,9 +93,13 @@ class FileQueue:
             return None
         return raw if raw.get("attempts") == job.attempts else None
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
         job_id = uuid.uuid4().hex
-        raw = {"id": job_id, "queue": queue, "payload": payload, "attempts": 0, "run_at": now() + delay}
+        run_at = now() + delay
+        raw = {"id": job_id, "queue": queue, "payload": payload, "attempts": 0, "run_at": run_at}
+        raw["priority"] = run_at if priority is None else priority
         write_json(self._path(job_id), {**raw, "lease_until": None, "owner": None, "seq": next_seq()})
         self._wakeup.set()
         return job_id
@@ -100,9 +114,9 @@ class FileQueue:
             due = [
                 (path, raw) for path, raw in self._scan() if (wanted is None or raw["queue"] in wanted) and _due(raw, t)
             ]
-            due.sort(key=lambda item: (item[1]["run_at"], item[1]["seq"]))
+            due.sort(key=lambda item: (_priority(item[1]), item[1]["run_at"], item[1]["seq"]))
             for path, raw in due[:limit]:
-                raw.update(attempts=raw["attempts"] + 1, owner=owner, lease_until=t + lease_s)
+                raw.update(attempts=raw["attempts"] + 1, owner=owner, lease_until=t + lease_s, priority=_priority(raw))
                 write_json(path, raw)
                 claimed.append(_job(raw))
         return claimed

@@ -1,10 +1,11 @@
 """PostgreSQL job queue: one ``jobs`` table, claimed with ``FOR UPDATE SKIP LOCKED``.
 
 A job is due when ``run_at`` has passed and it has no live lease (``locked_until``); a claim leases it,
-so a worker that dies without acking leaves a job that is due again when its lease runs out. Enqueues and
-releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement, delivered on
-commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain timeouts
-while that connection is down. Times are the database clock (see :mod:`pikku._pg`).
+so a worker that dies without acking leaves a job that is due again when its lease runs out. Due jobs are
+claimed by (priority, run_at, id) off the ``jobs_claim`` index; a job's priority defaults to its due time.
+Enqueues and releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement,
+delivered on commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain
+timeouts while that connection is down. Times are the database clock (see :mod:`pikku._pg`).
 """
 
 from __future__ import annotations
@@ -40,31 +41,34 @@ class _Sql:
         jobs = db.table("jobs")
         chan = db.cfg.channel.replace("'", "''")
         self.enqueue = (
-            f"WITH j AS (INSERT INTO {jobs} (queue, payload, run_at) VALUES (%s, %s, {NOW} + %s) "
+            f"WITH j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
+            f"VALUES (%(q)s, %(p)s, {NOW} + %(d)s, coalesce(%(pr)s::float8, {NOW} + %(d)s)) "
             f"RETURNING id, queue) SELECT j.id FROM j, pg_notify('{chan}', j.queue)"
         )
-        # Per queue, the oldest due jobs straight off jobs_due (row-locked, skipping rows another claimer
-        # holds), then the oldest `limit` of those across queues, leased in the same statement.
+        # Per queue, the first due jobs by (priority, run_at, id) straight off jobs_claim (row-locked,
+        # skipping rows another claimer holds), then the first `limit` of those across queues, leased in the
+        # same statement.
         pick = (
-            "CROSS JOIN LATERAL (SELECT id, run_at FROM {jobs} WHERE queue = qs.name "
+            "CROSS JOIN LATERAL (SELECT id, priority, run_at FROM {jobs} WHERE queue = qs.name "
             f"AND run_at <= {NOW} AND (locked_until IS NULL OR locked_until <= {NOW}) "
-            "ORDER BY run_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED) AS c "
+            "ORDER BY priority, run_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED) AS c "
         ).format(jobs=jobs)
         lease = (
             f"UPDATE {jobs} SET attempts = attempts + 1, owner = %(o)s, locked_until = {NOW} + %(l)s "
             # `= ANY(ARRAY(...))`: a primary-key probe per picked id even in the generic (prepared) plan,
             # where the unknown LIMIT would otherwise invite a hash join over the whole table.
-            f"WHERE id = ANY(ARRAY(SELECT id FROM picked)) RETURNING {_JOB_COLS}"
+            f"WHERE id = ANY(ARRAY(SELECT id FROM picked)) RETURNING {_JOB_COLS}, priority"
         )
         self.claim = (
             f"WITH picked AS (SELECT c.id FROM unnest(%(q)s::text[]) AS qs(name) {pick}"
-            f"ORDER BY c.run_at, c.id LIMIT %(n)s) {lease}"
+            f"ORDER BY c.priority, c.run_at, c.id LIMIT %(n)s) {lease}"
         )
         self.claim_all = (
             f"{_ALL_QUEUES.format(jobs=jobs)}, picked AS (SELECT c.id FROM qs {pick}"
-            f"WHERE qs.name IS NOT NULL ORDER BY c.run_at, c.id LIMIT %(n)s) {lease}"
+            f"WHERE qs.name IS NOT NULL ORDER BY c.priority, c.run_at, c.id LIMIT %(n)s) {lease}"
         )
-        # A lease is one claim: the owner *and* the delivery it came with (attempts) must still match.
+        # A lease is one claim: the owner *and* the delivery it came with (attempts) must still match. A
+        # release keeps the job's priority.
         held = "WHERE id = %(id)s AND owner = %(o)s AND attempts = %(a)s AND locked_until IS NOT NULL"
         self.ack = f"DELETE FROM {jobs} {held}"
         self.release = (
@@ -159,8 +163,15 @@ class PostgresQueue:
         self._listener = _Listener(db, self._wakeups)
         self._closed = False
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
-        params = (queue, json.dumps(payload), float(delay))
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
+        params = {
+            "q": queue,
+            "p": json.dumps(payload),
+            "d": float(delay),
+            "pr": None if priority is None else float(priority),
+        }
         row = await self._db.fetchone(self._sql.enqueue, params)
         assert row is not None
         return str(row[0])
@@ -176,9 +187,8 @@ class PostgresQueue:
         else:
             params["q"] = list(dict.fromkeys(queues))
             rows = await self._db.fetchall(self._sql.claim, params)
-        jobs = [_job(row) for row in rows]
-        jobs.sort(key=lambda j: (j.run_at, int(j.id)))  # RETURNING has no order of its own
-        return jobs
+        rows.sort(key=lambda row: (row[7], row[4], row[0]))  # RETURNING has no order of its own
+        return [_job(row) for row in rows]
 
     def _held(self, job: Job, **extra: Any) -> dict[str, Any] | None:
         claim = _claim_of(job)

@@ -1,12 +1,18 @@
-"""Redis job queue: a stream per queue with one consumer group, plus delayed and lease sorted sets.
+"""Redis job queue: a ready sorted set per queue (scored by priority), delayed and lease sorted sets, and a
+stream with one consumer group holding the leased jobs.
 
-* enqueue: the job hash, then an ``XADD`` (or a ``ZADD`` to the delayed set when it has a delay).
-* claim (one Lua script): promote due delayed jobs onto their streams, take expired leases
-  (``XCLAIM`` to the new owner) and undelivered entries (``XREADGROUP``), oldest ``run_at`` first, and
-  record each job's lease deadline in the lease set. Leases are per claim, so reclaiming goes by that
+* enqueue: the job hash, then a ``ZADD`` to the ready set (or to the delayed set when it has a delay).
+* claim (one Lua script): promote due delayed jobs onto their ready sets, then take expired leases
+  (``XCLAIM`` to the new owner) and the first ready jobs (appended to the stream and read at once with
+  ``XREADGROUP``, so the owner holds the entry), lowest priority first (ties: oldest ``run_at``, then id),
+  and record each job's lease deadline in the lease set. Leases are per claim, so reclaiming goes by that
   deadline, not by ``XAUTOCLAIM``'s one idle threshold per call, which could neither honour a longer
-  lease nor an ``extend``.
-* ack: ``XACK`` + ``XDEL``; release: the same, then back onto the stream or the delayed set.
+  lease nor an ``extend``. Expired leases are picked up earliest deadline first (at most ``limit`` per
+  queue and claim) and then ranked by priority with the ready jobs.
+* ack: ``XACK`` + ``XDEL``; release: the same, then back onto the ready set (keeping its priority) or the
+  delayed set.
+
+Why not stream order: see :mod:`pikku._redis_lua`.
 
 ``wait`` subscribes to the ``P:wake`` channel (every enqueue/release publishes its queue name) on one
 pub/sub connection per queue object, and sleeps no longer than until the earliest delayed job or lease
@@ -108,9 +114,12 @@ class RedisQueue:
         self._listener = _Listener(db, self._wakeups)
         self._closed = False
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
         body = json.dumps(payload)
-        return str(await self._db.script("ENQUEUE", queue, body, repr(float(delay))))
+        prio = "" if priority is None else repr(float(priority))
+        return str(await self._db.script("ENQUEUE", queue, body, repr(float(delay)), prio))
 
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         self._listener.start()  # subscribe from the first claim on, so no message after it is missed
@@ -118,7 +127,8 @@ class RedisQueue:
         if limit <= 0 or (queues is not None and not queues):
             return []
         rows = await self._db.script("CLAIM", owner, repr(float(lease_s)), limit, *_queues_arg(queues))
-        jobs = [
+        rows = sorted(rows, key=lambda row: (float(row[6]), float(row[4]), int(row[0])))  # the claim's order
+        return [
             Job(
                 id=str(job_id),
                 queue=queue,
@@ -129,10 +139,8 @@ class RedisQueue:
                 owner=owner,
                 receipt=str(attempts),
             )
-            for job_id, queue, body, attempts, run_at, until in rows
+            for job_id, queue, body, attempts, run_at, until, _priority in rows
         ]
-        jobs.sort(key=lambda j: (j.run_at, int(j.id)))
-        return jobs
 
     async def _held(self, script: str, job: Job, *extra: str) -> bool:
         if job.owner is None:

@@ -1,8 +1,9 @@
 """SQLite job queue: jobs are rows in the same database file as the state (see :mod:`pikku._sqlite`).
 
-A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``. A job's ``attempts`` doubles as the
-claim token: ack, release and extend match id, owner and attempts, so a stale claim (an expired lease that
-was claimed again, even by the same owner) can no longer touch the job.
+A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, taking due jobs in (priority, run_at, id)
+order along the ``jobs_by_queue_priority`` index (a job's priority defaults to its due time). A job's
+``attempts`` doubles as the claim token: ack, release and extend match id, owner and attempts, so a stale
+claim (an expired lease that was claimed again, even by the same owner) can no longer touch the job.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ POLL_S = 0.025
 _DUE = "run_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
 _HELD = "id = ? AND owner = ? AND attempts = ? AND lease_until IS NOT NULL"
 _JOB_COLS = "id, queue, payload_json, attempts, run_at, lease_until, owner"
+_ORDER = "priority, run_at, id"
 
 
 def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -51,8 +53,10 @@ class SQLiteQueue:
         self._closed = False
         db.retain()
 
-    async def enqueue(self, queue: str, payload: dict[str, Any], *, delay: float = 0.0) -> str:
-        job_id = insert_job(self._db, queue, payload, now() + delay)
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
+        job_id = insert_job(self._db, queue, payload, now() + delay, priority)
         self._db.wakeup.set()
         return job_id
 
@@ -63,13 +67,12 @@ class SQLiteQueue:
         t = now()
         sql = (
             "UPDATE jobs SET attempts = attempts + 1, owner = ?, lease_until = ? WHERE id IN "
-            f"(SELECT id FROM jobs WHERE {where}{_DUE} ORDER BY run_at, id LIMIT ?) RETURNING {_JOB_COLS}"
+            f"(SELECT id FROM jobs WHERE {where}{_DUE} ORDER BY {_ORDER} LIMIT ?) RETURNING {_JOB_COLS}, priority"
         )
         with self._db.write() as db:
             rows = db.fetchall(sql, (owner, t + lease_s, *names, t, t, limit))
-        jobs = [_job(row) for row in rows]
-        jobs.sort(key=lambda j: (j.run_at, int(j.id)))
-        return jobs
+        rows.sort(key=lambda row: (row[-1], row[4], row[0]))  # RETURNING's order is unspecified
+        return [_job(row[:-1]) for row in rows]
 
     async def ack(self, job: Job) -> bool:
         return self._db.rowcount(f"DELETE FROM jobs WHERE {_HELD}", _held_args(job)) > 0

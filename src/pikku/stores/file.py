@@ -190,6 +190,20 @@ class FileStateStore:
 
         return self._change(run_id, change)
 
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+        """One read-modify-write of the run file under its lock: the lock taken, the run and steps read."""
+
+        def change(doc: Doc) -> tuple[tuple[RunRecord, dict[str, StepRecord] | None], bool]:
+            run, held, t = self._run(doc), doc["lock"], now()
+            if run.status in SETTLED_RUN_STATUSES or (
+                held is not None and held["owner"] != owner and held["until"] > t
+            ):
+                return (run, None), False
+            doc["lock"] = {"owner": owner, "until": t + lease_s}
+            return (run, self._steps(doc)), True
+
+        return self._change(run_id, change)
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
             held = doc["lock"]
@@ -212,11 +226,12 @@ class FileStateStore:
             self._change(run_id, change)
 
     # -- steps
-    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
-        def read(doc: Doc) -> dict[str, StepRecord]:
-            return {name: StepRecord(**_with_error(raw)) for name, raw in doc["steps"].items()}
+    @staticmethod
+    def _steps(doc: Doc) -> dict[str, StepRecord]:
+        return {name: StepRecord(**_with_error(raw)) for name, raw in doc["steps"].items()}
 
-        return self._read(run_id, read)
+    async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
+        return self._read(run_id, self._steps)
 
     async def get_step(self, run_id: str, name: str) -> StepRecord:
         return self._read(run_id, lambda doc: StepRecord(**_with_error(self._step(doc, run_id, name))))

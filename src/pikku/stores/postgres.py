@@ -30,6 +30,9 @@ from pikku.queues.postgres import PostgresQueue
 __all__ = ["PostgresStateStore", "migrate", "open_pair", "open_state"]
 
 _RUN_COLS = "run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at"
+#: A hand-off job's priority: the given one, else its due time (``{t}``: the statement's write time).
+_PRIORITY = "coalesce(%(hpr)s::float8, {t} + %(hd)s)"
+_RUN_WIDTH = len(_RUN_COLS.split(","))
 _STEP_COLS = (
     "name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts, "
     "max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at"
@@ -99,8 +102,9 @@ class _Sql:
         self.create_run = create_run
         # The run and its first job (notified on commit) in one statement: a duplicate id aborts both.
         self.create_run_handoff = (
-            f"WITH c AS ({create_run}), j AS (INSERT INTO {jobs} (queue, payload, run_at) "
-            "SELECT %(hq)s, %(hp)s, c.created_at + %(hd)s FROM c RETURNING queue) "
+            f"WITH c AS ({create_run}), j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
+            f"SELECT %(hq)s, %(hp)s, c.created_at + %(hd)s, {_PRIORITY.format(t='c.created_at')} "
+            "FROM c RETURNING queue) "
             f"SELECT {_qualified('c', _RUN_COLS)} FROM c, j, pg_notify('{chan}', j.queue)"
         )
         self.get_run = f"SELECT {_RUN_COLS} FROM {runs} WHERE run_id = %s"
@@ -123,6 +127,20 @@ class _Sql:
         self.acquire_lock = (
             f"UPDATE {runs} SET lock_owner = %(o)s, lock_until = {NOW} + %(l)s WHERE run_id = %(r)s "
             f"AND (lock_owner IS NULL OR lock_owner = %(o)s OR lock_until <= {NOW})"
+        )
+        # lock_run: the conditional lock (as acquire_lock, and only while the run is running) and the run
+        # joined with its steps, in one statement. Each row: the run's columns, whether the lock was taken,
+        # one step's columns (NULL without the lock, or without steps); no row at all means no run. Run and
+        # steps are read from the statement's snapshot: only a settle changes a run's columns, and a settle
+        # committing while the UPDATE waits for the row makes the lock fail.
+        self.lock_run = (
+            f"WITH l AS (UPDATE {runs} SET lock_owner = %(o)s, lock_until = {NOW} + %(l)s "
+            "WHERE run_id = %(r)s AND status = 'running' "
+            f"AND (lock_owner IS NULL OR lock_owner = %(o)s OR lock_until <= {NOW}) RETURNING run_id) "
+            f"SELECT {_qualified('r', _RUN_COLS)}, EXISTS (SELECT 1 FROM l), {_qualified('s', _STEP_COLS)} "
+            f"FROM {runs} r "
+            f"LEFT JOIN {steps} s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM l) "
+            "WHERE r.run_id = %(r)s ORDER BY s.seq"
         )
         self.renew_lock = f"UPDATE {runs} SET lock_until = {NOW} + %(l)s WHERE run_id = %(r)s AND lock_owner = %(o)s"
         self.release_lock = (
@@ -159,8 +177,9 @@ class _Sql:
         # Dispatch: the step and its job (notified on commit) in one statement. The job is selected from
         # `ins`, so a step that already existed enqueues nothing.
         self.insert_step_handoff = (
-            f"{insert_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at) "
-            "SELECT %(hq)s, %(hp)s, ins.created_at + %(hd)s FROM ins RETURNING queue) "
+            f"{insert_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
+            f"SELECT %(hq)s, %(hp)s, ins.created_at + %(hd)s, {_PRIORITY.format(t='ins.created_at')} "
+            "FROM ins RETURNING queue) "
             f"SELECT {_qualified('ins', _STEP_COLS)} FROM ins, j, pg_notify('{chan}', j.queue) "
             f"UNION ALL {read_existing}"
         )
@@ -194,8 +213,9 @@ class _Sql:
         )
         self.settle_step = f"{settle_step} SELECT count(*) FROM u"
         self.settle_step_handoff = (
-            f"{settle_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at) "
-            "SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s FROM u RETURNING queue) "
+            f"{settle_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
+            f"SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s, {_PRIORITY.format(t='u.updated_at')} "
+            "FROM u RETURNING queue) "
             f"SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
         )
         # Only the owner of a running step extends its lease (even one that expired, while nobody took
@@ -305,6 +325,18 @@ class PostgresStateStore:
         await self._require_run(run_id)
         return False
 
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+        """One statement: the lock taken (when free) and the run joined with its steps."""
+        params = {"r": run_id, "o": owner, "l": float(lease_s)}
+        rows = await self._db.fetchall(self._sql.lock_run, params)
+        if not rows:
+            raise RunNotFoundError(run_id)
+        run = _run(rows[0])
+        if not rows[0][_RUN_WIDTH]:  # settled, or another owner's live lock
+            return run, None
+        steps = (row[_RUN_WIDTH + 1 :] for row in rows)
+        return run, {step[0]: _step(run_id, step) for step in steps if step[0] is not None}
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         params = {"r": run_id, "o": owner, "l": float(lease_s)}
         if await self._db.rowcount(self._sql.renew_lock, params):
@@ -381,7 +413,8 @@ class PostgresStateStore:
         """The hand-off job's parameters; TypeError (before anything is written) without a co-located queue."""
         if not self.supports_handoff:
             raise TypeError("this store has no co-located queue; enqueue the handoff separately")
-        return {"hq": handoff.queue, "hp": json.dumps(handoff.payload), "hd": float(handoff.delay)}
+        priority = None if handoff.priority is None else float(handoff.priority)
+        return {"hq": handoff.queue, "hp": json.dumps(handoff.payload), "hd": float(handoff.delay), "hpr": priority}
 
     async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None) -> bool:
         if handoff is None:

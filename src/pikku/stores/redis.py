@@ -91,6 +91,17 @@ def _step_from_list(run_id: str, name: str, values: list[Any]) -> StepRecord:
     return _step(run_id, name, {k: v for k, v in zip(STEP_FIELDS, values, strict=True) if v is not None})
 
 
+def _steps(run_id: str, raw: dict[str, Any]) -> dict[str, StepRecord]:
+    """Every step of a run from its steps hash (``HGETALL``), in insertion order."""
+    by_step: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        name, sep, field = key.rpartition(":")
+        if sep:  # fields without a colon (the "#n" counter) are bookkeeping
+            by_step.setdefault(name, {})[field] = value
+    ordered = sorted(by_step.items(), key=lambda item: int(item[1].get("seq", 0)))
+    return {name: _step(run_id, name, fields) for name, fields in ordered}
+
+
 def _new_step_fields(step: NewStep) -> list[str]:
     """Field/value pairs of a new step; None values are simply absent."""
     values = {
@@ -179,6 +190,17 @@ class RedisStateStore:
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("acquire", run_id, owner, lease_s)
 
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+        """One script: the lock taken as :meth:`acquire_run_lock` does, the run and its steps hash read."""
+        reply = await self._db.script("LOCK_RUN", run_id, owner, repr(float(lease_s)))
+        if reply[0] < 0:
+            raise RunNotFoundError(run_id)
+        run = _run(run_id, reply[1:8])
+        if reply[0] == 0:  # settled, or another owner's live lock
+            return run, None
+        flat = reply[8]
+        return run, _steps(run_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("renew", run_id, owner, lease_s)
 
@@ -197,13 +219,7 @@ class RedisStateStore:
         exists, raw = await self._db.pipeline(build)
         if not exists:
             raise RunNotFoundError(run_id)
-        by_step: dict[str, dict[str, Any]] = {}
-        for key, value in raw.items():
-            name, sep, field = key.rpartition(":")
-            if sep:  # fields without a colon (the "#n" counter) are bookkeeping
-                by_step.setdefault(name, {})[field] = value
-        ordered = sorted(by_step.items(), key=lambda item: int(item[1].get("seq", 0)))
-        return {name: _step(run_id, name, fields) for name, fields in ordered}
+        return _steps(run_id, raw)
 
     async def get_step(self, run_id: str, name: str) -> StepRecord:
         run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)
@@ -251,10 +267,11 @@ class RedisStateStore:
     def _handoff_args(self, handoff: Enqueue | None) -> list[str]:
         """The script's hand-off arguments; TypeError (before anything is written) without a co-located queue."""
         if handoff is None:
-            return ["0", "", "", "0"]
+            return ["0", "", "", "0", ""]
         if not self.supports_handoff:
             raise TypeError("this store has no co-located queue; enqueue the handoff separately")
-        return ["1", handoff.queue, json.dumps(handoff.payload), repr(float(handoff.delay))]
+        priority = "" if handoff.priority is None else repr(float(handoff.priority))
+        return ["1", handoff.queue, json.dumps(handoff.payload), repr(float(handoff.delay)), priority]
 
     async def _settle_step(
         self, run_id: str, name: str, status: str, error: str, ops: list[str], handoff: Enqueue | None

@@ -87,7 +87,7 @@ class SQLiteStateStore:
 
     def _enqueue(self, handoff: Enqueue | None, t: float) -> None:
         if handoff is not None:
-            insert_job(self._db, handoff.queue, handoff.payload, t + handoff.delay)
+            insert_job(self._db, handoff.queue, handoff.payload, t + handoff.delay, handoff.priority)
 
     def _notify(self, handoff: Enqueue | None) -> None:
         if handoff is not None:
@@ -161,6 +161,24 @@ class SQLiteStateStore:
             return True
         self._require_run(run_id)
         return False
+
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+        """One transaction: the conditional lock ``UPDATE ... RETURNING`` the run, then the steps."""
+        t = now()
+        sql = (
+            "UPDATE runs SET lock_owner = ?, lock_until = ? WHERE run_id = ? AND status = 'running' "
+            f"AND (lock_owner IS NULL OR lock_owner = ? OR lock_until <= ?) RETURNING {_RUN_COLS}"
+        )
+        steps_sql = f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY rowid"
+        with self._db.write() as db:
+            row = db.fetchone(sql, (owner, t + lease_s, run_id, owner, t))
+            if row is None:  # settled, locked by another live owner, or missing
+                row = db.fetchone(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+                if row is None:
+                    raise RunNotFoundError(run_id)
+                return _run(row), None
+            steps = {step.name: step for step in map(_step, db.fetchall(steps_sql, (run_id,)))}
+        return _run(row), steps
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         sql = "UPDATE runs SET lock_until = ? WHERE run_id = ? AND lock_owner = ?"

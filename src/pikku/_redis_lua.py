@@ -319,8 +319,9 @@ end
 """
 )
 
-# ARGV: P, run_id, workflow, input_json, handoff? ('0'|'1'), queue, payload, delay, priority. Returns the creation
-# time, or false when the id exists (then nothing is written and no job enqueued).
+# ARGV: P, run_id, workflow, input_json, handoff? ('0'|'1'), queue, payload, delay, priority, lock owner|'',
+# lock lease. Returns the creation time, or false when the id exists (then nothing is written and no job
+# enqueued). With a lock owner the run is created holding its lock until creation time + lease.
 CREATE_RUN = (
     _COMMON
     + _QUEUE
@@ -333,6 +334,9 @@ local t, ts = clock()
 local seq = redis.call('INCR', P .. ':runseq')
 redis.call('HSET', rk, 'workflow', wf, 'status', 'running', 'input', ARGV[4], 'created_at', ts,
   'updated_at', ts, 'seq', seq)
+if ARGV[10] ~= '' then
+  redis.call('HSET', rk, 'lock_owner', ARGV[10], 'lock_until', fmt(t + tonumber(ARGV[11])))
+end
 redis.call('ZADD', P .. ':idx', seq, run)
 redis.call('ZADD', P .. ':idx:w:' .. wf, seq, run)
 index(P, 'add', run, 'running', wf, seq)
@@ -341,7 +345,8 @@ return ts
 """
 )
 
-# ARGV: P, run_id, status, output_json|'', error_json|''. 1 settled, 0 already settled, -1 no run.
+# ARGV: P, run_id, status, output_json|'', error_json|''. 1 settled (the run lock cleared: a settled run needs
+# none), 0 already settled, -1 no run.
 SETTLE_RUN = (
     _COMMON
     + _STATE
@@ -353,6 +358,7 @@ if not cur[1] then return -1 end
 if cur[1] ~= 'running' then return 0 end
 local _, ts = clock()
 redis.call('HSET', rk, 'status', status, 'updated_at', ts)
+redis.call('HDEL', rk, 'lock_owner', 'lock_until')
 for i, f in ipairs({'output', 'error'}) do
   if ARGV[3 + i] ~= '' then redis.call('HSET', rk, f, ARGV[3 + i]) else redis.call('HDEL', rk, f) end
 end

@@ -37,12 +37,21 @@ class StateStore(Protocol):
 
     # -- runs ---------------------------------------------------------------------------------------
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
         """Insert a new run with status ``running``. Raises ``ValueError`` if the id already exists.
 
         With ``handoff`` (only when ``supports_handoff``) the run's first job is enqueued in the same
-        transaction, so a run never exists without the job that drives it.
+        transaction, so a run never exists without the job that drives it. With ``lock_owner`` the run is
+        created already holding the run lock for ``lock_lease`` seconds (an inline run's driver: it
+        saves the separate acquire).
         """
         ...
 
@@ -57,15 +66,16 @@ class StateStore(Protocol):
         ...
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:
-        """``running`` -> ``completed`` with output. False (and no change) if the run is already settled."""
+        """``running`` -> ``completed`` with output, releasing the run lock whoever holds it (a settled run
+        needs none). False (and no change) if the run is already settled."""
         ...
 
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
-        """``running`` -> ``failed`` with error. False (and no change) if the run is already settled."""
+        """``running`` -> ``failed`` with error, releasing the run lock. False (and no change) if already settled."""
         ...
 
     async def cancel_run(self, run_id: str) -> bool:
-        """``running`` -> ``cancelled``. False (and no change) if the run is already settled."""
+        """``running`` -> ``cancelled``, releasing the run lock. False (and no change) if already settled."""
         ...
 
     # -- the run lock: one orchestrator at a time per run -------------------------------------------

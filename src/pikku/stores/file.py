@@ -125,16 +125,24 @@ class FileStateStore:
 
     # -- runs
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
         self._no_handoff(handoff)
         t = now()
         run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        lock = None if lock_owner is None else {"owner": lock_owner, "until": t + lock_lease}
         path = self._path(run_id)
         with locked(make_lock(path.with_suffix(".lock"))):
             if path.exists():
                 raise ValueError(f"run {run_id!r} already exists")
-            doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": None}
+            doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": lock}
             write_json(path, {**doc, "steps": {}, "attempts": {}})
         return run
 
@@ -166,6 +174,7 @@ class FileStateStore:
             if run["status"] in SETTLED_RUN_STATUSES:
                 return False, False
             run.update(status=status, output_json=output, error=_plain(error), updated_at=now())
+            doc["lock"] = None  # a settled run needs no lock
             return True, True
 
         return self._change(run_id, change)

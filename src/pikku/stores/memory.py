@@ -38,7 +38,14 @@ class MemoryStateStore:
 
     # -- runs
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
         self._check_handoff(handoff)
         if run_id in self._runs:
@@ -48,6 +55,8 @@ class MemoryStateStore:
         self._runs[run_id] = run
         self._order[run_id] = next(self._counter)
         self._steps[run_id] = {}
+        if lock_owner is not None:
+            self._locks[run_id] = (lock_owner, t + lock_lease)
         self._handoff(handoff)
         return copy.copy(run)
 
@@ -76,6 +85,7 @@ class MemoryStateStore:
         if run.status in SETTLED_RUN_STATUSES:
             return False
         run.status, run.output_json, run.error, run.updated_at = status, output, error, now()
+        self._locks.pop(run_id, None)
         return True
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:

@@ -95,9 +95,11 @@ class _Sql:
         runs, steps = db.table("runs"), db.table("steps")
         att, jobs = db.table("step_attempts"), db.table("jobs")
         chan = db.cfg.channel.replace("'", "''")
+        # With a lock owner the run is inserted holding its lock; without, %(ll)s is NULL and so is lock_until.
         create_run = (
-            f"INSERT INTO {runs} (run_id, workflow, status, input_json, created_at, updated_at) "
-            f"VALUES (%(r)s, %(w)s, 'running', %(i)s, {NOW}, {NOW}) RETURNING {_RUN_COLS}"
+            f"INSERT INTO {runs} (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, "
+            f"lock_until) VALUES (%(r)s, %(w)s, 'running', %(i)s, {NOW}, {NOW}, %(lo)s, {NOW} + %(ll)s::float8) "
+            f"RETURNING {_RUN_COLS}"
         )
         self.create_run = create_run
         # The run and its first job (notified on commit) in one statement: a duplicate id aborts both.
@@ -120,8 +122,8 @@ class _Sql:
         self.list_workflow = self._merge(runs, "workflow = %(w)s AND ")
         self.list_all = self._merge(runs, "")
         self.settle = (
-            f"UPDATE {runs} SET status = %s, output_json = %s, error_json = %s, updated_at = {NOW} "
-            "WHERE run_id = %s AND status = 'running'"
+            f"UPDATE {runs} SET status = %s, output_json = %s, error_json = %s, updated_at = {NOW}, "
+            "lock_owner = NULL, lock_until = NULL WHERE run_id = %s AND status = 'running'"
         )
         self.run_exists = f"SELECT 1 FROM {runs} WHERE run_id = %s"
         self.acquire_lock = (
@@ -254,9 +256,22 @@ class PostgresStateStore:
 
     # -- runs
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
-        params: dict[str, Any] = {"r": run_id, "w": workflow, "i": input_json}
+        params: dict[str, Any] = {
+            "r": run_id,
+            "w": workflow,
+            "i": input_json,
+            "lo": lock_owner,
+            "ll": None if lock_owner is None else lock_lease,
+        }
         query = self._sql.create_run
         if handoff is not None:
             query = self._sql.create_run_handoff

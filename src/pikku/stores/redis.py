@@ -134,9 +134,18 @@ class RedisStateStore:
 
     # -- runs
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
-        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json, *self._handoff_args(handoff))
+        hand = self._handoff_args(handoff)
+        lock = ["", "0"] if lock_owner is None else [lock_owner, repr(float(lock_lease))]
+        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json, *hand, *lock)
         if created is None:
             raise ValueError(f"run {run_id!r} already exists")
         t = float(created)

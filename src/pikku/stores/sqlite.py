@@ -95,17 +95,26 @@ class SQLiteStateStore:
 
     # -- runs
     async def create_run(
-        self, run_id: str, workflow: str, input_json: str, *, handoff: Enqueue | None = None
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        handoff: Enqueue | None = None,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
     ) -> RunRecord:
         self._check_handoff(handoff)
         t = now()
+        # The lock (if any) is written by the INSERT itself: no separate acquire.
+        lock_until = None if lock_owner is None else t + lock_lease
         sql = (
-            "INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at) "
-            "VALUES (?, ?, 'running', ?, ?, ?)"
+            "INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until) "
+            "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)"
         )
         try:
             with self._tx(handoff is not None) as db:
-                db.rowcount(sql, (run_id, workflow, input_json, t, t))
+                db.rowcount(sql, (run_id, workflow, input_json, t, t, lock_owner, lock_until))
                 self._enqueue(handoff, t)
         except sqlite3.IntegrityError:
             raise ValueError(f"run {run_id!r} already exists") from None
@@ -133,8 +142,8 @@ class SQLiteStateStore:
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         sql = (
-            "UPDATE runs SET status = ?, output_json = ?, error_json = ?, updated_at = ? "
-            "WHERE run_id = ? AND status = 'running'"
+            "UPDATE runs SET status = ?, output_json = ?, error_json = ?, updated_at = ?, "
+            "lock_owner = NULL, lock_until = NULL WHERE run_id = ? AND status = 'running'"
         )
         if self._db.rowcount(sql, (status, output, _error_json(error), now(), run_id)):
             return True

@@ -11,6 +11,7 @@ stored as given.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -278,10 +279,10 @@ class PgDatabase:
         """
         try:
             return await self._once(op)
+        except PoolTimeout as exc:  # a subclass of OperationalError: no pool check and second wait
+            raise _unavailable(self.cfg, exc) from exc
         except psycopg.OperationalError:
             pass
-        except PoolTimeout as exc:
-            raise _unavailable(self.cfg, exc) from exc
         try:
             await self.pool.check()
             return await self._once(op)
@@ -289,6 +290,26 @@ class PgDatabase:
             raise _unavailable(self.cfg, exc) from exc
 
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``op`` on a pooled connection in an inner task that a cancellation of the caller never reaches.
+
+        psycopg_pool loses a waiter and a connection when the task handing a connection back is cancelled
+        at the wrong moment; pikku cancels tasks mid-call (timeouts, a worker's queue wait). So the checkout,
+        the statement and the return run to the end, and the caller's cancellation is re-raised after.
+        """
+        task = asyncio.ensure_future(self._use(op))
+        cancel: asyncio.CancelledError | None = None
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError as exc:
+                cancel = exc
+        if cancel is not None:
+            if not task.cancelled():
+                task.exception()  # retrieved: the caller is gone, its result or error goes nowhere
+            raise cancel
+        return task.result()
+
+    async def _use(self, op: Callable[[Conn], Awaitable[T]]) -> T:
         async with self.pool.connection() as conn:
             return await op(conn)
 

@@ -499,7 +499,8 @@ return 1
 )
 
 # ARGV: P, run_id, name, new status, error_json|'', handoff? ('0'|'1'), queue, payload, delay, priority,
-# then (op, field, value) triples, op 's' set / 'd' delete. 1 | 0 (already done/failed) | -1 | -2.
+# owner guard? ('0'|'1'), owner, then (op, field, value) triples, op 's' set / 'd' delete.
+# 1 | 0 (already done/failed, or guarded and not running under that owner's claim) | -1 | -2.
 SETTLE_STEP = (
     _COMMON
     + _QUEUE
@@ -508,13 +509,15 @@ SETTLE_STEP = (
 local P, run, name, status, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return -1 end
 local sk = P .. ':steps:' .. run
-local st = redis.call('HGET', sk, name .. ':status')
+local cur = redis.call('HMGET', sk, name .. ':status', name .. ':lowner')
+local st = cur[1]
 if not st then return -2 end
 if st == 'done' or st == 'failed' then return 0 end
+if ARGV[11] == '1' and (st ~= 'running' or cur[2] ~= ARGV[12]) then return 0 end
 local t, ts = clock()
 redis.call('HSET', sk, name .. ':status', status, name .. ':updated', ts)
 redis.call('HDEL', sk, name .. ':lowner', name .. ':luntil')
-for i = 11, #ARGV, 3 do
+for i = 13, #ARGV, 3 do
   if ARGV[i] == 's' then
     redis.call('HSET', sk, name .. ':' .. ARGV[i + 1], ARGV[i + 2])
   else

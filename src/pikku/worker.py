@@ -12,7 +12,7 @@ import random
 import signal
 from collections.abc import Sequence
 
-from pikku._engine.engine import Engine
+from pikku._engine.engine import Engine, keep_renewing
 from pikku._engine.recovery import recover
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
@@ -133,11 +133,9 @@ class Worker:
             await _quietly(self.engine.queue.release(job, delay=delay))
 
     async def _keep_lease(self, job: Job) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            if not await self.engine.queue.extend(job, self.lease):
-                log.warning("lost the lease of job %s on %s", job.id, job.queue)
-                return
+        await keep_renewing(
+            lambda: self.engine.queue.extend(job, self.lease), self.lease, f"job {job.id} on {job.queue}"
+        )
 
     async def _drain(self) -> None:
         if not self._tasks:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import random
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from pikku._errors import BackendUnavailableError, ConfigError
-from pikku._pg import SCHEMA_VERSION, migrate, parse_url, quote_ident
+from pikku._pg import SCHEMA_VERSION, migrate, open_database, parse_url, quote_ident
 from pikku._records import Enqueue, NewStep
 from pikku.queues.postgres import PostgresQueue, open_queue
 from pikku.stores.postgres import PostgresStateStore, open_pair
@@ -204,7 +206,7 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         ),
         "complete_step+handoff": (
             s.settle_step_handoff,
-            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None}
+            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None, "own": "w"}
             | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None},
         ),
         "mark_step_scheduled": (s.mark_scheduled, ("r123", "a")),
@@ -327,3 +329,54 @@ async def test_unreachable_server_is_backend_unavailable() -> None:
     """A server that cannot be reached raises BackendUnavailableError (coded, retryable), not a driver error."""
     with pytest.raises(BackendUnavailableError):
         await open_pair("postgresql://postgres@127.0.0.1:1/test?schema=nowhere")
+
+
+# -- cancellation -------------------------------------------------------------------------------------
+
+
+async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> None:
+    """200 store/queue calls cancelled at random points leave every pooled connection usable, at once."""
+    state, queue = await open_pair(f"{pg_url}&pool_min=2&pool_max=4&pool_timeout=3")
+    pool = state._db.pool
+    try:
+        await state.create_run("r1", "wf", "{}")
+        await state.insert_step(NewStep("r1", "s", "rpc", "f"))
+        await queue.enqueue("q", {"n": 1}, delay=60)
+        calls = [
+            lambda: state.get_run("r1"),
+            lambda: state.claim_step("r1", "s", "w", 0.01),
+            lambda: queue.claim(["q"], owner="w", lease_s=30),
+            lambda: queue.wait(["q"], 0.05),
+            lambda: queue.wait(None, 0.05),
+        ]
+        rng, loop = random.Random(7), asyncio.get_running_loop()
+        tasks = [asyncio.ensure_future(calls[n % len(calls)]()) for n in range(200)]  # many pool waiters
+        for task in tasks:
+            loop.call_later(rng.uniform(0, 0.005), task.cancel)
+        await asyncio.wait(tasks, timeout=10)
+        await asyncio.sleep(0.1)  # background next-due probes hand their connections back
+        stats = pool.get_stats()
+        assert stats.get("requests_waiting", 0) == 0
+        assert stats["pool_available"] == stats["pool_size"]
+        started = time.monotonic()
+        runs = await asyncio.wait_for(asyncio.gather(*(state.get_run("r1") for _ in range(4 * 4))), 2.0)
+        assert all(run.run_id == "r1" for run in runs)
+        assert time.monotonic() - started < 2.0
+    finally:
+        await queue.close()
+        await state.close()
+
+
+async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) -> None:
+    """An exhausted pool raises BackendUnavailableError after one pool timeout, not after a retried second."""
+    state = PostgresStateStore(await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=0.5"))
+    try:
+        await state.create_run("r1", "wf", "{}")
+        async with state._db.pool.connection():
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailableError):
+                await state.get_run("r1")
+            assert time.monotonic() - started < 0.9
+        assert (await state.get_run("r1")).run_id == "r1"
+    finally:
+        await state.close()

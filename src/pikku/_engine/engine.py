@@ -13,7 +13,7 @@ import contextvars
 import inspect
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -177,11 +177,9 @@ class Engine:
 
     async def _renew_lock(self, run_id: str) -> None:
         lease = self.settings.run_lock_lease
-        while True:
-            await asyncio.sleep(lease / 3)
-            if not await self.state.renew_run_lock(run_id, self.owner, lease):
-                log.warning("lost the run lock of %s while replaying it", run_id)
-                return
+        await keep_renewing(
+            lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
+        )
 
     async def _pass(self, run: RunRecord, steps: dict[str, StepRecord] | None = None) -> Outcome:
         wf = get_workflow(run.workflow)
@@ -260,7 +258,12 @@ class Engine:
             return await self._unclaimable(wf, run_id, name, payload.get("priority"))
         handoff = orchestrate_job(wf, run_id, payload.get("priority"))
         step = StepContext(run_id, wf.name, name, rec.attempts)
-        renewer = asyncio.ensure_future(self._renew_step(run_id, name))
+        lease = self.settings.step_lease
+        renewer = asyncio.ensure_future(
+            keep_renewing(
+                lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
+            )
+        )
         try:
             fn = get_function(rec.rpc_name or "")
             value = await self._invoke(fn.rpc_name, rec.data_json, step)
@@ -271,17 +274,10 @@ class Engine:
             renewer.cancel()
             await self._step_failed(wf, rec, exc, payload, handoff)
             return None
-        renewer.cancel()
+        finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
+            renewer.cancel()
         await self._store_result(run_id, name, result_json, None, handoff)
         return None
-
-    async def _renew_step(self, run_id: str, name: str) -> None:
-        lease = self.settings.step_lease
-        while True:
-            await asyncio.sleep(lease / 3)
-            if not await self.state.renew_step_lease(run_id, name, self.owner, lease):
-                log.warning("lost the lease of step %s of run %s while running it", name, run_id)
-                return
 
     async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
         current = await self.state.get_step(run_id, name)
@@ -317,10 +313,17 @@ class Engine:
     async def _store_result(
         self, run_id: str, name: str, result_json: str, result_type: str | None, handoff: Enqueue
     ) -> None:
+        # owner=: if another worker took the step over (our lease ran out), our result is not stored.
         if self.state.supports_handoff:
-            await self.state.complete_step(run_id, name, result_json, result_type=result_type, handoff=handoff)
-        elif await self.state.complete_step(run_id, name, result_json, result_type=result_type):
+            stored = await self.state.complete_step(
+                run_id, name, result_json, result_type=result_type, handoff=handoff, owner=self.owner
+            )
+        elif stored := await self.state.complete_step(
+            run_id, name, result_json, result_type=result_type, owner=self.owner
+        ):
             await self.put(handoff)
+        if not stored:
+            log.warning("step %s of run %s was taken over or settled elsewhere; result not stored", name, run_id)
 
     async def _transition(
         self,
@@ -332,8 +335,8 @@ class Engine:
         handoff: Enqueue,
     ) -> None:
         if self.state.supports_handoff:
-            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff)
-        elif await fail_step(run_id, name, error, retry_at=retry_at):
+            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=self.owner)
+        elif await fail_step(run_id, name, error, retry_at=retry_at, owner=self.owner):
             await self.put(handoff)
 
     # -- steps executed in the orchestrator -----------------------------------------------------------
@@ -384,7 +387,7 @@ class Engine:
             )
             ctx.record(await self.state.insert_step(new))
         else:
-            await self.state.complete_step(ctx.run_id, name, result_json, result_type=tag)
+            await self.state.complete_step(ctx.run_id, name, result_json, result_type=tag, owner=self.owner)
         return _serde.decode(result_json, tp, tag)
 
     async def _run_here(
@@ -412,7 +415,7 @@ class Engine:
         retry_at = None
         if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
             retry_at = now() + retry_policy.retry_delay(rec.attempts, fixed)
-        await self.state.fail_step(ctx.run_id, new.name, error, retry_at=retry_at)
+        await self.state.fail_step(ctx.run_id, new.name, error, retry_at=retry_at, owner=self.owner)
         if retry_at is not None:
             raise ctx.pause_for_retry(new.name, retry_at) from exc
         raise StepFailedError(ctx.run_id, new.name, error) from exc
@@ -435,6 +438,18 @@ class Engine:
             return 5.0
         log.error("job %s on %s has an unknown kind %r; dropped", job.id, job.queue, kind)
         return None
+
+
+async def keep_renewing(renew: Callable[[], Awaitable[bool]], lease: float, what: str) -> None:
+    """Renew a lease every third of it until cancelled or refused; a failed renewal is tried again."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        try:
+            if not await renew():
+                log.warning("lost the lease of the %s", what)
+                return
+        except Exception as exc:  # a blip in the backend: the lease still has two thirds to go
+            log.warning("renewing the lease of the %s failed (%s); trying again", what, exc)
 
 
 def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:

@@ -20,13 +20,16 @@ def worker(
     queue: list[str] = typer.Option(None, "--queue", "-q", help="Serve only this queue (repeatable)."),
     concurrency: int = typer.Option(10, "--concurrency", "-c", min=1, help="Jobs processed at once."),
     lease: float = typer.Option(30.0, "--lease", help="Seconds a claimed job is held before redelivery."),
+    stop_grace: float = typer.Option(
+        10.0, "--stop-grace", help="On SIGINT/SIGTERM: seconds in-flight jobs get to finish before release."
+    ),
     root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
 ) -> None:
     """Run queue workers: step workers and orchestrators, all of them or those named with --queue."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_project(root)
     queues = _chosen_queues(config, queue or [])
-    asyncio.run(_serve(config, queues, concurrency, lease))
+    asyncio.run(_serve(config, queues, concurrency, lease, stop_grace))
 
 
 def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
@@ -42,7 +45,9 @@ def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
     return sorted(set(wanted))
 
 
-async def _serve(config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float) -> None:
+async def _serve(
+    config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float, stop_grace: float
+) -> None:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     runtime = await project_runtime(config)
     set_runtime(runtime)
@@ -52,6 +57,7 @@ async def _serve(config: PikkuConfig, queues: list[str] | None, concurrency: int
         queues=queues,
         concurrency=concurrency,
         lease=lease,
+        stop_grace=stop_grace,
         recovery_interval=float(sweep.get("recovery_interval", 30.0)) or None,
         recovery_stale_after=float(sweep.get("recovery_stale_after", 300.0)),
     )

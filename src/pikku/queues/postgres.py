@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 
-from pikku._errors import BackendUnavailableError
 from pikku._pg import NOW, PgDatabase, open_database, quote_ident
 from pikku._records import Job
 from pikku._wakeup import Wakeups
@@ -162,6 +161,7 @@ class PostgresQueue:
         self._wakeups = Wakeups()
         self._listener = _Listener(db, self._wakeups)
         self._closed = False
+        self._probes: set[asyncio.Future[float | None]] = set()  # next-due probes running past their wait
 
     async def enqueue(
         self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
@@ -219,9 +219,15 @@ class PostgresQueue:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         # No notice is sent when a delayed job falls due, so sleep no longer than until the earliest one.
-        # Unreachable database: just sleep out the timeout; the next claim reports the outage.
-        with contextlib.suppress(TimeoutError, BackendUnavailableError):
-            due = await asyncio.wait_for(self._next_due(queues), timeout)
+        # Unreachable database: just sleep out the timeout; the next claim reports the outage. The probe is
+        # never cancelled (a cancelled database call can cost the pool a connection): past the timeout, or
+        # when this wait is cancelled, it finishes in the background.
+        probe = asyncio.ensure_future(self._next_due(queues))
+        self._probes.add(probe)
+        probe.add_done_callback(self._probe_done)
+        await asyncio.wait({probe}, timeout=max(timeout, 0.0))
+        if probe.done() and not probe.cancelled() and probe.exception() is None:
+            due = probe.result()
             if due is not None:
                 deadline = min(deadline, loop.time() + max(due, 0.0))
         timeout = deadline - loop.time()
@@ -229,6 +235,11 @@ class PostgresQueue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._listener.ready.wait(), timeout)
         await self._wakeups.wait(queues, deadline - loop.time())
+
+    def _probe_done(self, probe: asyncio.Future[float | None]) -> None:
+        self._probes.discard(probe)
+        if not probe.cancelled():
+            probe.exception()  # retrieved (an outage is reported by the next claim)
 
     async def _next_due(self, queues: Sequence[str] | None) -> float | None:
         if queues is None:
@@ -248,6 +259,8 @@ class PostgresQueue:
         if not self._closed:
             self._closed = True
             await self._listener.stop()
+            if self._probes:  # bounded, like the listener: let them hand their connections back
+                await asyncio.wait(set(self._probes), timeout=2.0)
             await self._db.release()
 
 

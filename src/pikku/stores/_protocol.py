@@ -149,8 +149,13 @@ class StateStore(Protocol):
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         """Any non-terminal status -> ``done`` with the result; ends the open attempt.
+
+        With ``owner`` (a worker finishing the step it claimed) the transition applies only while the step
+        is ``running`` under that owner's claim (expired or not, as long as nobody claimed it since): a
+        worker that lost its lease to another cannot store a stale result. Returns False otherwise.
 
         Returns False (and changes nothing, enqueues nothing) if the step is already done or failed.
         With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction; a
@@ -166,8 +171,9 @@ class StateStore(Protocol):
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
-        """End the open attempt with ``error``.
+        """End the open attempt with ``error``. ``owner`` guards it as in :meth:`complete_step`.
 
         With ``retry_at`` the step goes back to ``scheduled`` (its ``wake_at`` set to ``retry_at``);
         without it, to terminal ``failed``. Returns False (no change) if the step is already done or failed.

@@ -300,12 +300,19 @@ class FileStateStore:
 
         return self._change(run_id, change)
 
-    def _finish(self, run_id: str, name: str, fields: dict[str, Any], error: ErrorInfo | None) -> bool:
-        """Move an open step on with ``fields`` and end its open attempt; False if already settled."""
+    def _finish(
+        self, run_id: str, name: str, fields: dict[str, Any], error: ErrorInfo | None, owner: str | None
+    ) -> bool:
+        """Move an open step on with ``fields`` and end its open attempt; False if already settled.
+
+        With ``owner``, also False (no change) unless the step is running under that owner's claim.
+        """
 
         def change(doc: Doc) -> tuple[bool, bool]:
             step = self._step(doc, run_id, name)
             if step["status"] in ("done", "failed"):
+                return False, False
+            if owner is not None and (step["status"] != "running" or step.get("lease_owner") != owner):
                 return False, False
             t = now()
             step.update(fields, lease_owner=None, lease_until=None, updated_at=t)
@@ -329,10 +336,11 @@ class FileStateStore:
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         self._no_handoff(handoff)
         fields = {"status": "done", "result_json": result_json, "result_type": result_type, "error": None}
-        return self._finish(run_id, name, fields, None)
+        return self._finish(run_id, name, fields, None, owner)
 
     async def fail_step(
         self,
@@ -342,13 +350,14 @@ class FileStateStore:
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         self._no_handoff(handoff)
         fields: dict[str, Any] = {"status": "failed" if retry_at is None else "scheduled"}
         if retry_at is not None:
             fields["wake_at"] = retry_at
         fields["error"] = _plain(error)
-        return self._finish(run_id, name, fields, error)
+        return self._finish(run_id, name, fields, error, owner)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         def read(doc: Doc) -> list[StepAttempt]:

@@ -217,10 +217,11 @@ class MemoryStateStore:
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         self._check_handoff(handoff)
         step = self._step(run_id, name)
-        if step.status in ("done", "failed"):
+        if step.status in ("done", "failed") or not _held_by(step, owner):
             return False
         step.status, step.result_json, step.result_type = "done", result_json, result_type
         step.error, step.lease_owner, step.lease_until, step.updated_at = None, None, None, now()
@@ -236,10 +237,11 @@ class MemoryStateStore:
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         self._check_handoff(handoff)
         step = self._step(run_id, name)
-        if step.status in ("done", "failed"):
+        if step.status in ("done", "failed") or not _held_by(step, owner):
             return False
         step.status = "failed" if retry_at is None else "scheduled"
         step.wake_at = retry_at if retry_at is not None else step.wake_at
@@ -254,6 +256,11 @@ class MemoryStateStore:
 
     async def close(self) -> None:
         return None
+
+
+def _held_by(step: StepRecord, owner: str | None) -> bool:
+    """No owner given, or the step is running under that owner's claim."""
+    return owner is None or (step.status == "running" and step.lease_owner == owner)
 
 
 async def open_pair(url: str) -> tuple[MemoryStateStore, MemoryQueue]:

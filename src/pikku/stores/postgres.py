@@ -209,6 +209,8 @@ class _Sql:
             "wake_at = coalesce(%(wake)s::float8, wake_at), error_json = %(e)s, "
             f"lease_owner = NULL, lease_until = NULL, updated_at = {NOW} "
             "WHERE run_id = %(r)s AND name = %(n)s AND status NOT IN ('done', 'failed') "
+            # With an owner (a worker settling its own claim): only while running under that claim.
+            "AND (%(own)s::text IS NULL OR (status = 'running' AND lease_owner = %(own)s::text)) "
             "RETURNING run_id, name, attempts, updated_at), "
             f"a AS (UPDATE {att} AS a SET ended_at = u.updated_at, error_json = %(e)s FROM u "
             "WHERE a.run_id = u.run_id AND a.name = u.name AND a.attempt = u.attempts AND a.ended_at IS NULL)"
@@ -450,10 +452,12 @@ class PostgresStateStore:
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         params: dict[str, Any] = {
             "r": run_id,
             "n": name,
+            "own": owner,
             "s": "done",
             "res": result_json,
             "rt": result_type,
@@ -470,10 +474,12 @@ class PostgresStateStore:
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         params: dict[str, Any] = {
             "r": run_id,
             "n": name,
+            "own": owner,
             "s": "failed" if retry_at is None else "scheduled",
             "res": None,
             "rt": None,

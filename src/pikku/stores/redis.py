@@ -283,10 +283,18 @@ class RedisStateStore:
         return ["1", handoff.queue, json.dumps(handoff.payload), repr(float(handoff.delay)), priority]
 
     async def _settle_step(
-        self, run_id: str, name: str, status: str, error: str, ops: list[str], handoff: Enqueue | None
+        self,
+        run_id: str,
+        name: str,
+        status: str,
+        error: str,
+        ops: list[str],
+        handoff: Enqueue | None,
+        owner: str | None,
     ) -> bool:
         hand = self._handoff_args(handoff)
-        code = await self._db.script("SETTLE_STEP", run_id, name, status, error, *hand, *ops)
+        guard = ["0", ""] if owner is None else ["1", owner]
+        code = await self._db.script("SETTLE_STEP", run_id, name, status, error, *hand, *guard, *ops)
         self._check(code, run_id, name)
         return bool(code)
 
@@ -298,10 +306,11 @@ class RedisStateStore:
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         ops = ["s", "result", result_json, "d", "error", ""]
         ops += ["d", "rtype", ""] if result_type is None else ["s", "rtype", result_type]
-        return await self._settle_step(run_id, name, "done", "", ops, handoff)
+        return await self._settle_step(run_id, name, "done", "", ops, handoff, owner)
 
     async def fail_step(
         self,
@@ -311,13 +320,14 @@ class RedisStateStore:
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         err = _error_json(error)
         ops = ["s", "error", err]
         if retry_at is not None:
             ops += ["s", "wake", repr(float(retry_at))]
         status = "failed" if retry_at is None else "scheduled"
-        return await self._settle_step(run_id, name, status, err, ops, handoff)
+        return await self._settle_step(run_id, name, status, err, ops, handoff, owner)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)

@@ -286,21 +286,33 @@ class SQLiteStateStore:
         return False
 
     def _finish(
-        self, run_id: str, name: str, sets: str, args: tuple[Any, ...], error: ErrorInfo | None, handoff: Enqueue | None
+        self,
+        run_id: str,
+        name: str,
+        sets: str,
+        args: tuple[Any, ...],
+        error: ErrorInfo | None,
+        handoff: Enqueue | None,
+        owner: str | None,
     ) -> bool:
-        """Move an open step on (``sets``), end its open attempt, enqueue the hand-off: one transaction."""
+        """Move an open step on (``sets``), end its open attempt, enqueue the hand-off: one transaction.
+
+        With ``owner`` the update matches only a step running under that owner's claim.
+        """
         self._check_handoff(handoff)
         t = now()
+        held = "" if owner is None else " AND status = 'running' AND lease_owner = ?"
         sql = (
             f"UPDATE steps SET {sets}, lease_owner = NULL, lease_until = NULL, updated_at = ? "
-            f"WHERE run_id = ? AND name = ? AND {_OPEN} RETURNING attempts"
+            f"WHERE run_id = ? AND name = ? AND {_OPEN}{held} RETURNING attempts"
         )
+        where: tuple[Any, ...] = (run_id, name) if owner is None else (run_id, name, owner)
         end = (
             "UPDATE attempts SET ended_at = ?, error_json = ? "
             "WHERE run_id = ? AND name = ? AND attempt = ? AND ended_at IS NULL"
         )
         with self._db.write() as db:
-            row = db.fetchone(sql, (*args, t, run_id, name))
+            row = db.fetchone(sql, (*args, t, *where))
             if row is not None:
                 db.rowcount(end, (t, _error_json(error), run_id, name, row[0]))
                 self._enqueue(handoff, t)
@@ -318,9 +330,10 @@ class SQLiteStateStore:
         *,
         result_type: str | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         sets = "status = 'done', result_json = ?, result_type = ?, error_json = NULL"
-        return self._finish(run_id, name, sets, (result_json, result_type), None, handoff)
+        return self._finish(run_id, name, sets, (result_json, result_type), None, handoff, owner)
 
     async def fail_step(
         self,
@@ -330,10 +343,11 @@ class SQLiteStateStore:
         *,
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
+        owner: str | None = None,
     ) -> bool:
         status = "failed" if retry_at is None else "scheduled"
         sets = "status = ?, wake_at = COALESCE(?, wake_at), error_json = ?"
-        return self._finish(run_id, name, sets, (status, retry_at, _error_json(error)), error, handoff)
+        return self._finish(run_id, name, sets, (status, retry_at, _error_json(error)), error, handoff, owner)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         sql = (

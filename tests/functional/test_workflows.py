@@ -283,3 +283,36 @@ async def test_each_replay_pass_reads_step_states_once(rt: Runtime) -> None:
 
     await Engine._pass(rt.engine, run)  # one replay pass over 13 done steps
     assert counting.reads == {"get_steps": 1}
+
+
+@pikku_func(name="f.big")
+async def big(services: Any, data: int) -> str:
+    CALLS["big"] += 1
+    return "x" * data
+
+
+async def big_wf(services: Any, data: int) -> int:
+    text: str = await services.workflow.do("produce", "f.big", data, retries=3)
+    return len(text)
+
+
+wire_workflow(name="f-big", func=big_wf)
+
+
+async def test_an_oversized_step_result_is_refused_at_that_step(backend_url: str) -> None:
+    """A result over the payload limit fails its step (no retries: it cannot shrink) with a clear error."""
+    settings = Settings(run_lock_lease=5, step_lease=5, lock_busy_delay=0.01, default_retries=0, payload_limit=1000)
+    async with memory_runtime(settings=settings, url=backend_url) as runtime:
+        ok = await WorkflowClient("f-big").start(10)
+        too_big = await WorkflowClient("f-big").start(5000)
+        await settle(runtime, [ok.run_id, too_big.run_id])
+        assert await ok.result(timeout=1) == 10
+        run = await too_big.get_run()
+        assert run.status == "failed" and run.error is not None
+        assert run.error.code == "PIKKU_PAYLOAD_TOO_LARGE"
+        assert "'produce'" in run.error.message and "1000-byte limit" in run.error.message
+        assert CALLS["big"] == 2  # one each: a payload error is not retried
+        runs_before = len(await runtime.engine.state.list_runs())
+        with pytest.raises(pikku.PayloadTooLargeError, match="input of workflow 'f-strict'"):
+            await WorkflowClient("f-strict", StrictInput).start({"email": "a" * 2000, "age": 1})
+        assert len(await runtime.engine.state.list_runs()) == runs_before  # refused before a run exists

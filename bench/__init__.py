@@ -1,0 +1,1 @@
+"""Benchmarks of pikku against DBOS Transact and the database's own limit: ``python -m bench``."""

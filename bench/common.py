@@ -1,0 +1,162 @@
+"""Shared helpers: timing statistics, machine facts, throwaway PostgreSQL databases, child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parent.parent
+OUT = Path(__file__).resolve().parent / ".out"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, NaN for no values."""
+    return statistics.median(values) if values else float("nan")
+
+
+def pg_url(database: str) -> str:
+    """The admin URL pointed at another database on the same server."""
+    base, _, _ = PG_ADMIN.rpartition("/")
+    return f"{base}/{database}"
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """Create an empty database, yield its name, drop it afterwards (even if clients linger)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: Where children import pikku from (see :func:`snapshot_code`); None: the live checkout.
+_CODE: Path | None = None
+
+
+def snapshot_code(folder: Path, from_head: bool) -> str:
+    """Copy pikku's source (work tree, or the committed HEAD) to ``folder``; children import that copy.
+
+    Others may edit the checkout while a run takes minutes: a child started after an edit would import a
+    mix of old and new modules. Every child of one run measures the same code this way. Returns a label.
+    """
+    global _CODE  # noqa: PLW0603 - one snapshot per process, set once by the command
+    label = code_version()
+    if from_head:
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", "src/pikku", "templates"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+        label = label.split(" ")[0] + " (HEAD)"
+    else:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(ROOT / "src" / "pikku", folder / "src" / "pikku", ignore=ignore)
+        shutil.copytree(ROOT / "templates", folder / "templates", ignore=ignore)
+    _CODE = folder / "src"
+    return label
+
+
+def run_child(module: str, args: dict[str, Any], timeout: float = 900.0) -> dict[str, Any]:
+    """Run ``python -m module`` with ``args`` as JSON on argv; its last stdout line is the JSON result."""
+    cmd = [sys.executable, "-m", module, json.dumps(args)]
+    env = dict(os.environ)
+    if _CODE is not None:  # ahead of the editable install's path entry
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_CODE), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-25:])
+        raise RuntimeError(f"{module} {args} failed (exit {proc.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def child_main(handler: Any) -> None:
+    """Entry point of a child: parse the JSON argument, run ``handler(args)``, print its JSON result."""
+    args = json.loads(sys.argv[1])
+    result = handler(args)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything the table names."""
+    found: dict[str, str] = {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "psycopg": psycopg.__version__,
+    }
+    for dist in ("pikku", "dbos", "libcst"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "not installed"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            sync = conn.execute("SHOW synchronous_commit").fetchone()
+            fsync = conn.execute("SHOW fsync").fetchone()
+        found["postgresql"] = str(row[0]) if row else "?"
+        found["pg_synchronous_commit"] = str(sync[0]) if sync else "?"
+        found["pg_fsync"] = str(fsync[0]) if fsync else "?"
+    except Exception as exc:  # the table still prints; the PostgreSQL rows will show the failure
+        found["postgresql"] = f"unavailable ({exc.__class__.__name__})"
+    return found
+
+
+def code_version() -> str:
+    """The git commit of the checkout being measured, marked when the work tree has uncommitted changes."""
+    git = ["git", "--no-optional-locks"]  # read-only: never take the index lock a concurrent commit needs
+    try:
+        head = [*git, "rev-parse", "--short", "HEAD"]
+        sha = subprocess.run(head, check=False, cwd=ROOT, capture_output=True, text=True)
+        changed = [*git, "status", "--porcelain", "--untracked-files=no", "--", "src"]
+        dirty = subprocess.run(changed, check=False, cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + (" + uncommitted changes in src/" if dirty.stdout.strip() else "")
+
+
+def machine() -> dict[str, Any]:
+    """Cores and CPU model of this machine."""
+    return {"cores": os.cpu_count() or 0, "cpu": cpu_model(), "os": platform.platform(terse=True)}

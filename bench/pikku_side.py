@@ -1,0 +1,129 @@
+"""The pikku side of each workload, run in its own interpreter against a given state URL.
+
+Steps are rpc steps (``workflow.do(name, "bench.noop", {...})``) on a ``@pikku_func`` that does nothing
+and returns a small dict. Inline mode: ``engine.start`` drives the run in this process, every step stored
+durably. Remote mode: every step is a job on its own queue and every replay a job on the orchestrator
+queue, drained by ONE in-process ``pikku.Worker(engine, concurrency=10)`` sharing the event loop with the
+code that starts the runs. Engine and worker settings are pikku's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.common import child_main, percentile
+from pikku import Runtime, Worker, open_runtime, pikku_func, wire_workflow
+from pikku._records import SETTLED_RUN_STATUSES
+
+STEP_COUNTS = (1, 10, 100, 1000)
+
+
+@pikku_func(name="bench.noop")
+async def noop(services: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A step that does nothing and returns a small dict."""
+    return {"ok": True, "i": data["i"]}
+
+
+def _workflow(steps: int) -> Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]:
+    async def flow(services: Any, data: dict[str, Any]) -> dict[str, Any]:
+        workflow = services.workflow
+        for i in range(steps):
+            await workflow.do(f"s{i}", "bench.noop", {"i": i})
+        return {"n": steps}
+
+    flow.__name__ = flow.__qualname__ = f"flow_{steps}"
+    return flow
+
+
+for _n in STEP_COUNTS:
+    _fn = _workflow(_n)
+    wire_workflow(name=f"inline{_n}", func=_fn, execution_mode="inline")
+    wire_workflow(name=f"remote{_n}", func=_fn, execution_mode="remote")
+
+
+async def inline(rt: Runtime, runs: int, steps: int) -> dict[str, Any]:
+    """Sequential inline runs of a ``steps``-step workflow: steps/s and per-run latency."""
+    engine = rt.engine
+    latencies = []
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        t = time.perf_counter()
+        run_id = await engine.start(f"inline{steps}", {})
+        latencies.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    assert (await engine.state.get_run(run_id)).status == "completed"
+    return {
+        "steps_per_s": runs * steps / total,
+        "total_s": total,
+        "p50_s": percentile(latencies, 0.5),
+        "p99_s": percentile(latencies, 0.99),
+    }
+
+
+async def _settled(rt: Runtime, run_ids: list[str], poll: float) -> None:
+    """Wait until every run has settled (checks the last unsettled one first, so few reads per poll)."""
+    pending = list(run_ids)
+    while pending:
+        run = await rt.engine.state.get_run(pending[-1])
+        if run.status in SETTLED_RUN_STATUSES:
+            pending.pop()
+            continue
+        await asyncio.sleep(poll)
+
+
+async def remote(rt: Runtime, runs: int, steps: int, concurrency: int) -> dict[str, Any]:
+    """``runs`` remote runs started at once, drained by one in-process worker with ``concurrency`` slots."""
+    engine = rt.engine
+    worker = Worker(engine, concurrency=concurrency)
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await _settled(rt, [await engine.start("remote1", {})], 0.005)  # warm-up through the queues
+        t0 = time.perf_counter()
+        ids = [await engine.start(f"remote{steps}", {}) for _ in range(runs)]
+        enqueued = time.perf_counter() - t0
+        await _settled(rt, ids, 0.01 if runs == 1 else 0.05)
+        total = time.perf_counter() - t0
+    finally:
+        worker.stop()
+        await task
+    latencies = []
+    for run_id in ids:
+        run = await engine.state.get_run(run_id)
+        assert run.status == "completed", (run.status, run.error)
+        latencies.append(run.updated_at - run.created_at)
+    return {
+        "runs_per_s": runs / total,
+        "steps_per_s": runs * steps / total,
+        "total_s": total,
+        "enqueue_s": enqueued,
+        "p50_s": percentile(latencies, 0.5),
+        "p99_s": percentile(latencies, 0.99),
+    }
+
+
+async def _main(args: dict[str, Any]) -> dict[str, Any]:
+    rt = await open_runtime(state_url=args["url"])
+    runs, steps = int(args["runs"]), int(args["steps"])
+    try:
+        for _ in range(3):  # warm-up: connections, prepared statements
+            await rt.engine.start(f"inline{min(10, steps)}", {})
+        samples = []
+        for _ in range(int(args.get("repeats", 1))):
+            if args["op"] == "inline":
+                samples.append(await inline(rt, runs, steps))
+            else:
+                samples.append(await remote(rt, runs, steps, int(args.get("concurrency", 10))))
+        return {"samples": samples}
+    finally:
+        await rt.close()
+
+
+def _child(args: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    child_main(_child)

@@ -1,0 +1,165 @@
+"""Workload 5: ``pikku prebuild`` on a generated project of 1,000 modules, next to bare libcst parsing.
+
+The project: 200 workflow modules and 800 function modules (4 ``@pikku_func`` each), plus a models module
+and package ``__init__`` files. Each sample runs in a fresh interpreter (no warm in-process caches), and the
+time is taken around the ``prebuild`` call itself, so interpreter start-up and imports are left out for
+all three figures alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import libcst
+
+from bench.common import child_main
+from pikku.cli.prebuild import prebuild
+
+N_WORKFLOWS = 200
+N_FUNCTION_MODULES = 800
+FUNCS_PER_MODULE = 4
+
+_PYPROJECT = """\
+[tool.pikku]
+source = ["benchapp"]
+output = ".pikku"
+package = "bench_gen"
+"""
+
+_MODELS = '''\
+"""Models shared by the generated benchmark app."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Item(BaseModel):
+    """An input."""
+
+    key: str
+    amount: float = 0.0
+
+
+class Result(BaseModel):
+    """An output."""
+
+    key: str
+    ok: bool = True
+'''
+
+_FUNCTION_HEAD = '''\
+"""Function module {m} of the generated benchmark app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchapp.models import Item, Result
+from pikku import pikku_func
+'''
+
+_FUNCTION = '''
+
+@pikku_func(name="fn{m}.op{k}")
+async def op_{m}_{k}(services: Any, data: Item) -> Result:
+    """Operation {k} of module {m}."""
+    total = data.amount * {k} + {m}
+    return Result(key=f"{{data.key}}-{{total}}")
+'''
+
+_WORKFLOW = '''\
+"""Workflow module {w} of the generated benchmark app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchapp.models import Item, Result
+from pikku import pikku_func, wire_workflow
+
+
+@pikku_func
+async def flow_{w}(services: Any, data: Item) -> Result:
+    """Five rpc steps, an inline step and a durable sleep."""
+    workflow = services.workflow
+    first = await workflow.do("a", "fn{m0}.op0", {{"key": data.key}}, description="First call")
+    await workflow.do("b", "fn{m1}.op1", {{"key": first.key}}, description="Second call")
+    rate = await workflow.do("rate", lambda: 0.2 if data.amount > 10 else 0.1, description="Inline rate")
+    await workflow.do("c", "fn{m2}.op2", {{"key": data.key, "amount": rate}})
+    for i in range(3):
+        await workflow.do(f"d-{{i}}", "fn{m3}.op3", {{"key": str(i)}}, description="Loop")
+    await workflow.sleep("1s", description="Pause")
+    return await workflow.do("e", "fn{m0}.op1", {{"key": data.key}}, description="Last call")
+
+
+wire_workflow(name="flow{w}", description="Generated workflow {w}", execution_mode="{mode}", func=flow_{w})
+'''
+
+
+def generate(root: Path) -> int:
+    """Write the project under ``root``; the number of workflow + function modules written."""
+    app = root / "benchapp"
+    (app / "functions").mkdir(parents=True, exist_ok=True)
+    (app / "workflows").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(_PYPROJECT)
+    (app / "__init__.py").write_text('"""Generated benchmark app."""\n')
+    (app / "functions" / "__init__.py").write_text('"""Functions."""\n')
+    (app / "workflows" / "__init__.py").write_text('"""Workflows."""\n')
+    (app / "models.py").write_text(_MODELS)
+    for m in range(N_FUNCTION_MODULES):
+        body = _FUNCTION_HEAD.format(m=m) + "".join(_FUNCTION.format(m=m, k=k) for k in range(FUNCS_PER_MODULE))
+        (app / "functions" / f"fn{m:04d}.py").write_text(body)
+    for w in range(N_WORKFLOWS):
+        picks = [(w * 4 + j) % N_FUNCTION_MODULES for j in range(4)]
+        text = _WORKFLOW.format(
+            w=w, m0=picks[0], m1=picks[1], m2=picks[2], m3=picks[3], mode="inline" if w % 2 else "remote"
+        )
+        (app / "workflows" / f"flow{w:04d}.py").write_text(text)
+    return N_FUNCTION_MODULES + N_WORKFLOWS
+
+
+def source_files(root: Path) -> list[Path]:
+    """Every .py file of the generated app."""
+    return sorted((root / "benchapp").rglob("*.py"))
+
+
+def bare_parse(root: Path, repeats: int) -> list[float]:
+    """Seconds ``libcst.parse_module`` needs for every file (bytes read beforehand), ``repeats`` times."""
+    sources = [p.read_bytes() for p in source_files(root)]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for src in sources:
+            libcst.parse_module(src)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def timed_prebuild(root: Path, clean: bool) -> float:
+    """Seconds of one in-process ``pikku prebuild`` (after removing output and cache when ``clean``)."""
+    if clean:
+        shutil.rmtree(root / ".pikku", ignore_errors=True)
+        shutil.rmtree(root / ".pikku-cache", ignore_errors=True)
+    t0 = time.perf_counter()
+    prebuild(check=False, root=root)
+    return time.perf_counter() - t0
+
+
+def _child(args: dict[str, Any]) -> dict[str, Any]:
+    root = Path(args["dir"])
+    op = args["op"]
+    if op == "generate":
+        return {"modules": generate(root), "files": len(source_files(root))}
+    if op == "parse":
+        return {"times": bare_parse(root, int(args.get("repeats", 3)))}
+    if op in ("cold", "warm"):
+        return {"time": timed_prebuild(root, clean=op == "cold")}
+    raise ValueError(f"unknown op {op!r}")
+
+
+if __name__ == "__main__":
+    child_main(_child)

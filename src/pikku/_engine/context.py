@@ -24,7 +24,7 @@ from pikku._errors import (
     UnknownRPCError,
     WorkflowAsyncException,
 )
-from pikku._records import ErrorInfo, NewStep, RunRecord, StepForm, StepRecord
+from pikku._records import NewStep, RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 if TYPE_CHECKING:
@@ -203,8 +203,3 @@ def _resolve_string(annotation: str, module: str) -> Any:
         return eval(annotation, vars(sys.modules[module]))  # the module's own annotation text
     except Exception:
         return None
-
-
-def step_error(rec: StepRecord) -> ErrorInfo:
-    """A failed step's stored error (a placeholder if a backend lost it)."""
-    return rec.error or ErrorInfo("step failed without a recorded error", "UnknownError")

@@ -21,7 +21,7 @@ from pikku import _serde
 from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
-from pikku._engine.context import BackendFault, WorkflowContext, return_type, step_error
+from pikku._engine.context import BackendFault, WorkflowContext, return_type
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
@@ -496,4 +496,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_error", "step_job"]
+__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_job"]

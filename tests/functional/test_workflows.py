@@ -264,7 +264,7 @@ class CountingState:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name in ("get_steps", "get_step"):
+        if name in ("get_steps", "get_step", "lock_run"):
             async def counted(*args: Any, **kwargs: Any) -> Any:
                 self.reads[name] += 1
                 return await attr(*args, **kwargs)
@@ -273,16 +273,15 @@ class CountingState:
 
 
 async def test_each_replay_pass_reads_step_states_once(rt: Runtime) -> None:
-    """A pass over a run with many done steps reads all step states with one get_steps and no get_step."""
-    handle = await WorkflowClient("f-fanout").start(list(range(10)))
-    await settle(rt, [handle.run_id])
+    """Every pass of a whole run opens with one lock_run (lock + run + all steps); no pass reads steps again."""
     counting = CountingState(rt.engine.state)
     rt.engine.state = counting  # type: ignore[assignment]
-    run = await rt.engine.state.get_run(handle.run_id)
-    from pikku._engine.engine import Engine
-
-    await Engine._pass(rt.engine, run)  # one replay pass over 13 done steps
-    assert counting.reads == {"get_steps": 1}
+    handle = await WorkflowClient("f-fanout").start(list(range(10)))
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == [*range(10), "loop0", "loop1", "loop2"]
+    passes = counting.reads["lock_run"]
+    assert passes >= 4  # the fan-out, then each of the three loop steps, then completion
+    assert counting.reads == {"lock_run": passes}  # no get_steps, no per-step get_step in any pass
 
 
 @pikku_func(name="f.big")

@@ -24,7 +24,7 @@ class PikkuConfig:
     services: str | None = None
     state_url: str = DEFAULT_STATE_URL
     queue_url: str | None = None
-    settings: dict[str, float | int] = field(default_factory=dict)
+    settings: dict[str, float | int | bool] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,19 +87,27 @@ SETTING_KEYS = frozenset(
         "recovery_stale_after",
     }
 )
+#: Settings that are switches (TOML booleans), not numbers.
+SWITCH_KEYS = frozenset({"local_steps"})
 
 
-def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int]:
+def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int | bool]:
     raw = table.get("settings", {})
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: [tool.pikku.settings] must be a table", hint="[tool.pikku.settings]\nstep_lease = 30"
         )
     for key, value in raw.items():
+        if key in SWITCH_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{path}: [tool.pikku.settings] {key} must be true or false, not {value!r}", hint=f"{key} = true"
+                )
+            continue
         if key not in SETTING_KEYS:
             raise ConfigError(
                 f"{path}: [tool.pikku.settings] has unknown key {key!r}",
-                hint=f"known keys: {', '.join(sorted(SETTING_KEYS))}",
+                hint=f"known keys: {', '.join(sorted(SETTING_KEYS | SWITCH_KEYS))}",
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(

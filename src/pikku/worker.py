@@ -71,6 +71,10 @@ class Worker:
             except Exception:
                 log.exception("recovery sweep failed; trying again later")
 
+    def serves(self, queue: str) -> bool:
+        """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""
+        return self.queues is None or queue in self.queues
+
     def stop(self) -> None:
         """Ask the loop to stop claiming; in-flight jobs get ``stop_grace`` seconds to finish."""
         self.stopping.set()
@@ -117,7 +121,7 @@ class Worker:
     async def _process(self, job: Job) -> None:
         keeper = asyncio.ensure_future(self._keep_lease(job))
         try:
-            delay = await self.engine.handle_job(job)
+            delay = await self.engine.handle_job(job, self.serves)
         except asyncio.CancelledError:
             await _quietly(self.engine.queue.release(job))
             raise

@@ -274,6 +274,7 @@ class CountingState:
 
 async def test_each_replay_pass_reads_step_states_once(rt: Runtime) -> None:
     """Every pass of a whole run opens with one lock_run (lock + run + all steps); no pass reads steps again."""
+    rt.engine.settings.local_steps = False  # every step through its queue: one pass per hand-off
     counting = CountingState(rt.engine.state)
     rt.engine.state = counting  # type: ignore[assignment]
     handle = await WorkflowClient("f-fanout").start(list(range(10)))

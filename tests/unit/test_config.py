@@ -40,6 +40,7 @@ def test_environment_overrides_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("[tool.pikku]\nstate_url = 1\n", "state_url must be a string"),
         ("[tool.pikku.settings]\nstep_leas = 1\n", "unknown key 'step_leas'"),
         ("[tool.pikku.settings]\nstep_lease = -1\n", "step_lease must be a number >= 0"),
+        ("[tool.pikku.settings]\nlocal_steps = 1\n", "local_steps must be true or false"),
         ("[tool.pikku\n", "invalid TOML"),
     ],
 )
@@ -64,3 +65,10 @@ def test_missing_config_says_how_to_fix(tmp_path: Path) -> None:
     """No [tool.pikku] anywhere above: a ConfigError with a hint."""
     with pytest.raises(ConfigError, match=r"no pyproject.toml with a \[tool.pikku\] table"):
         load_config(tmp_path)
+
+
+def test_local_steps_switch_reaches_the_engine(tmp_path: Path) -> None:
+    """local_steps defaults on; `local_steps = false` sends every remote step through its queue."""
+    assert engine_settings(load_config(_write(tmp_path, "[tool.pikku]\n"))).local_steps is True
+    cfg = load_config(_write(tmp_path, "[tool.pikku]\n[tool.pikku.settings]\nlocal_steps = false\n"))
+    assert engine_settings(cfg).local_steps is False

@@ -57,11 +57,20 @@ async def _guard(op: Awaitable[T]) -> T:
 class WorkflowContext:
     """The workflow interaction object of one pass over one run."""
 
-    def __init__(self, engine: Engine, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        wf: WorkflowDef,
+        run: RunRecord,
+        steps: dict[str, StepRecord],
+        serves: Callable[[str], bool] | None = None,
+    ) -> None:
         self._engine = engine
         self._wf = wf
         self._run = run
         self._steps = steps
+        self._serves = serves
+        self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -75,6 +84,16 @@ class WorkflowContext:
     def workflow_name(self) -> str:
         """The name of the workflow being replayed."""
         return self._wf.name
+
+    @property
+    def workflow_def(self) -> WorkflowDef:
+        """The workflow being replayed."""
+        return self._wf
+
+    @property
+    def priority(self) -> float:
+        """The priority of the run's jobs: its start time (runs in flight go first)."""
+        return self._run.created_at
 
     # -- public API ---------------------------------------------------------------------------------
     async def do(
@@ -161,6 +180,16 @@ class WorkflowContext:
     async def _remote(
         self, name: str, rpc_name: str, data: Any, rec: StepRecord | None, attempts: int, delay: float | None
     ) -> Any:
+        if self._runs_here(name, rec):
+            self._local_busy = True
+            try:
+                return await _guard(self._engine.run_rpc_here(self, name, rpc_name, data, rec, attempts, delay))
+            finally:
+                self._local_busy = False
+        if rec is not None and rec.status == "running" and self._serves is not None:
+            # Maybe a step run inside a pass whose worker died: no job will finish it, so look again
+            # once its lease can have run out (then it is run here).
+            raise self._pause(f"step {name!r} is running elsewhere", wake_at=(rec.lease_until or now()) + 0.05)
         if rec is None or rec.status == "pending":
             data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
             rec = await _guard(
@@ -170,6 +199,15 @@ class WorkflowContext:
             )
             self._steps[name] = rec
         raise self._pause(f"waiting for step {name!r}")
+
+    def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
+        """Whether this pass runs the rpc step itself: its worker serves the step's queue, no other local
+        step is in flight, and the step has no job that will run it (new, pending, or its lease ran out)."""
+        if self._serves is None or self._local_busy or not self._serves(self._wf.step_queue(name)):
+            return False
+        if rec is None or rec.status == "pending":
+            return True
+        return rec.status == "running" and (rec.lease_until or 0.0) <= now()
 
     def pause_for_retry(self, name: str, retry_at: float) -> WorkflowAsyncException:
         """The pause of a step that failed and will be tried again at ``retry_at``."""

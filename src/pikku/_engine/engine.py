@@ -45,6 +45,9 @@ from pikku._services import RPC, Services, StepContext, call_function, validate_
 
 log = logging.getLogger("pikku.engine")
 
+#: Whether the worker running a pass serves a queue (so it can run that queue's steps itself).
+Serves = Callable[[str], bool]
+
 _CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
 
 
@@ -63,6 +66,10 @@ class Settings:
     inline_watchdog: float = 60.0
     default_retries: int = retry_policy.DEFAULT_RETRIES
     payload_limit: int = _serde.DEFAULT_PAYLOAD_LIMIT
+    #: A worker that serves a remote rpc step's queue runs the step itself, inside the pass that reached
+    #: it, instead of a queue job and a hand-off (see :meth:`Engine.run_rpc_here`). Off: every remote
+    #: step goes through its queue.
+    local_steps: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +146,14 @@ class Engine:
                 await asyncio.sleep(0.1)
 
     # -- orchestration ---------------------------------------------------------------------------------
-    async def orchestrate(self, run_id: str, *, fresh: RunRecord | None = None) -> Outcome:
+    async def orchestrate(
+        self, run_id: str, *, fresh: RunRecord | None = None, serves: Serves | None = None
+    ) -> Outcome:
         """One replay pass under the run lock; settled runs are left alone without taking the lock.
 
         ``fresh`` is the record of a run this engine has just created holding its lock: it has no steps
-        yet, so the first pass skips taking the lock and reading the run and its steps.
+        yet, so the first pass skips taking the lock and reading the run and its steps. ``serves`` tells
+        which step queues the calling worker serves: their rpc steps run inside this pass.
         """
         lease = self.settings.run_lock_lease
         steps: dict[str, StepRecord] | None
@@ -161,7 +171,7 @@ class Engine:
         renewer = asyncio.ensure_future(self._renew_lock(run_id))
         outcome = Outcome("paused")
         try:
-            outcome = await self._pass(run, steps)
+            outcome = await self._pass(run, steps, serves)
         finally:
             renewer.cancel()
             if outcome.kind not in ("completed", "failed"):  # settling the run released the lock
@@ -181,11 +191,14 @@ class Engine:
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
         )
 
-    async def _pass(self, run: RunRecord, steps: dict[str, StepRecord] | None = None) -> Outcome:
+    async def _pass(
+        self, run: RunRecord, steps: dict[str, StepRecord] | None = None, serves: Serves | None = None
+    ) -> Outcome:
         wf = get_workflow(run.workflow)
         if steps is None:
             steps = await self.state.get_steps(run.run_id)
-        ctx = WorkflowContext(self, wf, run, steps)
+        local = serves if self.settings.local_steps else None
+        ctx = WorkflowContext(self, wf, run, steps, local)
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
@@ -258,12 +271,7 @@ class Engine:
             return await self._unclaimable(wf, run_id, name, payload.get("priority"))
         handoff = orchestrate_job(wf, run_id, payload.get("priority"))
         step = StepContext(run_id, wf.name, name, rec.attempts)
-        lease = self.settings.step_lease
-        renewer = asyncio.ensure_future(
-            keep_renewing(
-                lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
-            )
-        )
+        renewer = self._renew_step(run_id, name)
         try:
             fn = get_function(rec.rpc_name or "")
             value = await self._invoke(fn.rpc_name, rec.data_json, step)
@@ -278,6 +286,81 @@ class Engine:
             renewer.cancel()
         await self._store_result(run_id, name, result_json, None, handoff)
         return None
+
+    def _renew_step(self, run_id: str, name: str) -> asyncio.Future[None]:
+        lease = self.settings.step_lease
+        return asyncio.ensure_future(
+            keep_renewing(
+                lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
+            )
+        )
+
+    async def run_rpc_here(
+        self,
+        ctx: WorkflowContext,
+        name: str,
+        rpc_name: str,
+        data: Any,
+        rec: StepRecord | None,
+        attempts: int,
+        retry_delay: float | None,
+    ) -> Any:
+        """Run a remote rpc step in this worker, inside the pass, and return its value to the workflow.
+
+        Only for a worker that serves the step's queue: it would claim the step's job itself anyway. Here
+        there is no job and no hand-off: the step is inserted and claimed, run, and its result stored, and
+        the pass goes on (no replay from the top). Durable all the same: the orchestrator job of this pass
+        stays leased, so if the process dies, the job is delivered again and that replay finds the step
+        ``running`` under a lease that runs out, and runs it again (see ``WorkflowContext._remote``).
+        """
+        fn = get_function(rpc_name)  # an unknown rpc fails the pass here
+        if rec is None:
+            data_json = _serde.encode(data, what=f"input of step {name!r}")
+            new = NewStep(ctx.run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
+            rec = await self.state.insert_step(new)
+            ctx.record(rec)
+        claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
+        if claimed is None:  # taken by a job's worker meanwhile: its hand-off replays the run
+            raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
+        step = StepContext(ctx.run_id, ctx.workflow_name, name, claimed.attempts)
+        renewer = self._renew_step(ctx.run_id, name)
+        try:
+            value = await self._invoke(rpc_name, claimed.data_json, step)
+            result_json = _serde.encode(
+                value, fn.output_type, what=f"step {name!r} of run {ctx.run_id!r}", limit=self.settings.payload_limit
+            )
+        except Exception as exc:
+            renewer.cancel()
+            raise await self._local_failed(ctx, claimed, exc, retry_delay) from exc
+        finally:
+            renewer.cancel()
+        if not await self.state.complete_step(ctx.run_id, name, result_json, owner=self.owner):
+            raise WorkflowAsyncException(ctx.run_id, f"step {name!r} was taken over")
+        return _serde.decode(result_json, fn.output_type)
+
+    async def _local_failed(
+        self, ctx: WorkflowContext, rec: StepRecord, exc: Exception, retry_delay: float | None
+    ) -> BaseException:
+        """Record a failed local attempt; what to raise into the workflow: the failure, or a pause.
+
+        A retry goes through the step's queue like any remote retry: a delayed step job, whose hand-off
+        replays the run when it is done.
+        """
+        error = retry_policy.error_info(exc)
+        run_id, name = rec.run_id, rec.name
+        if not (retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts):
+            if await self.state.fail_step(run_id, name, error, owner=self.owner):
+                return StepFailedError(run_id, name, error)
+            return WorkflowAsyncException(run_id, f"step {name!r} was taken over")
+        delay = retry_policy.retry_delay(rec.attempts, retry_delay)
+        job = step_job(ctx.workflow_def, run_id, name, rec.rpc_name or "", ctx.priority, retry_delay)
+        again = Enqueue(job.queue, job.payload, delay, job.priority)
+        if self.state.supports_handoff:
+            await self.state.fail_step(run_id, name, error, retry_at=now() + delay, handoff=again, owner=self.owner)
+        else:  # the job first: a crash in between leaves a job for a step still running under our lease
+            await self.put(again)
+            await self.state.fail_step(run_id, name, error, retry_at=now() + delay, owner=self.owner)
+        return WorkflowAsyncException(run_id, f"step {name!r} failed; retrying")
 
     async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
         current = await self.state.get_step(run_id, name)
@@ -421,12 +504,15 @@ class Engine:
         raise StepFailedError(ctx.run_id, new.name, error) from exc
 
     # -- queue jobs -----------------------------------------------------------------------------------
-    async def handle_job(self, job: Job) -> float | None:
-        """Process one job; None means ack it, a number means release it for another look after that delay."""
+    async def handle_job(self, job: Job, serves: Serves | None = None) -> float | None:
+        """Process one job; None means ack it, a number means release it for another look after that delay.
+
+        ``serves``: the queues the calling worker serves (see :meth:`orchestrate`).
+        """
         kind = job.payload.get("kind")
         try:
             if kind == "orchestrate":
-                outcome = await self.orchestrate(job.payload["run_id"])
+                outcome = await self.orchestrate(job.payload["run_id"], serves=serves)
                 if outcome.kind == "busy":  # back off: the holder may be in a long inline step
                     return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
                 return None

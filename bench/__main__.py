@@ -136,6 +136,9 @@ class Runner:
         for system in ("pikku", "dbos"):
             op = {**args, "op": "remote" if system == "pikku" else "queued"}
             self.sample((f"remote{steps}", "pg", system), lambda s=system, a=op: self.system(s, "pg", a))
+        if steps == 10:  # pikku with every step through its queue, for comparison (local_steps = false)
+            queued = {**args, "local_steps": False}
+            self.sample(("remote10-queued", "pg", "pikku"), lambda a=queued: self.system("pikku", "pg", a))
 
     def long(self) -> None:
         for backend in ("pg", "sqlite"):
@@ -242,6 +245,14 @@ def build_rows(r: Results, plan: Plan) -> list[Row]:
         ]  # fmt: skip
         if steps == 1:  # steps/s is runs/s again
             del rows[-3]
+        q = ("remote10-queued", "pg", "pikku")
+        if steps == 10 and q in r:
+            w = f"2b remote 10-step x{runs}, PG, local_steps=false"
+            rows += [
+                Row(w, "runs/s to drain", _get(r, q, "runs_per_s"), _get(r, d, "runs_per_s"),
+                    rate / steps if rate else None, "rate"),
+                Row(w, "start-to-finish p50 (s)", _get(r, q, "p50_s"), _get(r, d, "p50_s"), None, "s"),
+            ]  # fmt: skip
     short, big = plan.long_steps
     for b in ("pg", "sqlite"):
         for mode in ("inline", "remote"):
@@ -329,7 +340,9 @@ def context_lines(plan: Plan, info: dict[str, Any]) -> list[str]:
         f"sequential runs; remote: {plan.remote10_runs} x 10-step and {plan.remote1_runs} x 1-step runs started "
         "at once, concurrency 10; prebuild: 200 workflow + 800 function modules",
         "pikku: default Settings; rpc steps; remote = ONE in-process pikku.Worker(engine, concurrency=10) on the "
-        "event loop that starts the runs; every step is a queue job and every replay an orchestrator job",
+        "event loop that starts the runs; it serves every queue, so each run's steps run inside its pass (local "
+        "steps: no step job, no hand-off); row 2b sends every step through its queue (a job per step, a hand-off "
+        "and a replay per step)",
         "DBOS: sync @DBOS.workflow calling @DBOS.step; remote = DBOS.register_queue(worker_concurrency=10, "
         "polling_interval_sec=0.02; the 1 s default would cap it near 10 workflows/s); its steps run inside "
         "the workflow's executor, with no per-step hand-off",

@@ -2,9 +2,11 @@
 
 Steps are rpc steps (``workflow.do(name, "bench.noop", {...})``) on a ``@pikku_func`` that does nothing
 and returns a small dict. Inline mode: ``engine.start`` drives the run in this process, every step stored
-durably. Remote mode: every step is a job on its own queue and every replay a job on the orchestrator
-queue, drained by ONE in-process ``pikku.Worker(engine, concurrency=10)`` sharing the event loop with the
-code that starts the runs. Engine and worker settings are pikku's defaults.
+durably. Remote mode: each run is an orchestrator job drained by ONE in-process
+``pikku.Worker(engine, concurrency=10)`` sharing the event loop with the code that starts the runs; that
+worker serves every queue, so it runs each step inside the pass (local steps). With ``local_steps`` false
+every step is a job on its own queue and every replay a job on the orchestrator queue. Engine and worker
+settings are otherwise pikku's defaults.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ async def remote(rt: Runtime, runs: int, steps: int, concurrency: int) -> dict[s
 
 async def _main(args: dict[str, Any]) -> dict[str, Any]:
     rt = await open_runtime(state_url=args["url"])
+    rt.engine.settings.local_steps = bool(args.get("local_steps", True))
     runs, steps = int(args["runs"]), int(args["steps"])
     try:
         for _ in range(3):  # warm-up: connections, prepared statements

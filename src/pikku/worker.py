@@ -12,7 +12,8 @@ import random
 import signal
 from collections.abc import Sequence
 
-from pikku._engine.engine import Engine, keep_renewing
+from pikku._engine.engine import Engine
+from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import recover
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
@@ -119,7 +120,9 @@ class Worker:
             t.cancel()
 
     async def _process(self, job: Job) -> None:
-        keeper = asyncio.ensure_future(self._keep_lease(job))
+        keeper = LeaseKeeper(
+            lambda: self.engine.queue.extend(job, self.lease), self.lease, f"job {job.id} on {job.queue}"
+        )
         try:
             delay = await self.engine.handle_job(job, self.serves)
         except asyncio.CancelledError:
@@ -135,11 +138,6 @@ class Worker:
             await _quietly(self.engine.queue.ack(job))
         else:
             await _quietly(self.engine.queue.release(job, delay=delay))
-
-    async def _keep_lease(self, job: Job) -> None:
-        await keep_renewing(
-            lambda: self.engine.queue.extend(job, self.lease), self.lease, f"job {job.id} on {job.queue}"
-        )
 
     async def _drain(self) -> None:
         if not self._tasks:

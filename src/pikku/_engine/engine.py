@@ -13,7 +13,7 @@ import contextvars
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.context import BackendFault, WorkflowContext, return_type
+from pikku._engine.leases import LeaseKeeper, keep_renewing
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
@@ -168,7 +169,9 @@ class Engine:
             return Outcome("settled")
         if steps is None:
             return Outcome("busy")
-        renewer = asyncio.ensure_future(self._renew_lock(run_id))
+        renewer = LeaseKeeper(
+            lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
+        )
         outcome = Outcome("paused")
         try:
             outcome = await self._pass(run, steps, serves)
@@ -184,12 +187,6 @@ class Engine:
     async def put(self, job: Enqueue) -> None:
         """Enqueue a job (for hand-offs the store cannot take itself)."""
         await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority)
-
-    async def _renew_lock(self, run_id: str) -> None:
-        lease = self.settings.run_lock_lease
-        await keep_renewing(
-            lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
-        )
 
     async def _pass(
         self, run: RunRecord, steps: dict[str, StepRecord] | None = None, serves: Serves | None = None
@@ -287,12 +284,10 @@ class Engine:
         await self._store_result(run_id, name, result_json, None, handoff)
         return None
 
-    def _renew_step(self, run_id: str, name: str) -> asyncio.Future[None]:
+    def _renew_step(self, run_id: str, name: str) -> LeaseKeeper:
         lease = self.settings.step_lease
-        return asyncio.ensure_future(
-            keep_renewing(
-                lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
-            )
+        return LeaseKeeper(
+            lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
         )
 
     async def run_rpc_here(
@@ -526,18 +521,6 @@ class Engine:
         return None
 
 
-async def keep_renewing(renew: Callable[[], Awaitable[bool]], lease: float, what: str) -> None:
-    """Renew a lease every third of it until cancelled or refused; a failed renewal is tried again."""
-    while True:
-        await asyncio.sleep(lease / 3)
-        try:
-            if not await renew():
-                log.warning("lost the lease of the %s", what)
-                return
-        except Exception as exc:  # a blip in the backend: the lease still has two thirds to go
-            log.warning("renewing the lease of the %s failed (%s); trying again", what, exc)
-
-
 def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
     """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
     payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
@@ -582,4 +565,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_job"]
+__all__ = ["Engine", "Outcome", "Settings", "current_step", "keep_renewing", "orchestrate_job", "step_job"]

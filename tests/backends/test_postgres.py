@@ -367,6 +367,31 @@ async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> Non
         await state.close()
 
 
+async def test_a_cancelled_caller_never_cancels_its_pooled_call(pg_url: str) -> None:
+    """The shield itself: cancelling the caller mid-statement re-raises the cancellation to the caller, but
+    the checkout, the statement and the return run to the end (psycopg_pool loses connections to tasks
+    cancelled inside them). Fails if PgDatabase.run awaits the pool in the caller's own task."""
+    db = await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=3")
+    db.acquire()
+    finished: list[bool] = []
+
+    async def slow(conn: Any) -> None:
+        await conn.execute("SELECT pg_sleep(0.3)")
+        finished.append(True)
+
+    try:
+        caller = asyncio.ensure_future(db.run(slow))
+        await asyncio.sleep(0.1)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert finished == [True]  # the statement was not interrupted
+        stats = db.pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"] == 1
+    finally:
+        await db.release()
+
+
 async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) -> None:
     """An exhausted pool raises BackendUnavailableError after one pool timeout, not after a retried second."""
     state = PostgresStateStore(await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=0.5"))

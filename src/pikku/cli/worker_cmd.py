@@ -63,8 +63,10 @@ async def _serve(
     )
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)
+    local = "steps of served queues run in the pass" if runtime.engine.settings.local_steps else "local steps off"
     console.print(
-        f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {runtime.backend.state_url}"
+        f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {local}, "
+        f"{runtime.backend.state_url}"
     )
     try:
         await w.run()

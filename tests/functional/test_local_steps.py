@@ -184,3 +184,33 @@ async def test_a_local_step_that_fails_for_good_raises_into_the_workflow_once(rt
     assert CALLS == {"boom": 1}
     step = await rt.engine.state.get_step(handle.run_id, "charge")
     assert step.status == "failed" and step.error is not None and step.error.type == "ValueError"
+
+
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def gated_wf(services: Any, data: None) -> str:
+    async def wait() -> str:
+        GATE["entered"].set()
+        await GATE["open"].wait()
+        return "through"
+
+    result: str = await services.workflow.do("gate", wait)
+    return result
+
+
+wire_workflow(name="ls-gated", func=gated_wf)
+
+
+async def test_one_engine_replays_a_run_once_at_a_time(rt: Runtime) -> None:
+    """The run lock is re-entrant for its owner, so the engine itself keeps a second pass of the same run
+    (another hand-off claimed by the same worker) out while one is in progress: it is "busy"."""
+    GATE["entered"], GATE["open"] = asyncio.Event(), asyncio.Event()
+    handle = await WorkflowClient("ls-gated").start(None)
+    first = asyncio.ensure_future(rt.engine.orchestrate(handle.run_id))
+    await asyncio.wait_for(GATE["entered"].wait(), 5)
+    second = await asyncio.wait_for(rt.engine.orchestrate(handle.run_id), 5)
+    assert second.kind == "busy"
+    GATE["open"].set()
+    assert (await first).kind == "completed"
+    assert await handle.result(timeout=1) == "through"

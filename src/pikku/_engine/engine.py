@@ -98,6 +98,10 @@ class Engine:
         self.settings = settings or Settings()
         self.owner = owner or f"pikku-{uuid.uuid4().hex[:12]}"
         self.rpc = RPC(app_services)
+        # Runs with a pass in progress in this engine. The run lock is re-entrant for its owner (renewals,
+        # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
+        # it at the same time under the same owner.
+        self._passing: set[str] = set()
 
     def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
         """The one resolved attempt budget: step setting, else workflow default, else engine default."""
@@ -156,6 +160,15 @@ class Engine:
         yet, so the first pass skips taking the lock and reading the run and its steps. ``serves`` tells
         which step queues the calling worker serves: their rpc steps run inside this pass.
         """
+        if run_id in self._passing:
+            return Outcome("busy")
+        self._passing.add(run_id)
+        try:
+            return await self._orchestrate(run_id, fresh, serves)
+        finally:
+            self._passing.discard(run_id)
+
+    async def _orchestrate(self, run_id: str, fresh: RunRecord | None, serves: Serves | None) -> Outcome:
         lease = self.settings.run_lock_lease
         steps: dict[str, StepRecord] | None
         try:

@@ -58,7 +58,11 @@ class RunRecord:
 
 @dataclass(slots=True)
 class NewStep:
-    """What the engine asks a store to insert for a step it reached for the first time."""
+    """What the engine asks a store to insert for a step it reached for the first time.
+
+    With ``status="running"`` the step is inserted already claimed by ``lease_owner`` for ``lease_s``
+    seconds (the engine running a step itself: no separate claim). Otherwise the two lease fields are unused.
+    """
 
     run_id: str
     name: str
@@ -70,6 +74,21 @@ class NewStep:
     wake_at: float | None = None
     result_json: str | None = None
     result_type: str | None = None
+    lease_owner: str | None = None
+    lease_s: float = 0.0
+
+
+def claim_owner(step: NewStep) -> str | None:
+    """Who a new step is inserted claimed by: its ``lease_owner`` when it is inserted ``running``, else None.
+
+    ValueError for a ``running`` step without an owner: a lease nobody holds could never be renewed or
+    settled by its owner, so the store refuses it before writing anything.
+    """
+    if step.status != "running":
+        return None
+    if step.lease_owner is None:
+        raise ValueError(f"step {step.name!r} inserted as running needs a lease_owner")
+    return step.lease_owner
 
 
 @dataclass(slots=True)

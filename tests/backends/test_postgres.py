@@ -202,7 +202,12 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         "insert_step+handoff": (
             s.insert_step_handoff,
             {"r": "r123", "n": "c", "f": "rpc", "s": "scheduled", "rpc": "f", "d": "1", "res": None, "rt": None}
-            | {"m": 1, "w": None, "hq": "q1", "hp": "{}", "hd": 0.0, "hpr": 5.0},
+            | {"m": 1, "w": None, "lo": None, "ls": None, "hq": "q1", "hp": "{}", "hd": 0.0, "hpr": 5.0},
+        ),
+        "insert_step(claimed)": (
+            s.insert_step,
+            {"r": "r123", "n": "c", "f": "rpc", "s": "running", "rpc": "f", "d": "1", "res": None, "rt": None}
+            | {"m": 1, "w": None, "lo": "w", "ls": 30.0},
         ),
         "complete_step+handoff": (
             s.settle_step_handoff,

@@ -322,12 +322,28 @@ class Engine:
         ``running`` under a lease that runs out, and runs it again (see ``WorkflowContext._remote``).
         """
         fn = get_function(rpc_name)  # an unknown rpc fails the pass here
-        if rec is None:
+        claimed: StepRecord | None = None
+        if rec is None:  # inserted already claimed: one write. Under the run lock, and with one pass per
+            # run in this engine (see orchestrate), nobody else inserts it meanwhile: a record running
+            # under our owner with one attempt is the one this call made.
             data_json = _serde.encode(data, what=f"input of step {name!r}")
-            new = NewStep(ctx.run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
+            new = NewStep(
+                ctx.run_id,
+                name,
+                "rpc",
+                rpc_name,
+                data_json,
+                "running",
+                max_attempts=attempts,
+                lease_owner=self.owner,
+                lease_s=self.settings.step_lease,
+            )
             rec = await self.state.insert_step(new)
             ctx.record(rec)
-        claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
+            if rec.status == "running" and rec.lease_owner == self.owner and rec.attempts == 1:
+                claimed = rec
+        if claimed is None:
+            claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
         if claimed is None:  # taken by a job's worker meanwhile: its hand-off replays the run
             raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
         step = StepContext(ctx.run_id, ctx.workflow_name, name, claimed.attempts)

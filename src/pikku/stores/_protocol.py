@@ -120,6 +120,15 @@ class StateStore(Protocol):
 
         A step inserted directly as ``done`` (an inline step that succeeded on its first try: one write
         per step) is recorded as one finished attempt: ``attempts`` 1 and one attempt record.
+
+        A step inserted as ``running`` is inserted already claimed by ``step.lease_owner`` (the engine
+        running a step itself: no separate :meth:`claim_step`): ``attempts`` 1, ``lease_owner`` set,
+        ``lease_until`` the store's time plus ``step.lease_s``, and one open attempt record (attempt 1,
+        started at the step's ``created_at``) -- exactly what a ``pending`` insert followed by
+        :meth:`claim_step` leaves, in the same single write. Like a claim it needs the run to be ``running``:
+        for a settled run the step is inserted ``pending`` and unclaimed instead (the caller sees no claim).
+        ``ValueError`` (nothing written) for a ``running`` step without a ``lease_owner``. The lease fields
+        are ignored for any other status, and for a step that already exists (returned unchanged).
         """
         ...
 

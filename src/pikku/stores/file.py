@@ -30,6 +30,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    claim_owner,
 )
 from pikku._urls import path_from_url
 
@@ -56,6 +57,24 @@ def _plain(value: Any) -> Any:
 def _with_error(raw: dict[str, Any]) -> dict[str, Any]:
     error = raw.get("error")
     return {**raw, "error": None if error is None else ErrorInfo.from_dict(error)}
+
+
+#: NewStep fields stored as they are; its lease fields become the record's lease only for a claimed insert.
+_NEW_STEP_FIELDS = tuple(f.name for f in dataclasses.fields(NewStep) if f.name not in ("lease_owner", "lease_s"))
+
+
+def _first_attempt(record: StepRecord, owner: str | None, lease_s: float, t: float) -> StepAttempt | None:
+    """The attempt a newly inserted step starts with, if any, its ``attempts`` and lease set to match.
+
+    Inserted ``done``: one finished attempt. Inserted ``running``: one open attempt under ``owner``'s lease.
+    """
+    if record.status == "done":
+        record.attempts = 1
+        return StepAttempt(1, t, t)
+    if record.status == "running":
+        record.attempts, record.lease_owner, record.lease_until = 1, owner, t + lease_s
+        return StepAttempt(1, t)
+    return None
 
 
 @contextmanager
@@ -247,17 +266,20 @@ class FileStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         self._no_handoff(handoff)
+        owner = claim_owner(step)
 
         def change(doc: Doc) -> tuple[StepRecord, bool]:
             stored = doc["steps"].get(step.name)
             if stored is not None:
                 return StepRecord(**_with_error(stored)), False
             t = now()
-            fields = {f.name: getattr(step, f.name) for f in dataclasses.fields(NewStep)}
+            fields = {name: getattr(step, name) for name in _NEW_STEP_FIELDS}
             record = StepRecord(**fields, created_at=t, updated_at=t)
-            if step.status == "done":  # recorded as one finished attempt
-                record.attempts = 1
-                doc["attempts"][step.name] = [_plain(StepAttempt(1, t, t))]
+            if owner is not None and doc["run"]["status"] != "running":
+                record.status = "pending"  # a claim needs a running run (as claim_step): inserted unclaimed
+            first = _first_attempt(record, owner, step.lease_s, t)
+            if first is not None:
+                doc["attempts"][step.name] = [_plain(first)]
             doc["steps"][step.name] = _plain(record)
             return record, True
 

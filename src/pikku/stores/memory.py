@@ -19,6 +19,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    claim_owner,
 )
 from pikku.queues.memory import MemoryQueue
 
@@ -143,16 +144,19 @@ class MemoryStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         self._check_handoff(handoff)
-        self._run(step.run_id)
+        owner = claim_owner(step)
+        run = self._run(step.run_id)
         steps = self._steps[step.run_id]
         if step.name not in steps:
             self._handoff(handoff)
             t = now()
+            # A claim needs a running run (as claim_step): otherwise the step goes in unclaimed, pending.
+            status = "pending" if owner is not None and run.status != "running" else step.status
             steps[step.name] = StepRecord(
                 run_id=step.run_id,
                 name=step.name,
                 form=step.form,
-                status=step.status,
+                status=status,
                 rpc_name=step.rpc_name,
                 data_json=step.data_json,
                 result_json=step.result_json,
@@ -162,10 +166,17 @@ class MemoryStateStore:
                 created_at=t,
                 updated_at=t,
             )
-            if step.status == "done":
-                steps[step.name].attempts = 1
-                self._attempts[(step.run_id, step.name)] = [StepAttempt(1, t, t)]
+            self._first_attempt(steps[step.name], owner, step.lease_s, t)
         return copy.copy(steps[step.name])
+
+    def _first_attempt(self, rec: StepRecord, owner: str | None, lease_s: float, t: float) -> None:
+        """A step inserted ``done`` is one finished attempt; inserted ``running``, one open attempt under a lease."""
+        if rec.status == "done":
+            rec.attempts = 1
+            self._attempts[(rec.run_id, rec.name)] = [StepAttempt(1, t, t)]
+        elif rec.status == "running":
+            rec.attempts, rec.lease_owner, rec.lease_until = 1, owner, t + lease_s
+            self._attempts[(rec.run_id, rec.name)] = [StepAttempt(1, t)]
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
         step = self._step(run_id, name)

@@ -24,6 +24,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    claim_owner,
 )
 from pikku.queues.postgres import PostgresQueue
 
@@ -162,15 +163,24 @@ class _Sql:
             f"EXISTS (SELECT 1 FROM {steps} WHERE run_id = %(r)s AND name = %(n)s)"
         )
         # Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step
-        # inserted already done (an inline step) counts as one finished attempt.
+        # inserted already done (an inline step) counts as one finished attempt. One inserted running is
+        # claimed by %(lo)s (a step the engine runs itself): one open attempt under that lease, just what
+        # claim_step would leave. Like claim_step, that needs a running run (`k`; the EXISTS is evaluated
+        # only for a claim): for a settled one the step goes in pending, unclaimed.
         insert_step = (
-            f"WITH ins AS (INSERT INTO {steps} (run_id, name, form, status, rpc_name, data_json, "
-            "result_json, result_type, attempts, max_attempts, wake_at, created_at, updated_at) "
-            "VALUES (%(r)s, %(n)s, %(f)s, %(s)s, %(rpc)s, %(d)s, %(res)s, %(rt)s, "
-            f"CASE WHEN %(s)s = 'done' THEN 1 ELSE 0 END, %(m)s, %(w)s, {NOW}, {NOW}) "
+            "WITH k AS (SELECT CASE WHEN %(lo)s::text IS NULL THEN %(s)s::text "
+            f"WHEN EXISTS (SELECT 1 FROM {runs} WHERE run_id = %(r)s AND status = 'running') THEN %(s)s::text "
+            "ELSE 'pending' END AS status), "
+            f"ins AS (INSERT INTO {steps} (run_id, name, form, status, rpc_name, data_json, result_json, "
+            "result_type, attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at) "
+            "SELECT %(r)s, %(n)s, %(f)s, k.status, %(rpc)s, %(d)s, %(res)s, %(rt)s, "
+            "CASE WHEN k.status IN ('done', 'running') THEN 1 ELSE 0 END, %(m)s::integer, %(w)s::float8, "
+            "CASE WHEN k.status = 'running' THEN %(lo)s::text END, "
+            f"CASE WHEN k.status = 'running' THEN {NOW} + %(ls)s::float8 END, {NOW}, {NOW} FROM k "
             f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}), "
             f"a AS (INSERT INTO {att} (run_id, name, attempt, started_at, ended_at) "
-            "SELECT %(r)s, name, 1, created_at, created_at FROM ins WHERE status = 'done')"
+            "SELECT %(r)s, name, 1, created_at, CASE WHEN status = 'done' THEN created_at END FROM ins "
+            "WHERE status IN ('done', 'running'))"
         )
         read_existing = (
             f"SELECT {_STEP_COLS} FROM {steps} WHERE run_id = %(r)s AND name = %(n)s AND NOT EXISTS (SELECT 1 FROM ins)"
@@ -380,6 +390,7 @@ class PostgresStateStore:
         return _step(run_id, row)
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
+        owner = claim_owner(step)
         params: dict[str, Any] = {
             "r": step.run_id,
             "n": step.name,
@@ -391,6 +402,8 @@ class PostgresStateStore:
             "rt": step.result_type,
             "m": step.max_attempts,
             "w": step.wake_at,
+            "lo": owner,
+            "ls": None if owner is None else float(step.lease_s),
         }
         query = self._sql.insert_step
         if handoff is not None:

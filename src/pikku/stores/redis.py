@@ -20,6 +20,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    claim_owner,
 )
 from pikku._redis import RedisDatabase, attempts_key, open_database
 from pikku._redis_lua import STEP_FIELDS
@@ -103,10 +104,9 @@ def _steps(run_id: str, raw: dict[str, Any]) -> dict[str, StepRecord]:
 
 
 def _new_step_fields(step: NewStep) -> list[str]:
-    """Field/value pairs of a new step; None values are simply absent."""
+    """Field/value pairs of a new step but its status and lease (the script sets those); None values are absent."""
     values = {
         "form": step.form,
-        "status": step.status,
         "rpc": step.rpc_name,
         "data": step.data_json,
         "result": step.result_json,
@@ -247,7 +247,9 @@ class RedisStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         hand = self._handoff_args(handoff)
-        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *hand, *_new_step_fields(step))
+        owner = claim_owner(step)
+        claim = [step.status, owner or "", repr(float(step.lease_s))]
+        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *hand, *claim, *_new_step_fields(step))
         if reply[0] < 0:
             raise RunNotFoundError(step.run_id)
         return _step_from_list(step.run_id, step.name, reply[1:])

@@ -24,6 +24,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    claim_owner,
 )
 from pikku._sqlite import Database, dumps, insert_job, open_database
 from pikku.queues.sqlite import SQLiteQueue
@@ -37,6 +38,26 @@ _STEP_COLS = ", ".join(_STEP_NAMES)
 _CLAIMABLE = "(status IN ('pending', 'scheduled') OR (status = 'running' AND COALESCE(lease_until, 0) <= ?))"
 _OPEN = "status NOT IN ('done', 'failed')"
 _RUN_RUNNING = "EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND status = 'running')"
+
+
+# Insert-if-absent of a step whose run exists; RETURNING nothing when it existed (or the run does not).
+_INSERT_STEP = (
+    "INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type, "
+    "attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?) "
+    f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}"
+)
+
+
+def _insert_args(step: NewStep, status: str, owner: str | None, t: float) -> tuple[Any, ...]:
+    """Parameters of :data:`_INSERT_STEP`: inserted ``done`` or claimed (``owner``), the step has one attempt."""
+    attempts = 1 if status in ("done", "running") else 0
+    lease_until = None if owner is None else t + step.lease_s
+    return (
+        *(step.run_id, step.name, step.form, status, step.rpc_name, step.data_json),
+        *(step.result_json, step.result_type, attempts, step.max_attempts, step.wake_at),
+        *(owner, lease_until, t, t, step.run_id),
+    )
 
 
 def _error(raw: str | None) -> ErrorInfo | None:
@@ -219,26 +240,19 @@ class SQLiteStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         self._check_handoff(handoff)
+        owner = claim_owner(step)
         t = now()
-        done = step.status == "done"  # recorded as one finished attempt
-        sql = (
-            "INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type, "
-            "attempts, max_attempts, wake_at, created_at, updated_at) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?) "
-            f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}"
-        )
-        args = (
-            *(step.run_id, step.name, step.form, step.status, step.rpc_name, step.data_json),
-            *(step.result_json, step.result_type, int(done), step.max_attempts, step.wake_at, t, t),
-            step.run_id,
-        )
         # The attempt row and the hand-off job are written only when this call inserted the step.
-        with self._tx(done or handoff is not None) as db:
-            row = db.fetchone(sql, args)
-            if row is not None and done:
+        with self._tx(step.status in ("done", "running") or handoff is not None) as db:
+            status = step.status
+            if owner is not None and not self._run_is_running(db, step.run_id):
+                status, owner = "pending", None  # a claim needs a running run (as claim_step): inserted unclaimed
+            row = db.fetchone(_INSERT_STEP, _insert_args(step, status, owner, t))
+            if row is not None and status in ("done", "running"):
+                ended = t if status == "done" else None  # done: a finished attempt; running: an open one
                 db.rowcount(
                     "INSERT INTO attempts (run_id, name, attempt, started_at, ended_at) VALUES (?, ?, 1, ?, ?)",
-                    (step.run_id, step.name, t, t),
+                    (step.run_id, step.name, t, ended),
                 )
             if row is not None:
                 self._enqueue(handoff, t)
@@ -246,6 +260,12 @@ class SQLiteStateStore:
             return await self.get_step(step.run_id, step.name)
         self._notify(handoff)
         return _step(row)
+
+    @staticmethod
+    def _run_is_running(db: Database, run_id: str) -> bool:
+        """Read inside the insert's write transaction, so the run cannot settle before the step is in."""
+        row = db.fetchone("SELECT status FROM runs WHERE run_id = ?", (run_id,))
+        return row is not None and row[0] == "running"
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
         sql = (

@@ -30,6 +30,7 @@ _SCRIPTS = (
     "EXTEND",
     "COUNT",
     "NEXT_DUE",
+    "PRUNE_CONSUMERS",
     "CREATE_RUN",
     "SETTLE_RUN",
     "LIST_RUNS",

@@ -222,3 +222,49 @@ async def test_unreachable_server_is_backend_unavailable() -> None:
     """A Redis that cannot be reached raises BackendUnavailableError (coded, retryable), not a driver error."""
     with pytest.raises(BackendUnavailableError):
         await open_pair("redis://127.0.0.1:1/0?prefix=nowhere")
+
+
+# -- consumer hygiene -----------------------------------------------------------------------------------
+
+
+async def _consumers(admin: aioredis.Redis, stream: str) -> dict[str, int]:
+    return {c["name"]: c["pending"] for c in await admin.xinfo_consumers(stream, "pikku")}
+
+
+async def test_a_closing_queue_removes_its_idle_consumers_but_not_one_holding_a_job(
+    redis_url: str, admin: aioredis.Redis
+) -> None:
+    """Every process adds a consumer per queue it claims from; closing removes those holding nothing."""
+    prefix = parse_url(redis_url)[1]
+    stream = f"{prefix}:q:q"
+    first, second = await open_queue(redis_url), await open_queue(redis_url)
+    try:
+        await first.enqueue("q", {"n": 1})
+        await first.enqueue("q", {"n": 2})
+        [done] = await first.claim(["q"], owner="finisher", lease_s=30)
+        assert await first.ack(done)
+        [held] = await second.claim(["q"], owner="holder", lease_s=30)
+        assert await _consumers(admin, stream) == {"finisher": 0, "holder": 1}
+        await first.close()
+        assert await _consumers(admin, stream) == {"holder": 1}
+        await second.close()  # still holds its job: the consumer stays so the lease can hand it on
+        assert await _consumers(admin, stream) == {"holder": 1}
+        del held
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_dead_workers_idle_consumers_are_pruned(
+    pair: tuple[RedisStateStore, RedisQueue], redis_url: str, admin: aioredis.Redis
+) -> None:
+    """A worker that was killed never closes: its empty consumer goes once idle long enough."""
+    _, queue = pair
+    stream = f"{parse_url(redis_url)[1]}:q:q"
+    await queue.enqueue("q", {"n": 1})
+    [job] = await queue.claim(["q"], owner="killed", lease_s=30)
+    assert await queue.ack(job)
+    await asyncio.sleep(0.05)
+    assert await queue.prune_consumers(10.0) == 0  # not idle long enough
+    assert await queue.prune_consumers(0.01) == 1
+    assert await _consumers(admin, stream) == {}

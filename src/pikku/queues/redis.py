@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,11 +109,16 @@ class _Listener:
 class RedisQueue:
     """A :class:`~pikku.queues.JobQueue` on Redis streams."""
 
+    #: Consumers idle this long and holding nothing are removed (by :meth:`prune_consumers`).
+    STALE_CONSUMER_S = 600.0
+
     def __init__(self, db: RedisDatabase) -> None:
         self._db = db.acquire()
         self._wakeups = Wakeups()
         self._listener = _Listener(db, self._wakeups)
         self._closed = False
+        self._owners: set[str] = set()  # consumers this queue created (one per claiming owner)
+        self._next_prune = 0.0
 
     async def enqueue(
         self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
@@ -126,6 +132,10 @@ class RedisQueue:
         self._wakeups.claimed()
         if limit <= 0 or (queues is not None and not queues):
             return []
+        self._owners.add(owner)
+        if time.monotonic() >= self._next_prune:  # dead workers' consumers, now and then
+            self._next_prune = time.monotonic() + self.STALE_CONSUMER_S
+            await self.prune_consumers(self.STALE_CONSUMER_S)
         rows = await self._db.script("CLAIM", owner, repr(float(lease_s)), limit, *_queues_arg(queues))
         rows = sorted(rows, key=lambda row: (float(row[6]), float(row[4]), int(row[0])))  # the claim's order
         return [
@@ -178,10 +188,17 @@ class RedisQueue:
     async def count(self, queue: str | None = None) -> int:
         return int(await self._db.script("COUNT", *_queues_arg(None if queue is None else [queue])))
 
+    async def prune_consumers(self, idle_s: float, *, owners: Sequence[str] = ()) -> int:
+        """Remove consumers that hold no job and are ``owners`` or idle ``idle_s``; how many went."""
+        return int(await self._db.script("PRUNE_CONSUMERS", int(idle_s * 1000), *owners))
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
             await self._listener.stop()
+            if self._owners:  # ours, unless they still hold a job (then its lease hands it on)
+                with contextlib.suppress(BackendUnavailableError):
+                    await self.prune_consumers(self.STALE_CONSUMER_S, owners=sorted(self._owners))
             await self._db.release()
 
 

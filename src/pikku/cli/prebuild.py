@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -21,6 +24,30 @@ def build(config: PikkuConfig, *, use_cache: bool = True) -> tuple[ProjectModel,
     With ``use_cache`` (the default) unchanged files are not parsed again and unchanged output is not
     rendered again (see :mod:`pikku.cli.cache`); the result is the same either way.
     """
+    with _no_cycle_collection():
+        return _build(config, use_cache=use_cache)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while building (about 4% of a cold prebuild, for nothing).
+
+    Each parse allocates thousands of tree nodes while the facts gathered so far stay alive, so the
+    collector runs hundreds of times, repeatedly walking every live object, and finds nothing: syntax
+    trees and facts hold no reference cycles and are freed by reference counting alone. A bare
+    ``libcst.parse_module`` loop never triggers it. The little cyclic garbage a build might leave
+    (a caught exception's traceback) is collected as usual once the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(config: PikkuConfig, *, use_cache: bool) -> tuple[ProjectModel, dict[str, str]]:
     if not use_cache:
         model = scan_project(config.root, config.source)
         return model, ({} if model.has_errors else render.render_project(model, config.package))

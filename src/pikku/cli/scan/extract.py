@@ -46,7 +46,7 @@ def scan_source(file: str, source: bytes) -> FileFacts:
     # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
     scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
     facts = scan.run(tree)
-    return facts.relocated(scan.locator.resolver(tree))
+    return facts.relocated(scan.locator.resolver(tree, source))
 
 
 def _syntax_error(where: Location, detail: str) -> Diagnostic:

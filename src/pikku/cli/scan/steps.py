@@ -14,6 +14,7 @@ import libcst as cst
 from pikku._duration import parse_duration
 from pikku._errors import InvalidDurationError
 from pikku.cli.model import Diagnostic, StepForm, StepMeta
+from pikku.cli.scan.astplaces import CALL_FREE_TYPES
 from pikku.cli.scan.diagnostics import BAD_DURATION, STEP_NAME_NOT_LITERAL, diagnostic
 from pikku.cli.scan.positions import Locator
 
@@ -235,12 +236,8 @@ def _interesting(root: cst.CSTNode) -> list[cst.CSTNode]:
 
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    names = _CHILD_FIELDS.get(type(node))
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(node) if not f.name.startswith(_NOISE_PREFIXES))
-        _CHILD_FIELDS[type(node)] = names
     children: list[cst.CSTNode] = []
-    for name in names:
+    for name in _CHILD_FIELDS.get(type(node)) or _child_fields(type(node)):
         value = getattr(node, name)
         if type(value) is tuple or type(value) is list:
             children.extend(v for v in value if _is_walked(type(v)))
@@ -249,8 +246,21 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
+def _child_fields(kind: type[cst.CSTNode]) -> tuple[str, ...]:
+    # Fields declared as text or a bare name never hold a call or an assignment: not walked.
+    names = tuple(
+        f.name
+        for f in dataclasses.fields(kind)
+        if not f.name.startswith(_NOISE_PREFIXES) and f.type not in CALL_FREE_TYPES
+    )
+    _CHILD_FIELDS[kind] = names
+    return names
+
+
 def _is_walked(kind: type) -> bool:
+    # Leaves (names, literals: nothing left to walk) are not even put on the stack.
     walked = _WALKED.get(kind)
     if walked is None:
-        walked = _WALKED[kind] = issubclass(kind, cst.CSTNode) and kind not in _OTHER_SCOPES
+        walked = issubclass(kind, cst.CSTNode) and kind not in _OTHER_SCOPES and bool(_child_fields(kind))
+        _WALKED[kind] = walked
     return walked

@@ -13,7 +13,7 @@ mkdir -p .pikku-data
 echo "== pikku worker (background)"
 $pikku worker --concurrency 4 > .pikku-data/worker.log 2>&1 &
 worker=$!
-trap 'kill -TERM $worker 2>/dev/null; wait $worker 2>/dev/null || true; ' EXIT
+trap 'kill -TERM $worker 2>/dev/null || true; wait $worker 2>/dev/null || true; ' EXIT
 
 echo "== onboarding (remote: steps run on the worker, with a durable 5s sleep)"
 $pikku start onboarding '{"email": "ada@example.eu"}' --wait --timeout 60

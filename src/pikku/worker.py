@@ -38,6 +38,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
+        self._served = frozenset(self.queues) if self.queues is not None else None  # asked once per step
         self.concurrency = max(1, concurrency)
         self.lease = lease
         self.poll_interval = poll_interval
@@ -74,7 +75,7 @@ class Worker:
 
     def serves(self, queue: str) -> bool:
         """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""
-        return self.queues is None or queue in self.queues
+        return self._served is None or queue in self._served
 
     def stop(self) -> None:
         """Ask the loop to stop claiming; in-flight jobs get ``stop_grace`` seconds to finish."""

@@ -22,7 +22,7 @@ from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.context import BackendFault, WorkflowContext, return_type
-from pikku._engine.leases import LeaseKeeper, keep_renewing
+from pikku._engine.leases import LeaseKeeper
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
@@ -372,11 +372,11 @@ class Engine:
         """
         error = retry_policy.error_info(exc)
         run_id, name = rec.run_id, rec.name
-        if not (retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts):
+        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, retry_delay)
+        if delay is None:
             if await self.state.fail_step(run_id, name, error, owner=self.owner):
                 return StepFailedError(run_id, name, error)
             return WorkflowAsyncException(run_id, f"step {name!r} was taken over")
-        delay = retry_policy.retry_delay(rec.attempts, retry_delay)
         job = step_job(ctx.workflow_def, run_id, name, rec.rpc_name or "", ctx.priority, retry_delay)
         again = Enqueue(job.queue, job.payload, delay, job.priority)
         if self.state.supports_handoff:
@@ -410,8 +410,8 @@ class Engine:
         self, wf: WorkflowDef, rec: StepRecord, exc: Exception, payload: dict[str, Any], handoff: Enqueue
     ) -> None:
         error = retry_policy.error_info(exc)
-        if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
-            delay = retry_policy.retry_delay(rec.attempts, payload.get("retry_delay"))
+        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, payload.get("retry_delay"))
+        if delay is not None:
             again = Enqueue(wf.step_queue(rec.name), payload, delay, payload.get("priority"))
             await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again)
         else:
@@ -519,9 +519,8 @@ class Engine:
             rec = await self.state.claim_step(ctx.run_id, new.name, self.owner, self.settings.step_lease)
             assert rec is not None
         error = retry_policy.error_info(exc)
-        retry_at = None
-        if retry_policy.is_retryable(exc) and rec.attempts < rec.max_attempts:
-            retry_at = now() + retry_policy.retry_delay(rec.attempts, fixed)
+        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, fixed)
+        retry_at = None if delay is None else now() + delay
         await self.state.fail_step(ctx.run_id, new.name, error, retry_at=retry_at, owner=self.owner)
         if retry_at is not None:
             raise ctx.pause_for_retry(new.name, retry_at) from exc
@@ -594,4 +593,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step", "keep_renewing", "orchestrate_job", "step_job"]
+__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_job"]

@@ -51,3 +51,11 @@ def retry_delay(attempt: int, fixed: float | None = None) -> float:
     ceiling: float = min(MAX_DELAY, BASE_DELAY * 2.0 ** max(0, attempt - 1))
     # "Equal jitter": half fixed, half random, so retries spread out but never fire immediately.
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def next_delay(exc: BaseException, attempts: int, max_attempts: int, fixed: float | None) -> float | None:
+    """Seconds until the next attempt of a step whose attempt ``attempts`` raised ``exc``; None when the
+    step has failed for good (a permanent failure, or no attempts left)."""
+    if not is_retryable(exc) or attempts >= max_attempts:
+        return None
+    return retry_delay(attempts, fixed)

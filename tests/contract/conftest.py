@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from pikku._backend import Backend, open_backend
+from pikku.queues import JobQueue
+from pikku.stores import StateStore
 
 
 @pytest.fixture
@@ -26,6 +28,18 @@ async def backend(backend_url: str) -> AsyncIterator[Backend]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def state(backend: Backend) -> StateStore:
+    """The backend's state store."""
+    return backend.state
+
+
+@pytest.fixture
+def queue(backend: Backend) -> JobQueue:
+    """The backend's queue."""
+    return backend.queue
 
 
 RaceRunner = Callable[[Callable[..., None], str], list[Any]]

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from pikku._backend import Backend
 from pikku._records import ErrorInfo, NewStep
 from pikku.stores import StateStore
 
 ERR = ErrorInfo("boom", "ValueError")
-
-
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
 
 
 async def _taken_over(state: StateStore) -> None:

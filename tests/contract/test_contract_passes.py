@@ -13,18 +13,6 @@ from pikku.queues import JobQueue
 from pikku.stores import StateStore
 
 
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
-
-
-@pytest.fixture
-def queue(backend: Backend) -> JobQueue:
-    """The backend's queue."""
-    return backend.queue
-
-
 async def test_lock_run_returns_run_and_steps_and_takes_the_lock(state: StateStore) -> None:
     """lock_run takes the lock and returns the run with every step; another owner is then refused."""
     await state.create_run("r1", "wf", '{"a":1}')

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pikku._backend import Backend
 from pikku._records import ErrorInfo
 from pikku.stores import StateStore
-
-
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
 
 
 async def test_create_run_holding_its_lock(state: StateStore) -> None:

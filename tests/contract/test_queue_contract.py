@@ -9,18 +9,12 @@ from typing import Any
 
 import pytest
 
-from pikku._backend import Backend, open_backend
+from pikku._backend import open_backend
 from pikku.queues import JobQueue
 
 SLACK = 1.0  # seconds of clock disagreement tolerated between the test and a database server
 LEASE = 0.2  # a short lease for expiry tests
 EXPIRED = 0.3  # sleeping this long lets a LEASE (or a delay of LEASE) run out
-
-
-@pytest.fixture
-def queue(backend: Backend) -> JobQueue:
-    """The backend's queue."""
-    return backend.queue
 
 
 async def claim_one(queue: JobQueue, name: str = "q", owner: str = "w1", lease_s: float = 30) -> Any:

@@ -22,12 +22,6 @@ EXPIRED = 0.3  # sleeping this long lets a LEASE expire
 ERR = ErrorInfo(message="boom", type="ValueError", stack="Traceback ...", code="PIKKU_X")
 
 
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
-
-
 async def new_run(state: StateStore, run_id: str = "run-1", workflow: str = "wf") -> str:
     await state.create_run(run_id, workflow, '{"n":1}')
     return run_id

@@ -23,12 +23,6 @@ EXPIRED = 0.35  # sleeping this long lets a LEASE expire
 ERR = ErrorInfo("boom", "ValueError")
 
 
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
-
-
 def claimed(name: str = "s", owner: str = "w1", lease_s: float = 30.0, run_id: str = "r1") -> NewStep:
     return NewStep(run_id, name, "rpc", "f", '{"n": 1}', "running", max_attempts=3, lease_owner=owner, lease_s=lease_s)
 

@@ -10,12 +10,6 @@ from pikku._records import Enqueue, ErrorInfo, NewStep
 from pikku.stores import StateStore
 
 
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
-
-
 async def test_insert_step_with_handoff_enqueues_once(backend: Backend) -> None:
     """insert_step(handoff=...) commits the step and its job together; a second insert enqueues nothing."""
     state, queue = backend.state, backend.queue

@@ -12,12 +12,6 @@ from pikku._records import Enqueue, NewStep
 from pikku.stores import StateStore
 
 
-@pytest.fixture
-def state(backend: Backend) -> StateStore:
-    """The backend's state store."""
-    return backend.state
-
-
 async def test_create_run_with_handoff_enqueues_the_first_job(backend: Backend) -> None:
     """With supports_handoff, create_run(handoff=...) commits the run and its first job together."""
     state, queue = backend.state, backend.queue

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from pikku import Settings, StepFailedError, WorkflowClient, pikku_func, wire_workflow
+from pikku import StepFailedError, WorkflowClient, pikku_func, wire_workflow
 from pikku._records import NewStep
 from pikku._registry import get_workflow
 from pikku._runtime import Runtime
-from pikku.testing import memory_runtime, settle
+from pikku.testing import settle
 from pikku.worker import Worker
 
 CALLS: collections.Counter[str] = collections.Counter()
@@ -23,13 +23,6 @@ CALLS: collections.Counter[str] = collections.Counter()
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     CALLS.clear()
-
-
-@pytest.fixture
-async def rt(backend_url: str) -> Any:
-    settings = Settings(run_lock_lease=5, step_lease=5, lock_busy_delay=0.01, default_retries=0)
-    async with memory_runtime(settings=settings, url=backend_url) as runtime:
-        yield runtime
 
 
 class CountingState:

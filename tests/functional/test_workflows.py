@@ -27,13 +27,6 @@ def _reset() -> None:
     FLAGS.clear()
 
 
-@pytest.fixture
-async def rt(backend_url: str) -> Any:
-    settings = Settings(run_lock_lease=5, step_lease=5, lock_busy_delay=0.01, default_retries=0)
-    async with memory_runtime(settings=settings, url=backend_url) as runtime:
-        yield runtime
-
-
 class Point(BaseModel):
     x: int
     label: str

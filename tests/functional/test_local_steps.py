@@ -207,3 +207,23 @@ async def test_one_engine_replays_a_run_once_at_a_time(rt: Runtime) -> None:
     GATE["open"].set()
     assert (await first).kind == "completed"
     assert await handle.result(timeout=1) == "through"
+
+
+async def test_an_abandoned_local_step_is_queued_again_for_a_worker_that_serves_its_queue(rt: Runtime) -> None:
+    """A local step whose worker died has no job. A replay on a worker that does not serve the step's queue
+    (so cannot run it) queues it once its lease has run out, and a step worker finishes it."""
+    wf = get_workflow("ls-chain")
+    store = rt.engine.state
+    handle = await WorkflowClient("ls-chain").start(0)
+    await store.insert_step(NewStep(handle.run_id, "add-0", "rpc", "ls.add", '{"n": 0}', "pending", max_attempts=1))
+    assert await store.claim_step(handle.run_id, "add-0", "dead-worker", 0.3) is not None
+    steps = Worker(rt.engine, queues=[wf.step_queue(f"add-{i}") for i in range(5)], poll_interval=0.02)
+    orchestrators = Worker(rt.engine, queues=[wf.orchestrator_queue], poll_interval=0.02)
+    tasks = [asyncio.ensure_future(w.run()) for w in (steps, orchestrators)]
+    try:
+        assert await handle.result(timeout=20) == 5
+    finally:
+        for w in (steps, orchestrators):
+            w.stop()
+        await asyncio.gather(*tasks)
+    assert steps.processed == 5 and (await store.get_step(handle.run_id, "add-0")).attempts == 2

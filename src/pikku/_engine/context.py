@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pikku import _serde
 from pikku._clock import now
 from pikku._duration import parse_duration
+from pikku._engine.jobs import step_job
 from pikku._errors import (
     NonDeterminismError,
     PayloadTooLargeError,
@@ -187,9 +188,15 @@ class WorkflowContext:
             finally:
                 self._local_busy = False
         if rec is not None and rec.status == "running" and self._serves is not None:
-            # Maybe a step run inside a pass whose worker died: no job will finish it, so look again
-            # once its lease can have run out (then it is run here).
-            raise self._pause(f"step {name!r} is running elsewhere", wake_at=(rec.lease_until or now()) + 0.05)
+            # Maybe a step run inside a pass whose worker died: no job will finish it. Once its lease has
+            # run out, a job runs it again (a spare one, if it had a job, is harmless); until then, look
+            # again when it can have.
+            lease_end = rec.lease_until or 0.0
+            if lease_end > now():
+                raise self._pause(f"step {name!r} is running elsewhere", wake_at=lease_end + 0.05)
+            job = step_job(self._wf, self.run_id, name, rpc_name, self._run.created_at, delay)
+            await _guard(self._engine.put(job))
+            raise self._pause(f"step {name!r} was abandoned; queued again")
         if rec is None or rec.status == "pending":
             data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
             rec = await _guard(

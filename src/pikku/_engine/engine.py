@@ -22,6 +22,7 @@ from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.context import BackendFault, WorkflowContext, return_type
+from pikku._engine.jobs import orchestrate_job, step_job
 from pikku._engine.leases import LeaseKeeper
 from pikku._errors import (
     RunNotFoundError,
@@ -547,24 +548,6 @@ class Engine:
             return 5.0
         log.error("job %s on %s has an unknown kind %r; dropped", job.id, job.queue, kind)
         return None
-
-
-def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
-    """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
-    payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
-    return Enqueue(wf.orchestrator_queue, payload, delay, priority)
-
-
-def step_job(
-    wf: WorkflowDef, run_id: str, name: str, rpc_name: str, priority: float | None, retry_delay: float | None
-) -> Enqueue:
-    """The queue job of an rpc step; carries the run's priority for the hand-off it will make."""
-    payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
-    if priority is not None:
-        payload["priority"] = priority
-    if retry_delay is not None:
-        payload["retry_delay"] = retry_delay
-    return Enqueue(wf.step_queue(name), payload, 0.0, priority)
 
 
 async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:

@@ -1,0 +1,26 @@
+"""The two kinds of queue job the engine makes: a replay of a run, and one rpc step of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pikku._records import Enqueue
+from pikku._registry import WorkflowDef
+
+
+def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
+    """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
+    payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
+    return Enqueue(wf.orchestrator_queue, payload, delay, priority)
+
+
+def step_job(
+    wf: WorkflowDef, run_id: str, name: str, rpc_name: str, priority: float | None, retry_delay: float | None
+) -> Enqueue:
+    """The queue job of an rpc step; carries the run's priority for the hand-off it will make."""
+    payload: dict[str, Any] = {"kind": "step", "run_id": run_id, "workflow": wf.name, "step": name, "rpc": rpc_name}
+    if priority is not None:
+        payload["priority"] = priority
+    if retry_delay is not None:
+        payload["retry_delay"] = retry_delay
+    return Enqueue(wf.step_queue(name), payload, 0.0, priority)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -246,16 +247,38 @@ def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
 
 
 class PgDatabase:
-    """A pool on one schema, shared by a state store and a queue; closed when its last user closes."""
+    """A pool on one schema, shared by a state store and a queue; closed when its last user closes.
+
+    Between statements a connection stays with the database object, in a small last-in-first-out free
+    list, rather than going back to psycopg_pool: a pool checkout and return cost more CPU than the
+    statement itself (an engine pass makes one call per step). A connection returns to the pool once it
+    has sat unused for :data:`IDLE_S`, or at its first release after :data:`HOLD_S` out, so the pool's
+    health checks, ``max_lifetime`` and sizing still see every connection regularly.
+    """
+
+    #: Seconds a kept connection may sit unused before it goes back to the pool.
+    IDLE_S = 1.0
+    #: Seconds after its checkout a connection goes back to the pool at its next release.
+    HOLD_S = 30.0
 
     def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
         self.cfg = cfg
         self.pool = pool
         self._users = 0
+        # (connection, checked out at, last released at), the most recently used last.
+        self._free: list[tuple[Conn, float, float]] = []
+        self._trim: asyncio.TimerHandle | None = None
+        self._returning: set[asyncio.Task[None]] = set()
+        self._checkouts = 0  # getconn calls still waiting in the pool
 
     def table(self, name: str) -> str:
         """A schema-qualified table name (statements never depend on ``search_path``)."""
         return f"{self.cfg.quoted}.{name}"
+
+    @property
+    def kept(self) -> int:
+        """How many idle connections this object holds out of the pool right now."""
+        return len(self._free)
 
     def acquire(self) -> PgDatabase:
         """Count one more user (store or queue) of this database."""
@@ -266,16 +289,27 @@ class PgDatabase:
         """One user is done; the pool closes with the last. Safe to call more often than acquire."""
         self._users -= 1
         if self._users <= 0 and not self.pool.closed:
+            await self.give_back_all()
             await self.pool.close()
 
-    async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``op`` on a pooled connection; the single place driver failures are translated.
+    async def give_back_all(self) -> None:
+        """Return every kept connection to the pool and wait until the pool has them."""
+        if self._trim is not None:
+            self._trim.cancel()
+            self._trim = None
+        while self._free:
+            self._give_back(self._free.pop()[0])
+        if self._returning:
+            await asyncio.wait(set(self._returning))
 
-        A pooled connection the server dropped (restart, failover, ``pg_terminate_backend``) fails on first
-        use, before the statement ran. Then the pool checks its idle connections, replaces dead ones, and
-        ``op`` runs once more; a second failure is :class:`BackendUnavailableError`. (Should a connection
-        die after a write committed but before its reply, the retry sees that write: a transition then
-        reports False/None, or create_run a duplicate id; delivery stays at-least-once either way.)
+    async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``op`` on a connection of the pool; the single place driver failures are translated.
+
+        A connection the server dropped (restart, failover, ``pg_terminate_backend``) fails on first use,
+        before the statement ran. Then every kept connection goes back, the pool checks its idle ones and
+        replaces the dead, and ``op`` runs once more; a second failure is :class:`BackendUnavailableError`.
+        (Should a connection die after a write committed but before its reply, the retry sees that write:
+        a transition then reports False/None, or create_run a duplicate id; delivery stays at-least-once.)
         """
         try:
             return await self._once(op)
@@ -284,19 +318,34 @@ class PgDatabase:
         except psycopg.OperationalError:
             pass
         try:
+            await self.give_back_all()
             await self.pool.check()
             return await self._once(op)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _unavailable(self.cfg, exc) from exc
 
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``op`` on a pooled connection in an inner task that a cancellation of the caller never reaches.
+        """Run ``op`` on a kept connection, or on one checked out of the pool when none is free.
 
-        psycopg_pool loses a waiter and a connection when the task handing a connection back is cancelled
-        at the wrong moment; pikku cancels tasks mid-call (timeouts, a worker's queue wait). So the checkout,
-        the statement and the return run to the end, and the caller's cancellation is re-raised after.
+        A caller cancelled mid-statement gets its CancelledError at once: psycopg cancels the statement on
+        the server and leaves the connection idle (or closes it), and it is kept or handed back below. The
+        outcome of a write cancelled that way is unknown to the caller, as with any lost reply.
         """
-        task = asyncio.ensure_future(self._use(op))
+        if self._free:
+            conn, since, _ = self._free.pop()
+        else:
+            conn, since = await self._checkout(), time.monotonic()
+        try:
+            return await op(conn)
+        finally:
+            self._keep(conn, since)
+
+    async def _checkout(self) -> Conn:
+        """A connection from the pool, awaited in an inner task that a cancellation of the caller never
+        reaches: psycopg_pool loses a waiter and a connection when a task is cancelled inside getconn."""
+        task = asyncio.ensure_future(self.pool.getconn())
+        self._checkouts += 1
+        task.add_done_callback(self._checked_out)
         cancel: asyncio.CancelledError | None = None
         while not task.done():
             try:
@@ -304,14 +353,45 @@ class PgDatabase:
             except asyncio.CancelledError as exc:
                 cancel = exc
         if cancel is not None:
-            if not task.cancelled():
-                task.exception()  # retrieved: the caller is gone, its result or error goes nowhere
+            if not task.cancelled() and task.exception() is None:
+                self._keep(task.result(), time.monotonic())
             raise cancel
         return task.result()
 
-    async def _use(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        async with self.pool.connection() as conn:
-            return await op(conn)
+    def _checked_out(self, _: asyncio.Task[Conn]) -> None:
+        self._checkouts -= 1
+
+    def _keep(self, conn: Conn, since: float) -> None:
+        """Put a released connection on the free list, or back in the pool when it should not be kept:
+        broken, too long out, or wanted by a caller already waiting in the pool."""
+        now = time.monotonic()
+        reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if not reusable or self._checkouts or self.pool.closed or now - since > self.HOLD_S:
+            self._give_back(conn)
+            return
+        self._free.append((conn, since, now))
+        if self._trim is None:
+            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
+
+    def _trim_idle(self) -> None:
+        """Hand the connections unused for IDLE_S back to the pool (they sit at the front of the list)."""
+        self._trim = None
+        cutoff = time.monotonic() - self.IDLE_S
+        while self._free and self._free[0][2] <= cutoff:
+            self._give_back(self._free.pop(0)[0])
+        if self._free:
+            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
+
+    def _give_back(self, conn: Conn) -> None:
+        """Return ``conn`` to the pool in a task of its own (the pool discards a broken one)."""
+        task = asyncio.ensure_future(self.pool.putconn(conn))
+        self._returning.add(task)
+        task.add_done_callback(self._returned)
+
+    def _returned(self, task: asyncio.Task[None]) -> None:
+        self._returning.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed return only costs the pool that connection
 
     async def fetchone(self, query: str, params: Params) -> tuple[Any, ...] | None:
         """The first row of a (prepared) statement, or None."""

@@ -145,3 +145,12 @@ class Job:
     lease_until: float | None = None
     owner: str | None = None
     receipt: str | None = field(default=None, compare=False)
+
+
+def attempt_of_done_insert(step: StepRecord) -> list[StepAttempt]:
+    """The attempts of a step that has no attempt rows: a step inserted already done (an inline step) is
+    one finished attempt, stored on the step itself by the SQL backends (a row fewer per step); any other
+    step without rows has not been attempted yet (or was completed without a claim, as a sleep is)."""
+    if step.status == "done" and step.attempts == 1:
+        return [StepAttempt(1, step.created_at, step.created_at)]
+    return []

@@ -24,6 +24,7 @@ from pikku._records import (
     RunStatus,
     StepAttempt,
     StepRecord,
+    attempt_of_done_insert,
     claim_owner,
 )
 from pikku._sqlite import Database, dumps, insert_job, open_database
@@ -242,17 +243,17 @@ class SQLiteStateStore:
         self._check_handoff(handoff)
         owner = claim_owner(step)
         t = now()
-        # The attempt row and the hand-off job are written only when this call inserted the step.
-        with self._tx(step.status in ("done", "running") or handoff is not None) as db:
+        # The attempt row and the hand-off job are written only when this call inserted the step. A step
+        # inserted done has no attempt row: get_attempts reads its one attempt off the step.
+        with self._tx(step.status == "running" or handoff is not None) as db:
             status = step.status
             if owner is not None and not self._run_is_running(db, step.run_id):
                 status, owner = "pending", None  # a claim needs a running run (as claim_step): inserted unclaimed
             row = db.fetchone(_INSERT_STEP, _insert_args(step, status, owner, t))
-            if row is not None and status in ("done", "running"):
-                ended = t if status == "done" else None  # done: a finished attempt; running: an open one
+            if row is not None and status == "running":  # claimed: its open attempt
                 db.rowcount(
-                    "INSERT INTO attempts (run_id, name, attempt, started_at, ended_at) VALUES (?, ?, 1, ?, ?)",
-                    (step.run_id, step.name, t, ended),
+                    "INSERT INTO attempts (run_id, name, attempt, started_at) VALUES (?, ?, 1, ?)",
+                    (step.run_id, step.name, t),
                 )
             if row is not None:
                 self._enqueue(handoff, t)
@@ -376,7 +377,7 @@ class SQLiteStateStore:
         )
         rows = self._db.fetchall(sql, (run_id, name))
         if not rows:
-            self._require_step(run_id, name)
+            return attempt_of_done_insert(await self.get_step(run_id, name))
         return [StepAttempt(attempt, started, ended, _error(err)) for attempt, started, ended, err in rows]
 
     async def close(self) -> None:

@@ -1,0 +1,47 @@
+"""The SQL backends store no attempt row for a step inserted already done (an inline step): one row and one
+foreign-key check fewer per step. Its one finished attempt is read back from the step itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pikku._records import NewStep, StepAttempt
+from pikku.stores import postgres, sqlite
+
+
+async def _exercise(state: Any) -> None:
+    await state.create_run("r1", "wf", "{}")
+    done = await state.insert_step(NewStep("r1", "inline", "inline", status="done", result_json="1"))
+    await state.insert_step(NewStep("r1", "local", "rpc", "f", "{}", "running", lease_owner="w", lease_s=30))
+    assert await state.get_attempts("r1", "inline") == [StepAttempt(1, done.created_at, done.created_at)]
+    [local] = await state.get_attempts("r1", "local")
+    assert (local.attempt, local.ended_at) == (1, None)
+
+
+async def test_sqlite_writes_no_attempt_row_for_a_done_insert(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    state = await sqlite.open_state(f"sqlite:///{path}")
+    try:
+        await _exercise(state)
+        rows = state._db.fetchall("SELECT name FROM attempts WHERE run_id = 'r1' ORDER BY name")
+        assert rows == [("local",)]
+    finally:
+        await state.close()
+
+
+async def test_postgres_writes_no_attempt_row_for_a_done_insert(pg_url: str) -> None:
+    state = await postgres.open_state(pg_url)
+    try:
+        await _exercise(state)
+        table = state._db.table("step_attempts")
+
+        async def names(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(f"SELECT name FROM {table} WHERE run_id = 'r1' ORDER BY name")
+            return await cur.fetchall()
+
+        assert await state._db.run(names) == [("local",)]
+    finally:
+        await state.close()

@@ -167,8 +167,8 @@ class _Sql:
         # inserted already done (an inline step) counts as one finished attempt, with no attempt row: it
         # is read back from the step itself (see get_attempts), one row and one FK check fewer per step.
         # One inserted running is claimed by %(lo)s (a step the engine runs itself): one open attempt
-        # under that lease, just what claim_step would leave. Like claim_step, that needs a running run (`k`; the EXISTS is evaluated
-        # only for a claim): for a settled one the step goes in pending, unclaimed.
+        # under that lease, just what claim_step would leave. Like claim_step, that needs a running run
+        # (`k`; the EXISTS is evaluated only for a claim): for a settled one the step goes in pending.
         insert_step = (
             "WITH k AS (SELECT CASE WHEN %(lo)s::text IS NULL THEN %(s)s::text "
             f"WHEN EXISTS (SELECT 1 FROM {runs} WHERE run_id = %(r)s AND status = 'running') THEN %(s)s::text "

@@ -130,6 +130,9 @@ class Runner:
         for backend in ("pg", "sqlite"):
             for system in ("pikku", "dbos"):
                 self.sample(("inline", backend, system), lambda s=system, b=backend: self.system(s, b, args))
+        # pikku on the standard asyncio loop, for comparison (the rows above run on pikku's choice: uvloop)
+        plain = {**args, "loop": "asyncio"}
+        self.sample(("inline-asyncio", "pg", "pikku"), lambda a=plain: self.system("pikku", "pg", a))
 
     def remote(self, steps: int, runs: int) -> None:
         args = {"op": "remote", "runs": runs, "steps": steps, "concurrency": 10}
@@ -230,6 +233,12 @@ def build_rows(r: Results, plan: Plan) -> list[Row]:
                 _get(r, limit_of[b], "p50_s", 1e4), "ms"),
             Row(w, "run latency p99 (ms)", _get(r, p, "p99_s", 1e3), _get(r, d, "p99_s", 1e3), None, "ms"),
         ]  # fmt: skip
+    p = ("inline-asyncio", "pg", "pikku")
+    if p in r:
+        d = ("inline", "pg", "dbos")
+        w = "1b inline 10-step, PG, asyncio loop"
+        rows.append(Row(w, "steps/s", _get(r, p, "steps_per_s"), _get(r, d, "steps_per_s"),
+                        _get(r, pg1, "tx_per_s"), "rate"))  # fmt: skip
     for steps, runs in ((10, plan.remote10_runs), (1, plan.remote1_runs)):
         p, d = (f"remote{steps}", "pg", "pikku"), (f"remote{steps}", "pg", "dbos")
         if p not in r and d not in r:
@@ -339,7 +348,9 @@ def context_lines(plan: Plan, info: dict[str, Any]) -> list[str]:
         f"plan: {plan.name}; each figure the median of {plan.repeats} repeat(s); inline: {plan.inline_runs} "
         f"sequential runs; remote: {plan.remote10_runs} x 10-step and {plan.remote1_runs} x 1-step runs started "
         "at once, concurrency 10; prebuild: 200 workflow + 800 function modules",
-        "pikku: default Settings; rpc steps; remote = ONE in-process pikku.Worker(engine, concurrency=10) on the "
+        f"pikku: on uvloop {v.get('uvloop', '?')} (the loop pikku's entry points pick when pikku[fast] is "
+        "installed; row 1b: the standard asyncio loop); default Settings; rpc steps; remote = ONE in-process "
+        "pikku.Worker(engine, concurrency=10) on the "
         "event loop that starts the runs; it serves every queue, so each run's steps run inside its pass (local "
         "steps: no step job, no hand-off); row 2b sends every step through its queue (a job per step, a hand-off "
         "and a replay per step)",

@@ -124,7 +124,7 @@ def versions() -> dict[str, str]:
         "sqlite": sqlite3.sqlite_version,
         "psycopg": psycopg.__version__,
     }
-    for dist in ("pikku", "dbos", "libcst"):
+    for dist in ("pikku", "dbos", "libcst", "uvloop"):
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:

@@ -12,12 +12,13 @@ settings are otherwise pikku's defaults.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.common import child_main, percentile
-from pikku import Runtime, Worker, open_runtime, pikku_func, wire_workflow
+from pikku import Runtime, Worker, _loop, open_runtime, pikku_func, wire_workflow
 from pikku._records import SETTLED_RUN_STATUSES
 
 STEP_COUNTS = (1, 10, 100, 1000)
@@ -125,7 +126,12 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:
-    return asyncio.run(_main(args))
+    # pikku's own loop choice (uvloop when installed, as for `pikku worker`), unless the row asks for one.
+    if args.get("loop"):
+        os.environ[_loop.ENV] = args["loop"]
+    out = _loop.run(_main(args))
+    out["loop"] = _loop.loop_name()
+    return out
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # prebuild, a worker process, a remote run (onboarding) and an inline run (invoice), with steps and output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev
+bash scripts/setup.sh dev,fast
 pikku=.venv/bin/pikku
 
 echo "== pikku prebuild"

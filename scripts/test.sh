@@ -3,7 +3,7 @@
 # not running, except under CI=true where they must run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,postgres,redis
+bash scripts/setup.sh dev,postgres,redis,fast
 .venv/bin/ruff check src
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from pikku._loop import new_loop
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -20,7 +22,7 @@ _loops: list[asyncio.AbstractEventLoop] = []  # at most one: the portal loop
 def _portal() -> asyncio.AbstractEventLoop:
     with _lock:
         if not _loops or _loops[0].is_closed():
-            loop = asyncio.new_event_loop()
+            loop = new_loop()
             threading.Thread(target=loop.run_forever, name="pikku-sync", daemon=True).start()
             _loops[:] = [loop]
         return _loops[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
@@ -10,6 +9,7 @@ from rich.console import Console
 
 from pikku._backend import open_backend, scheme_of
 from pikku._config import load_config
+from pikku._loop import run as run_loop
 
 db = typer.Typer(help="Database schema of the configured backends.", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ def migrate(
     config = load_config(root)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     for url in dict.fromkeys((config.resolved_state_url(), config.resolved_queue_url())):
-        console.print(f"{_redacted(url)}: {asyncio.run(_migrate(url))}")
+        console.print(f"{_redacted(url)}: {run_loop(_migrate(url))}")
 
 
 async def _migrate(url: str) -> str:

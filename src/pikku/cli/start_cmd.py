@@ -15,6 +15,7 @@ from rich.markup import escape
 from pikku._client import WorkflowClient
 from pikku._config import load_config
 from pikku._errors import ConfigError, WorkflowTimeoutError
+from pikku._loop import run as run_loop
 from pikku._records import SETTLED_RUN_STATUSES, StepRecord
 from pikku._registry import get_workflow
 from pikku._runtime import set_runtime
@@ -35,7 +36,7 @@ def start(
         raise ConfigError(f"input is not valid JSON: {exc}", hint='quote it: \'{"email": "a@b.c"}\'') from exc
     load_project(root)
     wf = get_workflow(workflow)
-    ok = asyncio.run(_start(wf.name, payload, wait, timeout, root))
+    ok = run_loop(_start(wf.name, payload, wait, timeout, root))
     if not ok:
         raise typer.Exit(1)
 

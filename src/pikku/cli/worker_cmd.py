@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from rich.console import Console
 
 from pikku._config import PikkuConfig
 from pikku._errors import ConfigError
+from pikku._loop import run as run_loop
 from pikku._runtime import set_runtime
 from pikku.cli._project import load_project, project_runtime, queue_workers
 from pikku.worker import Worker
@@ -29,7 +29,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_project(root)
     queues = _chosen_queues(config, queue or [])
-    asyncio.run(_serve(config, queues, concurrency, lease, stop_grace))
+    run_loop(_serve(config, queues, concurrency, lease, stop_grace))
 
 
 def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:

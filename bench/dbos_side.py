@@ -68,6 +68,7 @@ def inline(args: dict[str, Any]) -> dict[str, Any]:
     return {
         "steps_per_s": runs * steps / total,
         "total_s": total,
+        "run_s": total / runs,
         "p50_s": percentile(latencies, 0.5),
         "p99_s": percentile(latencies, 0.99),
     }
@@ -103,12 +104,49 @@ def queued(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _queued_sequential(queue: Any, runs: int, steps: int) -> float:
+    """The mean time of ``runs`` workflows sent through ``queue`` one after another: from the workflow's own
+    timestamps (milliseconds), or the caller's wall clock when those do not tell (equal stamps)."""
+    total = 0.0
+    for _ in range(runs):
+        t = time.perf_counter()
+        handle = queue.enqueue(bench_flow, steps)
+        handle.get_result()
+        wall = time.perf_counter() - t
+        [status] = DBOS.list_workflows(workflow_ids=[handle.get_workflow_id()], load_input=False, load_output=False)
+        assert status.status == "SUCCESS", status.status
+        stamped = (status.updated_at - status.created_at) / 1000.0
+        total += stamped if stamped > 0 else wall
+    return total / runs
+
+
+def growth(args: dict[str, Any]) -> dict[str, Any]:
+    """Workload 4, one sample: mean time of a ``small``-step run (over big/small runs) and of one ``big``-step
+    run, back to back, and their ratio (as ``bench.pikku_side.growth``)."""
+    small, big = int(args["small"]), int(args["big"])
+    queue = None
+    if args["mode"] != "inline":
+        queue = DBOS.register_queue(
+            f"bench_{uuid.uuid4().hex[:8]}", worker_concurrency=10, polling_interval_sec=QUEUE_POLL_S
+        )
+        queue.enqueue(bench_flow, 1).get_result()  # warm-up through the queue
+    times = {}
+    for steps in (small, big):
+        runs = max(1, big // steps)
+        if queue is None:
+            times[steps] = inline({"runs": runs, "steps": steps})["run_s"]
+        else:
+            times[steps] = _queued_sequential(queue, runs, steps)
+    return {"steps_per_s": big / times[big], "run_s_small": times[small], "run_s": times[big],
+            "growth": times[big] / times[small]}  # fmt: skip
+
+
 def _child(args: dict[str, Any]) -> dict[str, Any]:
     _launch(args["url"], args.get("sqlite_mode", "wal_normal"))
     try:
-        op = inline if args["op"] == "inline" else queued
+        op = {"inline": inline, "queued": queued, "growth": growth}[args["op"]]
         for _ in range(3):  # warm-up: connections, prepared plans, the first migrations' cold pages
-            bench_flow(min(10, int(args["steps"])))
+            bench_flow(10)
         return {"samples": [op(args) for _ in range(int(args.get("repeats", 1)))]}
     finally:
         DBOS.destroy(destroy_registry=True)

@@ -61,6 +61,7 @@ async def inline(rt: Runtime, runs: int, steps: int) -> dict[str, Any]:
     return {
         "steps_per_s": runs * steps / total,
         "total_s": total,
+        "run_s": total / runs,
         "p50_s": percentile(latencies, 0.5),
         "p99_s": percentile(latencies, 0.99),
     }
@@ -107,10 +108,46 @@ async def remote(rt: Runtime, runs: int, steps: int, concurrency: int) -> dict[s
     }
 
 
+async def remote_sequential(rt: Runtime, runs: int, steps: int, concurrency: int) -> dict[str, Any]:
+    """``runs`` remote runs one after another (each started when the last has settled), drained by one
+    in-process worker: the mean start-to-finish time of a run, from the run's own timestamps."""
+    engine = rt.engine
+    worker = Worker(engine, concurrency=concurrency)
+    task = asyncio.ensure_future(worker.run())
+    durations = []
+    try:
+        await _settled(rt, [await engine.start("remote1", {})], 0.005)  # warm-up through the queues
+        for _ in range(runs):
+            run_id = await engine.start(f"remote{steps}", {})
+            await _settled(rt, [run_id], 0.002)
+            run = await engine.state.get_run(run_id)
+            assert run.status == "completed", (run.status, run.error)
+            durations.append(run.updated_at - run.created_at)
+    finally:
+        worker.stop()
+        await task
+    run_s = sum(durations) / runs
+    return {"run_s": run_s, "steps_per_s": steps / run_s, "total_s": sum(durations)}
+
+
+async def growth(rt: Runtime, mode: str, small: int, big: int) -> dict[str, Any]:
+    """Workload 4, one sample: the mean time of a ``small``-step run (over big/small runs) and of one
+    ``big``-step run, measured back to back in this process and database, and their ratio."""
+    times = {}
+    for steps in (small, big):
+        runs = max(1, big // steps)
+        if mode == "inline":
+            times[steps] = (await inline(rt, runs, steps))["run_s"]
+        else:
+            times[steps] = (await remote_sequential(rt, runs, steps, 10))["run_s"]
+    return {"steps_per_s": big / times[big], "run_s_small": times[small], "run_s": times[big],
+            "growth": times[big] / times[small]}  # fmt: skip
+
+
 async def _main(args: dict[str, Any]) -> dict[str, Any]:
     rt = await open_runtime(state_url=args["url"])
     rt.engine.settings.local_steps = bool(args.get("local_steps", True))
-    runs, steps = int(args["runs"]), int(args["steps"])
+    runs, steps = int(args.get("runs", 1)), int(args.get("steps", 10))
     try:
         for _ in range(3):  # warm-up: connections, prepared statements
             await rt.engine.start(f"inline{min(10, steps)}", {})
@@ -118,6 +155,8 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
         for _ in range(int(args.get("repeats", 1))):
             if args["op"] == "inline":
                 samples.append(await inline(rt, runs, steps))
+            elif args["op"] == "growth":
+                samples.append(await growth(rt, args["mode"], int(args["small"]), int(args["big"])))
             else:
                 samples.append(await remote(rt, runs, steps, int(args.get("concurrency", 10))))
         return {"samples": samples}

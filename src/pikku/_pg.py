@@ -270,6 +270,7 @@ class PgDatabase:
         self._trim: asyncio.TimerHandle | None = None
         self._returning: set[asyncio.Task[None]] = set()
         self._checkouts = 0  # getconn calls still waiting in the pool
+        self._cursors: dict[Conn, psycopg.AsyncCursor[Any]] = {}
 
     def table(self, name: str) -> str:
         """A schema-qualified table name (statements never depend on ``search_path``)."""
@@ -382,8 +383,16 @@ class PgDatabase:
         if self._free:
             self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
 
+    def _cursor(self, conn: Conn) -> psycopg.AsyncCursor[Any]:
+        """The cursor kept with ``conn``: one per connection rather than one per statement."""
+        cur = self._cursors.get(conn)
+        if cur is None or cur.closed:
+            cur = self._cursors[conn] = conn.cursor()
+        return cur
+
     def _give_back(self, conn: Conn) -> None:
         """Return ``conn`` to the pool in a task of its own (the pool discards a broken one)."""
+        self._cursors.pop(conn, None)
         task = asyncio.ensure_future(self.pool.putconn(conn))
         self._returning.add(task)
         task.add_done_callback(self._returned)
@@ -397,7 +406,7 @@ class PgDatabase:
         """The first row of a (prepared) statement, or None."""
 
         async def op(conn: Conn) -> tuple[Any, ...] | None:
-            cur = await conn.execute(query, params, prepare=True)
+            cur = await self._cursor(conn).execute(query, params, prepare=True)
             return await cur.fetchone()
 
         return await self.run(op)
@@ -406,7 +415,7 @@ class PgDatabase:
         """Every row of a (prepared) statement."""
 
         async def op(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(query, params, prepare=True)
+            cur = await self._cursor(conn).execute(query, params, prepare=True)
             return await cur.fetchall()
 
         return await self.run(op)
@@ -415,7 +424,7 @@ class PgDatabase:
         """How many rows a (prepared) write statement touched."""
 
         async def op(conn: Conn) -> int:
-            cur = await conn.execute(query, params, prepare=True)
+            cur = await self._cursor(conn).execute(query, params, prepare=True)
             return cur.rowcount
 
         return await self.run(op)

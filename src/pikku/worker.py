@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pikku._engine.engine import Engine
 from pikku._engine.leases import LeaseKeeper
-from pikku._engine.recovery import recover
+from pikku._engine.recovery import SweepCursor, recover
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
 
@@ -45,6 +45,7 @@ class Worker:
         self.stop_grace = stop_grace
         self.recovery_interval = recovery_interval
         self.recovery_stale_after = recovery_stale_after
+        self._sweep = SweepCursor()  # where the next recovery sweep resumes
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -69,7 +70,7 @@ class Worker:
             # Jitter, so that many workers started together do not sweep in lockstep.
             await asyncio.sleep(self.recovery_interval * random.uniform(0.5, 1.5))
             try:
-                await recover(self.engine, stale_after=self.recovery_stale_after)
+                await recover(self.engine, stale_after=self.recovery_stale_after, cursor=self._sweep)
             except Exception:
                 log.exception("recovery sweep failed; trying again later")
 

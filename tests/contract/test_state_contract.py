@@ -89,6 +89,31 @@ async def test_list_runs_filters_and_limit(state: StateStore) -> None:
     assert await state.list_runs(workflow="missing") == []
 
 
+async def test_list_runs_pages_after_a_run(state: StateStore) -> None:
+    """``before`` pages through list_runs: each page starts after the given run, under the same filters, even
+    when that run no longer matches them; an unknown anchor is RunNotFoundError."""
+    for run_id, workflow in (("a1", "alpha"), ("b1", "beta"), ("a2", "alpha"), ("a3", "alpha"), ("a4", "alpha")):
+        await new_run(state, run_id, workflow)
+    await state.complete_run("a3", "null")
+
+    async def pages(**filters: Any) -> list[list[str]]:
+        out: list[list[str]] = []
+        before = None
+        while page := await state.list_runs(limit=2, before=before, **filters):
+            out.append([r.run_id for r in page])
+            before = page[-1].run_id
+        return out
+
+    assert await pages() == [["a4", "a3"], ["a2", "b1"], ["a1"]]
+    assert await pages(workflow="alpha") == [["a4", "a3"], ["a2", "a1"]]
+    assert await pages(status="running") == [["a4", "a2"], ["b1", "a1"]]
+    assert await pages(workflow="alpha", status="running") == [["a4", "a2"], ["a1"]]
+    # The anchor a3 is completed: a page of running runs after it still starts at its place.
+    assert [r.run_id for r in await state.list_runs(status="running", before="a3")] == ["a2", "b1", "a1"]
+    with pytest.raises(RunNotFoundError):
+        await state.list_runs(before="ghost")
+
+
 async def test_complete_run(state: StateStore) -> None:
     """complete_run moves ``running`` to ``completed`` with the output text and a fresh updated_at."""
     await new_run(state, "r1")

@@ -10,7 +10,7 @@ import pytest
 
 import pikku
 from pikku import Settings, WorkflowClient, pikku_func, wire_workflow
-from pikku._engine.recovery import recover
+from pikku._engine.recovery import SweepCursor, recover
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime, settle
 
@@ -149,3 +149,18 @@ async def test_recovery_gives_a_run_without_a_job_its_orchestrator(rt: Runtime) 
     runs = await settle(rt, ["lost-run"], timeout=10)
     assert runs[0].status == "completed"
     assert await recover(rt.engine, stale_after=0.0) == 0  # settled runs are left alone
+
+
+async def test_recovery_sweeps_reach_every_running_run_page_by_page(rt: Runtime) -> None:
+    """Sweeps look at one bounded page each, resuming where the last stopped: lost runs older than the
+    newest page are found too (a sweep of only the newest ``limit`` runs never reached them)."""
+    lost = [f"lost-{i}" for i in range(7)]
+    for run_id in lost:
+        await rt.engine.state.create_run(run_id, "r-two", "null")  # no job enqueued
+    cursor = SweepCursor()
+    found = [await recover(rt.engine, stale_after=0.0, limit=3, cursor=cursor) for _ in range(3)]
+    assert found == [3, 3, 1]
+    assert cursor.after is None  # a short page: the next sweep starts over
+    assert await rt.engine.queue.count() == 7
+    runs = await settle(rt, lost, timeout=20)
+    assert {run.status for run in runs} == {"completed"}

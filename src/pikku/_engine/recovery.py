@@ -10,24 +10,44 @@ the sweep errs on the side of enqueuing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from pikku._clock import now
 from pikku._engine.engine import Engine, orchestrate_job, step_job
-from pikku._errors import UnknownWorkflowError
+from pikku._errors import RunNotFoundError, UnknownWorkflowError
 from pikku._records import RunRecord, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
 
 log = logging.getLogger("pikku.recovery")
 
 
-async def recover(engine: Engine, *, stale_after: float, limit: int = 500) -> int:
+@dataclass
+class SweepCursor:
+    """How far a worker's sweeps have got through the running runs (newest first): after run ``after``,
+    or from the start when None."""
+
+    after: str | None = None
+
+
+async def recover(
+    engine: Engine, *, stale_after: float, limit: int = 500, cursor: SweepCursor | None = None
+) -> int:
     """Enqueue the jobs missing for running runs with no activity for ``stale_after`` seconds.
 
-    Returns how many jobs were enqueued.
+    One sweep looks at one page of at most ``limit`` running runs, so its cost stays bounded however many
+    runs sleep or wait. With a ``cursor`` (a worker keeps one), the next sweep takes the page after this one
+    and starts over after the last: every running run is looked at in turn. Returns how many jobs were
+    enqueued.
     """
+    cursor = cursor if cursor is not None else SweepCursor()
     cutoff = now() - stale_after
+    try:
+        page = await engine.state.list_runs(status="running", limit=limit, before=cursor.after)
+    except RunNotFoundError:  # the anchor is gone (deleted by hand): start over
+        page = await engine.state.list_runs(status="running", limit=limit)
+    cursor.after = page[-1].run_id if len(page) >= limit else None
     enqueued = 0
-    for run in await engine.state.list_runs(status="running", limit=limit):
+    for run in page:
         if run.created_at > cutoff:
             continue
         try:

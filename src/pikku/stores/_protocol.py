@@ -60,9 +60,18 @@ class StateStore(Protocol):
         ...
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
-        """Runs filtered by workflow and/or status, newest first (by ``created_at``), at most ``limit``."""
+        """Runs filtered by workflow and/or status, newest first (by ``created_at``), at most ``limit``.
+
+        ``before`` pages: only runs after the run of that id in this order (pass the last run of the previous
+        page). :class:`RunNotFoundError` if that run does not exist.
+        """
         ...
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:

@@ -169,8 +169,14 @@ class FileStateStore:
         return self._read(run_id, self._run)
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
+        anchor = None if before is None else self._read(before, _place)
         found: list[tuple[float, int, RunRecord]] = []
         for path in self._dir.glob("*.json"):
             try:
@@ -181,6 +187,8 @@ class FileStateStore:
                 continue
             except CorruptStateError as exc:
                 log.warning("skipping unreadable run file %s: %s", path, exc)
+                continue
+            if anchor is not None and (run.created_at, seq) >= anchor:
                 continue
             if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
                 found.append((run.created_at, seq, run))
@@ -395,3 +403,8 @@ class FileStateStore:
 async def open_state(url: str) -> FileStateStore:
     """A file store in the directory a ``file://`` URL names (created when missing)."""
     return FileStateStore(path_from_url(url))
+
+
+def _place(doc: Doc) -> tuple[float, int]:
+    """Where a run sits in list_runs order: (created_at, creation sequence)."""
+    return float(doc["run"]["created_at"]), int(doc["run"].get("seq", 0))

@@ -71,14 +71,25 @@ class MemoryStateStore:
         return copy.copy(self._run(run_id))
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
+        def place(r: RunRecord) -> tuple[float, int]:
+            return (r.created_at, self._order[r.run_id])
+
+        anchor = None if before is None else place(self._run(before))
         runs = [
             r
             for r in self._runs.values()
-            if (workflow is None or r.workflow == workflow) and (status is None or r.status == status)
+            if (workflow is None or r.workflow == workflow)
+            and (status is None or r.status == status)
+            and (anchor is None or place(r) < anchor)
         ]
-        runs.sort(key=lambda r: (r.created_at, self._order[r.run_id]), reverse=True)
+        runs.sort(key=place, reverse=True)
         return [copy.copy(r) for r in runs[:limit]]
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:

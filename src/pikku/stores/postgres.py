@@ -123,6 +123,12 @@ class _Sql:
         )
         self.list_workflow = self._merge(runs, "workflow = %(w)s AND ")
         self.list_all = self._merge(runs, "")
+        # Paging (`before`): the same four, each slice starting after the anchor run's (created_at, seq).
+        after = f"(created_at, seq) < (SELECT created_at, seq FROM {runs} WHERE run_id = %(b)s) AND "
+        self.list_both_page = self.list_both.replace("WHERE ", f"WHERE {after}", 1)
+        self.list_status_page = self.list_status.replace("WHERE ", f"WHERE {after}", 1)
+        self.list_workflow_page = self._merge(runs, f"{after}workflow = %(w)s AND ")
+        self.list_all_page = self._merge(runs, after)
         self.settle = (
             f"UPDATE {runs} SET status = %s, output_json = %s, error_json = %s, updated_at = {NOW}, "
             "lock_owner = NULL, lock_until = NULL WHERE run_id = %s AND status = 'running'"
@@ -303,19 +309,26 @@ class PostgresStateStore:
         return _run(row)
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
         if limit <= 0:
             return []
-        params = {"w": workflow, "s": status, "n": limit}
+        params = {"w": workflow, "s": status, "n": limit, "b": before}
         if workflow is not None and status is not None:
-            query = self._sql.list_both
+            query = self._sql.list_both_page if before else self._sql.list_both
         elif status is not None:
-            query = self._sql.list_status
+            query = self._sql.list_status_page if before else self._sql.list_status
         elif workflow is not None:
-            query = self._sql.list_workflow
+            query = self._sql.list_workflow_page if before else self._sql.list_workflow
         else:
-            query = self._sql.list_all
+            query = self._sql.list_all_page if before else self._sql.list_all
+        if before is not None:
+            await self._require_run(before)
         return [_run(row) for row in await self._db.fetchall(query, params)]
 
     async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:

@@ -159,10 +159,17 @@ class RedisStateStore:
         return _run(run_id, values)
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
         if limit <= 0:
             return []
+        if before is not None:
+            await self.get_run(before)  # RunNotFoundError for an anchor that does not exist
         if workflow is not None and status is not None:
             index = f":ws:{status}:{workflow}"
         elif status is not None:
@@ -171,7 +178,7 @@ class RedisStateStore:
             index = f":w:{workflow}"
         else:
             index = ""
-        rows = await self._db.script("LIST_RUNS", index, limit)
+        rows = await self._db.script("LIST_RUNS", index, limit, before or "")
         return [_run(row[0], row[1:]) for row in rows]
 
     async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:

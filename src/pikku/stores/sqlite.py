@@ -150,9 +150,18 @@ class SQLiteStateStore:
         return _run(row)
 
     async def list_runs(
-        self, *, workflow: str | None = None, status: RunStatus | None = None, limit: int = 100
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+        before: str | None = None,
     ) -> list[RunRecord]:
         where, args = ["1"], []
+        if before is not None:
+            await self.get_run(before)  # RunNotFoundError for an anchor that does not exist
+            where.append("(created_at, rowid) < (SELECT created_at, rowid FROM runs WHERE run_id = ?)")
+            args.append(before)
         if workflow is not None:
             where.append("workflow = ?")
             args.append(workflow)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.common import child_main, percentile
+from bench.limit import pg_commits
 from pikku import Runtime, Worker, _loop, open_runtime, pikku_func, wire_workflow
 from pikku._records import SETTLED_RUN_STATUSES
 
@@ -144,6 +145,19 @@ async def growth(rt: Runtime, mode: str, small: int, big: int) -> dict[str, Any]
             "growth": times[big] / times[small]}  # fmt: skip
 
 
+def _paired_probe(args: dict[str, Any]) -> float | None:
+    """Commits/s of the limit probe on this database right now (``probe_s`` seconds), or None if not asked.
+
+    The box's commit rate drifts by 2x over minutes, so a ratio to a probe measured at the start of the
+    benchmark says as much about the drift as about pikku; this one is measured just before the sample.
+    """
+    seconds = float(args.get("probe_s") or 0)
+    if not seconds or not str(args["url"]).startswith("postgresql"):
+        return None
+    rate: float = pg_commits(str(args["url"]).split("?")[0], seconds, 1)["tx_per_s"]
+    return rate
+
+
 async def _main(args: dict[str, Any]) -> dict[str, Any]:
     rt = await open_runtime(state_url=args["url"])
     rt.engine.settings.local_steps = bool(args.get("local_steps", True))
@@ -154,7 +168,11 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
         samples = []
         for _ in range(int(args.get("repeats", 1))):
             if args["op"] == "inline":
-                samples.append(await inline(rt, runs, steps))
+                probe = _paired_probe(args)
+                sample = await inline(rt, runs, steps)
+                if probe is not None:  # the commit probe of this very moment, next to this sample
+                    sample |= {"probe_tx_per_s": probe, "vs_probe": sample["steps_per_s"] / probe}
+                samples.append(sample)
             elif args["op"] == "growth":
                 samples.append(await growth(rt, args["mode"], int(args["small"]), int(args["big"])))
             else:

@@ -2,10 +2,11 @@
 'pikku[fast]'``), else asyncio's own.
 
 uvloop runs the same asyncio code on a loop written in C. An engine pass is mostly database round trips,
-each a few loop callbacks (a reader added and removed, a timer), so uvloop cuts pikku's CPU per step
-(by 10-20% on PostgreSQL in A/B runs; a queue drain 5-15% faster, see bench/NOTES.md). ``PIKKU_EVENT_LOOP=asyncio`` keeps the standard loop, for
-instance to rule uvloop out while debugging. Applications that run their own loop (an ASGI server) keep
-it: this only applies where pikku creates the loop (the CLI, workers, the sync facade).
+each a few loop callbacks (a reader added and removed, a timer), so uvloop cuts pikku's CPU per step (by
+10-20% on PostgreSQL in A/B runs; a queue drain 5-15% faster, see bench/NOTES.md).
+``PIKKU_EVENT_LOOP=asyncio`` keeps the standard loop, for instance to rule uvloop out while debugging.
+Applications that run their own loop (an ASGI server) keep it: this only applies where pikku creates the
+loop (the CLI, workers, the sync facade).
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ def loop_name() -> str:
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """The constructor of the loop pikku runs on."""
     if loop_name() == "uvloop":
-        factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module("uvloop").new_event_loop
+        try:
+            factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module("uvloop").new_event_loop
+        except ImportError:  # installed but broken (a wheel for another Python): the standard loop will do
+            if os.environ.get(ENV, "auto").strip().lower() == "uvloop":
+                raise
+            return asyncio.new_event_loop
         return factory
     return asyncio.new_event_loop
 

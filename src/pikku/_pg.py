@@ -271,6 +271,7 @@ class PgDatabase:
         self._returning: set[asyncio.Task[None]] = set()
         self._checkouts = 0  # getconn calls still waiting in the pool
         self._cursors: dict[Conn, psycopg.AsyncCursor[Any]] = {}
+        self._closing = False  # set by the last release: nothing is kept any more
 
     def table(self, name: str) -> str:
         """A schema-qualified table name (statements never depend on ``search_path``)."""
@@ -290,8 +291,10 @@ class PgDatabase:
         """One user is done; the pool closes with the last. Safe to call more often than acquire."""
         self._users -= 1
         if self._users <= 0 and not self.pool.closed:
+            self._closing = True
             await self.give_back_all()
             await self.pool.close()
+            await self.give_back_all()  # calls that ended meanwhile handed theirs to the closed pool: closed
 
     async def give_back_all(self) -> None:
         """Return every kept connection to the pool and wait until the pool has them."""
@@ -332,7 +335,7 @@ class PgDatabase:
         the server and leaves the connection idle (or closes it), and it is kept or handed back below. The
         outcome of a write cancelled that way is unknown to the caller, as with any lost reply.
         """
-        if self._free:
+        if self._free and not self._closing:
             conn, since, _ = self._free.pop()
         else:
             conn, since = await self._checkout(), time.monotonic()
@@ -367,7 +370,7 @@ class PgDatabase:
         broken, too long out, or wanted by a caller already waiting in the pool."""
         now = time.monotonic()
         reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        if not reusable or self._checkouts or self.pool.closed or now - since > self.HOLD_S:
+        if not reusable or self._checkouts or self._closing or self.pool.closed or now - since > self.HOLD_S:
             self._give_back(conn)
             return
         self._free.append((conn, since, now))

@@ -238,11 +238,11 @@ class Checkpointer:
     INTERVAL_S = 0.1
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path.resolve()  # the thread must not follow a later chdir
         self.checkpoints = 0  # how many checkpoints this thread ran (for tests and benchmarks)
-        self._wal = Path(f"{path}-wal")
+        self._wal = Path(f"{self.path}-wal")
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"pikku-checkpoint:{path.name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"pikku-checkpoint:{self.path.name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -253,7 +253,9 @@ class Checkpointer:
 
     def _loop(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # mode=rw: never create a database file of its own (the main connection made this one)
+            uri = f"{self.path.as_uri()}?mode=rw"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
             return  # the committing connection checkpoints by itself (AUTOCHECKPOINT_PAGES)
         seen = self._wal_stamp()

@@ -164,3 +164,28 @@ async def test_recovery_sweeps_reach_every_running_run_page_by_page(rt: Runtime)
     assert await rt.engine.queue.count() == 7
     runs = await settle(rt, lost, timeout=20)
     assert {run.status for run in runs} == {"completed"}
+
+
+async def test_a_sweep_that_fails_half_way_looks_at_the_same_page_again(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cursor moves on only once its page is done: an outage in the middle of a sweep skips nothing."""
+    lost = [f"lost-{i}" for i in range(4)]
+    for run_id in lost:
+        await rt.engine.state.create_run(run_id, "r-two", "null")  # no job enqueued
+    real_get_steps = rt.engine.state.get_steps
+    calls = collections.Counter[str]()
+
+    async def flaky(run_id: str) -> Any:
+        calls[run_id] += 1
+        if run_id == "lost-2" and calls[run_id] == 1:
+            raise pikku.BackendUnavailableError("outage")
+        return await real_get_steps(run_id)
+
+    monkeypatch.setattr(rt.engine.state, "get_steps", flaky)
+    cursor = SweepCursor()
+    with pytest.raises(pikku.BackendUnavailableError):
+        await recover(rt.engine, stale_after=0.0, limit=2, cursor=cursor)  # page lost-3, lost-2
+    assert cursor.after is None
+    assert await recover(rt.engine, stale_after=0.0, limit=2, cursor=cursor) == 2  # the same page again
+    assert await recover(rt.engine, stale_after=0.0, limit=2, cursor=cursor) == 2  # lost-1, lost-0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pikku._clock import now
 from pikku._engine.engine import Engine, orchestrate_job, step_job
-from pikku._errors import RunNotFoundError, UnknownWorkflowError
+from pikku._errors import UnknownWorkflowError
 from pikku._records import RunRecord, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
 
@@ -43,9 +43,9 @@ async def recover(
     cutoff = now() - stale_after
     try:
         page = await engine.state.list_runs(status="running", limit=limit, before=cursor.after)
-    except RunNotFoundError:  # the anchor is gone (deleted by hand): start over
-        page = await engine.state.list_runs(status="running", limit=limit)
-    cursor.after = page[-1].run_id if len(page) >= limit else None
+    except Exception:  # the anchor is gone or unreadable: start over rather than fail every sweep from here
+        cursor.after = None
+        raise
     enqueued = 0
     for run in page:
         if run.created_at > cutoff:
@@ -56,6 +56,8 @@ async def recover(
             continue  # another deployment's workflow: its own workers recover it
         steps = await engine.state.get_steps(run.run_id)
         enqueued += await _recover_run(engine, wf, run, list(steps.values()), cutoff)
+    # Moved on only once the page is done: a sweep that fails half-way looks at the same page next time.
+    cursor.after = page[-1].run_id if len(page) >= limit else None
     if enqueued:
         log.info("recovery enqueued %d job(s) for stuck runs", enqueued)
     return enqueued

@@ -220,8 +220,8 @@ class PostgresQueue:
         deadline = loop.time() + timeout
         # No notice is sent when a delayed job falls due, so sleep no longer than until the earliest one.
         # Unreachable database: just sleep out the timeout; the next claim reports the outage. The probe is
-        # never cancelled (a cancelled database call can cost the pool a connection): past the timeout, or
-        # when this wait is cancelled, it finishes in the background.
+        # never cancelled (that would cost a server-side cancel): past the timeout, or when this wait is
+        # cancelled, it finishes in the background.
         probe = asyncio.ensure_future(self._next_due(queues))
         self._probes.add(probe)
         probe.add_done_callback(self._probe_done)

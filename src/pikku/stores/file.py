@@ -176,7 +176,7 @@ class FileStateStore:
         limit: int = 100,
         before: str | None = None,
     ) -> list[RunRecord]:
-        anchor = None if before is None else self._read(before, _place)
+        anchor = None if before is None else (*self._read(before, _place), before)
         found: list[tuple[float, int, RunRecord]] = []
         for path in self._dir.glob("*.json"):
             try:
@@ -188,11 +188,12 @@ class FileStateStore:
             except CorruptStateError as exc:
                 log.warning("skipping unreadable run file %s: %s", path, exc)
                 continue
-            if anchor is not None and (run.created_at, seq) >= anchor:
+            if anchor is not None and (run.created_at, seq, run.run_id) >= anchor:
                 continue
             if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
                 found.append((run.created_at, seq, run))
-        found.sort(key=lambda item: item[:2], reverse=True)
+        # run_id breaks exact ties (two processes can stamp the same created_at and per-process seq)
+        found.sort(key=lambda item: (item[0], item[1], item[2].run_id), reverse=True)
         return [run for _, _, run in found[: max(limit, 0)]]
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:

@@ -12,6 +12,7 @@ stored as given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -441,7 +442,9 @@ async def _configure(conn: Conn) -> None:
     than executing (PostgreSQL keeps custom plans for a statement whose generic plan *estimates* worse,
     e.g. insert_step with its CASE on the claim owner: ~0.5 ms of planning per step).
     """
-    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    # PostgreSQL 11 and older have no such setting: their default plan choice it is.
+    with contextlib.suppress(psycopg.errors.UndefinedObject):
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 async def open_database(url: str) -> PgDatabase:

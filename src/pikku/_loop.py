@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -25,31 +24,25 @@ T = TypeVar("T")
 ENV = "PIKKU_EVENT_LOOP"
 
 
-def loop_name() -> str:
-    """``uvloop`` or ``asyncio``: what :func:`new_loop` makes here, given the setting and what is installed."""
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The constructor of the loop pikku runs on, as ``PIKKU_EVENT_LOOP`` (auto, uvloop, asyncio) asks."""
     choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "uvloop", "asyncio"):
         raise ConfigError(f"{ENV}={choice!r} is not a loop pikku knows", hint="use auto, uvloop or asyncio")
     if choice == "asyncio":
-        return "asyncio"
-    if importlib.util.find_spec("uvloop") is None:
+        return asyncio.new_event_loop
+    try:
+        factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module("uvloop").new_event_loop
+    except ImportError:  # not installed (or a broken wheel): auto settles for the standard loop
         if choice == "uvloop":
-            raise ConfigError(f"{ENV}=uvloop but uvloop is not installed", hint="pip install 'pikku[fast]'")
-        return "asyncio"
-    return "uvloop"
+            raise ConfigError(f"{ENV}=uvloop but uvloop cannot be imported", hint="pip install 'pikku[fast]'") from None
+        return asyncio.new_event_loop
+    return factory
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """The constructor of the loop pikku runs on."""
-    if loop_name() == "uvloop":
-        try:
-            factory: Callable[[], asyncio.AbstractEventLoop] = importlib.import_module("uvloop").new_event_loop
-        except ImportError:  # installed but broken (a wheel for another Python): the standard loop will do
-            if os.environ.get(ENV, "auto").strip().lower() == "uvloop":
-                raise
-            return asyncio.new_event_loop
-        return factory
-    return asyncio.new_event_loop
+def loop_name() -> str:
+    """``uvloop`` or ``asyncio``: what :func:`new_loop` makes here."""
+    return "asyncio" if loop_factory() is asyncio.new_event_loop else "uvloop"
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

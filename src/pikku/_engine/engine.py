@@ -576,4 +576,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step", "orchestrate_job", "step_job"]
+__all__ = ["Engine", "Outcome", "Settings", "current_step"]

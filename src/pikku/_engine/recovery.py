@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 
 from pikku._clock import now
-from pikku._engine.engine import Engine, orchestrate_job, step_job
+from pikku._engine.engine import Engine
+from pikku._engine.jobs import orchestrate_job, step_job
 from pikku._errors import UnknownWorkflowError
 from pikku._records import RunRecord, StepRecord
 from pikku._registry import WorkflowDef, get_workflow

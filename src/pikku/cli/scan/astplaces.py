@@ -202,13 +202,17 @@ def _may_hold_calls(kind: type) -> bool:
     """True for a node kind with fields that can hold a call (cached: isinstance on libcst's ABCs is slow)."""
     known = _CST_WALKED.get(kind)
     if known is None:
-        known = issubclass(kind, cst.CSTNode) and bool(_cst_fields(kind))
+        known = issubclass(kind, cst.CSTNode) and bool(code_fields(kind))
         _CST_WALKED[kind] = known
     return known
 
 
-def _cst_fields(kind: type[cst.CSTNode]) -> tuple[str, ...]:
-    """The fields of ``kind`` to walk, in source order; none for leaves such as names and literals."""
+def code_fields(kind: type[cst.CSTNode]) -> tuple[str, ...]:
+    """The fields of ``kind`` that can hold code (a call, an assignment), in source order; none for leaves
+    such as names and literals. Cached: the scanners ask once per node."""
+    cached = _CST_FIELDS.get(kind)
+    if cached is not None:
+        return cached
     names = _SOURCE_ORDER.get(kind) or tuple(
         f.name
         for f in dataclasses.fields(kind)

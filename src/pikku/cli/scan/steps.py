@@ -6,7 +6,6 @@ node it passes (about the cost of the parse again), while this walk only reads a
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -14,7 +13,7 @@ import libcst as cst
 from pikku._duration import parse_duration
 from pikku._errors import InvalidDurationError
 from pikku.cli.model import Diagnostic, StepForm, StepMeta
-from pikku.cli.scan.astplaces import CALL_FREE_TYPES
+from pikku.cli.scan.astplaces import code_fields
 from pikku.cli.scan.diagnostics import BAD_DURATION, STEP_NAME_NOT_LITERAL, diagnostic
 from pikku.cli.scan.positions import Locator
 
@@ -22,9 +21,6 @@ from pikku.cli.scan.positions import Locator
 # workflow's own sequence of steps, so it is not searched.
 _OTHER_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
 # Fields that only hold whitespace and punctuation: skipping them makes the walk several times cheaper.
-_NOISE_PREFIXES: tuple[str, ...] = ("whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after")
-_NOISE_PREFIXES += ("trailing_whitespace", "colon", "equal", "dot", "operator", "header", "footer")
-_CHILD_FIELDS: dict[type[cst.CSTNode], tuple[str, ...]] = {}
 _WALKED: dict[type, bool] = {}
 _WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign})
 _CODEGEN = cst.Module(body=())
@@ -219,7 +215,7 @@ def _split_args(node: cst.Call) -> tuple[list[cst.BaseExpression], dict[str, cst
 
 
 def _interesting(root: cst.CSTNode) -> list[cst.CSTNode]:
-    """Calls and assignments under ``root`` in pre-order (source order for nearly all nodes).
+    """Calls and assignments under ``root`` in pre-order, children in source order.
 
     Nested functions, lambdas and classes are not entered. Type checks compare exact classes because
     ``isinstance`` against libcst's abstract base classes dominated the cost of this walk.
@@ -237,7 +233,7 @@ def _interesting(root: cst.CSTNode) -> list[cst.CSTNode]:
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     children: list[cst.CSTNode] = []
-    for name in _CHILD_FIELDS.get(type(node)) or _child_fields(type(node)):
+    for name in code_fields(type(node)):
         value = getattr(node, name)
         if type(value) is tuple or type(value) is list:
             children.extend(v for v in value if _is_walked(type(v)))
@@ -246,21 +242,10 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
-def _child_fields(kind: type[cst.CSTNode]) -> tuple[str, ...]:
-    # Fields declared as text or a bare name never hold a call or an assignment: not walked.
-    names = tuple(
-        f.name
-        for f in dataclasses.fields(kind)
-        if not f.name.startswith(_NOISE_PREFIXES) and f.type not in CALL_FREE_TYPES
-    )
-    _CHILD_FIELDS[kind] = names
-    return names
-
-
 def _is_walked(kind: type) -> bool:
     # Leaves (names, literals: nothing left to walk) are not even put on the stack.
     walked = _WALKED.get(kind)
     if walked is None:
-        walked = issubclass(kind, cst.CSTNode) and kind not in _OTHER_SCOPES and bool(_child_fields(kind))
+        walked = issubclass(kind, cst.CSTNode) and kind not in _OTHER_SCOPES and bool(code_fields(kind))
         _WALKED[kind] = walked
     return walked

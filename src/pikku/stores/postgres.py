@@ -193,6 +193,15 @@ class _Sql:
             f"SELECT {_STEP_COLS} FROM {steps} WHERE run_id = %(r)s AND name = %(n)s AND NOT EXISTS (SELECT 1 FROM ins)"
         )
         self.insert_step = f"{insert_step} SELECT {_STEP_COLS} FROM ins UNION ALL {read_existing}"
+        # An unclaimed step with no job (an inline step inserted done, a sleep, a failed first attempt): a
+        # plain insert, measurably cheaper for the server than the CTE above; no row back means the step
+        # already exists, and the caller reads it.
+        self.insert_plain_step = (
+            f"INSERT INTO {steps} (run_id, name, form, status, rpc_name, data_json, result_json, result_type, "
+            "attempts, max_attempts, wake_at, created_at, updated_at) "
+            "VALUES (%(r)s, %(n)s, %(f)s, %(s)s, %(rpc)s, %(d)s, %(res)s, %(rt)s, %(a)s::integer, %(m)s::integer, "
+            f"%(w)s::float8, {NOW}, {NOW}) ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}"
+        )
         # Dispatch: the step and its job (notified on commit) in one statement. The job is selected from
         # `ins`, so a step that already existed enqueues nothing.
         self.insert_step_handoff = (
@@ -405,6 +414,8 @@ class PostgresStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         owner = claim_owner(step)
+        if owner is None and handoff is None:
+            return await self._insert_plain_step(step)
         params: dict[str, Any] = {
             "r": step.run_id,
             "n": step.name,
@@ -429,6 +440,28 @@ class PostgresStateStore:
             raise RunNotFoundError(step.run_id) from None
         if row is None:
             # A concurrent insert committed after this statement's snapshot: it is there now.
+            return await self.get_step(step.run_id, step.name)
+        return _step(step.run_id, row)
+
+    async def _insert_plain_step(self, step: NewStep) -> StepRecord:
+        params = {
+            "r": step.run_id,
+            "n": step.name,
+            "f": step.form,
+            "s": step.status,
+            "rpc": step.rpc_name,
+            "d": step.data_json,
+            "res": step.result_json,
+            "rt": step.result_type,
+            "a": 1 if step.status == "done" else 0,
+            "m": step.max_attempts,
+            "w": step.wake_at,
+        }
+        try:
+            row = await self._db.fetchone(self._sql.insert_plain_step, params)
+        except psycopg.errors.ForeignKeyViolation:
+            raise RunNotFoundError(step.run_id) from None
+        if row is None:  # it exists already: the first insert wins
             return await self.get_step(step.run_id, step.name)
         return _step(step.run_id, row)
 

@@ -24,9 +24,10 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
+from pikku._pgexec import Connection
 
 T = TypeVar("T")
-Conn = psycopg.AsyncConnection[Any]
+Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
 
 #: Now, as epoch seconds, stable within one statement (so a CTE writes and compares one instant).
@@ -185,7 +186,7 @@ def parse_url(url: str) -> PgConfig:
 # -- migrations --------------------------------------------------------------------------------------
 
 
-async def _current_version(conn: Conn, schema: str) -> int:
+async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
     """The recorded version, 0 when the schema or its version table does not exist yet."""
     table = f"{quote_ident(schema)}.pikku_schema_version"
     cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
@@ -197,7 +198,7 @@ async def _current_version(conn: Conn, schema: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def migrate_connection(conn: Conn, schema: str) -> int:
+async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
     """Bring ``schema`` up to :data:`SCHEMA_VERSION` on an autocommit connection; return the version.
 
     The fast path (already current) takes no lock and runs no DDL, so a thousand workers starting at once
@@ -271,7 +272,6 @@ class PgDatabase:
         self._trim: asyncio.TimerHandle | None = None
         self._returning: set[asyncio.Task[None]] = set()
         self._checkouts = 0  # getconn calls still waiting in the pool
-        self._cursors: dict[Conn, psycopg.AsyncCursor[Any]] = {}
         self._closing = False  # set by the last release: nothing is kept any more
 
     def table(self, name: str) -> str:
@@ -387,16 +387,8 @@ class PgDatabase:
         if self._free:
             self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
 
-    def _cursor(self, conn: Conn) -> psycopg.AsyncCursor[Any]:
-        """The cursor kept with ``conn``: one per connection rather than one per statement."""
-        cur = self._cursors.get(conn)
-        if cur is None or cur.closed:
-            cur = self._cursors[conn] = conn.cursor()
-        return cur
-
     def _give_back(self, conn: Conn) -> None:
         """Return ``conn`` to the pool in a task of its own (the pool discards a broken one)."""
-        self._cursors.pop(conn, None)
         task = asyncio.ensure_future(self.pool.putconn(conn))
         self._returning.add(task)
         task.add_done_callback(self._returned)
@@ -408,30 +400,15 @@ class PgDatabase:
 
     async def fetchone(self, query: str, params: Params) -> tuple[Any, ...] | None:
         """The first row of a (prepared) statement, or None."""
-
-        async def op(conn: Conn) -> tuple[Any, ...] | None:
-            cur = await self._cursor(conn).execute(query, params, prepare=True)
-            return await cur.fetchone()
-
-        return await self.run(op)
+        return await self.run(lambda conn: conn.executor.first(query, params))
 
     async def fetchall(self, query: str, params: Params) -> list[tuple[Any, ...]]:
         """Every row of a (prepared) statement."""
-
-        async def op(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = await self._cursor(conn).execute(query, params, prepare=True)
-            return await cur.fetchall()
-
-        return await self.run(op)
+        return await self.run(lambda conn: conn.executor.rows(query, params))
 
     async def rowcount(self, query: str, params: Params) -> int:
         """How many rows a (prepared) write statement touched."""
-
-        async def op(conn: Conn) -> int:
-            cur = await self._cursor(conn).execute(query, params, prepare=True)
-            return cur.rowcount
-
-        return await self.run(op)
+        return await self.run(lambda conn: conn.executor.rowcount(query, params))
 
 
 async def _configure(conn: Conn) -> None:
@@ -453,6 +430,7 @@ async def open_database(url: str) -> PgDatabase:
     await migrate(url)
     pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
         cfg.conninfo,
+        connection_class=Connection,
         kwargs={"autocommit": True},
         configure=_configure,
         min_size=cfg.pool_min,

@@ -1,0 +1,109 @@
+"""pikku's PostgreSQL executor: statements straight on libpq with psycopg's adapters and error classes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
+
+from pikku._pg import PgDatabase, open_database  # noqa: E402
+
+pytestmark = pytest.mark.postgres
+
+PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pikku%%'"
+
+
+@pytest.fixture
+async def db(pg_url: str) -> AsyncIterator[PgDatabase]:
+    """A database with one pooled connection, so every call below shares one session."""
+    database = await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=3")
+    database.acquire()
+    try:
+        yield database
+    finally:
+        await database.release()
+
+
+async def _prepared(db: PgDatabase) -> int:
+    row = await db.fetchone(PREPARED, ())
+    assert row is not None
+    return int(row[0])
+
+
+async def test_values_round_trip_through_psycopg_adapters(db: PgDatabase) -> None:
+    """Parameters and rows use psycopg's own adapters: text, numbers, NULL, booleans and arrays."""
+    values = ("zürich \U0001f600", 1.5, 2**40, None, True, ["a", "b"])
+    row = await db.fetchone(
+        "SELECT %s::text, %s::float8, %s::bigint, %s::text, %s::boolean, %s::text[], 'x'::text = 'x'", values
+    )
+    assert row == (*values, True)
+    named = await db.fetchall("SELECT %(a)s::int + g FROM generate_series(1, 3) AS g ORDER BY g", {"a": 10})
+    assert named == [(11,), (12,), (13,)]
+
+
+async def test_a_statement_is_prepared_once_per_connection(db: PgDatabase) -> None:
+    """Repeats of a statement reuse one server-side prepared statement."""
+    before = await _prepared(db)
+    for n in range(5):
+        assert await db.fetchone("SELECT %s::int * 2", (n,)) == (2 * n,)
+    assert await _prepared(db) == before + 1
+
+
+async def test_past_the_cap_statements_run_unprepared(db: PgDatabase) -> None:
+    """A connection keeps at most MAX_PREPARED statements; further ones still run, parsed each time."""
+    await db.fetchone("SELECT 1", ())
+    [(conn, _, _)] = db._free
+    executor = conn.executor
+    executor.MAX_PREPARED = len(executor._prepared) + 1
+    before = await _prepared(db)  # this one is the last to be prepared
+    for n in range(3):
+        assert await db.fetchone(f"SELECT %s::int + {n}", (1,)) == (1 + n,)
+    assert await _prepared(db) == before
+
+
+async def test_errors_are_psycopg_classes_and_leave_the_session_usable(db: PgDatabase) -> None:
+    """Server errors raise psycopg's classes (UniqueViolation, SyntaxError); the connection goes on."""
+    table = f"t_{time.monotonic_ns()}"
+    await db.rowcount(f"CREATE TABLE {table} (id int PRIMARY KEY)", ())
+    assert await db.rowcount(f"INSERT INTO {table} VALUES (%s)", (1,)) == 1
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        await db.rowcount(f"INSERT INTO {table} VALUES (%s)", (1,))
+    with pytest.raises(psycopg.errors.SyntaxError):
+        await db.fetchone("SELEC 1", ())
+    with pytest.raises(psycopg.ProgrammingError, match="missing"):
+        await db.fetchone("SELECT %(a)s::int", {"b": 1})
+    assert await db.rowcount(f"INSERT INTO {table} VALUES (%s)", (2,)) == 1
+    assert await db.fetchall(f"SELECT id FROM {table} ORDER BY id", ()) == [(1,), (2,)]
+
+
+async def test_a_cancelled_statement_ends_with_its_connection(db: PgDatabase) -> None:
+    """Cancelled mid-statement, the caller gets CancelledError at once; the statement stops on the server,
+    its connection is closed, and the pool's replacement serves the next call."""
+
+    async def pid(conn: Any) -> int:
+        cur = await conn.execute("SELECT pg_backend_pid()")
+        row = await cur.fetchone()
+        return int(row[0])
+
+    first = await db.run(pid)
+    caller = asyncio.ensure_future(db.fetchone("SELECT pg_sleep(5)", ()))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert time.monotonic() - started < 1.0
+    assert await asyncio.wait_for(db.fetchone("SELECT %s::int", (7,)), 5.0) == (7,)
+    assert await db.run(pid) != first
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        for _ in range(20):  # well before the 5 s of pg_sleep
+            sleeping = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)).fetchone()
+            if sleeping == (0,):
+                break
+            await asyncio.sleep(0.1)
+        assert sleeping == (0,)

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,6 +131,8 @@ class Database:
             self.conn.close()
             raise
         self.checkpointer = Checkpointer(path)
+        # A Database dropped without its last release must not leave the thread polling its file forever.
+        weakref.finalize(self, self.checkpointer.stop_soon)
 
     def _fail(self, exc: sqlite3.Error) -> NoReturn:
         """Re-raise a SQLite failure as pikku's error (IntegrityError and the like pass through)."""
@@ -246,10 +249,19 @@ class Checkpointer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread (a checkpoint in progress finishes first)."""
-        self._stopping.set()
+        """Stop the thread and wait for it (a checkpoint in progress finishes first)."""
+        self.stop_soon()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
+
+    def stop_soon(self) -> None:
+        """Tell the thread to stop at its next look, without waiting for it."""
+        self._stopping.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is still alive."""
+        return self._thread.is_alive()
 
     def _loop(self) -> None:
         try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 from pathlib import Path
 
 from pikku._records import NewStep
-from pikku._sqlite import AUTOCHECKPOINT_PAGES
+from pikku._sqlite import AUTOCHECKPOINT_PAGES, open_database
 from pikku.stores import sqlite
 
 
@@ -43,3 +44,14 @@ async def test_an_idle_database_is_not_checkpointed_again(tmp_path: Path) -> Non
         assert checkpointer.checkpoints == settled
     finally:
         await state.close()
+
+
+def test_a_database_dropped_unreleased_stops_its_checkpointer(tmp_path: Path) -> None:
+    """Garbage-collecting a Database nobody released ends its thread (no thread left polling the file)."""
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+    checkpointer = db.checkpointer
+    assert checkpointer.running
+    del db
+    gc.collect()
+    checkpointer._thread.join(timeout=2.0)
+    assert not checkpointer.running

@@ -30,9 +30,7 @@ class SweepCursor:
     after: str | None = None
 
 
-async def recover(
-    engine: Engine, *, stale_after: float, limit: int = 500, cursor: SweepCursor | None = None
-) -> int:
+async def recover(engine: Engine, *, stale_after: float, limit: int = 500, cursor: SweepCursor | None = None) -> int:
     """Enqueue the jobs missing for running runs with no activity for ``stale_after`` seconds.
 
     One sweep looks at one page of at most ``limit`` running runs, so its cost stays bounded however many

@@ -27,9 +27,7 @@ class JobQueue(Protocol):
         """
         ...
 
-    async def claim(
-        self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1
-    ) -> list[Job]:
+    async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         """Lease up to ``limit`` due jobs from ``queues`` (None: every queue), lowest priority first
         (ties: oldest due first).
 

@@ -92,9 +92,7 @@ class StateStore(Protocol):
         """Take the lock if free, expired, or already ``owner``'s (then the lease is extended)."""
         ...
 
-    async def lock_run(
-        self, run_id: str, owner: str, lease_s: float
-    ) -> tuple[RunRecord, dict[str, StepRecord] | None]:
+    async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """What a replay pass starts with, in one round trip where the backend allows.
 
         Takes the lock as :meth:`acquire_run_lock` does and returns the run with all its steps. Returns

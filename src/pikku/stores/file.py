@@ -5,6 +5,10 @@ inter-process lock (``<stem>.lock``) and replaces the file atomically, so it is 
 reads need no lock. A run file that cannot be read raises CorruptStateError for that run only: listing
 skips it with a warning. There is no co-located queue, so ``supports_handoff`` is False and a ``handoff``
 is refused with TypeError before anything is written.
+
+``<dir>/running/`` indexes the runs that may be running (an empty file per run), so that the recovery
+sweep's listing of running runs reads those files only, however many settled runs the directory holds.
+Every process sharing a directory must run a pikku that keeps that index.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +44,8 @@ T = TypeVar("T")
 Doc = dict[str, Any]
 
 FORMAT = 1
+#: In ``running/``: the running index is complete (see FileStateStore.__init__). Never a run's stem (no digest).
+_INDEX_COMPLETE = ".complete"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -94,6 +100,17 @@ class FileStateStore:
     def __init__(self, root: Path) -> None:
         self._dir = root / "runs"
         self._dir.mkdir(parents=True, exist_ok=True)
+        # The running index: an empty marker per run that may be running, so that listing running runs
+        # (the recovery sweep, every few seconds) reads those files only. A marker is made before its run
+        # file and removed after the run settled, so markers are always a superset of the running runs;
+        # the index is trusted once it is complete: at once for a new directory, else once built from the
+        # run files by the first such list (a crash mid-build just builds it again).
+        self._running = root / "running"
+        self._running.mkdir(exist_ok=True)
+        self._indexed = (self._running / _INDEX_COMPLETE).exists()
+        if not self._indexed and next(self._dir.glob("*.json"), None) is None:  # a new directory
+            (self._running / _INDEX_COMPLETE).touch()
+            self._indexed = True
 
     # -- documents
     def _path(self, run_id: str) -> Path:
@@ -161,6 +178,7 @@ class FileStateStore:
         with locked(make_lock(path.with_suffix(".lock"))):
             if path.exists():
                 raise ValueError(f"run {run_id!r} already exists")
+            (self._running / path.stem).touch()
             doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": lock}
             write_json(path, {**doc, "steps": {}, "attempts": {}})
         return run
@@ -178,16 +196,7 @@ class FileStateStore:
     ) -> list[RunRecord]:
         anchor = None if before is None else (*self._read(before, _place), before)
         found: list[tuple[float, int, RunRecord]] = []
-        for path in self._dir.glob("*.json"):
-            try:
-                doc = read_json(path)
-                with _checked(path):
-                    run, seq = self._run(doc), int(doc["run"].get("seq", 0))
-            except FileNotFoundError:
-                continue
-            except CorruptStateError as exc:
-                log.warning("skipping unreadable run file %s: %s", path, exc)
-                continue
+        for run, seq in self._runs(running_only=status == "running"):
             if anchor is not None and (run.created_at, seq, run.run_id) >= anchor:
                 continue
             if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
@@ -195,6 +204,39 @@ class FileStateStore:
         # run_id breaks exact ties (two processes can stamp the same created_at and per-process seq)
         found.sort(key=lambda item: (item[0], item[1], item[2].run_id), reverse=True)
         return [run for _, _, run in found[: max(limit, 0)]]
+
+    def _runs(self, *, running_only: bool) -> Iterator[tuple[RunRecord, int]]:
+        """Every readable run and its creation sequence; with ``running_only``, the running runs (read
+        through the running index)."""
+        if running_only and not self._indexed:
+            self._build_running_index()
+        if running_only:
+            markers = (m.name for m in self._running.iterdir() if m.name != _INDEX_COMPLETE)
+            paths: Iterable[Path] = (self._dir / f"{name}.json" for name in markers)
+        else:
+            paths = self._dir.glob("*.json")
+        for path in paths:
+            try:
+                doc = read_json(path)
+                with _checked(path):
+                    run, seq = self._run(doc), int(doc["run"].get("seq", 0))
+            except FileNotFoundError:
+                continue  # deleted, or its marker is made and the file not yet written
+            except CorruptStateError as exc:
+                log.warning("skipping unreadable run file %s: %s", path, exc)
+                continue
+            if running_only and run.status in SETTLED_RUN_STATUSES:
+                (self._running / path.stem).unlink(missing_ok=True)  # left by a crash after the settle
+                continue
+            yield run, seq
+
+    def _build_running_index(self) -> None:
+        """Mark every running run of a directory written before the index existed, then trust the index."""
+        for run, _ in self._runs(running_only=False):
+            if run.status not in SETTLED_RUN_STATUSES:
+                (self._running / self._path(run.run_id).stem).touch()
+        (self._running / _INDEX_COMPLETE).touch()
+        self._indexed = True
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
@@ -205,7 +247,9 @@ class FileStateStore:
             doc["lock"] = None  # a settled run needs no lock
             return True, True
 
-        return self._change(run_id, change)
+        settled = self._change(run_id, change)
+        (self._running / self._path(run_id).stem).unlink(missing_ok=True)
+        return settled
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:
         return self._settle(run_id, "completed", output_json, None)

@@ -1,0 +1,85 @@
+"""File store: listing running runs (the recovery sweep) reads the running runs' files only."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pikku.stores import file
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """Every run file the store reads, in order."""
+    seen: list[Path] = []
+    real = file.read_json
+
+    def counting(path: Path) -> Any:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(file, "read_json", counting)
+    yield seen
+
+
+async def _runs(root: Path, running: int, settled: int) -> file.FileStateStore:
+    state = await file.open_state(f"file://{root}")
+    for n in range(running + settled):
+        await state.create_run(f"r{n}", "wf", "{}")
+    for n in range(running, running + settled):  # completed and cancelled, alternately
+        if n % 2:
+            await state.complete_run(f"r{n}", "null")
+        else:
+            await state.cancel_run(f"r{n}")
+    return state
+
+
+async def test_listing_running_runs_reads_only_their_files(tmp_path: Path, reads: list[Path]) -> None:
+    state = await _runs(tmp_path / "s", running=3, settled=20)
+    reads.clear()
+    running = await state.list_runs(status="running")
+    assert sorted(r.run_id for r in running) == ["r0", "r1", "r2"]
+    assert len(reads) == 3
+    assert {r.status for r in await state.list_runs()} == {"running", "completed", "cancelled"}
+    await state.close()
+
+
+async def test_a_directory_from_before_the_index_is_indexed_on_first_use(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    state = await _runs(root, running=2, settled=3)
+    await state.close()
+    shutil.rmtree(root / "running")  # as written by a pikku without the index
+    again = await file.open_state(f"file://{root}")
+    assert sorted(r.run_id for r in await again.list_runs(status="running")) == ["r0", "r1"]
+    assert (root / "running" / ".complete").exists()
+    assert len([p for p in (root / "running").iterdir() if p.name != ".complete"]) == 2
+    await again.close()
+
+
+async def test_an_unfinished_index_is_built_again(tmp_path: Path) -> None:
+    """A crash while building leaves no completion mark: the next store builds it again."""
+    root = tmp_path / "s"
+    state = await _runs(root, running=3, settled=1)
+    await state.close()
+    (root / "running" / ".complete").unlink(missing_ok=True)
+    for marker in (root / "running").iterdir():
+        marker.unlink()
+    again = await file.open_state(f"file://{root}")
+    assert sorted(r.run_id for r in await again.list_runs(status="running")) == ["r0", "r1", "r2"]
+    await again.close()
+
+
+async def test_a_marker_left_by_a_crash_after_a_settle_is_dropped(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    state = await _runs(root, running=1, settled=0)
+    await state.list_runs(status="running")  # the index is complete
+    await state.complete_run("r0", "null")
+    stem = state._path("r0").stem
+    (root / "running" / stem).touch()  # as if the process died between the settle and the unlink
+    assert await state.list_runs(status="running") == []
+    assert not (root / "running" / stem).exists()
+    await state.close()

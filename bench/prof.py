@@ -109,6 +109,7 @@ async def profile(name: str, runs: int, steps: int) -> str:
             stats = CallStats()
             stats.wrap(rt.engine.state, "state")
             stats.wrap(rt.engine.queue, "queue")
+            rt.engine.settings.local_steps = mode != "queued"
             scenario = _inline if mode == "inline" else _remote
             profiler = Profiler(interval=0.0005, async_mode="enabled")
             t0 = time.perf_counter()
@@ -128,6 +129,7 @@ SCENARIOS = {
     "inline-pg": (150, 10),
     "remote-pg": (200, 10),
     "remote-sqlite": (200, 10),
+    "queued-pg": (200, 10),  # remote with local_steps = false: every step a job, a hand-off and a replay
     "long-remote-pg": (1, 300),
     "long-remote-sqlite": (1, 1000),
     "long-inline-pg": (1, 1000),

@@ -32,6 +32,8 @@ Scripts build their keys from ``P`` (standalone Redis; on a cluster use a ``{has
 
 from __future__ import annotations
 
+from pikku._wakeup import QUIET_DELAY_S
+
 _COMMON = r"""
 local function clock()
   local t = redis.call('TIME')
@@ -42,8 +44,10 @@ local function fmt(x) return string.format('%.6f', x) end
 
 # -- queue -----------------------------------------------------------------------------------------
 
+# A job delayed at least QUIET_DELAY_S is enqueued (or released) without a wake-up message: see pikku._wakeup.
 _QUEUE = r"""
 local GROUP = 'pikku'
+local QUIET_DELAY_S = <quiet>
 local function pad(s, n) return string.rep('0', n - #s) .. s end
 -- A due job onto the ready set: scored by its priority (a job from before priorities: its due time).
 local function ready(P, q, id)
@@ -74,7 +78,7 @@ local function enqueue(P, q, payload, delay, priority, t, ts)
   redis.call('SADD', P .. ':queues', q)
   redis.call('HSET', jk, 'q', q, 'p', payload, 'r', r, 'y', priority, 'a', '0')
   if delay > 0 then redis.call('ZADD', P .. ':d:' .. q, r, id) else ready(P, q, id) end
-  redis.call('PUBLISH', P .. ':wake', q)
+  if delay < QUIET_DELAY_S then redis.call('PUBLISH', P .. ':wake', q) end
   return id
 end
 local function queues_of(P, first)
@@ -97,7 +101,7 @@ local function unlease(P, jk, id, q, entry)
   redis.call('XDEL', stream, entry)
   redis.call('ZREM', P .. ':l:' .. q, id)
 end
-"""
+""".replace("<quiet>", repr(QUIET_DELAY_S))
 
 # ARGV: P, queue, payload, delay, priority ('' = the due time)
 ENQUEUE = (
@@ -237,7 +241,7 @@ else
   redis.call('HSET', jk, 'r', ts)
   ready(P, q, id)
 end
-redis.call('PUBLISH', P .. ':wake', q)
+if delay < QUIET_DELAY_S then redis.call('PUBLISH', P .. ':wake', q) end
 return 1
 """
 )

@@ -13,6 +13,17 @@ import contextlib
 from collections.abc import Sequence
 from time import monotonic
 
+#: A job delayed at least this long (seconds) is enqueued without a wake-up notice, and a wait looks at
+#: the next due time again at least this often, so such a job is still claimed on time. Without it every
+#: inline run's watchdog job (due in a minute) and every long retry or sleep would wake every idle worker
+#: of the fleet into a claim that finds nothing.
+QUIET_DELAY_S = 5.0
+
+
+def wakes(delay: float) -> bool:
+    """Whether enqueueing a job with this delay should notify waiting workers."""
+    return delay < QUIET_DELAY_S
+
 
 class Wakeups:
     """Waiters keyed by the queues they care about, woken by queue-name notices."""

@@ -20,7 +20,7 @@ import psycopg
 
 from pikku._pg import NOW, PgDatabase, open_database, quote_ident
 from pikku._records import Job
-from pikku._wakeup import Wakeups
+from pikku._wakeup import QUIET_DELAY_S, Wakeups, wakes
 
 __all__ = ["PostgresQueue", "open_queue"]
 
@@ -39,11 +39,13 @@ class _Sql:
     def __init__(self, db: PgDatabase) -> None:
         jobs = db.table("jobs")
         chan = db.cfg.channel.replace("'", "''")
-        self.enqueue = (
+        # Each notifying statement has a quiet twin for jobs delayed past QUIET_DELAY_S (see pikku._wakeup).
+        self.enqueue_quiet = (
             f"WITH j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
             f"VALUES (%(q)s, %(p)s, {NOW} + %(d)s, coalesce(%(pr)s::float8, {NOW} + %(d)s)) "
-            f"RETURNING id, queue) SELECT j.id FROM j, pg_notify('{chan}', j.queue)"
+            "RETURNING id, queue) SELECT j.id FROM j"
         )
+        self.enqueue = f"{self.enqueue_quiet}, pg_notify('{chan}', j.queue)"
         # Per queue, the first due jobs by (priority, run_at, id) straight off jobs_claim (row-locked,
         # skipping rows another claimer holds), then the first `limit` of those across queues, leased in the
         # same statement.
@@ -70,10 +72,11 @@ class _Sql:
         # release keeps the job's priority.
         held = "WHERE id = %(id)s AND owner = %(o)s AND attempts = %(a)s AND locked_until IS NOT NULL"
         self.ack = f"DELETE FROM {jobs} {held}"
-        self.release = (
+        self.release_quiet = (
             f"WITH r AS (UPDATE {jobs} SET owner = NULL, locked_until = NULL, run_at = {NOW} + %(d)s "
-            f"{held} RETURNING queue) SELECT count(*) FROM r, pg_notify('{chan}', r.queue)"
+            f"{held} RETURNING queue) SELECT count(*) FROM r"
         )
+        self.release = f"{self.release_quiet}, pg_notify('{chan}', r.queue)"
         self.extend = f"UPDATE {jobs} SET locked_until = {NOW} + %(l)s {held}"
         self.count = f"SELECT count(*) FROM {jobs} WHERE queue = %s"
         self.count_all = f"SELECT count(*) FROM {jobs}"
@@ -172,7 +175,7 @@ class PostgresQueue:
             "d": float(delay),
             "pr": None if priority is None else float(priority),
         }
-        row = await self._db.fetchone(self._sql.enqueue, params)
+        row = await self._db.fetchone(self._sql.enqueue if wakes(delay) else self._sql.enqueue_quiet, params)
         assert row is not None
         return str(row[0])
 
@@ -204,7 +207,7 @@ class PostgresQueue:
         params = self._held(job, d=float(delay))
         if params is None:
             return False
-        row = await self._db.fetchone(self._sql.release, params)
+        row = await self._db.fetchone(self._sql.release if wakes(delay) else self._sql.release_quiet, params)
         return bool(row and row[0])
 
     async def extend(self, job: Job, lease_s: float) -> bool:
@@ -217,7 +220,7 @@ class PostgresQueue:
             return
         self._listener.start()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + min(timeout, QUIET_DELAY_S)  # a quiet job may be enqueued meanwhile
         # No notice is sent when a delayed job falls due, so sleep no longer than until the earliest one.
         # Unreachable database: just sleep out the timeout; the next claim reports the outage. The probe is
         # never cancelled (that would cost a server-side cancel): past the timeout, or when this wait is

@@ -35,7 +35,7 @@ from redis.asyncio.client import PubSub
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
 from pikku._redis import RedisDatabase, open_database
-from pikku._wakeup import Wakeups
+from pikku._wakeup import QUIET_DELAY_S, Wakeups
 
 __all__ = ["RedisQueue", "open_queue"]
 
@@ -173,7 +173,7 @@ class RedisQueue:
             return
         self._listener.start()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + min(timeout, QUIET_DELAY_S)  # a quiet job may be enqueued meanwhile
         # Unreachable Redis: just sleep out the timeout; the next claim reports the outage.
         with contextlib.suppress(TimeoutError, BackendUnavailableError):
             due = await asyncio.wait_for(self._db.script("NEXT_DUE", *_queues_arg(queues)), timeout)

@@ -27,6 +27,7 @@ from pikku._records import (
     attempt_of_done_insert,
     claim_owner,
 )
+from pikku._wakeup import wakes
 from pikku.queues.postgres import PostgresQueue
 
 __all__ = ["PostgresStateStore", "migrate", "open_pair", "open_state"]
@@ -105,12 +106,16 @@ class _Sql:
         )
         self.create_run = create_run
         # The run and its first job (notified on commit) in one statement: a duplicate id aborts both.
-        self.create_run_handoff = (
+        # (Each statement with a hand-off job has a quiet twin, without the notice, for a job delayed past
+        # QUIET_DELAY_S: see pikku._wakeup. `notice` is the FROM item that sends it.)
+        notice = f", pg_notify('{chan}', j.queue)"
+        self.create_run_handoff_quiet = (
             f"WITH c AS ({create_run}), j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
             f"SELECT %(hq)s, %(hp)s, c.created_at + %(hd)s, {_PRIORITY.format(t='c.created_at')} "
             "FROM c RETURNING queue) "
-            f"SELECT {_qualified('c', _RUN_COLS)} FROM c, j, pg_notify('{chan}', j.queue)"
+            f"SELECT {_qualified('c', _RUN_COLS)} FROM c, j"
         )
+        self.create_run_handoff = self.create_run_handoff_quiet + notice
         self.get_run = f"SELECT {_RUN_COLS} FROM {runs} WHERE run_id = %s"
         # list_runs by workflow (or unfiltered) merges one index-ordered slice per status: no extra index,
         # and each slice stops after `limit` rows however many runs exist.
@@ -204,13 +209,14 @@ class _Sql:
         )
         # Dispatch: the step and its job (notified on commit) in one statement. The job is selected from
         # `ins`, so a step that already existed enqueues nothing.
-        self.insert_step_handoff = (
+        dispatch = (
             f"{insert_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
             f"SELECT %(hq)s, %(hp)s, ins.created_at + %(hd)s, {_PRIORITY.format(t='ins.created_at')} "
             "FROM ins RETURNING queue) "
-            f"SELECT {_qualified('ins', _STEP_COLS)} FROM ins, j, pg_notify('{chan}', j.queue) "
-            f"UNION ALL {read_existing}"
+            f"SELECT {_qualified('ins', _STEP_COLS)} FROM ins, j<notice> UNION ALL {read_existing}"
         )
+        self.insert_step_handoff = dispatch.replace("<notice>", notice)
+        self.insert_step_handoff_quiet = dispatch.replace("<notice>", "")
         self.mark_scheduled = (
             f"UPDATE {steps} SET status = 'scheduled', updated_at = {NOW} "
             "WHERE run_id = %s AND name = %s AND status = 'pending'"
@@ -242,12 +248,15 @@ class _Sql:
             "WHERE a.run_id = u.run_id AND a.name = u.name AND a.attempt = u.attempts AND a.ended_at IS NULL)"
         )
         self.settle_step = f"{settle_step} SELECT count(*) FROM u"
-        self.settle_step_handoff = (
+        handoff = (
             f"{settle_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
             f"SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s, {_PRIORITY.format(t='u.updated_at')} "
             "FROM u RETURNING queue) "
-            f"SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
         )
+        self.settle_step_handoff = (
+            f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
+        )
+        self.settle_step_handoff_quiet = f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM j)"
         # Only the owner of a running step extends its lease (even one that expired, while nobody took
         # over); lease_until is not indexed, so this is a HOT update.
         self.renew_step_lease = (
@@ -302,7 +311,7 @@ class PostgresStateStore:
         }
         query = self._sql.create_run
         if handoff is not None:
-            query = self._sql.create_run_handoff
+            query = self._sql.create_run_handoff if wakes(handoff.delay) else self._sql.create_run_handoff_quiet
             params |= self._handoff_params(handoff)
         try:
             row = await self._db.fetchone(query, params)
@@ -432,7 +441,7 @@ class PostgresStateStore:
         }
         query = self._sql.insert_step
         if handoff is not None:
-            query = self._sql.insert_step_handoff
+            query = self._sql.insert_step_handoff if wakes(handoff.delay) else self._sql.insert_step_handoff_quiet
             params |= self._handoff_params(handoff)
         try:
             row = await self._db.fetchone(query, params)
@@ -498,7 +507,9 @@ class PostgresStateStore:
             row = await self._db.fetchone(self._sql.settle_step, params)
         else:
             params |= self._handoff_params(handoff)
-            row = await self._db.fetchone(self._sql.settle_step_handoff, params)
+            quiet = not wakes(handoff.delay)
+            query = self._sql.settle_step_handoff_quiet if quiet else self._sql.settle_step_handoff
+            row = await self._db.fetchone(query, params)
         if row and row[0]:
             return True
         await self._require_step(params["r"], params["n"])

@@ -332,9 +332,10 @@ class PgDatabase:
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``op`` on a kept connection, or on one checked out of the pool when none is free.
 
-        A caller cancelled mid-statement gets its CancelledError at once: psycopg cancels the statement on
-        the server and leaves the connection idle (or closes it), and it is kept or handed back below. The
-        outcome of a write cancelled that way is unknown to the caller, as with any lost reply.
+        A caller cancelled mid-statement gets its CancelledError at once: the executor closes the connection
+        and cancels the statement on the server (psycopg, for an ``op`` of its own, cancels it and leaves
+        the connection idle); a closed one goes back to the pool below, which replaces it. The outcome of a
+        write cancelled that way is unknown to the caller, as with any lost reply.
         """
         if self._free and not self._closing:
             conn, since, _ = self._free.pop()
@@ -419,6 +420,9 @@ async def _configure(conn: Conn) -> None:
     than executing (PostgreSQL keeps custom plans for a statement whose generic plan *estimates* worse,
     e.g. insert_step with its CASE on the claim owner: ~0.5 ms of planning per step).
     """
+    # pikku's statements are prepared by its executor (pikku._pgexec); psycopg must not prepare its own on
+    # these connections, as it would deallocate every prepared statement of the session on some errors.
+    conn.prepare_threshold = None
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
     with contextlib.suppress(psycopg.errors.UndefinedObject):
         await conn.execute("SET plan_cache_mode = force_generic_plan")

@@ -16,7 +16,9 @@ pikku's SQL uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors, pq
+from psycopg.abc import Buffer
 from psycopg.adapt import PyFormat, Transformer
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
@@ -100,6 +103,7 @@ class Executor:
         self._pg = conn.pgconn
         self._tx = Transformer.from_context(conn)
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        self._names = itertools.count()
 
     async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement returns."""
@@ -122,41 +126,63 @@ class Executor:
     async def execute(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> pq.abc.PGresult:
         """Send one statement and wait for its result.
 
-        Cancelled while the server works, the statement is cancelled on the server and the connection
-        closed; the pool replaces it. (psycopg's cursor keeps the connection after its cancel request; a
-        fresh one is simpler than draining a half-read reply. The outcome of a write cancelled this way is
-        unknown to the caller, as with any lost reply.)
+        Cancelled while the server works, the connection is closed at once and the statement cancelled on
+        the server by a request of its own (see :meth:`_abandon`); the pool replaces the connection. The
+        outcome of a write cancelled this way is unknown to the caller, as with any lost reply.
         """
         converted = convert(query)
         tx = self._tx
         values = tx.dump_sequence(_ordered(converted, params), [PyFormat.AUTO] * converted.count)
-        types = tx.types or ()
-        key = (query, types)
+        types, formats = tx.types or (), list(tx.formats or ())
         try:
-            name = self._prepared.get(key)
-            if name is None and len(self._prepared) < self.MAX_PREPARED:
-                name = f"pikku_{len(self._prepared)}".encode()
-                self._pg.send_prepare(name, converted.sql, types)
-                self._check(await self._result())
-                self._prepared[key] = name
-            if name is None:
-                self._pg.send_query_params(converted.sql, values, types, tx.formats)
-            else:
-                self._pg.send_query_prepared(name, values, tx.formats)
-            return self._check(await self._result())
+            try:
+                return await self._send(query, converted, values, types, formats)
+            except errors.InvalidSqlStatementName:
+                # The session dropped our prepared statements (DEALLOCATE ALL or DISCARD ALL sent by other
+                # code on this connection). The statement did not run: prepare again, under new names.
+                self._prepared.clear()
+                return await self._send(query, converted, values, types, formats)
         except asyncio.CancelledError:
             await self._abandon()
             raise
 
+    async def _send(
+        self,
+        query: str,
+        converted: Converted,
+        values: Sequence[Buffer | None],
+        types: Sequence[int],
+        formats: Sequence[pq.Format],
+    ) -> pq.abc.PGresult:
+        key = (query, tuple(types))
+        name = self._prepared.get(key)
+        if name is None and len(self._prepared) < self.MAX_PREPARED:
+            name = f"pikku_{next(self._names)}".encode()  # never reused, even after a clear
+            self._pg.send_prepare(name, converted.sql, types)
+            self._check(await self._result())
+            self._prepared[key] = name
+        if name is None:
+            self._pg.send_query_params(converted.sql, values, types, formats)
+        else:
+            self._pg.send_query_prepared(name, values, formats)
+        return self._check(await self._result())
+
     async def _abandon(self) -> None:
-        """After a cancellation mid-statement: stop the statement on the server, then drop the session."""
-        try:
-            if self._pg.transaction_status == pq.TransactionStatus.ACTIVE:
-                await self._conn.cancel_safe(timeout=2.0)
-        except psycopg.Error:
-            pass  # the close below ends the statement anyway, when the server next looks at the socket
-        finally:
-            await self._conn.close()
+        """After a cancellation mid-statement: close the session now, and cancel the statement from a
+        thread, with a cancel request (it names the server process by pid and key, so it works after the
+        close). Nothing here can be cut short by another cancellation of the caller: a server notices a
+        closed client only when it next reads or writes, so without the request a long write would still
+        commit."""
+        if self._pg.transaction_status == pq.TransactionStatus.ACTIVE:
+            try:
+                request = self._pg.get_cancel()
+            except psycopg.Error:
+                request = None
+            if request is not None:
+                task = asyncio.ensure_future(asyncio.to_thread(_send_cancel, request))
+                _CANCELS.add(task)
+                task.add_done_callback(_CANCELS.discard)
+        await self._conn.close()  # no await inside: psycopg only finishes the libpq connection
 
     def _check(self, result: pq.abc.PGresult | None) -> pq.abc.PGresult:
         if result is not None and result.status in _OK:
@@ -199,6 +225,15 @@ class Executor:
                 loop.remove_writer(fd)
             else:
                 loop.remove_reader(fd)
+
+
+#: Cancel requests in flight (held so that they are not garbage-collected before they are sent).
+_CANCELS: set[asyncio.Future[None]] = set()
+
+
+def _send_cancel(request: pq.abc.PGcancel) -> None:
+    with contextlib.suppress(psycopg.Error):  # the server is gone or the statement ended: nothing to stop
+        request.cancel()
 
 
 def _wake(ready: asyncio.Future[None]) -> None:

@@ -107,3 +107,34 @@ async def test_a_cancelled_statement_ends_with_its_connection(db: PgDatabase) ->
                 break
             await asyncio.sleep(0.1)
         assert sleeping == (0,)
+
+
+async def test_a_second_cancellation_still_stops_the_statement(db: PgDatabase) -> None:
+    """Cancelled twice in a row (a lease keeper cancelled again while it cleans up), a slow write is still
+    stopped on the server: closing the socket alone would let it commit."""
+    table = f"t_{time.monotonic_ns()}"
+    await db.rowcount(f"CREATE TABLE {table} (v int)", ())
+    slow = f"WITH s AS (SELECT pg_sleep(1.5)) INSERT INTO {table} SELECT %s FROM s"
+    caller = asyncio.ensure_future(db.rowcount(slow, (1,)))
+    await asyncio.sleep(0.3)
+    caller.cancel()
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(2.0)  # past the statement's own end
+    assert await db.fetchall(f"SELECT v FROM {table}", ()) == []
+
+
+async def test_prepared_statements_dropped_by_the_session_are_prepared_again(db: PgDatabase) -> None:
+    """DEALLOCATE ALL (or DISCARD ALL) from other code on the connection costs a re-prepare, not an error;
+    and psycopg itself never prepares on pikku's connections (it would deallocate on some errors)."""
+
+    async def deallocate(conn: Any) -> Any:
+        await conn.execute("DEALLOCATE ALL")
+        return conn.prepare_threshold
+
+    assert await db.fetchone("SELECT %s::int + 1", (1,)) == (2,)
+    assert await db.run(deallocate) is None
+    assert await db.fetchone("SELECT %s::int + 1", (2,)) == (3,)
+    assert await _prepared(db) >= 1

@@ -8,7 +8,8 @@ is refused with TypeError before anything is written.
 
 ``<dir>/running/`` indexes the runs that may be running (an empty file per run), so that the recovery
 sweep's listing of running runs reads those files only, however many settled runs the directory holds.
-Every process sharing a directory must run a pikku that keeps that index.
+Each store rebuilds the index from the run files now and then (RECONCILE_S), so a marker lost to a power
+cut, or a run written by an older pikku, is found again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from time import monotonic
 from typing import Any, TypeVar
 
 from pikku._clock import now
@@ -44,8 +46,8 @@ T = TypeVar("T")
 Doc = dict[str, Any]
 
 FORMAT = 1
-#: In ``running/``: the running index is complete (see FileStateStore.__init__). Never a run's stem (no digest).
-_INDEX_COMPLETE = ".complete"
+#: Seconds between two rebuilds of a store's running index from the run files (see FileStateStore).
+RECONCILE_S = 600.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -102,15 +104,12 @@ class FileStateStore:
         self._dir.mkdir(parents=True, exist_ok=True)
         # The running index: an empty marker per run that may be running, so that listing running runs
         # (the recovery sweep, every few seconds) reads those files only. A marker is made before its run
-        # file and removed after the run settled, so markers are always a superset of the running runs;
-        # the index is trusted once it is complete: at once for a new directory, else once built from the
-        # run files by the first such list (a crash mid-build just builds it again).
+        # file and removed after the run settled, so markers are a superset of the running runs. A store
+        # rebuilds the index from the run files at its first such listing and every RECONCILE_S after,
+        # which also brings back a marker a power cut lost or an older pikku never wrote.
         self._running = root / "running"
         self._running.mkdir(exist_ok=True)
-        self._indexed = (self._running / _INDEX_COMPLETE).exists()
-        if not self._indexed and next(self._dir.glob("*.json"), None) is None:  # a new directory
-            (self._running / _INDEX_COMPLETE).touch()
-            self._indexed = True
+        self._reconciled_at: float | None = None
 
     # -- documents
     def _path(self, run_id: str) -> Path:
@@ -206,15 +205,11 @@ class FileStateStore:
         return [run for _, _, run in found[: max(limit, 0)]]
 
     def _runs(self, *, running_only: bool) -> Iterator[tuple[RunRecord, int]]:
-        """Every readable run and its creation sequence; with ``running_only``, the running runs (read
-        through the running index)."""
-        if running_only and not self._indexed:
-            self._build_running_index()
-        if running_only:
-            markers = (m.name for m in self._running.iterdir() if m.name != _INDEX_COMPLETE)
-            paths: Iterable[Path] = (self._dir / f"{name}.json" for name in markers)
-        else:
-            paths = self._dir.glob("*.json")
+        """Every readable run and its creation sequence; with ``running_only``, the running runs, read
+        through the running index (or, when the index is due to be rebuilt, by a full scan that does so)."""
+        due = self._reconciled_at is None or monotonic() - self._reconciled_at >= RECONCILE_S
+        full = not running_only or due
+        paths = self._dir.glob("*.json") if full else (self._dir / f"{m.name}.json" for m in self._running.iterdir())
         for path in paths:
             try:
                 doc = read_json(path)
@@ -225,18 +220,16 @@ class FileStateStore:
             except CorruptStateError as exc:
                 log.warning("skipping unreadable run file %s: %s", path, exc)
                 continue
-            if running_only and run.status in SETTLED_RUN_STATUSES:
-                (self._running / path.stem).unlink(missing_ok=True)  # left by a crash after the settle
-                continue
+            if running_only:
+                marker = self._running / path.stem
+                if run.status in SETTLED_RUN_STATUSES:
+                    marker.unlink(missing_ok=True)  # left by a crash between the settle and its unlink
+                    continue
+                if full:
+                    marker.touch()
             yield run, seq
-
-    def _build_running_index(self) -> None:
-        """Mark every running run of a directory written before the index existed, then trust the index."""
-        for run, _ in self._runs(running_only=False):
-            if run.status not in SETTLED_RUN_STATUSES:
-                (self._running / self._path(run.run_id).stem).touch()
-        (self._running / _INDEX_COMPLETE).touch()
-        self._indexed = True
+        if running_only and full:
+            self._reconciled_at = monotonic()
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:

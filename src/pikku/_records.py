@@ -154,3 +154,9 @@ def attempt_of_done_insert(step: StepRecord) -> list[StepAttempt]:
     if step.status == "done" and step.attempts == 1:
         return [StepAttempt(1, step.created_at, step.created_at)]
     return []
+
+
+def refuse_ack(ack: Job | None) -> None:
+    """TypeError for an ``ack`` given to a store without ``supports_ack`` (before anything is written)."""
+    if ack is not None:
+        raise TypeError("this store cannot acknowledge a job inside a transition; ack it on its queue")

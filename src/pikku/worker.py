@@ -12,7 +12,7 @@ import random
 import signal
 from collections.abc import Sequence
 
-from pikku._engine.engine import Engine
+from pikku._engine.engine import ACKED, Engine
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import SweepCursor, recover
 from pikku._errors import BackendUnavailableError
@@ -136,6 +136,8 @@ class Worker:
         finally:
             keeper.cancel()
         self.processed += 1
+        if delay == ACKED:  # with the write that ended its work
+            return
         if delay is None:
             await _quietly(self.engine.queue.ack(job))
         else:

@@ -210,10 +210,16 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             | {"m": 1, "w": None, "lo": "w", "ls": 30.0},
         ),
         "complete_step+handoff": (
-            s.settle_step_handoff,
+            s.settle_step[False, "loud"],
             {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None, "own": "w"}
             | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None},
         ),
+        "complete_step+handoff+ack": (
+            s.settle_step[True, "loud"],
+            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None, "own": "w"}
+            | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None, "kid": 5, "ko": "w", "ka": 1},
+        ),
+        "release_run_lock+ack": (s.release_lock_ack, {"r": "r123", "o": "w", "kid": 5, "ko": "w", "ka": 1}),
         "mark_step_scheduled": (s.mark_scheduled, ("r123", "a")),
         "settle run": (s.settle, ("completed", "1", None, "r123")),
         "acquire_run_lock": (s.acquire_lock, {"r": "r123", "o": "w", "l": 30.0}),

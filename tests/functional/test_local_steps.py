@@ -111,6 +111,27 @@ async def test_local_steps_off_sends_every_step_through_its_queue(rt: Runtime) -
     assert counting.passes == 6
 
 
+async def test_local_steps_off_acknowledges_every_job_once(rt: Runtime) -> None:
+    """6 orchestrator jobs and 5 step jobs, none left over. Where the store acknowledges jobs inside its
+    transitions (supports_ack), only the last pass's job (the run completed) is acked by the worker."""
+    rt.engine.settings.local_steps = False
+    queue = rt.engine.queue
+    acks = 0
+    ack = queue.ack
+
+    async def counted(job: Any) -> bool:
+        nonlocal acks
+        acks += 1
+        return await ack(job)
+
+    queue.ack = counted  # type: ignore[method-assign]
+    handle = await WorkflowClient("ls-chain").start(0)
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == 5
+    assert await queue.count() == 0
+    assert acks == (1 if rt.engine.state.supports_ack else 11)
+
+
 async def test_a_local_step_of_a_dead_worker_is_run_again_when_its_lease_runs_out(rt: Runtime) -> None:
     """A worker died inside a local step: the step is running under its lease and has no job. The replay
     waits out the lease and runs the step itself (a second attempt)."""

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pikku import _serde
 from pikku._backend import Backend
@@ -80,6 +80,13 @@ class Outcome:
 
     kind: Literal["completed", "failed", "paused", "settled", "busy", "missing"]
     wake_at: float | None = None
+    #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
+    acked: bool = False
+
+
+#: What :meth:`Engine.handle_job` returns when the job was acknowledged inside the transition that ended
+#: its work (a store with ``supports_ack``): the worker must not ack or release it again.
+ACKED: Final = "acked"
 
 
 class Engine:
@@ -153,23 +160,27 @@ class Engine:
 
     # -- orchestration ---------------------------------------------------------------------------------
     async def orchestrate(
-        self, run_id: str, *, fresh: RunRecord | None = None, serves: Serves | None = None
+        self, run_id: str, *, fresh: RunRecord | None = None, serves: Serves | None = None, ack: Job | None = None
     ) -> Outcome:
         """One replay pass under the run lock; settled runs are left alone without taking the lock.
 
         ``fresh`` is the record of a run this engine has just created holding its lock: it has no steps
         yet, so the first pass skips taking the lock and reading the run and its steps. ``serves`` tells
-        which step queues the calling worker serves: their rpc steps run inside this pass.
+        which step queues the calling worker serves: their rpc steps run inside this pass. ``ack`` (a store
+        with ``supports_ack``) is the job driving the pass: a pass that pauses with nothing to wake it
+        acknowledges it with the lock's release (``Outcome.acked``).
         """
         if run_id in self._passing:
             return Outcome("busy")
         self._passing.add(run_id)
         try:
-            return await self._orchestrate(run_id, fresh, serves)
+            return await self._orchestrate(run_id, fresh, serves, ack)
         finally:
             self._passing.discard(run_id)
 
-    async def _orchestrate(self, run_id: str, fresh: RunRecord | None, serves: Serves | None) -> Outcome:
+    async def _orchestrate(
+        self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None
+    ) -> Outcome:
         lease = self.settings.run_lock_lease
         steps: dict[str, StepRecord] | None
         try:
@@ -186,13 +197,18 @@ class Engine:
         renewer = LeaseKeeper(
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
         )
-        outcome = Outcome("paused")
+        outcome, passed = Outcome("paused"), False
         try:
             outcome = await self._pass(run, steps, serves)
+            passed = True
         finally:
             renewer.cancel()
             if outcome.kind not in ("completed", "failed"):  # settling the run released the lock
-                await self.state.release_run_lock(run_id, self.owner)
+                # A pass that pauses with a wake-up job still to put keeps its job until that is put.
+                merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
+                await self.state.release_run_lock(run_id, self.owner, ack=ack if merge else None)
+                if merge:
+                    outcome = Outcome(outcome.kind, outcome.wake_at, acked=True)
         if outcome.kind == "paused" and outcome.wake_at is not None:
             wf = get_workflow(run.workflow)
             await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, outcome.wake_at - now())))
@@ -268,8 +284,10 @@ class Engine:
         rec.status = "scheduled"
         return rec
 
-    async def run_step_job(self, payload: dict[str, Any]) -> float | None:
-        """Execute a queued rpc step once; returns None to ack the job or a delay to look again later."""
+    async def run_step_job(self, payload: dict[str, Any], *, ack: Job | None = None) -> float | Literal["acked"] | None:
+        """Execute a queued rpc step once; returns None to ack the job or a delay to look again later.
+
+        With ``ack`` (a store with ``supports_ack``) the step's settle acknowledges that job too: ACKED."""
         run_id, name = payload["run_id"], payload["step"]
         wf = get_workflow(payload["workflow"])
         try:
@@ -291,12 +309,12 @@ class Engine:
             )
         except Exception as exc:
             renewer.cancel()
-            await self._step_failed(wf, rec, exc, payload, handoff)
-            return None
+            await self._step_failed(wf, rec, exc, payload, handoff, ack)
+            return None if ack is None else ACKED
         finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
             renewer.cancel()
-        await self._store_result(run_id, name, result_json, None, handoff)
-        return None
+        await self._store_result(run_id, name, result_json, None, handoff, ack)
+        return None if ack is None else ACKED
 
     def _renew_step(self, run_id: str, name: str) -> LeaseKeeper:
         lease = self.settings.step_lease
@@ -408,23 +426,35 @@ class Engine:
             _CURRENT_STEP.reset(token)
 
     async def _step_failed(
-        self, wf: WorkflowDef, rec: StepRecord, exc: Exception, payload: dict[str, Any], handoff: Enqueue
+        self,
+        wf: WorkflowDef,
+        rec: StepRecord,
+        exc: Exception,
+        payload: dict[str, Any],
+        handoff: Enqueue,
+        ack: Job | None,
     ) -> None:
         error = retry_policy.error_info(exc)
         delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, payload.get("retry_delay"))
         if delay is not None:
             again = Enqueue(wf.step_queue(rec.name), payload, delay, payload.get("priority"))
-            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again)
+            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again, ack)
         else:
-            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, None, handoff)
+            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, None, handoff, ack)
 
     async def _store_result(
-        self, run_id: str, name: str, result_json: str, result_type: str | None, handoff: Enqueue
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        result_type: str | None,
+        handoff: Enqueue,
+        ack: Job | None = None,
     ) -> None:
         # owner=: if another worker took the step over (our lease ran out), our result is not stored.
         if self.state.supports_handoff:
             stored = await self.state.complete_step(
-                run_id, name, result_json, result_type=result_type, handoff=handoff, owner=self.owner
+                run_id, name, result_json, result_type=result_type, handoff=handoff, owner=self.owner, ack=ack
             )
         elif stored := await self.state.complete_step(
             run_id, name, result_json, result_type=result_type, owner=self.owner
@@ -441,9 +471,10 @@ class Engine:
         error: ErrorInfo,
         retry_at: float | None,
         handoff: Enqueue,
+        ack: Job | None = None,
     ) -> None:
         if self.state.supports_handoff:
-            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=self.owner)
+            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=self.owner, ack=ack)
         elif await fail_step(run_id, name, error, retry_at=retry_at, owner=self.owner):
             await self.put(handoff)
 
@@ -528,20 +559,22 @@ class Engine:
         raise StepFailedError(ctx.run_id, new.name, error) from exc
 
     # -- queue jobs -----------------------------------------------------------------------------------
-    async def handle_job(self, job: Job, serves: Serves | None = None) -> float | None:
-        """Process one job; None means ack it, a number means release it for another look after that delay.
+    async def handle_job(self, job: Job, serves: Serves | None = None) -> float | Literal["acked"] | None:
+        """Process one job; None means ack it, a number means release it for another look after that delay,
+        :data:`ACKED` that it was acknowledged already, with the write that ended its work.
 
         ``serves``: the queues the calling worker serves (see :meth:`orchestrate`).
         """
         kind = job.payload.get("kind")
+        ack = job if self.state.supports_ack and self.state.supports_handoff else None
         try:
             if kind == "orchestrate":
-                outcome = await self.orchestrate(job.payload["run_id"], serves=serves)
+                outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=ack)
                 if outcome.kind == "busy":  # back off: the holder may be in a long inline step
                     return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
-                return None
+                return ACKED if outcome.acked else None
             if kind == "step":
-                return await self.run_step_job(job.payload)
+                return await self.run_step_job(job.payload, ack=ack)
         except (UnknownWorkflowError, UnknownRPCError) as exc:
             # Nothing can handle it in this process; another deployment might, so do not drop it.
             log.error("job %s on %s cannot be handled here: %s", job.id, job.queue, exc)
@@ -576,4 +609,4 @@ def step_error_info(exc: StepFailedError) -> ErrorInfo:
     return exc.error if isinstance(exc.error, ErrorInfo) else ErrorInfo(str(exc.error), "UnknownError")
 
 
-__all__ = ["Engine", "Outcome", "Settings", "current_step"]
+__all__ = ["ACKED", "Engine", "Outcome", "Settings", "current_step"]

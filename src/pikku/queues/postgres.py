@@ -104,7 +104,7 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
-def _claim_of(job: Job) -> tuple[int, int] | None:
+def claim_of(job: Job) -> tuple[int, int] | None:
     """``(id, attempts)`` naming the claim a Job came from; None when it cannot be ours."""
     try:
         return int(job.id), int(job.receipt if job.receipt is not None else job.attempts)
@@ -194,7 +194,7 @@ class PostgresQueue:
         return [_job(row) for row in rows]
 
     def _held(self, job: Job, **extra: Any) -> dict[str, Any] | None:
-        claim = _claim_of(job)
+        claim = claim_of(job)
         if claim is None or job.owner is None:
             return None
         return {"id": claim[0], "a": claim[1], "o": job.owner, **extra}

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from pikku._records import (
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
@@ -34,6 +35,14 @@ class StateStore(Protocol):
     #: ``handoff`` passed to :meth:`complete_step` / :meth:`fail_step` is enqueued in the same transaction.
     #: The engine passes ``handoff`` only when this is True, and enqueues it itself otherwise.
     supports_handoff: bool
+
+    #: True when the store can also acknowledge a job of its co-located queue inside a transition
+    #: (``ack=`` of :meth:`complete_step`, :meth:`fail_step` and :meth:`release_run_lock`): the job a
+    #: worker processed goes away in the transaction that ends its work, one round trip fewer per job. The
+    #: job is acknowledged as :meth:`JobQueue.ack <pikku.queues.JobQueue.ack>` would (only while that claim
+    #: holds it), whether or not the transition itself applies. Stores without it raise ``TypeError`` for
+    #: an ``ack`` and change nothing.
+    supports_ack: bool
 
     # -- runs ---------------------------------------------------------------------------------------
     async def create_run(
@@ -105,8 +114,10 @@ class StateStore(Protocol):
         """Extend the lease if ``owner`` still holds it; False if it was lost."""
         ...
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
-        """Free the lock if ``owner`` holds it; a no-op otherwise, even for an unknown run."""
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        """Free the lock if ``owner`` holds it; a no-op otherwise, even for an unknown run.
+
+        With ``ack`` (only when ``supports_ack``) that job is acknowledged in the same transaction."""
         ...
 
     # -- steps ----------------------------------------------------------------------------------------
@@ -166,6 +177,7 @@ class StateStore(Protocol):
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
         """Any non-terminal status -> ``done`` with the result; ends the open attempt.
 
@@ -175,7 +187,8 @@ class StateStore(Protocol):
 
         Returns False (and changes nothing, enqueues nothing) if the step is already done or failed.
         With ``handoff`` (only when ``supports_handoff``) the job is enqueued in the same transaction; a
-        store without a co-located queue raises ``TypeError`` for a ``handoff`` and changes nothing.
+        store without a co-located queue raises ``TypeError`` for a ``handoff`` and changes nothing. With
+        ``ack`` (only when ``supports_ack``) that job is acknowledged in the same transaction.
         """
         ...
 
@@ -188,8 +201,9 @@ class StateStore(Protocol):
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
-        """End the open attempt with ``error``. ``owner`` guards it as in :meth:`complete_step`.
+        """End the open attempt with ``error``. ``owner``, ``handoff`` and ``ack`` as in :meth:`complete_step`.
 
         With ``retry_at`` the step goes back to ``scheduled`` (its ``wake_at`` set to ``retry_at``);
         without it, to terminal ``failed``. Returns False (no change) if the step is already done or failed.

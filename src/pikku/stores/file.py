@@ -31,12 +31,14 @@ from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
     StepAttempt,
     StepRecord,
     claim_owner,
+    refuse_ack,
 )
 from pikku._urls import path_from_url
 
@@ -98,6 +100,7 @@ class FileStateStore:
     """A :class:`~pikku.stores.StateStore` kept as one JSON file per run."""
 
     supports_handoff = False
+    supports_ack = False
 
     def __init__(self, root: Path) -> None:
         self._dir = root / "runs"
@@ -288,7 +291,9 @@ class FileStateStore:
 
         return self._change(run_id, change)
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        refuse_ack(ack)
+
         def change(doc: Doc) -> tuple[None, bool]:
             held = doc["lock"]
             if held is None or held["owner"] != owner:
@@ -405,7 +410,9 @@ class FileStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         self._no_handoff(handoff)
         fields = {"status": "done", "result_json": result_json, "result_type": result_type, "error": None}
         return self._finish(run_id, name, fields, None, owner)
@@ -419,7 +426,9 @@ class FileStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         self._no_handoff(handoff)
         fields: dict[str, Any] = {"status": "failed" if retry_at is None else "scheduled"}
         if retry_at is not None:

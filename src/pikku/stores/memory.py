@@ -14,12 +14,14 @@ from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
     StepAttempt,
     StepRecord,
     claim_owner,
+    refuse_ack,
 )
 from pikku.queues.memory import MemoryQueue
 
@@ -36,6 +38,7 @@ class MemoryStateStore:
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
         self._queue = queue
         self.supports_handoff = queue is not None
+        self.supports_ack = False
 
     # -- runs
     async def create_run(
@@ -133,7 +136,8 @@ class MemoryStateStore:
         self._locks[run_id] = (owner, now() + lease_s)
         return True
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        refuse_ack(ack)
         held = self._locks.get(run_id)
         if held is not None and held[0] == owner:
             del self._locks[run_id]
@@ -240,7 +244,9 @@ class MemoryStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         self._check_handoff(handoff)
         step = self._step(run_id, name)
         if step.status in ("done", "failed") or not _held_by(step, owner):
@@ -260,7 +266,9 @@ class MemoryStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         self._check_handoff(handoff)
         step = self._step(run_id, name)
         if step.status in ("done", "failed") or not _held_by(step, owner):

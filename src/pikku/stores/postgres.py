@@ -19,6 +19,7 @@ from pikku._pg import NOW, PgDatabase, migrate, open_database
 from pikku._records import (
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
@@ -28,7 +29,7 @@ from pikku._records import (
     claim_owner,
 )
 from pikku._wakeup import wakes
-from pikku.queues.postgres import PostgresQueue
+from pikku.queues.postgres import PostgresQueue, claim_of
 
 __all__ = ["PostgresStateStore", "migrate", "open_pair", "open_state"]
 
@@ -159,7 +160,11 @@ class _Sql:
         )
         self.renew_lock = f"UPDATE {runs} SET lock_until = {NOW} + %(l)s WHERE run_id = %(r)s AND lock_owner = %(o)s"
         self.release_lock = (
-            f"UPDATE {runs} SET lock_owner = NULL, lock_until = NULL WHERE run_id = %s AND lock_owner = %s"
+            f"UPDATE {runs} SET lock_owner = NULL, lock_until = NULL WHERE run_id = %(r)s AND lock_owner = %(o)s"
+        )
+        self.release_lock_ack = (
+            f"WITH k AS (DELETE FROM {jobs} WHERE id = %(kid)s AND owner = %(ko)s AND attempts = %(ka)s "
+            f"AND locked_until IS NOT NULL) {self.release_lock}"
         )
         # LEFT JOIN from the run: no row means no run, a NULL step means no (such) step. One round trip.
         self.get_steps = (
@@ -247,16 +252,25 @@ class _Sql:
             f"a AS (UPDATE {att} AS a SET ended_at = u.updated_at, error_json = %(e)s FROM u "
             "WHERE a.run_id = u.run_id AND a.name = u.name AND a.attempt = u.attempts AND a.ended_at IS NULL)"
         )
-        self.settle_step = f"{settle_step} SELECT count(*) FROM u"
-        handoff = (
-            f"{settle_step}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
-            f"SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s, {_PRIORITY.format(t='u.updated_at')} "
-            "FROM u RETURNING queue) "
+        # The acknowledgement of the job a worker processed (`ack=`), as the queue's ack does it: only while
+        # that claim holds it. A data-modifying CTE always runs, whether or not the settle matched.
+        ack = (
+            f"k AS (DELETE FROM {jobs} WHERE id = %(kid)s AND owner = %(ko)s AND attempts = %(ka)s "
+            "AND locked_until IS NOT NULL)"
         )
-        self.settle_step_handoff = (
-            f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
-        )
-        self.settle_step_handoff_quiet = f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM j)"
+        # settle_step[(with ack, hand-off: "" none / "loud" notified / "quiet")]
+        self.settle_step: dict[tuple[bool, str], str] = {}
+        for acked, ctes in ((False, settle_step), (True, f"{settle_step}, {ack}")):
+            handoff = (
+                f"{ctes}, j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
+                f"SELECT %(hq)s, %(hp)s, u.updated_at + %(hd)s, {_PRIORITY.format(t='u.updated_at')} "
+                "FROM u RETURNING queue) "
+            )
+            self.settle_step[acked, ""] = f"{ctes} SELECT count(*) FROM u"
+            self.settle_step[acked, "loud"] = (
+                f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(pg_notify('{chan}', queue)) FROM j)"
+            )
+            self.settle_step[acked, "quiet"] = f"{handoff}SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM j)"
         # Only the owner of a running step extends its lease (even one that expired, while nobody took
         # over); lease_until is not indexed, so this is a HOT update.
         self.renew_step_lease = (
@@ -290,6 +304,7 @@ class PostgresStateStore:
         self._sql = _Sql(db)
         self._closed = False
         self.supports_handoff = handoff
+        self.supports_ack = handoff  # jobs live in the same database
 
     # -- runs
     async def create_run(
@@ -403,8 +418,12 @@ class PostgresStateStore:
         await self._require_run(run_id)
         return False
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
-        await self._db.rowcount(self._sql.release_lock, (run_id, owner))
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        params = {"r": run_id, "o": owner}
+        if ack is None:
+            await self._db.rowcount(self._sql.release_lock, params)
+        else:
+            await self._db.rowcount(self._sql.release_lock_ack, params | self._ack_params(ack))
 
     # -- steps
     async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
@@ -502,14 +521,22 @@ class PostgresStateStore:
         priority = None if handoff.priority is None else float(handoff.priority)
         return {"hq": handoff.queue, "hp": json.dumps(handoff.payload), "hd": float(handoff.delay), "hpr": priority}
 
-    async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None) -> bool:
-        if handoff is None:
-            row = await self._db.fetchone(self._sql.settle_step, params)
-        else:
+    def _ack_params(self, job: Job) -> dict[str, Any]:
+        """The acknowledged job's claim; TypeError (before anything is written) without a co-located queue."""
+        if not self.supports_ack:
+            raise TypeError("this store has no co-located queue; ack the job on its queue")
+        claim = claim_of(job)
+        # A job not claimed from this queue matches no row: nothing is acknowledged, as the queue's ack.
+        return {"kid": claim[0] if claim else None, "ko": job.owner, "ka": claim[1] if claim else None}
+
+    async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None, ack: Job | None) -> bool:
+        kind = ""
+        if handoff is not None:
             params |= self._handoff_params(handoff)
-            quiet = not wakes(handoff.delay)
-            query = self._sql.settle_step_handoff_quiet if quiet else self._sql.settle_step_handoff
-            row = await self._db.fetchone(query, params)
+            kind = "loud" if wakes(handoff.delay) else "quiet"
+        if ack is not None:
+            params |= self._ack_params(ack)
+        row = await self._db.fetchone(self._sql.settle_step[ack is not None, kind], params)
         if row and row[0]:
             return True
         await self._require_step(params["r"], params["n"])
@@ -524,6 +551,7 @@ class PostgresStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
         params: dict[str, Any] = {
             "r": run_id,
@@ -535,7 +563,7 @@ class PostgresStateStore:
             "wake": None,
             "e": None,
         }
-        return await self._settle_step(params, handoff)
+        return await self._settle_step(params, handoff, ack)
 
     async def fail_step(
         self,
@@ -546,6 +574,7 @@ class PostgresStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
         params: dict[str, Any] = {
             "r": run_id,
@@ -557,7 +586,7 @@ class PostgresStateStore:
             "wake": retry_at,
             "e": _error_json(error),
         }
-        return await self._settle_step(params, handoff)
+        return await self._settle_step(params, handoff, ack)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         rows = await self._db.fetchall(self._sql.get_attempts, (run_id, name))

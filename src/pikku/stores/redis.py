@@ -15,12 +15,14 @@ from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
     StepAttempt,
     StepRecord,
     claim_owner,
+    refuse_ack,
 )
 from pikku._redis import RedisDatabase, attempts_key, open_database
 from pikku._redis_lua import STEP_FIELDS
@@ -125,6 +127,7 @@ class RedisStateStore:
         self._p = db.prefix
         self._closed = False
         self.supports_handoff = handoff
+        self.supports_ack = False
 
     def _run_key(self, run_id: str) -> str:
         return f"{self._p}:run:{run_id}"
@@ -220,7 +223,8 @@ class RedisStateStore:
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("renew", run_id, owner, lease_s)
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        refuse_ack(ack)
         code = await self._db.script("RUN_LOCK", run_id, owner, "0", "release")
         del code  # a missing run is a no-op here, like a lock someone else holds
 
@@ -316,7 +320,9 @@ class RedisStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         ops = ["s", "result", result_json, "d", "error", ""]
         ops += ["d", "rtype", ""] if result_type is None else ["s", "rtype", result_type]
         return await self._settle_step(run_id, name, "done", "", ops, handoff, owner)
@@ -330,7 +336,9 @@ class RedisStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         err = _error_json(error)
         ops = ["s", "error", err]
         if retry_at is not None:

@@ -19,6 +19,7 @@ from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import (
     Enqueue,
     ErrorInfo,
+    Job,
     NewStep,
     RunRecord,
     RunStatus,
@@ -26,6 +27,7 @@ from pikku._records import (
     StepRecord,
     attempt_of_done_insert,
     claim_owner,
+    refuse_ack,
 )
 from pikku._sqlite import Database, dumps, insert_job, open_database
 from pikku.queues.sqlite import SQLiteQueue
@@ -86,6 +88,7 @@ class SQLiteStateStore:
     def __init__(self, db: Database, queue: SQLiteQueue | None = None) -> None:
         self._db = db
         self.supports_handoff = queue is not None
+        self.supports_ack = False
         self._closed = False
         db.retain()
 
@@ -227,7 +230,8 @@ class SQLiteStateStore:
         self._require_run(run_id)
         return False
 
-    async def release_run_lock(self, run_id: str, owner: str) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        refuse_ack(ack)
         sql = "UPDATE runs SET lock_owner = NULL, lock_until = NULL WHERE run_id = ? AND lock_owner = ?"
         self._db.rowcount(sql, (run_id, owner))
 
@@ -361,7 +365,9 @@ class SQLiteStateStore:
         result_type: str | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         sets = "status = 'done', result_json = ?, result_type = ?, error_json = NULL"
         return self._finish(run_id, name, sets, (result_json, result_type), None, handoff, owner)
 
@@ -374,7 +380,9 @@ class SQLiteStateStore:
         retry_at: float | None = None,
         handoff: Enqueue | None = None,
         owner: str | None = None,
+        ack: Job | None = None,
     ) -> bool:
+        refuse_ack(ack)
         status = "failed" if retry_at is None else "scheduled"
         sets = "status = ?, wake_at = COALESCE(?, wake_at), error_json = ?"
         return self._finish(run_id, name, sets, (status, retry_at, _error_json(error)), error, handoff, owner)

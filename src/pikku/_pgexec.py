@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import errors, pq
+from psycopg import capabilities, errors, pq
 from psycopg.abc import Buffer
 from psycopg.adapt import PyFormat, Transformer
 
@@ -168,20 +168,12 @@ class Executor:
         return self._check(await self._result())
 
     async def _abandon(self) -> None:
-        """After a cancellation mid-statement: close the session now, and cancel the statement from a
-        thread, with a cancel request (it names the server process by pid and key, so it works after the
-        close). Nothing here can be cut short by another cancellation of the caller: a server notices a
-        closed client only when it next reads or writes, so without the request a long write would still
-        commit."""
+        """After a cancellation mid-statement: close the session now, and have a cancel request stop the
+        statement (it names the server process by pid and key, so it works after the close). Nothing here
+        can be cut short by another cancellation of the caller: a server notices a closed client only
+        when it next reads or writes, so without the request a long write would still commit."""
         if self._pg.transaction_status == pq.TransactionStatus.ACTIVE:
-            try:
-                request = self._pg.get_cancel()
-            except psycopg.Error:
-                request = None
-            if request is not None:
-                task = asyncio.ensure_future(asyncio.to_thread(_send_cancel, request))
-                _CANCELS.add(task)
-                task.add_done_callback(_CANCELS.discard)
+            _send_cancel(self._pg)
         await self._conn.close()  # no await inside: psycopg only finishes the libpq connection
 
     def _check(self, result: pq.abc.PGresult | None) -> pq.abc.PGresult:
@@ -227,12 +219,53 @@ class Executor:
                 loop.remove_reader(fd)
 
 
-#: Cancel requests in flight (held so that they are not garbage-collected before they are sent).
+#: Cancel requests in flight (held so that they are not garbage-collected before they are done).
 _CANCELS: set[asyncio.Future[None]] = set()
 
+#: How long a cancel request may take before it is given up (the statement then runs to its end).
+CANCEL_TIMEOUT_S = 5.0
 
-def _send_cancel(request: pq.abc.PGcancel) -> None:
-    with contextlib.suppress(psycopg.Error):  # the server is gone or the statement ended: nothing to stop
+
+def _send_cancel(pg: pq.abc.PGconn) -> None:
+    """Start a cancel request for ``pg``'s statement and finish it in a task of its own.
+
+    libpq 17+: a non-blocking cancel connection driven on the event loop. Older libpq: the blocking
+    ``PQcancel`` on a thread (psycopg's fallback too; it may hold the loop while the server is slow).
+    """
+    try:
+        if capabilities.has_cancel_safe():
+            request = pg.cancel_conn()
+            request.start()
+            task = asyncio.ensure_future(_finish_cancel(request))
+        else:
+            task = asyncio.ensure_future(asyncio.to_thread(_blocking_cancel, pg.get_cancel()))
+    except psycopg.Error:
+        return  # no cancel possible: the statement runs to its end
+    _CANCELS.add(task)
+    task.add_done_callback(_CANCELS.discard)
+
+
+async def _finish_cancel(request: pq.abc.PGcancelConn) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(CANCEL_TIMEOUT_S):  # (not wait_for: in 3.11 it can swallow a cancel)
+            while (status := request.poll()) in (pq.PollingStatus.READING, pq.PollingStatus.WRITING):
+                ready = loop.create_future()
+                fd, wake = request.socket, functools.partial(_wake, ready)
+                writable = status == pq.PollingStatus.WRITING
+                (loop.add_writer if writable else loop.add_reader)(fd, wake)
+                try:
+                    await ready
+                finally:
+                    (loop.remove_writer if writable else loop.remove_reader)(fd)
+    except (TimeoutError, psycopg.Error):
+        pass  # no answer in time, the server is gone or the statement ended: nothing more to do
+    finally:
+        request.finish()
+
+
+def _blocking_cancel(request: pq.abc.PGcancel) -> None:
+    with contextlib.suppress(psycopg.Error):
         request.cancel()
 
 

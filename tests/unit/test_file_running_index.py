@@ -3,7 +3,9 @@ that makes it so is rebuilt from the run files now and then."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,4 +90,38 @@ async def test_a_marker_left_by_a_crash_after_a_settle_is_dropped(tmp_path: Path
     (root / "running" / stem).touch()  # as if the process died between the settle and the unlink
     assert await state.list_runs(status="running") == []
     assert not (root / "running" / stem).exists()
+    await state.close()
+
+
+async def test_a_rebuild_reads_only_files_not_known_settled(
+    tmp_path: Path, reads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs never go back to running: a store's later rebuilds skip the files of runs it saw settled."""
+    state = await _runs(tmp_path / "s", running=3, settled=20)  # settled by this store: known
+    monkeypatch.setattr(file, "RECONCILE_S", 0.0)  # every listing rebuilds
+    reads.clear()
+    assert len(await state.list_runs(status="running")) == 3
+    assert len(reads) == 3
+    other = await file.open_state(f"file://{tmp_path / 's'}")  # a store that knows nothing yet
+    reads.clear()
+    assert len(await other.list_runs(status="running")) == 3
+    assert len(reads) == 23
+    reads.clear()
+    assert len(await other.list_runs(status="running")) == 3
+    assert len(reads) == 3
+    await other.close()
+    await state.close()
+
+
+async def test_a_rebuild_drops_markers_whose_run_never_came(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash inside create_run leaves a marker without a run file: dropped once a minute old."""
+    root = tmp_path / "s"
+    state = await _runs(root, running=1, settled=0)
+    old, young = root / "running" / "ghost.0000000000000000", root / "running" / "young.0000000000000000"
+    old.touch()
+    young.touch()
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    monkeypatch.setattr(file, "RECONCILE_S", 0.0)
+    assert [r.run_id for r in await state.list_runs(status="running")] == ["r0"]
+    assert not old.exists() and young.exists()
     await state.close()

@@ -18,10 +18,10 @@ import dataclasses
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from time import monotonic
 from typing import Any, TypeVar
 
 from pikku._clock import now
@@ -113,6 +113,7 @@ class FileStateStore:
         self._running = root / "running"
         self._running.mkdir(exist_ok=True)
         self._reconciled_at: float | None = None
+        self._settled: set[str] = set()  # stems of runs seen settled: a rebuild skips their files
 
     # -- documents
     def _path(self, run_id: str) -> Path:
@@ -210,9 +211,14 @@ class FileStateStore:
     def _runs(self, *, running_only: bool) -> Iterator[tuple[RunRecord, int]]:
         """Every readable run and its creation sequence; with ``running_only``, the running runs, read
         through the running index (or, when the index is due to be rebuilt, by a full scan that does so)."""
-        due = self._reconciled_at is None or monotonic() - self._reconciled_at >= RECONCILE_S
-        full = not running_only or due
-        paths = self._dir.glob("*.json") if full else (self._dir / f"{m.name}.json" for m in self._running.iterdir())
+        due = self._reconciled_at is None or time.monotonic() - self._reconciled_at >= RECONCILE_S
+        rebuild = running_only and due
+        if running_only and not due:
+            paths: Iterator[Path] = (self._dir / f"{m.name}.json" for m in self._running.iterdir())
+        elif rebuild:  # a run once seen settled stays settled: its file is not read again
+            paths = (p for p in self._dir.glob("*.json") if p.stem not in self._settled)
+        else:
+            paths = self._dir.glob("*.json")
         for path in paths:
             try:
                 doc = read_json(path)
@@ -226,13 +232,24 @@ class FileStateStore:
             if running_only:
                 marker = self._running / path.stem
                 if run.status in SETTLED_RUN_STATUSES:
+                    self._settled.add(path.stem)
                     marker.unlink(missing_ok=True)  # left by a crash between the settle and its unlink
                     continue
-                if full:
+                if rebuild:
                     marker.touch()
             yield run, seq
-        if running_only and full:
-            self._reconciled_at = monotonic()
+        if rebuild:
+            self._drop_orphan_markers()
+            self._reconciled_at = time.monotonic()
+
+    def _drop_orphan_markers(self) -> None:
+        """Markers whose run file never came (a crash inside create_run), once they are a minute old: a
+        younger one may belong to a run being created right now."""
+        cutoff = time.time() - 60.0
+        for marker in self._running.iterdir():
+            with suppress(FileNotFoundError):
+                if not (self._dir / f"{marker.name}.json").exists() and marker.stat().st_mtime < cutoff:
+                    marker.unlink()
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
@@ -244,7 +261,9 @@ class FileStateStore:
             return True, True
 
         settled = self._change(run_id, change)
-        (self._running / self._path(run_id).stem).unlink(missing_ok=True)
+        stem = self._path(run_id).stem
+        (self._running / stem).unlink(missing_ok=True)
+        self._settled.add(stem)
         return settled
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:

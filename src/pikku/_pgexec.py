@@ -138,9 +138,12 @@ class Executor:
             try:
                 return await self._send(query, converted, values, types, formats)
             except errors.InvalidSqlStatementName:
-                # The session dropped our prepared statements (DEALLOCATE ALL or DISCARD ALL sent by other
-                # code on this connection). The statement did not run: prepare again, under new names.
+                # The session dropped our prepared statements (DEALLOCATE or DISCARD ALL sent by other code
+                # on this connection). The statement did not run: drop whatever is left of them, then
+                # prepare again, under new names.
                 self._prepared.clear()
+                self._pg.send_query(b"DEALLOCATE ALL")
+                self._check(await self._result())
                 return await self._send(query, converted, values, types, formats)
         except asyncio.CancelledError:
             await self._abandon()

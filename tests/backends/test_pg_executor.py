@@ -138,3 +138,14 @@ async def test_prepared_statements_dropped_by_the_session_are_prepared_again(db:
     assert await db.run(deallocate) is None
     assert await db.fetchone("SELECT %s::int + 1", (2,)) == (3,)
     assert await _prepared(db) >= 1
+    await db.fetchone("SELECT %s::int * 3", (1,))
+    [(conn, _, _)] = db._free
+    name = next(n for (q, _), n in conn.executor._prepared.items() if q == "SELECT %s::int + 1").decode()
+
+    async def deallocate_one(conn: Any) -> None:
+        await conn.execute(f'DEALLOCATE "{name}"')  # one statement: the others stay on the server
+
+    await db.run(deallocate_one)
+    assert await db.fetchone("SELECT %s::int + 1", (3,)) == (4,)
+    # Re-prepared after clearing the server too: no leftovers beside the executor's statements.
+    assert await _prepared(db) == len(conn.executor._prepared)

@@ -162,10 +162,13 @@ class _Sql:
         self.release_lock = (
             f"UPDATE {runs} SET lock_owner = NULL, lock_until = NULL WHERE run_id = %(r)s AND lock_owner = %(o)s"
         )
-        self.release_lock_ack = (
-            f"WITH k AS (DELETE FROM {jobs} WHERE id = %(kid)s AND owner = %(ko)s AND attempts = %(ka)s "
-            f"AND locked_until IS NOT NULL) {self.release_lock}"
+        # The acknowledgement of the job a worker processed (`ack=`), as the queue's ack does it: only while
+        # that claim holds it. A data-modifying CTE always runs, whether or not the rest matched.
+        ack = (
+            f"k AS (DELETE FROM {jobs} WHERE id = %(kid)s AND owner = %(ko)s AND attempts = %(ka)s "
+            "AND locked_until IS NOT NULL)"
         )
+        self.release_lock_ack = f"WITH {ack} {self.release_lock}"
         # LEFT JOIN from the run: no row means no run, a NULL step means no (such) step. One round trip.
         self.get_steps = (
             f"SELECT {_qualified('s', _STEP_COLS)} FROM {runs} r LEFT JOIN {steps} s ON s.run_id = r.run_id "
@@ -251,12 +254,6 @@ class _Sql:
             "RETURNING run_id, name, attempts, updated_at), "
             f"a AS (UPDATE {att} AS a SET ended_at = u.updated_at, error_json = %(e)s FROM u "
             "WHERE a.run_id = u.run_id AND a.name = u.name AND a.attempt = u.attempts AND a.ended_at IS NULL)"
-        )
-        # The acknowledgement of the job a worker processed (`ack=`), as the queue's ack does it: only while
-        # that claim holds it. A data-modifying CTE always runs, whether or not the settle matched.
-        ack = (
-            f"k AS (DELETE FROM {jobs} WHERE id = %(kid)s AND owner = %(ko)s AND attempts = %(ka)s "
-            "AND locked_until IS NOT NULL)"
         )
         # settle_step[(with ack, hand-off: "" none / "loud" notified / "quiet")]
         self.settle_step: dict[tuple[bool, str], str] = {}
@@ -442,8 +439,6 @@ class PostgresStateStore:
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         owner = claim_owner(step)
-        if owner is None and handoff is None:
-            return await self._insert_plain_step(step)
         params: dict[str, Any] = {
             "r": step.run_id,
             "n": step.name,
@@ -457,39 +452,20 @@ class PostgresStateStore:
             "w": step.wake_at,
             "lo": owner,
             "ls": None if owner is None else float(step.lease_s),
+            "a": 1 if step.status == "done" else 0,  # (the plain insert's attempts)
         }
-        query = self._sql.insert_step
         if handoff is not None:
             query = self._sql.insert_step_handoff if wakes(handoff.delay) else self._sql.insert_step_handoff_quiet
             params |= self._handoff_params(handoff)
+        else:
+            query = self._sql.insert_step if owner is not None else self._sql.insert_plain_step
         try:
             row = await self._db.fetchone(query, params)
         except psycopg.errors.ForeignKeyViolation:
             raise RunNotFoundError(step.run_id) from None
         if row is None:
-            # A concurrent insert committed after this statement's snapshot: it is there now.
-            return await self.get_step(step.run_id, step.name)
-        return _step(step.run_id, row)
-
-    async def _insert_plain_step(self, step: NewStep) -> StepRecord:
-        params = {
-            "r": step.run_id,
-            "n": step.name,
-            "f": step.form,
-            "s": step.status,
-            "rpc": step.rpc_name,
-            "d": step.data_json,
-            "res": step.result_json,
-            "rt": step.result_type,
-            "a": 1 if step.status == "done" else 0,
-            "m": step.max_attempts,
-            "w": step.wake_at,
-        }
-        try:
-            row = await self._db.fetchone(self._sql.insert_plain_step, params)
-        except psycopg.errors.ForeignKeyViolation:
-            raise RunNotFoundError(step.run_id) from None
-        if row is None:  # it exists already: the first insert wins
+            # It exists already (the plain insert), or a concurrent insert committed after the CTE's
+            # snapshot: either way it is there now.
             return await self.get_step(step.run_id, step.name)
         return _step(step.run_id, row)
 

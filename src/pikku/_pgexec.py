@@ -205,21 +205,25 @@ class Executor:
             await self._ready(writable=False)
 
     async def _ready(self, *, writable: bool) -> None:
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        fd = self._pg.socket
-        wake = functools.partial(_wake, ready)
+        await _socket_ready(self._pg.socket, writable=writable)
+
+
+async def _socket_ready(fd: int, *, writable: bool) -> None:
+    """Until ``fd`` can be written (or read), on the running loop's selector."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    wake = functools.partial(_wake, ready)
+    if writable:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
         if writable:
-            loop.add_writer(fd, wake)
+            loop.remove_writer(fd)
         else:
-            loop.add_reader(fd, wake)
-        try:
-            await ready
-        finally:
-            if writable:
-                loop.remove_writer(fd)
-            else:
-                loop.remove_reader(fd)
+            loop.remove_reader(fd)
 
 
 #: Cancel requests in flight (held so that they are not garbage-collected before they are done).
@@ -249,18 +253,10 @@ def _send_cancel(pg: pq.abc.PGconn) -> None:
 
 
 async def _finish_cancel(request: pq.abc.PGcancelConn) -> None:
-    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(CANCEL_TIMEOUT_S):  # (not wait_for: in 3.11 it can swallow a cancel)
             while (status := request.poll()) in (pq.PollingStatus.READING, pq.PollingStatus.WRITING):
-                ready = loop.create_future()
-                fd, wake = request.socket, functools.partial(_wake, ready)
-                writable = status == pq.PollingStatus.WRITING
-                (loop.add_writer if writable else loop.add_reader)(fd, wake)
-                try:
-                    await ready
-                finally:
-                    (loop.remove_writer if writable else loop.remove_reader)(fd)
+                await _socket_ready(request.socket, writable=status == pq.PollingStatus.WRITING)
     except (TimeoutError, psycopg.Error):
         pass  # no answer in time, the server is gone or the statement ended: nothing more to do
     finally:

@@ -87,6 +87,8 @@ class Outcome:
 #: What :meth:`Engine.handle_job` returns when the job was acknowledged inside the transition that ended
 #: its work (a store with ``supports_ack``): the worker must not ack or release it again.
 ACKED: Final = "acked"
+#: How a job ended: None (ack it), seconds (release it for another look after that delay), or ACKED.
+Disposition = float | Literal["acked"] | None
 
 
 class Engine:
@@ -284,7 +286,7 @@ class Engine:
         rec.status = "scheduled"
         return rec
 
-    async def run_step_job(self, payload: dict[str, Any], *, ack: Job | None = None) -> float | Literal["acked"] | None:
+    async def run_step_job(self, payload: dict[str, Any], *, ack: Job | None = None) -> Disposition:
         """Execute a queued rpc step once; returns None to ack the job or a delay to look again later.
 
         With ``ack`` (a store with ``supports_ack``) the step's settle acknowledges that job too: ACKED."""
@@ -559,7 +561,7 @@ class Engine:
         raise StepFailedError(ctx.run_id, new.name, error) from exc
 
     # -- queue jobs -----------------------------------------------------------------------------------
-    async def handle_job(self, job: Job, serves: Serves | None = None) -> float | Literal["acked"] | None:
+    async def handle_job(self, job: Job, serves: Serves | None = None) -> Disposition:
         """Process one job; None means ack it, a number means release it for another look after that delay,
         :data:`ACKED` that it was acknowledged already, with the write that ended its work.
 

@@ -211,14 +211,13 @@ class FileStateStore:
     def _runs(self, *, running_only: bool) -> Iterator[tuple[RunRecord, int]]:
         """Every readable run and its creation sequence; with ``running_only``, the running runs, read
         through the running index (or, when the index is due to be rebuilt, by a full scan that does so)."""
-        due = self._reconciled_at is None or time.monotonic() - self._reconciled_at >= RECONCILE_S
-        rebuild = running_only and due
-        if running_only and not due:
-            paths: Iterator[Path] = (self._dir / f"{m.name}.json" for m in self._running.iterdir())
-        elif rebuild:  # a run once seen settled stays settled: its file is not read again
-            paths = (p for p in self._dir.glob("*.json") if p.stem not in self._settled)
-        else:
-            paths = self._dir.glob("*.json")
+        last = self._reconciled_at
+        rebuild = running_only and (last is None or time.monotonic() - last >= RECONCILE_S)
+        paths: Iterator[Path] = self._dir.glob("*.json")
+        if rebuild:  # a run once seen settled stays settled: its file is not read again
+            paths = (p for p in paths if p.stem not in self._settled)
+        elif running_only:
+            paths = (self._dir / f"{m.name}.json" for m in self._running.iterdir())
         for path in paths:
             try:
                 doc = read_json(path)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install pikku editable with the given extras. Idempotent.
+# Create .venv and install pikku (editable) with the given extras, at exactly the versions in uv.lock.
+# Idempotent. Nothing newer than the lock is ever installed, so a release elsewhere cannot change the suite.
+#   bash scripts/setup.sh dev,postgres     extras to install (default: dev); others are removed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_uv.sh
 extras="${1:-dev}"
-# A venv without pip (a half-made or copied one) is made again rather than failing below.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip install --help >/dev/null 2>&1; then
-  python3 -m venv --clear .venv
-fi
-# pip's notes about this machine's package index settings are noise here; real errors still show.
-quiet() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }
-quiet .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-quiet .venv/bin/python -m pip install --quiet -e ".[${extras}]"
+extra_flags=()
+IFS=',' read -ra wanted <<< "$extras"
+for extra in "${wanted[@]}"; do extra_flags+=(--extra "$extra"); done
+# --locked: fail (instead of re-resolving) when pyproject.toml and uv.lock disagree; CI runs this too.
+UV_PROJECT_ENVIRONMENT=.venv "$uv" sync --quiet --locked --python "$(command -v python3)" "${extra_flags[@]}"

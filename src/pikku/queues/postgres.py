@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,11 +117,16 @@ class _Listener:
     """LISTEN on a dedicated connection (never a pooled one) and feed notices to :class:`Wakeups`."""
 
     def __init__(self, db: PgDatabase, wakeups: Wakeups) -> None:
+        self._db = db
         self._conninfo = db.cfg.conninfo
         self._channel = quote_ident(db.cfg.channel)
+        # A channel only this listener hears: stop() notifies it, so the loop leaves psycopg's notifies()
+        # on its own. Cancelling a task parked in that generator could leave it unfinished at loop close.
+        self._stop_channel = f"pikku_stop_{uuid.uuid4().hex}"
         self._wakeups = wakeups
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
@@ -128,27 +134,41 @@ class _Listener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            # Bounded: closing a queue must not hang on a connection that stopped answering.
-            await asyncio.wait({self._task}, timeout=2.0)
+            self._stopping = True
+            if self.ready.is_set():  # parked in notifies(): wake it through its stop channel
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._db.rowcount("SELECT pg_notify(%s, '')", (self._stop_channel,)), 2.0)
+            else:  # connecting or backing off: plain awaits, which a cancellation ends at once
+                self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=2.0)
+            if not done:  # bounded: closing a queue must not hang on a connection that stopped answering
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             self._task = None
 
     async def _run(self) -> None:
         backoff, connected_before = 0.05, False
-        while True:
+        while not self._stopping:
             try:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {self._channel}")
+                    await conn.execute(f"LISTEN {self._stop_channel}")
+                    if self._stopping:
+                        return
                     self.ready.set()
                     if connected_before:
                         # Deaf while reconnecting: anything may have been enqueued meanwhile.
                         self._wakeups.notify(None)
                     connected_before, backoff = True, 0.05
                     async for notice in conn.notifies():
+                        if self._stopping:
+                            break
                         self._wakeups.notify(notice.payload)
             except psycopg.Error:
                 pass
             self.ready.clear()
+            if self._stopping:
+                return
             # Waiters fall back to polling (their own timeouts) until the connection is back.
             self._wakeups.notify(None)
             await asyncio.sleep(backoff)

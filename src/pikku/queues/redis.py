@@ -98,7 +98,7 @@ class _Listener:
             finally:
                 self.ready.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             if self._stopping:
                 return
             self._wakeups.notify(None)  # waiters poll on their own timeouts until we are back

@@ -15,10 +15,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from pikku._backend import Backend, open_backend
 from pikku._config import PikkuConfig, load_config
 from pikku._engine.engine import Engine, Settings
 from pikku._errors import ConfigError
+from pikku.backends import Backend, open_backend
 
 
 @dataclass(slots=True)

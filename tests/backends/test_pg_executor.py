@@ -11,7 +11,7 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
 
-from pikku._pg import PgDatabase, open_database  # noqa: E402
+from pikku.backends.postgres.database import PgDatabase, open_database  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 

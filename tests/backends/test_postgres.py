@@ -17,10 +17,11 @@ import pytest
 from psycopg import sql
 
 from pikku._errors import BackendUnavailableError, ConfigError
-from pikku._pg import SCHEMA_VERSION, migrate, open_database, parse_url, quote_ident
 from pikku._records import Enqueue, NewStep
-from pikku.queues.postgres import PostgresQueue, open_queue
-from pikku.stores.postgres import PostgresStateStore, open_pair
+from pikku.backends.postgres import open_pair, open_queue
+from pikku.backends.postgres.database import SCHEMA_VERSION, migrate, open_database, parse_url, quote_ident
+from pikku.backends.postgres.queue import PostgresQueue
+from pikku.backends.postgres.store import PostgresStateStore
 
 pytestmark = pytest.mark.postgres
 
@@ -41,7 +42,7 @@ def _versions(schema: str) -> list[int]:
 @pytest.fixture
 async def pair(pg_url: str) -> AsyncIterator[tuple[PostgresStateStore, PostgresQueue]]:
     """A state store and its co-located queue on a fresh schema."""
-    state, queue = await open_pair(pg_url)
+    state, queue, _ = await open_pair(pg_url)
     try:
         yield state, queue
     finally:
@@ -82,7 +83,7 @@ async def test_migrate_concurrently_from_three_processes(pg_url: str) -> None:
 
 async def test_open_migrates_on_first_use(pg_url: str) -> None:
     """Opening a backend on a schema that does not exist yet creates and versions it."""
-    state, queue = await open_pair(pg_url)
+    state, queue, _ = await open_pair(pg_url)
     try:
         await state.create_run("r1", "wf", "{}")
     finally:
@@ -106,7 +107,7 @@ async def test_schema_name_needing_quotes(pg_url: str) -> None:
     schema = f'Odd "Name" {uuid.uuid4().hex[:6]}'
     url = f"{ADMIN_DSN}?schema={schema}"
     try:
-        state, queue = await open_pair(url)
+        state, queue, _ = await open_pair(url)
         try:
             await state.create_run("r1", "wf", "{}")
             task = asyncio.ensure_future(queue.wait(["q"], 5))
@@ -278,7 +279,7 @@ async def test_wait_wakes_when_delayed_job_falls_due(pair: tuple[PostgresStateSt
 
 async def test_handoff_notifies_on_commit(pg_url: str) -> None:
     """complete_step with a hand-off wakes a worker waiting on the hand-off queue in another process."""
-    state, _queue = await open_pair(pg_url)
+    state, _queue, _ = await open_pair(pg_url)
     waiting = await open_queue(pg_url)
     try:
         await state.create_run("r1", "wf", "{}")
@@ -312,7 +313,7 @@ async def test_operations_survive_terminated_connections(pg_url: str) -> None:
     """After the server kills every pooled and listening connection, the next operations just work."""
     app = f"pikku_t_{uuid.uuid4().hex[:8]}"
     url = f"{pg_url}&application_name={app}&pool_min=3"
-    state, queue = await open_pair(url)
+    state, queue, _ = await open_pair(url)
     try:
         await state.create_run("r1", "wf", "{}")
         await queue.wait(["q"], 0.1)  # starts the listener connection
@@ -347,7 +348,7 @@ async def test_unreachable_server_is_backend_unavailable() -> None:
 
 async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> None:
     """200 store/queue calls cancelled at random points leave every pooled connection usable, at once."""
-    state, queue = await open_pair(f"{pg_url}&pool_min=2&pool_max=4&pool_timeout=3")
+    state, queue, _ = await open_pair(f"{pg_url}&pool_min=2&pool_max=4&pool_timeout=3")
     pool = state._db.pool
     try:
         await state.create_run("r1", "wf", "{}")

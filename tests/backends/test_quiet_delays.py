@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pikku._records import Enqueue, ErrorInfo, NewStep
-from pikku._wakeup import QUIET_DELAY_S
+from pikku.backends._wakeup import QUIET_DELAY_S
 
 LATER = QUIET_DELAY_S + 60.0  # quiet
 SOON = 0.5  # notified
@@ -22,15 +22,15 @@ async def pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, Any]]
     """A co-located state store and queue on PostgreSQL or Redis."""
     if request.param == "postgres":
         pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
-        from pikku.stores.postgres import open_pair
+        from pikku.backends.postgres import open_pair
 
         url = request.getfixturevalue("pg_url")
     else:
         pytest.importorskip("redis", reason="redis is not installed (pip install 'pikku[redis]')")
-        from pikku.stores.redis import open_pair  # type: ignore[assignment]
+        from pikku.backends.redis import open_pair  # type: ignore[assignment]
 
         url = request.getfixturevalue("redis_url")
-    state, queue = await open_pair(url)
+    state, queue, _ = await open_pair(url)
     try:
         yield state, queue
     finally:

@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 
 from pikku._errors import BackendUnavailableError
 from pikku._records import Enqueue, NewStep
-from pikku._redis import parse_url
-from pikku.queues.redis import RedisQueue, open_queue
-from pikku.stores.redis import RedisStateStore, open_pair
+from pikku.backends.redis import open_pair, open_queue
+from pikku.backends.redis.connection import parse_url
+from pikku.backends.redis.queue import RedisQueue
+from pikku.backends.redis.store import RedisStateStore
 
 pytestmark = pytest.mark.redis
 
@@ -35,7 +36,7 @@ async def admin() -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 async def pair(redis_url: str) -> AsyncIterator[tuple[RedisStateStore, RedisQueue]]:
     """A state store and its co-located queue under a fresh key prefix."""
-    state, queue = await open_pair(redis_url)
+    state, queue, _ = await open_pair(redis_url)
     try:
         yield state, queue
     finally:
@@ -135,8 +136,8 @@ async def test_every_key_is_under_the_prefix_and_acked_jobs_leave_nothing(
 async def test_prefixes_are_isolated(redis_url: str) -> None:
     """Two prefixes on one Redis see neither each other's runs nor each other's jobs."""
     other_url = f"{ADMIN_URL}?prefix=pikku_t_{uuid.uuid4().hex[:12]}"
-    s1, q1 = await open_pair(redis_url)
-    s2, q2 = await open_pair(other_url)
+    s1, q1, _ = await open_pair(redis_url)
+    s2, q2, _ = await open_pair(other_url)
     try:
         await s1.create_run("r1", "wf", "{}")
         await q1.enqueue("q", {})
@@ -194,7 +195,7 @@ async def _kill(admin: aioredis.Redis, name: str) -> int:
 async def test_operations_survive_killed_connections(redis_url: str, admin: aioredis.Redis) -> None:
     """After CLIENT KILL of every backend connection (commands and pub/sub), the next operations just work."""
     name = f"pikku_t_{uuid.uuid4().hex[:8]}"
-    state, queue = await open_pair(f"{redis_url}&client_name={name}")
+    state, queue, _ = await open_pair(f"{redis_url}&client_name={name}")
     try:
         await state.create_run("r1", "wf", "{}")
         await queue.wait(["q"], 0.1)  # starts the pub/sub listener

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from pikku._records import NewStep, StepAttempt
-from pikku.stores import postgres, sqlite
+from pikku.backends import postgres, sqlite
 
 
 async def _exercise(state: Any) -> None:

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from pikku._records import NewStep
-from pikku._sqlite import AUTOCHECKPOINT_PAGES, open_database
-from pikku.stores import sqlite
+from pikku.backends import sqlite
+from pikku.backends.sqlite.database import AUTOCHECKPOINT_PAGES, open_database
 
 
 async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The conformance suite's backends: every contract test runs once per backend.
 
-``backend`` yields an open :class:`~pikku._backend.Backend` (state and queue opened from one URL, as the
+``backend`` yields an open :class:`~pikku.backends._registry.Backend` (state and queue opened from one URL, as the
 runtime does) and closes it afterwards. ``backend_url`` is that URL, so a test can reopen the same
 backend, and ``shared_url`` is the URL for tests that reopen it in other processes (memory cannot).
 PostgreSQL and Redis need their servers (see ``tests/conftest.py``); until their modules exist those
@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from pikku._backend import Backend, open_backend
-from pikku.queues import JobQueue
-from pikku.stores import StateStore
+from pikku.backends import Backend, open_backend
+from pikku.backends._contract import JobQueue, StateStore
 
 
 @pytest.fixture

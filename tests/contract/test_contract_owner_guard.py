@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from pikku._records import ErrorInfo, NewStep
-from pikku.stores import StateStore
+from pikku.backends._contract import StateStore
 
 ERR = ErrorInfo("boom", "ValueError")
 

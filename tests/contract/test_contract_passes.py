@@ -6,11 +6,10 @@ import asyncio
 
 import pytest
 
-from pikku._backend import Backend
 from pikku._errors import RunNotFoundError
 from pikku._records import Enqueue, ErrorInfo, NewStep
-from pikku.queues import JobQueue
-from pikku.stores import StateStore
+from pikku.backends import Backend
+from pikku.backends._contract import JobQueue, StateStore
 
 
 async def test_lock_run_returns_run_and_steps_and_takes_the_lock(state: StateStore) -> None:

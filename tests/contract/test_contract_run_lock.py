@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pikku._records import ErrorInfo
-from pikku.stores import StateStore
+from pikku.backends._contract import StateStore
 
 
 async def test_create_run_holding_its_lock(state: StateStore) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pikku._backend import open_backend
 from pikku._errors import BackendURLError, CorruptStateError
-from pikku._urls import path_from_url
-from pikku.stores.file import file_stem
+from pikku.backends import open_backend
+from pikku.backends._urls import path_from_url
+from pikku.backends.file.store import file_stem
 
 
 @pytest.mark.parametrize(

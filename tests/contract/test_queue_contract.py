@@ -1,4 +1,4 @@
-"""The JobQueue contract (``pikku.queues._protocol``): every backend must pass every test here."""
+"""The JobQueue contract (``pikku.backends._contract``): every backend must pass every test here."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pikku._backend import open_backend
-from pikku.queues import JobQueue
+from pikku.backends import open_backend
+from pikku.backends._contract import JobQueue
 
 SLACK = 1.0  # seconds of clock disagreement tolerated between the test and a database server
 LEASE = 0.2  # a short lease for expiry tests

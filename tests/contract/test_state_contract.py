@@ -1,4 +1,4 @@
-"""The StateStore contract (``pikku.stores._protocol``): every backend must pass every test here."""
+"""The StateStore contract (``pikku.backends._contract``): every backend must pass every test here."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pikku._backend import Backend, open_backend
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import Enqueue, ErrorInfo, NewStep, StepRecord
-from pikku.stores import StateStore
+from pikku.backends import Backend, open_backend
+from pikku.backends._contract import StateStore
 
 SLACK = 1.0  # seconds of clock disagreement tolerated between the test and a database server
 LEASE = 0.2  # a short lease for expiry tests

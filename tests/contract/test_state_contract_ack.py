@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from pikku._backend import Backend
 from pikku._records import Enqueue, ErrorInfo, Job, NewStep
-from pikku.queues import JobQueue
-from pikku.stores import StateStore
+from pikku.backends import Backend
+from pikku.backends._contract import JobQueue, StateStore
 
 ERROR = ErrorInfo("boom", "RuntimeError")
 

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from pikku._backend import Backend
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import Enqueue, ErrorInfo, NewStep, StepAttempt, StepRecord
-from pikku.stores import StateStore
+from pikku.backends import Backend
+from pikku.backends._contract import StateStore
 
 SLACK = 1.0  # seconds of clock disagreement tolerated between the test and a database server
 LEASE = 0.2  # a short lease for expiry tests

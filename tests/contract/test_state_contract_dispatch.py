@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pikku._backend import Backend, open_backend
 from pikku._records import Enqueue, ErrorInfo, NewStep
-from pikku.stores import StateStore
+from pikku.backends import Backend, open_backend
+from pikku.backends._contract import StateStore
 
 
 async def test_insert_step_with_handoff_enqueues_once(backend: Backend) -> None:

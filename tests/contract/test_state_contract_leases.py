@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from pikku._backend import Backend, open_backend
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import Enqueue, NewStep
-from pikku.stores import StateStore
+from pikku.backends import Backend, open_backend
+from pikku.backends._contract import StateStore
 
 
 async def test_create_run_with_handoff_enqueues_the_first_job(backend: Backend) -> None:

@@ -12,24 +12,25 @@ from typing import Any
 
 import pytest
 
-from pikku.stores import file
+from pikku.backends import file
+from pikku.backends.file import store as file_store
 
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
     """Every run file the store reads, in order."""
     seen: list[Path] = []
-    real = file.read_json
+    real = file_store.read_json
 
     def counting(path: Path) -> Any:
         seen.append(path)
         return real(path)
 
-    monkeypatch.setattr(file, "read_json", counting)
+    monkeypatch.setattr(file_store, "read_json", counting)
     yield seen
 
 
-async def _runs(root: Path, running: int, settled: int) -> file.FileStateStore:
+async def _runs(root: Path, running: int, settled: int) -> file_store.FileStateStore:
     state = await file.open_state(f"file://{root}")
     for n in range(running + settled):
         await state.create_run(f"r{n}", "wf", "{}")
@@ -75,7 +76,7 @@ async def test_a_lost_marker_comes_back_at_the_next_rebuild(tmp_path: Path, monk
     await state.list_runs(status="running")  # rebuilt just now
     (root / "running" / state._path("r1").stem).unlink()
     assert [r.run_id for r in await state.list_runs(status="running")] == ["r0"]
-    monkeypatch.setattr(file, "RECONCILE_S", 0.0)
+    monkeypatch.setattr(file_store, "RECONCILE_S", 0.0)
     assert sorted(r.run_id for r in await state.list_runs(status="running")) == ["r0", "r1"]
     assert _markers(root) == 2
     await state.close()
@@ -98,7 +99,7 @@ async def test_a_rebuild_reads_only_files_not_known_settled(
 ) -> None:
     """Runs never go back to running: a store's later rebuilds skip the files of runs it saw settled."""
     state = await _runs(tmp_path / "s", running=3, settled=20)  # settled by this store: known
-    monkeypatch.setattr(file, "RECONCILE_S", 0.0)  # every listing rebuilds
+    monkeypatch.setattr(file_store, "RECONCILE_S", 0.0)  # every listing rebuilds
     reads.clear()
     assert len(await state.list_runs(status="running")) == 3
     assert len(reads) == 3
@@ -121,7 +122,7 @@ async def test_a_rebuild_drops_markers_whose_run_never_came(tmp_path: Path, monk
     old.touch()
     young.touch()
     os.utime(old, (time.time() - 120, time.time() - 120))
-    monkeypatch.setattr(file, "RECONCILE_S", 0.0)
+    monkeypatch.setattr(file_store, "RECONCILE_S", 0.0)
     assert [r.run_id for r in await state.list_runs(status="running")] == ["r0"]
     assert not old.exists() and young.exists()
     await state.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pikku.stores import file
+from pikku.backends import file
 
 
 async def test_exact_ties_page_by_run_id(tmp_path: Path) -> None:

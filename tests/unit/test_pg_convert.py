@@ -6,7 +6,7 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
 
-from pikku._pgexec import _ordered, convert  # noqa: E402
+from pikku.backends.postgres.executor import _ordered, convert  # noqa: E402
 
 
 def test_positional_placeholders_are_numbered_in_order() -> None:

@@ -8,15 +8,13 @@ for, and then the pass pauses by raising :class:`WorkflowAsyncException`.
 from __future__ import annotations
 
 import asyncio
-import functools
-import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pikku import _serde
 from pikku._clock import now
 from pikku._duration import parse_duration
-from pikku._engine.jobs import step_job
+from pikku._engine.steps import StepCall, StepOutcome, Where, return_type
 from pikku._errors import (
     NonDeterminismError,
     PayloadTooLargeError,
@@ -25,13 +23,41 @@ from pikku._errors import (
     UnknownRPCError,
     WorkflowAsyncException,
 )
-from pikku._records import NewStep, RunRecord, StepForm, StepRecord
+from pikku._records import RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
-if TYPE_CHECKING:
-    from pikku._engine.engine import Engine
-
 T = TypeVar("T")
+
+
+class StepHost(Protocol):
+    """What a pass needs from the engine: the context decides *where* a step runs, the host runs it.
+
+    The context never touches the store or the queue itself.
+    """
+
+    def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
+        """The attempt budget of a step (step setting, else workflow default, else engine default)."""
+        ...
+
+    async def run_step(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepOutcome:
+        """One attempt of the step in this process (``local`` or ``inline``)."""
+        ...
+
+    async def dispatch_step(self, call: StepCall) -> StepRecord:
+        """Put the rpc step and its job in place (once); the step's settle replays the run."""
+        ...
+
+    async def requeue_step(self, call: StepCall) -> None:
+        """Queue the job of a step whose runner died (its lease ran out) again."""
+        ...
+
+    async def begin_sleep(self, run_id: str, name: str, wake_at: float) -> StepRecord:
+        """Record a durable sleep until ``wake_at`` (once)."""
+        ...
+
+    async def end_sleep(self, run_id: str, name: str) -> None:
+        """Mark a sleep whose time has come done."""
+        ...
 
 
 class BackendFault(BaseException):
@@ -60,13 +86,13 @@ class WorkflowContext:
 
     def __init__(
         self,
-        engine: Engine,
+        host: StepHost,
         wf: WorkflowDef,
         run: RunRecord,
         steps: dict[str, StepRecord],
         serves: Callable[[str], bool] | None = None,
     ) -> None:
-        self._engine = engine
+        self._host = host
         self._wf = wf
         self._run = run
         self._steps = steps
@@ -120,13 +146,12 @@ class WorkflowContext:
                 return self._stored_value(rec, target)
             if rec.status == "failed":
                 raise StepFailedError(self.run_id, name, rec.error)
-        attempts = self._engine.max_attempts(self._wf, retries)
-        delay = None if retry_delay is None else parse_duration(retry_delay)
+        call = self._call(name, form, target, data, rec, retries, retry_delay)
         if isinstance(target, str) and self._wf.execution_mode == "remote":
-            return await self._remote(name, target, data, rec, attempts, delay)
+            return await self._remote(call, rec)
         if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
             raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
-        return await _guard(self._engine.execute_here(self, name, form, target, data, rec, attempts, delay))
+        return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
 
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
@@ -139,21 +164,13 @@ class WorkflowContext:
             if rec.status == "done":
                 return
         else:
-            rec = await _guard(
-                self._engine.state.insert_step(
-                    NewStep(self.run_id, name, "sleep", status="scheduled", wake_at=now() + seconds)
-                )
-            )
+            rec = await _guard(self._host.begin_sleep(self.run_id, name, now() + seconds))
             self._steps[name] = rec
         if (rec.wake_at or 0.0) > now():
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
-        await _guard(self._engine.state.complete_step(self.run_id, name, "null"))
+        await _guard(self._host.end_sleep(self.run_id, name))
 
     # -- internals ----------------------------------------------------------------------------------
-    def record(self, rec: StepRecord) -> None:
-        """Keep the engine's view of a step current within this pass."""
-        self._steps[rec.name] = rec
-
     def _track(self) -> None:
         # Steps reached from tasks the workflow spawned (asyncio.gather) are awaited before the pass ends,
         # so no sibling is still writing state once the run lock is released.
@@ -178,15 +195,55 @@ class WorkflowContext:
         tp = get_function(target).output_type if isinstance(target, str) else return_type(target)
         return _serde.decode(rec.result_json, tp, rec.result_type)
 
-    async def _remote(
-        self, name: str, rpc_name: str, data: Any, rec: StepRecord | None, attempts: int, delay: float | None
-    ) -> Any:
+    def _call(
+        self,
+        name: str,
+        form: StepForm,
+        target: str | Callable[[], Any],
+        data: Any,
+        rec: StepRecord | None,
+        retries: int | None,
+        retry_delay: str | float | None,
+    ) -> StepCall:
+        rpc_name = target if isinstance(target, str) else None
+        if rec is not None:
+            data_json = rec.data_json
+        else:  # an inline-form step has no input of its own (its function closes over what it needs)
+            data_json = _serde.encode(data, what=f"input of step {name!r}") if rpc_name else None
+        return StepCall(
+            wf=self._wf,
+            run_id=self.run_id,
+            name=name,
+            form=form,
+            rpc_name=rpc_name,
+            fn=None if isinstance(target, str) else target,
+            data_json=data_json,
+            max_attempts=self._host.max_attempts(self._wf, retries),
+            retry_delay=None if retry_delay is None else parse_duration(retry_delay),
+            priority=self._run.created_at,
+        )
+
+    def _value(self, call: StepCall, outcome: StepOutcome, where: Where) -> Any:
+        """What an attempt run in this pass means to the workflow: the value, or a raise."""
+        if outcome.kind == "done":
+            return outcome.value
+        if outcome.kind == "failed":
+            raise StepFailedError(self.run_id, call.name, outcome.error)
+        if outcome.kind == "retry":
+            # An rpc step retries on its queue (its settle replays the run); an inline step in a later pass.
+            wake_at = outcome.retry_at if where == "inline" else None
+            raise self._pause(f"step {call.name!r} failed; retrying", wake_at=wake_at)
+        raise WorkflowAsyncException(self.run_id, f"step {call.name!r} is held or was taken over elsewhere")
+
+    async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
+        name = call.name
         if self._runs_here(name, rec):
             self._local_busy = True
             try:
-                return await _guard(self._engine.run_rpc_here(self, name, rpc_name, data, rec, attempts, delay))
+                outcome = await _guard(self._host.run_step(call, rec, "local"))
             finally:
                 self._local_busy = False
+            return self._value(call, outcome, "local")
         if rec is not None and rec.status == "running" and self._serves is not None:
             # Maybe a step run inside a pass whose worker died: no job will finish it. Once its lease has
             # run out, a job runs it again (a spare one, if it had a job, is harmless); until then, look
@@ -194,17 +251,10 @@ class WorkflowContext:
             lease_end = rec.lease_until or 0.0
             if lease_end > now():
                 raise self._pause(f"step {name!r} is running elsewhere", wake_at=lease_end + 0.05)
-            job = step_job(self._wf, self.run_id, name, rpc_name, self._run.created_at, delay)
-            await _guard(self._engine.put(job))
+            await _guard(self._host.requeue_step(call))
             raise self._pause(f"step {name!r} was abandoned; queued again")
         if rec is None or rec.status == "pending":
-            data_json = rec.data_json if rec else _serde.encode(data, what=f"input of step {name!r}")
-            rec = await _guard(
-                self._engine.dispatch_step(
-                    self._wf, self.run_id, name, rpc_name, data_json, attempts, delay, self._run.created_at
-                )
-            )
-            self._steps[name] = rec
+            self._steps[name] = await _guard(self._host.dispatch_step(call))
         raise self._pause(f"waiting for step {name!r}")
 
     def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
@@ -216,10 +266,6 @@ class WorkflowContext:
             return True
         return rec.status == "running" and (rec.lease_until or 0.0) <= now()
 
-    def pause_for_retry(self, name: str, retry_at: float) -> WorkflowAsyncException:
-        """The pause of a step that failed and will be tried again at ``retry_at``."""
-        return self._pause(f"step {name!r} failed; retrying", wake_at=retry_at)
-
     def _pause(self, reason: str, *, wake_at: float | None = None) -> WorkflowAsyncException:
         if wake_at is not None:
             self.wake_at = wake_at if self.wake_at is None else min(self.wake_at, wake_at)
@@ -228,23 +274,3 @@ class WorkflowContext:
 
 def _describe(form: str, rpc_name: str | None) -> str:
     return f"an rpc step calling {rpc_name!r}" if form == "rpc" else f"an {form} step"
-
-
-def return_type(fn: Callable[..., Any]) -> Any:
-    """The return annotation of an inline step function, or None (lambdas have none).
-
-    Read from ``__annotations__`` rather than ``inspect.signature``: this runs for every inline step.
-    """
-    annotation = getattr(fn, "__annotations__", {}).get("return")
-    if isinstance(annotation, str):
-        return _resolve_string(annotation, getattr(fn, "__module__", None) or "")
-    return annotation
-
-
-@functools.lru_cache(maxsize=512)
-def _resolve_string(annotation: str, module: str) -> Any:
-    """A postponed (string) annotation evaluated in its module, or None when it does not resolve."""
-    try:
-        return eval(annotation, vars(sys.modules[module]))  # the module's own annotation text
-    except Exception:
-        return None

@@ -9,7 +9,6 @@ Inline mode: the caller of ``start`` drives the passes itself and every step run
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import uuid
@@ -18,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pikku import _serde
-from pikku._backend import Backend
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
-from pikku._engine.context import BackendFault, WorkflowContext, return_type
-from pikku._engine.jobs import orchestrate_job, step_job
+from pikku._engine.context import BackendFault, WorkflowContext
+from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
+from pikku._engine.steps import StepCall, StepOutcome, StepRunner, Where, current_step
 from pikku._errors import (
     RunNotFoundError,
     StepFailedError,
@@ -39,24 +38,16 @@ from pikku._records import (
     Job,
     NewStep,
     RunRecord,
-    StepForm,
     StepRecord,
 )
 from pikku._registry import WorkflowDef, get_function, get_workflow
-from pikku._services import RPC, Services, StepContext, call_function, validate_input
+from pikku._services import RPC, Services, validate_input
+from pikku.backends import Backend, JobQueue, StateStore
 
 log = logging.getLogger("pikku.engine")
 
 #: Whether the worker running a pass serves a queue (so it can run that queue's steps itself).
 Serves = Callable[[str], bool]
-
-_CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
-
-
-def current_step() -> StepContext | None:
-    """The step execution running in this task (inline steps and rpc steps alike), if any."""
-    return _CURRENT_STEP.get()
-
 
 @dataclass(slots=True)
 class Settings:
@@ -69,7 +60,7 @@ class Settings:
     default_retries: int = retry_policy.DEFAULT_RETRIES
     payload_limit: int = _serde.DEFAULT_PAYLOAD_LIMIT
     #: A worker that serves a remote rpc step's queue runs the step itself, inside the pass that reached
-    #: it, instead of a queue job and a hand-off (see :meth:`Engine.run_rpc_here`). Off: every remote
+    #: it, instead of a queue job and a hand-off (``local`` in :mod:`pikku._engine.steps`). Off: every remote
     #: step goes through its queue.
     local_steps: bool = True
 
@@ -84,8 +75,8 @@ class Outcome:
     acked: bool = False
 
 
-#: What :meth:`Engine.handle_job` returns when the job was acknowledged inside the transition that ended
-#: its work (a store with ``supports_ack``): the worker must not ack or release it again.
+#: What :meth:`Engine.handle_job` returns when the job was acknowledged by the transition that ended its
+#: work: the worker must not ack or release it again.
 ACKED: Final = "acked"
 #: How a job ended: None (ack it), seconds (release it for another look after that delay), or ACKED.
 Disposition = float | Literal["acked"] | None
@@ -102,16 +93,42 @@ class Engine:
         owner: str | None = None,
     ) -> None:
         self.backend = backend
-        self.state = backend.state
-        self.queue = backend.queue
+        self.transitions = backend.transitions
         self.app = app_services
         self.settings = settings or Settings()
         self.owner = owner or f"pikku-{uuid.uuid4().hex[:12]}"
         self.rpc = RPC(app_services)
+        self.steps = StepRunner(
+            backend.state,
+            self.transitions,
+            app_services,
+            self.owner,
+            self.settings.step_lease,
+            self.settings.payload_limit,
+        )
         # Runs with a pass in progress in this engine. The run lock is re-entrant for its owner (renewals,
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
         self._passing: set[str] = set()
+
+    @property
+    def state(self) -> StateStore:
+        """The backend's state store."""
+        return self.backend.state
+
+    @state.setter
+    def state(self, store: StateStore) -> None:
+        # Swapped everywhere it is held at once (tests wrap the store to count calls or inject faults).
+        self.backend.state = self.transitions.state = self.steps.state = store
+
+    @property
+    def queue(self) -> JobQueue:
+        """The backend's job queue."""
+        return self.backend.queue
+
+    @queue.setter
+    def queue(self, queue: JobQueue) -> None:
+        self.backend.queue = self.transitions.queue = queue
 
     def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
         """The one resolved attempt budget: step setting, else workflow default, else engine default."""
@@ -136,12 +153,9 @@ class Engine:
         # An inline run is created already locked by its driver: one round trip fewer per run.
         owner = self.owner if wf.execution_mode == "inline" else None
         lease = self.settings.run_lock_lease
-        handoff = first if self.state.supports_handoff else None
-        created = await self.state.create_run(
-            run_id, workflow, input_json, handoff=handoff, lock_owner=owner, lock_lease=lease
+        created = await self.transitions.create_run(
+            run_id, workflow, input_json, first_job=first, lock_owner=owner, lock_lease=lease
         )
-        if handoff is None:
-            await self.put(first)
         if wf.execution_mode == "inline":
             await self.drive_inline(run_id, fresh=created)
         return run_id
@@ -168,9 +182,9 @@ class Engine:
 
         ``fresh`` is the record of a run this engine has just created holding its lock: it has no steps
         yet, so the first pass skips taking the lock and reading the run and its steps. ``serves`` tells
-        which step queues the calling worker serves: their rpc steps run inside this pass. ``ack`` (a store
-        with ``supports_ack``) is the job driving the pass: a pass that pauses with nothing to wake it
-        acknowledges it with the lock's release (``Outcome.acked``).
+        which step queues the calling worker serves: their rpc steps run inside this pass. ``ack`` is the
+        job driving the pass: a pass that pauses with nothing to wake it acknowledges it with the lock's
+        release (``Outcome.acked``).
         """
         if run_id in self._passing:
             return Outcome("busy")
@@ -208,7 +222,7 @@ class Engine:
             if outcome.kind not in ("completed", "failed"):  # settling the run released the lock
                 # A pass that pauses with a wake-up job still to put keeps its job until that is put.
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
-                await self.state.release_run_lock(run_id, self.owner, ack=ack if merge else None)
+                await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
                 if merge:
                     outcome = Outcome(outcome.kind, outcome.wake_at, acked=True)
         if outcome.kind == "paused" and outcome.wake_at is not None:
@@ -217,8 +231,8 @@ class Engine:
         return outcome
 
     async def put(self, job: Enqueue) -> None:
-        """Enqueue a job (for hand-offs the store cannot take itself)."""
-        await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority)
+        """Enqueue a job (a wake-up, a recovered step)."""
+        await self.transitions.enqueue(job)
 
     async def _pass(
         self, run: RunRecord, steps: dict[str, StepRecord] | None = None, serves: Serves | None = None
@@ -227,7 +241,7 @@ class Engine:
         if steps is None:
             steps = await self.state.get_steps(run.run_id)
         local = serves if self.settings.local_steps else None
-        ctx = WorkflowContext(self, wf, run, steps, local)
+        ctx = WorkflowContext(_Host(self), wf, run, steps, local)
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
@@ -254,311 +268,49 @@ class Engine:
         await self.state.complete_run(run.run_id, output_json)
         return Outcome("completed")
 
-    # -- steps dispatched to queue workers ------------------------------------------------------------
-    async def dispatch_step(
-        self,
-        wf: WorkflowDef,
-        run_id: str,
-        name: str,
-        rpc_name: str,
-        data_json: str | None,
-        attempts: int,
-        retry_delay: float | None = None,
-        priority: float | None = None,
-    ) -> StepRecord:
-        """Put the step and its job in place: one write where state and queue share a database.
-
-        Otherwise insert (pending), enqueue, then mark scheduled, in that order: a crash in between leaves
-        the step pending and the next pass dispatches it again.
-        """
-        get_function(rpc_name)  # an unknown rpc fails the pass here, not later on a worker
-        job = step_job(wf, run_id, name, rpc_name, priority, retry_delay)
-        if self.state.supports_handoff:
-            new = NewStep(run_id, name, "rpc", rpc_name, data_json, "scheduled", max_attempts=attempts)
-            rec = await self.state.insert_step(new, handoff=job)
-        else:
-            new = NewStep(run_id, name, "rpc", rpc_name, data_json, "pending", max_attempts=attempts)
-            rec = await self.state.insert_step(new)
-        if rec.status != "pending":
-            return rec
-        await self.put(job)
-        await self.state.mark_step_scheduled(run_id, name)
-        rec.status = "scheduled"
-        return rec
+    # -- steps: the pass's host (see WorkflowContext); every attempt runs in self.steps -------------------
+    def step_host(self) -> _Host:
+        """The narrow interface a pass's WorkflowContext uses."""
+        return _Host(self)
 
     async def run_step_job(self, payload: dict[str, Any], *, ack: Job | None = None) -> Disposition:
-        """Execute a queued rpc step once; returns None to ack the job or a delay to look again later.
-
-        With ``ack`` (a store with ``supports_ack``) the step's settle acknowledges that job too: ACKED."""
+        """Execute a queued rpc step once; None to ack the job, a delay to look again later, or ACKED when
+        ``ack`` was acknowledged with the step's settle."""
         run_id, name = payload["run_id"], payload["step"]
         wf = get_workflow(payload["workflow"])
         try:
             # Refused (None) for a settled run, so a cancelled run's steps never start.
-            rec = await self.state.claim_step(run_id, name, self.owner, self.settings.step_lease)
+            rec = await self.steps.claim_queued(run_id, name)
         except (RunNotFoundError, StepNotFoundError):
             log.warning("step job for missing run or step %s/%s dropped", run_id, name)
             return None
         if rec is None:
             return await self._unclaimable(wf, run_id, name, payload.get("priority"))
-        handoff = orchestrate_job(wf, run_id, payload.get("priority"))
-        step = StepContext(run_id, wf.name, name, rec.attempts)
-        renewer = self._renew_step(run_id, name)
-        try:
-            fn = get_function(rec.rpc_name or "")
-            value = await self._invoke(fn.rpc_name, rec.data_json, step)
-            result_json = _serde.encode(
-                value, fn.output_type, what=f"step {name!r} of run {run_id!r}", limit=self.settings.payload_limit
-            )
-        except Exception as exc:
-            renewer.cancel()
-            await self._step_failed(wf, rec, exc, payload, handoff, ack)
-            return None if ack is None else ACKED
-        finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
-            renewer.cancel()
-        await self._store_result(run_id, name, result_json, None, handoff, ack)
-        return None if ack is None else ACKED
-
-    def _renew_step(self, run_id: str, name: str) -> LeaseKeeper:
-        lease = self.settings.step_lease
-        return LeaseKeeper(
-            lambda: self.state.renew_step_lease(run_id, name, self.owner, lease), lease, f"step {name} of {run_id}"
+        call = StepCall(
+            wf=wf,
+            run_id=run_id,
+            name=name,
+            form=rec.form,
+            rpc_name=rec.rpc_name,
+            fn=None,
+            data_json=rec.data_json,
+            max_attempts=rec.max_attempts,
+            retry_delay=payload.get("retry_delay"),
+            priority=payload.get("priority"),
         )
-
-    async def run_rpc_here(
-        self,
-        ctx: WorkflowContext,
-        name: str,
-        rpc_name: str,
-        data: Any,
-        rec: StepRecord | None,
-        attempts: int,
-        retry_delay: float | None,
-    ) -> Any:
-        """Run a remote rpc step in this worker, inside the pass, and return its value to the workflow.
-
-        Only for a worker that serves the step's queue: it would claim the step's job itself anyway. Here
-        there is no job and no hand-off: the step is inserted and claimed, run, and its result stored, and
-        the pass goes on (no replay from the top). Durable all the same: the orchestrator job of this pass
-        stays leased, so if the process dies, the job is delivered again and that replay finds the step
-        ``running`` under a lease that runs out, and runs it again (see ``WorkflowContext._remote``).
-        """
-        fn = get_function(rpc_name)  # an unknown rpc fails the pass here
-        claimed: StepRecord | None = None
-        if rec is None:  # inserted already claimed: one write. Under the run lock, and with one pass per
-            # run in this engine (see orchestrate), nobody else inserts it meanwhile: a record running
-            # under our owner with one attempt is the one this call made.
-            data_json = _serde.encode(data, what=f"input of step {name!r}")
-            new = NewStep(
-                ctx.run_id,
-                name,
-                "rpc",
-                rpc_name,
-                data_json,
-                "running",
-                max_attempts=attempts,
-                lease_owner=self.owner,
-                lease_s=self.settings.step_lease,
-            )
-            rec = await self.state.insert_step(new)
-            ctx.record(rec)
-            if rec.status == "running" and rec.lease_owner == self.owner and rec.attempts == 1:
-                claimed = rec
-        if claimed is None:
-            claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
-        if claimed is None:  # taken by a job's worker meanwhile: its hand-off replays the run
-            raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
-        step = StepContext(ctx.run_id, ctx.workflow_name, name, claimed.attempts)
-        renewer = self._renew_step(ctx.run_id, name)
-        try:
-            value = await self._invoke(rpc_name, claimed.data_json, step)
-            result_json = _serde.encode(
-                value, fn.output_type, what=f"step {name!r} of run {ctx.run_id!r}", limit=self.settings.payload_limit
-            )
-        except Exception as exc:
-            renewer.cancel()
-            raise await self._local_failed(ctx, claimed, exc, retry_delay) from exc
-        finally:
-            renewer.cancel()
-        if not await self.state.complete_step(ctx.run_id, name, result_json, owner=self.owner):
-            raise WorkflowAsyncException(ctx.run_id, f"step {name!r} was taken over")
-        return _serde.decode(result_json, fn.output_type)
-
-    async def _local_failed(
-        self, ctx: WorkflowContext, rec: StepRecord, exc: Exception, retry_delay: float | None
-    ) -> BaseException:
-        """Record a failed local attempt; what to raise into the workflow: the failure, or a pause.
-
-        A retry goes through the step's queue like any remote retry: a delayed step job, whose hand-off
-        replays the run when it is done.
-        """
-        error = retry_policy.error_info(exc)
-        run_id, name = rec.run_id, rec.name
-        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, retry_delay)
-        if delay is None:
-            if await self.state.fail_step(run_id, name, error, owner=self.owner):
-                return StepFailedError(run_id, name, error)
-            return WorkflowAsyncException(run_id, f"step {name!r} was taken over")
-        job = step_job(ctx.workflow_def, run_id, name, rec.rpc_name or "", ctx.priority, retry_delay)
-        again = Enqueue(job.queue, job.payload, delay, job.priority)
-        if self.state.supports_handoff:
-            await self.state.fail_step(run_id, name, error, retry_at=now() + delay, handoff=again, owner=self.owner)
-        else:  # the job first: a crash in between leaves a job for a step still running under our lease
-            await self.put(again)
-            await self.state.fail_step(run_id, name, error, retry_at=now() + delay, owner=self.owner)
-        return WorkflowAsyncException(run_id, f"step {name!r} failed; retrying")
+        outcome = await self.steps.run(call, rec, "queue", ack=ack)
+        return ACKED if outcome.acked else None
 
     async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
             return max(0.05, current.lease_until - now() + 0.05)
-        if current.status in ("done", "failed") and not self.state.supports_handoff:
-            # The worker that settled it may have died between storing and enqueuing the hand-off
-            # (separate state and queue backends): send it again; a spare replay is harmless.
-            await self.put(orchestrate_job(wf, run_id, priority))
+        if current.status in ("done", "failed"):
+            # Settled: where write and enqueue are apart, the settling worker may have died before its
+            # hand-off; the transitions send it again there (a spare replay is harmless).
+            await self.transitions.resend_handoff(orchestrate_job(wf, run_id, priority))
         return None
-
-    async def _invoke(self, rpc_name: str, data_json: str | None, step: StepContext) -> Any:
-        fn = get_function(rpc_name)
-        data = _serde.decode(data_json or "null")
-        token = _CURRENT_STEP.set(step)
-        try:
-            return await call_function(fn, Services(self.app, rpc=self.rpc, step=step), data)
-        finally:
-            _CURRENT_STEP.reset(token)
-
-    async def _step_failed(
-        self,
-        wf: WorkflowDef,
-        rec: StepRecord,
-        exc: Exception,
-        payload: dict[str, Any],
-        handoff: Enqueue,
-        ack: Job | None,
-    ) -> None:
-        error = retry_policy.error_info(exc)
-        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, payload.get("retry_delay"))
-        if delay is not None:
-            again = Enqueue(wf.step_queue(rec.name), payload, delay, payload.get("priority"))
-            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, now() + delay, again, ack)
-        else:
-            await self._transition(self.state.fail_step, rec.run_id, rec.name, error, None, handoff, ack)
-
-    async def _store_result(
-        self,
-        run_id: str,
-        name: str,
-        result_json: str,
-        result_type: str | None,
-        handoff: Enqueue,
-        ack: Job | None = None,
-    ) -> None:
-        # owner=: if another worker took the step over (our lease ran out), our result is not stored.
-        if self.state.supports_handoff:
-            stored = await self.state.complete_step(
-                run_id, name, result_json, result_type=result_type, handoff=handoff, owner=self.owner, ack=ack
-            )
-        elif stored := await self.state.complete_step(
-            run_id, name, result_json, result_type=result_type, owner=self.owner
-        ):
-            await self.put(handoff)
-        if not stored:
-            log.warning("step %s of run %s was taken over or settled elsewhere; result not stored", name, run_id)
-
-    async def _transition(
-        self,
-        fail_step: Callable[..., Any],
-        run_id: str,
-        name: str,
-        error: ErrorInfo,
-        retry_at: float | None,
-        handoff: Enqueue,
-        ack: Job | None = None,
-    ) -> None:
-        if self.state.supports_handoff:
-            await fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=self.owner, ack=ack)
-        elif await fail_step(run_id, name, error, retry_at=retry_at, owner=self.owner):
-            await self.put(handoff)
-
-    # -- steps executed in the orchestrator -----------------------------------------------------------
-    async def execute_here(
-        self,
-        ctx: WorkflowContext,
-        name: str,
-        form: StepForm,
-        target: str | Callable[[], Any],
-        data: Any,
-        rec: StepRecord | None,
-        attempts: int,
-        fixed_delay: float | None,
-    ) -> Any:
-        """Run an inline-form step (or any step in inline mode) in this process and store its result."""
-        rpc_name = target if isinstance(target, str) else None
-        if rec is not None:
-            claimed = await self.state.claim_step(ctx.run_id, name, self.owner, self.settings.step_lease)
-            if claimed is None:
-                raise WorkflowAsyncException(ctx.run_id, f"step {name!r} is held elsewhere")
-            rec = claimed
-        attempt = rec.attempts if rec is not None else 1
-        step = StepContext(ctx.run_id, ctx.workflow_name, name, attempt)
-        data_json = _serde.encode(data, what=f"input of step {name!r}") if rpc_name else None
-        try:
-            value, tp = await self._run_here(target, data_json, step)
-            tag = _serde.type_tag(value) if _serde.is_any(tp) else None
-            result_json = _serde.encode(
-                value, tp, what=f"step {name!r} of run {ctx.run_id!r}", limit=self.settings.payload_limit
-            )
-        except WorkflowAsyncException:
-            raise
-        except Exception as exc:
-            new = NewStep(ctx.run_id, name, form, rpc_name, data_json, max_attempts=attempts)
-            await self._inline_failed(ctx, rec, new, exc, fixed_delay)
-            raise AssertionError("unreachable") from exc
-        if rec is None:
-            new = NewStep(
-                ctx.run_id,
-                name,
-                form,
-                rpc_name,
-                data_json,
-                "done",
-                attempts,
-                result_json=result_json,
-                result_type=tag,
-            )
-            ctx.record(await self.state.insert_step(new))
-        else:
-            await self.state.complete_step(ctx.run_id, name, result_json, result_type=tag, owner=self.owner)
-        return _serde.decode(result_json, tp, tag)
-
-    async def _run_here(
-        self, target: str | Callable[[], Any], data_json: str | None, step: StepContext
-    ) -> tuple[Any, Any]:
-        if isinstance(target, str):
-            return await self._invoke(target, data_json, step), get_function(target).output_type
-        token = _CURRENT_STEP.set(step)
-        try:
-            value = target()
-            if inspect.isawaitable(value):
-                value = await value
-        finally:
-            _CURRENT_STEP.reset(token)
-        return value, return_type(target)
-
-    async def _inline_failed(
-        self, ctx: WorkflowContext, rec: StepRecord | None, new: NewStep, exc: Exception, fixed: float | None
-    ) -> None:
-        if rec is None:  # first attempt ran before any write: record it now (one attempt, started + failed)
-            await self.state.insert_step(new)
-            rec = await self.state.claim_step(ctx.run_id, new.name, self.owner, self.settings.step_lease)
-            assert rec is not None
-        error = retry_policy.error_info(exc)
-        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, fixed)
-        retry_at = None if delay is None else now() + delay
-        await self.state.fail_step(ctx.run_id, new.name, error, retry_at=retry_at, owner=self.owner)
-        if retry_at is not None:
-            raise ctx.pause_for_retry(new.name, retry_at) from exc
-        raise StepFailedError(ctx.run_id, new.name, error) from exc
 
     # -- queue jobs -----------------------------------------------------------------------------------
     async def handle_job(self, job: Job, serves: Serves | None = None) -> Disposition:
@@ -568,7 +320,7 @@ class Engine:
         ``serves``: the queues the calling worker serves (see :meth:`orchestrate`).
         """
         kind = job.payload.get("kind")
-        ack = job if self.state.supports_ack and self.state.supports_handoff else None
+        ack = job
         try:
             if kind == "orchestrate":
                 outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=ack)
@@ -583,6 +335,43 @@ class Engine:
             return 5.0
         log.error("job %s on %s has an unknown kind %r; dropped", job.id, job.queue, kind)
         return None
+
+
+class _Host:
+    """The engine as a pass sees it (:class:`~pikku._engine.context.StepHost`): where a step runs is the
+    context's choice; what happens to the store and the queue is decided here and in the step runner."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
+        """See :meth:`Engine.max_attempts`."""
+        return self._engine.max_attempts(wf, retries)
+
+    async def run_step(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepOutcome:
+        """One attempt in this process; an unknown rpc fails the pass here, before anything is written."""
+        if call.rpc_name is not None:
+            get_function(call.rpc_name)
+        return await self._engine.steps.run(call, rec, where)
+
+    async def dispatch_step(self, call: StepCall) -> StepRecord:
+        """The step and its job, once (one write where state and queue share a database)."""
+        get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, not later on a worker
+        new = NewStep(call.run_id, call.name, "rpc", call.rpc_name, call.data_json, max_attempts=call.max_attempts)
+        return await self._engine.transitions.dispatch_step(new, call.step_job())
+
+    async def requeue_step(self, call: StepCall) -> None:
+        """Queue the abandoned step's job again."""
+        await self._engine.transitions.enqueue(call.step_job())
+
+    async def begin_sleep(self, run_id: str, name: str, wake_at: float) -> StepRecord:
+        """The sleep step, scheduled until ``wake_at``."""
+        new = NewStep(run_id, name, "sleep", status="scheduled", wake_at=wake_at)
+        return await self._engine.state.insert_step(new)
+
+    async def end_sleep(self, run_id: str, name: str) -> None:
+        """The sleep step, done."""
+        await self._engine.state.complete_step(run_id, name, "null")
 
 
 async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:

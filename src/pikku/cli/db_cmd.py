@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pikku._backend import open_backend, scheme_of
 from pikku._config import load_config
 from pikku._loop import run as run_loop
+from pikku.backends import open_backend
+from pikku.backends._registry import scheme_of
 
 db = typer.Typer(help="Database schema of the configured backends.", no_args_is_help=True)
 
@@ -28,7 +29,7 @@ def migrate(
 async def _migrate(url: str) -> str:
     scheme = scheme_of(url)
     if scheme in ("postgresql", "postgres"):
-        from pikku._pg import migrate as pg_migrate  # noqa: PLC0415 - psycopg is an optional extra
+        from pikku.backends.postgres.database import migrate as pg_migrate  # noqa: PLC0415 - psycopg is an optional extra
 
         return f"schema version {await pg_migrate(url)}"
     backend = await open_backend(url)  # the embedded backends create their schema when opened

@@ -1,4 +1,4 @@
-"""The PostgreSQL database shared by :mod:`pikku.stores.postgres` and :mod:`pikku.queues.postgres`.
+"""The PostgreSQL database shared by :mod:`pikku.backends.postgres.store` and :mod:`pikku.backends.postgres.queue`.
 
 One schema holds runs, steps, step attempts and jobs. This module owns the URL, the connection pool, the
 schema migrations and the one place where driver errors become :class:`BackendUnavailableError`.
@@ -24,7 +24,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
-from pikku._pgexec import Connection
+from pikku._records import Job
+from pikku.backends.postgres.executor import Connection
 
 T = TypeVar("T")
 Conn = Connection
@@ -420,7 +421,7 @@ async def _configure(conn: Conn) -> None:
     than executing (PostgreSQL keeps custom plans for a statement whose generic plan *estimates* worse,
     e.g. insert_step with its CASE on the claim owner: ~0.5 ms of planning per step).
     """
-    # pikku's statements are prepared by its executor (pikku._pgexec); psycopg must not prepare its own on
+    # pikku's statements are prepared by its executor (.executor); psycopg must not prepare its own on
     # these connections, as it would deallocate every prepared statement of the session on some errors.
     conn.prepare_threshold = None
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
@@ -449,3 +450,11 @@ async def open_database(url: str) -> PgDatabase:
         await pool.close()
         raise _unavailable(cfg, exc) from exc
     return PgDatabase(cfg, pool)
+
+
+def claim_of(job: Job) -> tuple[int, int] | None:
+    """``(id, attempts)`` naming the claim a Job came from; None when it cannot be ours."""
+    try:
+        return int(job.id), int(job.receipt if job.receipt is not None else job.attempts)
+    except ValueError:
+        return None

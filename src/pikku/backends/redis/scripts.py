@@ -1,6 +1,6 @@
 """The Lua scripts of the Redis backend: every conditional transition is one script, so it is atomic.
 
-Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku._redis`):
+Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis.connection`):
 
 * ``P:run:<run_id>``           hash of the run (+ ``seq``, ``lock_owner``, ``lock_until``)
 * ``P:steps:<run_id>``         one hash for all steps of a run, fields ``<step>:<field>`` (+ ``#n`` counter),
@@ -32,7 +32,7 @@ Scripts build their keys from ``P`` (standalone Redis; on a cluster use a ``{has
 
 from __future__ import annotations
 
-from pikku._wakeup import QUIET_DELAY_S
+from pikku.backends._wakeup import QUIET_DELAY_S
 
 _COMMON = r"""
 local function clock()
@@ -44,7 +44,7 @@ local function fmt(x) return string.format('%.6f', x) end
 
 # -- queue -----------------------------------------------------------------------------------------
 
-# A job delayed at least QUIET_DELAY_S is enqueued (or released) without a wake-up message: see pikku._wakeup.
+# A job delayed at least QUIET_DELAY_S is enqueued (or released) without a wake-up message: see pikku.backends._wakeup.
 _QUEUE = r"""
 local GROUP = 'pikku'
 local QUIET_DELAY_S = <quiet>

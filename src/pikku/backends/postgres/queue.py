@@ -5,7 +5,7 @@ so a worker that dies without acking leaves a job that is due again when its lea
 claimed by (priority, run_at, id) off the ``jobs_claim`` index; a job's priority defaults to its due time.
 Enqueues and releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement,
 delivered on commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain
-timeouts while that connection is down. Times are the database clock (see :mod:`pikku._pg`).
+timeouts while that connection is down. Times are the database clock (see :mod:`pikku.backends.postgres.database`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 
 import psycopg
 
-from pikku._pg import NOW, PgDatabase, open_database, quote_ident
 from pikku._records import Job
-from pikku._wakeup import QUIET_DELAY_S, Wakeups, wakes
+from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups, wakes
+from pikku.backends.postgres.database import NOW, PgDatabase, claim_of, quote_ident
 
-__all__ = ["PostgresQueue", "open_queue"]
+__all__ = ["PostgresQueue"]
 
 _JOB_COLS = "id, queue, payload, attempts, run_at, locked_until, owner"
 
@@ -40,7 +40,7 @@ class _Sql:
     def __init__(self, db: PgDatabase) -> None:
         jobs = db.table("jobs")
         chan = db.cfg.channel.replace("'", "''")
-        # Each notifying statement has a quiet twin for jobs delayed past QUIET_DELAY_S (see pikku._wakeup).
+        # Each notifying statement has a quiet twin for jobs delayed past QUIET_DELAY_S (see pikku.backends._wakeup).
         self.enqueue_quiet = (
             f"WITH j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
             f"VALUES (%(q)s, %(p)s, {NOW} + %(d)s, coalesce(%(pr)s::float8, {NOW} + %(d)s)) "
@@ -103,14 +103,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         owner=row[6],
         receipt=str(row[3]),
     )
-
-
-def claim_of(job: Job) -> tuple[int, int] | None:
-    """``(id, attempts)`` naming the claim a Job came from; None when it cannot be ours."""
-    try:
-        return int(job.id), int(job.receipt if job.receipt is not None else job.attempts)
-    except ValueError:
-        return None
 
 
 class _Listener:
@@ -176,7 +168,7 @@ class _Listener:
 
 
 class PostgresQueue:
-    """A :class:`~pikku.queues.JobQueue` on a PostgreSQL ``jobs`` table."""
+    """A :class:`~pikku.backends.JobQueue` on a PostgreSQL ``jobs`` table."""
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db.acquire()
@@ -285,8 +277,3 @@ class PostgresQueue:
             if self._probes:  # bounded, like the listener: let them hand their connections back
                 await asyncio.wait(set(self._probes), timeout=2.0)
             await self._db.release()
-
-
-async def open_queue(url: str) -> PostgresQueue:
-    """A queue on the schema named by ``url`` (migrated on first use)."""
-    return PostgresQueue(await open_database(url))

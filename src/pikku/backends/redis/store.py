@@ -3,7 +3,7 @@
 Reads are single commands or one pipelined round trip; every conditional transition (run create and
 settle, run lock, step insert, claim, schedule, lease renewal, complete, fail) is one Lua script, so exactly
 one of two racing workers wins, and create_run/insert_step/complete/fail enqueue the hand-off job inside the
-same script. Key layout and clock: :mod:`pikku._redis_lua`.
+same script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
-from pikku._redis import RedisDatabase, attempts_key, open_database
-from pikku._redis_lua import STEP_FIELDS
-from pikku.queues.redis import RedisQueue
+from pikku.backends.redis.connection import RedisDatabase, attempts_key
+from pikku.backends.redis.scripts import STEP_FIELDS
 
-__all__ = ["RedisStateStore", "open_pair", "open_state"]
+__all__ = ["RedisStateStore"]
 
 _RUN_FIELDS = ("workflow", "status", "input", "output", "error", "created_at", "updated_at")
 
@@ -120,7 +119,7 @@ def _new_step_fields(step: NewStep) -> list[str]:
 
 
 class RedisStateStore:
-    """A :class:`~pikku.stores.StateStore` on Redis."""
+    """A :class:`~pikku.backends.StateStore` on Redis."""
 
     def __init__(self, db: RedisDatabase, *, handoff: bool = False) -> None:
         self._db = db.acquire()
@@ -372,14 +371,3 @@ class RedisStateStore:
         if not self._closed:
             self._closed = True
             await self._db.release()
-
-
-async def open_state(url: str) -> RedisStateStore:
-    """A store on the Redis named by ``url`` (keys under its ``prefix``), without a co-located queue."""
-    return RedisStateStore(await open_database(url))
-
-
-async def open_pair(url: str) -> tuple[RedisStateStore, RedisQueue]:
-    """A store and a queue on one client: a step's hand-off job is enqueued by the step's own script."""
-    db = await open_database(url)
-    return RedisStateStore(db, handoff=True), RedisQueue(db)

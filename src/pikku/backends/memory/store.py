@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 
 from pikku._clock import now
 from pikku._errors import RunNotFoundError, StepNotFoundError
@@ -23,21 +24,21 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
-from pikku.queues.memory import MemoryQueue
 
 
 class MemoryStateStore:
-    """A :class:`~pikku.stores.StateStore` kept in dictionaries."""
+    """A :class:`~pikku.backends.StateStore` kept in dictionaries."""
 
-    def __init__(self, queue: MemoryQueue | None = None) -> None:
+    def __init__(self, sink: Callable[[Enqueue], object] | None = None) -> None:
         self._runs: dict[str, RunRecord] = {}
         self._order: dict[str, int] = {}
         self._counter = itertools.count()
         self._locks: dict[str, tuple[str, float]] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
-        self._queue = queue
-        self.supports_handoff = queue is not None
+        # Where a hand-off goes in the same step as the write (the co-located queue's put_now), or None.
+        self._sink = sink
+        self.supports_handoff = sink is not None
         self.supports_ack = False
 
     # -- runs
@@ -221,12 +222,12 @@ class MemoryStateStore:
             attempts[-1].error = error
 
     def _check_handoff(self, handoff: Enqueue | None) -> None:
-        if handoff is not None and self._queue is None:
+        if handoff is not None and self._sink is None:
             raise TypeError("this store has no co-located queue; enqueue the handoff separately")
 
     def _handoff(self, handoff: Enqueue | None) -> None:
-        if handoff is not None and self._queue is not None:
-            self._queue.enqueue_now(handoff.queue, handoff.payload, delay=handoff.delay, priority=handoff.priority)
+        if handoff is not None and self._sink is not None:
+            self._sink(handoff)
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
         step = self._step(run_id, name)
@@ -291,14 +292,3 @@ class MemoryStateStore:
 def _held_by(step: StepRecord, owner: str | None) -> bool:
     """No owner given, or the step is running under that owner's claim."""
     return owner is None or (step.status == "running" and step.lease_owner == owner)
-
-
-async def open_pair(url: str) -> tuple[MemoryStateStore, MemoryQueue]:
-    """A fresh in-memory store with its co-located queue (the hand-off is atomic)."""
-    queue = MemoryQueue()
-    return MemoryStateStore(queue), queue
-
-
-async def open_state(url: str) -> MemoryStateStore:
-    """A fresh in-memory store without a queue of its own."""
-    return MemoryStateStore()

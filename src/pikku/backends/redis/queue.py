@@ -12,7 +12,7 @@ stream with one consumer group holding the leased jobs.
 * ack: ``XACK`` + ``XDEL``; release: the same, then back onto the ready set (keeping its priority) or the
   delayed set.
 
-Why not stream order: see :mod:`pikku._redis_lua`.
+Why not stream order: see :mod:`pikku.backends.redis.scripts`.
 
 ``wait`` subscribes to the ``P:wake`` channel (every enqueue/release publishes its queue name) on one
 pub/sub connection per queue object, and sleeps no longer than until the earliest delayed job or lease
@@ -34,10 +34,10 @@ from redis.asyncio.client import PubSub
 
 from pikku._errors import BackendUnavailableError
 from pikku._records import Job
-from pikku._redis import RedisDatabase, open_database
-from pikku._wakeup import QUIET_DELAY_S, Wakeups
+from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups
+from pikku.backends.redis.connection import RedisDatabase
 
-__all__ = ["RedisQueue", "open_queue"]
+__all__ = ["RedisQueue"]
 
 
 def _queues_arg(queues: Sequence[str] | None) -> list[str]:
@@ -107,7 +107,7 @@ class _Listener:
 
 
 class RedisQueue:
-    """A :class:`~pikku.queues.JobQueue` on Redis streams."""
+    """A :class:`~pikku.backends.JobQueue` on Redis streams."""
 
     #: Consumers idle this long and holding nothing are removed (by :meth:`prune_consumers`).
     STALE_CONSUMER_S = 600.0
@@ -200,8 +200,3 @@ class RedisQueue:
                 with contextlib.suppress(BackendUnavailableError):
                     await self.prune_consumers(self.STALE_CONSUMER_S, owners=sorted(self._owners))
             await self._db.release()
-
-
-async def open_queue(url: str) -> RedisQueue:
-    """A queue on the Redis named by ``url`` (keys under its ``prefix``)."""
-    return RedisQueue(await open_database(url))

@@ -4,7 +4,7 @@ Every transition is one conditional statement (an ``UPDATE ... WHERE <condition>
 and the optional hand-off job written by CTEs of the same statement; ``create_run`` writes a run's first
 job and ``insert_step`` a dispatched step's job the same way), so it is atomic and costs one round trip; a
 lost race shows as zero rows. Only then is existence checked, to tell "missing" (raise) from "condition
-false" (return False/None). Timestamps come from the database clock (see :mod:`pikku._pg`).
+false" (return False/None). Timestamps come from the database clock (see :mod:`pikku.backends.postgres.database`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import psycopg.errors
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
-from pikku._pg import NOW, PgDatabase, migrate, open_database
 from pikku._records import (
     Enqueue,
     ErrorInfo,
@@ -28,10 +27,10 @@ from pikku._records import (
     attempt_of_done_insert,
     claim_owner,
 )
-from pikku._wakeup import wakes
-from pikku.queues.postgres import PostgresQueue, claim_of
+from pikku.backends._wakeup import wakes
+from pikku.backends.postgres.database import NOW, PgDatabase, claim_of, migrate
 
-__all__ = ["PostgresStateStore", "migrate", "open_pair", "open_state"]
+__all__ = ["PostgresStateStore", "migrate"]
 
 _RUN_COLS = "run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at"
 #: A hand-off job's priority: the given one, else its due time (``{t}``: the statement's write time).
@@ -108,7 +107,7 @@ class _Sql:
         self.create_run = create_run
         # The run and its first job (notified on commit) in one statement: a duplicate id aborts both.
         # (Each statement with a hand-off job has a quiet twin, without the notice, for a job delayed past
-        # QUIET_DELAY_S: see pikku._wakeup. `notice` is the FROM item that sends it.)
+        # QUIET_DELAY_S: see pikku.backends._wakeup. `notice` is the FROM item that sends it.)
         notice = f", pg_notify('{chan}', j.queue)"
         self.create_run_handoff_quiet = (
             f"WITH c AS ({create_run}), j AS (INSERT INTO {jobs} (queue, payload, run_at, priority) "
@@ -294,7 +293,7 @@ def _qualified(alias: str, cols: str) -> str:
 
 
 class PostgresStateStore:
-    """A :class:`~pikku.stores.StateStore` on PostgreSQL."""
+    """A :class:`~pikku.backends.StateStore` on PostgreSQL."""
 
     def __init__(self, db: PgDatabase, *, handoff: bool = False) -> None:
         self._db = db.acquire()
@@ -575,14 +574,3 @@ class PostgresStateStore:
         if not self._closed:
             self._closed = True
             await self._db.release()
-
-
-async def open_state(url: str) -> PostgresStateStore:
-    """A store on the schema named by ``url`` (migrated on first use), without a co-located queue."""
-    return PostgresStateStore(await open_database(url))
-
-
-async def open_pair(url: str) -> tuple[PostgresStateStore, PostgresQueue]:
-    """A store and a queue on one pool: a step's hand-off job commits with the step's transition."""
-    db = await open_database(url)
-    return PostgresStateStore(db, handoff=True), PostgresQueue(db)

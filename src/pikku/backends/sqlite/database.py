@@ -1,4 +1,4 @@
-"""The SQLite database shared by :mod:`pikku.stores.sqlite` and :mod:`pikku.queues.sqlite`.
+"""The SQLite database shared by :mod:`pikku.backends.sqlite.store` and :mod:`pikku.backends.sqlite.queue`.
 
 One file holds runs, steps, attempts and jobs. The connection is used directly on the event loop: every
 call is a few short statements, and a method never awaits inside a transaction, so under asyncio each
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pikku._errors import BackendUnavailableError, CorruptStateError
-from pikku._urls import path_from_url
+from pikku.backends._urls import path_from_url
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000

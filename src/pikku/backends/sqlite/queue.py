@@ -1,4 +1,4 @@
-"""SQLite job queue: jobs are rows in the same database file as the state (see :mod:`pikku._sqlite`).
+"""SQLite job queue: jobs are rows in the same database file as the state (see :mod:`pikku.backends.sqlite.database`).
 
 A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, taking due jobs in (priority, run_at, id)
 order along the ``jobs_by_queue_priority`` index (a job's priority defaults to its due time). A job's
@@ -15,7 +15,7 @@ from typing import Any
 
 from pikku._clock import now
 from pikku._records import Job
-from pikku._sqlite import Database, insert_job, open_database
+from pikku.backends.sqlite.database import Database, insert_job
 
 #: How often ``wait`` looks for jobs other processes enqueued (its own wake it at once).
 POLL_S = 0.025
@@ -46,7 +46,7 @@ def _held_args(job: Job) -> tuple[Any, ...]:
 
 
 class SQLiteQueue:
-    """A :class:`~pikku.queues.JobQueue` in a SQLite file (shared with the state store of a pair)."""
+    """A :class:`~pikku.backends.JobQueue` in a SQLite file (shared with the state store of a pair)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -123,8 +123,3 @@ class SQLiteQueue:
         if not self._closed:
             self._closed = True
             self._db.release()
-
-
-async def open_queue(url: str) -> SQLiteQueue:
-    """The queue alone, on its own connection."""
-    return SQLiteQueue(open_database(url))

@@ -3,7 +3,7 @@
 Enqueueing writes a new file atomically and needs no lock. Claim, ack, release and extend run under one
 inter-process lock for the queue directory and replace job files atomically, so they are safe across
 processes. ``wait`` wakes at once for this queue's own enqueues and otherwise polls the directory with a
-short, growing sleep. A job's ``attempts`` doubles as its claim token (see :mod:`pikku.queues.sqlite`).
+short, growing sleep. A job's ``attempts`` doubles as its claim token (see :mod:`pikku.backends.sqlite.queue`).
 
 A job file stores its ``priority`` (the due time when none was given); a claim takes due jobs by
 (priority, run_at, seq). Job files written before priorities existed count their ``run_at`` as priority,
@@ -22,9 +22,8 @@ from typing import Any
 
 from pikku._clock import now
 from pikku._errors import CorruptStateError
-from pikku._files import locked, make_lock, next_seq, read_json, write_json
 from pikku._records import Job
-from pikku._urls import path_from_url
+from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def _due(raw: dict[str, Any], t: float) -> bool:
 
 
 class FileQueue:
-    """A :class:`~pikku.queues.JobQueue` kept as one JSON file per job."""
+    """A :class:`~pikku.backends.JobQueue` kept as one JSON file per job."""
 
     def __init__(self, root: Path) -> None:
         self._dir = root / "queue"
@@ -174,8 +173,3 @@ class FileQueue:
 
     async def close(self) -> None:
         return None
-
-
-async def open_queue(url: str) -> FileQueue:
-    """A file queue in ``<dir>/queue/`` of the directory a ``file://`` URL names (created when missing)."""
-    return FileQueue(path_from_url(url))

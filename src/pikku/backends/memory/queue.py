@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pikku._clock import now
-from pikku._records import Job
+from pikku._records import Enqueue, Job
 
 
 class MemoryQueue:
-    """A :class:`~pikku.queues.JobQueue` kept in a dictionary; methods are atomic under asyncio."""
+    """A :class:`~pikku.backends.JobQueue` kept in a dictionary; methods are atomic under asyncio."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
@@ -35,6 +35,10 @@ class MemoryQueue:
         self._priority[job_id] = run_at if priority is None else priority
         self._wakeup.set()
         return job_id
+
+    def put_now(self, job: Enqueue) -> str:
+        """Enqueue without awaiting: the co-located store's hand-off, in the same step as its write."""
+        return self.enqueue_now(job.queue, job.payload, delay=job.delay, priority=job.priority)
 
     async def enqueue(
         self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
@@ -97,8 +101,3 @@ class MemoryQueue:
 
     async def close(self) -> None:
         return None
-
-
-async def open_queue(url: str) -> MemoryQueue:
-    """A fresh in-memory queue."""
-    return MemoryQueue()

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 from pikku._clock import now
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
-from pikku._files import locked, make_lock, next_seq, read_json, write_json
 from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
@@ -40,7 +39,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
-from pikku._urls import path_from_url
+from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def _checked(path: Path) -> Iterator[None]:
 
 
 class FileStateStore:
-    """A :class:`~pikku.stores.StateStore` kept as one JSON file per run."""
+    """A :class:`~pikku.backends.StateStore` kept as one JSON file per run."""
 
     supports_handoff = False
     supports_ack = False
@@ -463,11 +462,6 @@ class FileStateStore:
 
     async def close(self) -> None:
         return None
-
-
-async def open_state(url: str) -> FileStateStore:
-    """A file store in the directory a ``file://`` URL names (created when missing)."""
-    return FileStateStore(path_from_url(url))
 
 
 def _place(doc: Doc) -> tuple[float, int]:

@@ -1,7 +1,12 @@
-"""The state store contract. Every backend (memory, file, SQLite, PostgreSQL, Redis) implements it and
-passes the one conformance suite in ``tests/contract/test_state_contract.py``.
+"""What a backend provides: a state store, a job queue, the transitions that join them, and the module
+that opens them. Every backend (memory, file, SQLite, PostgreSQL, Redis) lives in one folder of
+``pikku.backends`` and passes the one conformance suite in ``tests/contract/``.
 
-Rules every implementation follows:
+The engine talks to a backend only through these Protocols and never asks which one it has: where state
+and queue share one database the backend's :class:`Transitions` write a step's result and its hand-off
+job in one transaction; elsewhere they write, then enqueue (see ``pikku.backends._transitions``).
+
+Rules every state store follows:
 
 * Missing things raise: a method given an unknown run raises :class:`~pikku.RunNotFoundError`, an unknown
   step (where the method needs one to exist) raises :class:`~pikku.StepNotFoundError`. Never ``None`` by accident.
@@ -13,7 +18,8 @@ Rules every implementation follows:
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from pikku._records import (
     Enqueue,
@@ -30,19 +36,6 @@ from pikku._records import (
 @runtime_checkable
 class StateStore(Protocol):
     """Durable state of workflow runs and their steps."""
-
-    #: True when the store shares one database (and transaction) with the queue it was opened with, so a
-    #: ``handoff`` passed to :meth:`complete_step` / :meth:`fail_step` is enqueued in the same transaction.
-    #: The engine passes ``handoff`` only when this is True, and enqueues it itself otherwise.
-    supports_handoff: bool
-
-    #: True when the store can also acknowledge a job of its co-located queue inside a transition
-    #: (``ack=`` of :meth:`complete_step`, :meth:`fail_step` and :meth:`release_run_lock`): the job a
-    #: worker processed goes away in the transaction that ends its work, one round trip fewer per job. The
-    #: job is acknowledged as :meth:`JobQueue.ack <pikku.queues.JobQueue.ack>` would (only while that claim
-    #: holds it), whether or not the transition itself applies. Stores without it raise ``TypeError`` for
-    #: an ``ack`` and change nothing.
-    supports_ack: bool
 
     # -- runs ---------------------------------------------------------------------------------------
     async def create_run(
@@ -216,4 +209,162 @@ class StateStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and files. Safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """Named queues of small JSON jobs with delays, leases and acks.
+
+    Delivery is at-least-once: a claimed job is leased; if it is neither acked nor released before the
+    lease runs out (its worker died) it is delivered again. Handlers are therefore idempotent.
+    """
+
+    async def enqueue(
+        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+    ) -> str:
+        """Add a job, deliverable after ``delay`` seconds. Returns its id.
+
+        ``priority`` orders due jobs (lower first); without one a job's priority is its due time. The
+        engine gives every job of a run the run's creation time, so work on runs already in flight is
+        claimed before the first job of newer runs (finish what was started).
+        """
+        ...
+
+    async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
+        """Lease up to ``limit`` due jobs from ``queues`` (None: every queue), lowest priority first
+        (ties: oldest due first).
+
+        A job is due when its delay has passed and it is not under a live lease. Claiming is atomic: two
+        racing claimers never both get one job. Each claim increments the job's ``attempts``.
+        """
+        ...
+
+    async def ack(self, job: Job) -> bool:
+        """Remove a job its owner finished. False if the lease was lost (another owner may hold it).
+
+        The lease is lost once the job was claimed again, even by the same owner: ack, release and extend
+        only act for the claim that returned ``job`` (same id, owner and ``attempts``).
+        """
+        ...
+
+    async def release(self, job: Job, *, delay: float = 0.0) -> bool:
+        """Give a job back, deliverable again after ``delay``. False if the lease was lost."""
+        ...
+
+    async def extend(self, job: Job, lease_s: float) -> bool:
+        """Extend the owner's lease. False if the lease was lost."""
+        ...
+
+    async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
+        """Sleep until a job may be due on ``queues`` (a notification) or ``timeout`` passes."""
+        ...
+
+    async def count(self, queue: str | None = None) -> int:
+        """Jobs not yet acked, due or not, leased or not (for tests and monitoring)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files. Safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class Transitions(Protocol):
+    """The writes that move a run on and wake whoever must act next, each with its hand-off and ack.
+
+    Two versions exist and each backend picks one (``pikku.backends._transitions``): where state and
+    queue share one database the write, its hand-off job and the acknowledgement of the job that did the
+    work commit together; otherwise the write comes first, then the enqueue, then the ack (a crash in
+    between is covered by redelivery and the recovery sweep). Either way, a job passed as ``ack`` is
+    acknowledged (for the claim that returned it) when the call returns, whether or not the write applied.
+    """
+
+    #: The store and the queue they write to (swappable together with the engine's, see ``Engine.state``).
+    state: StateStore
+    queue: JobQueue
+
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        first_job: Enqueue,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
+    ) -> RunRecord:
+        """Create the run (see :meth:`StateStore.create_run`) and enqueue the job that drives it."""
+        ...
+
+    async def dispatch_step(self, step: NewStep, job: Enqueue) -> StepRecord:
+        """Insert the rpc step (``step.status`` is ignored) and put ``job`` on its queue, once.
+
+        Returns the stored record: ``scheduled`` when this call dispatched it, else the step as it was
+        (another pass dispatched it first: nothing is enqueued again).
+        """
+        ...
+
+    async def settle_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """:meth:`StateStore.complete_step`, then ``handoff`` only if the step was stored; ``ack`` always."""
+        ...
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """:meth:`StateStore.fail_step`, then ``handoff`` only if the attempt was recorded; ``ack`` always."""
+        ...
+
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        """:meth:`StateStore.release_run_lock`; ``ack`` (the job that drove the pass) always."""
+        ...
+
+    async def enqueue(self, job: Enqueue) -> None:
+        """Put a job on its queue (a wake-up, a retry, a recovered step)."""
+        ...
+
+    async def resend_handoff(self, job: Enqueue) -> None:
+        """A step job found its step settled: its hand-off may have been lost between two writes.
+
+        Enqueued again where write and enqueue are separate (a spare replay is harmless); nothing to do
+        where they commit together.
+        """
+        ...
+
+
+@runtime_checkable
+class BackendModule(Protocol):
+    """What each ``pikku.backends.<technology>`` package provides; the URL scheme picks the package."""
+
+    #: The optional dependency to install for this technology (``pikku[<extra>]``), or None.
+    EXTRA: str | None
+
+    async def open_state(self, url: str) -> StateStore:
+        """The state store alone (its queue elsewhere: the engine composes write-then-enqueue)."""
+        ...
+
+    async def open_queue(self, url: str) -> JobQueue:
+        """The queue alone."""
+        ...
+
+    async def open_pair(self, url: str) -> tuple[StateStore, JobQueue, Transitions]:
+        """State and queue of one URL, sharing one database object, with the transitions that suit them."""
         ...

@@ -1,9 +1,9 @@
-"""The Redis connection shared by :mod:`pikku.stores.redis` and :mod:`pikku.queues.redis`.
+"""The Redis connection shared by :mod:`pikku.backends.redis.store` and :mod:`pikku.backends.redis.queue`.
 
 One client (with its connection pool) per opened backend; the store and queue of a pair share it, so a
 step's hand-off job is enqueued by the same Lua script that settles the step. The client reconnects with
 exponential back-off on connection errors; what still fails becomes :class:`BackendUnavailableError`
-here, in one place. Key layout and clock: see :mod:`pikku._redis_lua`.
+here, in one place. Key layout and clock: see :mod:`pikku.backends.redis.scripts`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from pikku import _redis_lua as lua
 from pikku._errors import BackendUnavailableError, BackendURLError
+from pikku.backends.redis import scripts as lua
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """SQLite state store: the embedded default backend.
 
-Runs, steps and attempts live in one database file next to the queue's jobs (see :mod:`pikku._sqlite`).
+Runs, steps and attempts live in one database file next to the queue's jobs (see :mod:`pikku.backends.sqlite.database`).
 Every transition is one conditional ``UPDATE``; when it matches nothing, a follow-up read only decides
 between "not allowed" (False / None) and "missing" (RunNotFoundError / StepNotFoundError). Statements that
 must commit together (a claim and its attempt row, a result or a newly inserted step and its hand-off
@@ -29,8 +29,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
-from pikku._sqlite import Database, dumps, insert_job, open_database
-from pikku.queues.sqlite import SQLiteQueue
+from pikku.backends.sqlite.database import Database, dumps, insert_job
 
 _RUN_COLS = "run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at"
 _STEP_NAMES = (
@@ -83,11 +82,11 @@ def _step(row: tuple[Any, ...]) -> StepRecord:
 
 
 class SQLiteStateStore:
-    """A :class:`~pikku.stores.StateStore` in a SQLite file; with a co-located queue when opened as a pair."""
+    """A :class:`~pikku.backends.StateStore` in a SQLite file; with a co-located queue when opened as a pair."""
 
-    def __init__(self, db: Database, queue: SQLiteQueue | None = None) -> None:
+    def __init__(self, db: Database, *, handoff: bool = False) -> None:
         self._db = db
-        self.supports_handoff = queue is not None
+        self.supports_handoff = handoff  # the queue shares this database (opened as a pair)
         self.supports_ack = False
         self._closed = False
         db.retain()
@@ -401,15 +400,3 @@ class SQLiteStateStore:
         if not self._closed:
             self._closed = True
             self._db.release()
-
-
-async def open_pair(url: str) -> tuple[SQLiteStateStore, SQLiteQueue]:
-    """State and queue on one connection: a step transition and its hand-off job commit together."""
-    db = open_database(url)
-    queue = SQLiteQueue(db)
-    return SQLiteStateStore(db, queue), queue
-
-
-async def open_state(url: str) -> SQLiteStateStore:
-    """The state store alone, on its own connection (``supports_handoff`` False)."""
-    return SQLiteStateStore(open_database(url))

@@ -1,0 +1,264 @@
+"""The one step runner: every step attempt (a queue job's, a local rpc step's, an inline step's) is
+claimed, kept leased, invoked, encoded, and then settled, or failed and retried, here.
+
+Where a step runs changes only a :class:`Placement`: how it is claimed, and what its settle hands off to.
+
+* ``queue``: a worker took the step's job. Claimed from the store; the settle hands off to the
+  orchestrator (a replay) and acknowledges the job, in one write where the backend allows.
+* ``local``: a worker that serves the step's queue reached the rpc step inside a pass. Inserted already
+  claimed (one write); no hand-off: the pass goes on with the value.
+* ``inline``: an inline-form step, or any step of an inline-mode run, run inside the pass. A first attempt
+  runs before anything is written and is stored with one insert when it succeeds.
+
+A retry of an rpc step always goes through its queue (a delayed step job); an inline step's retry is the
+pass's own wake-up. A step that fails for good hands off to the orchestrator (queue) or raises into the
+workflow (local, inline), where it can be caught.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from pikku import _serde
+from pikku._clock import now
+from pikku._engine import retry as retry_policy
+from pikku._engine.jobs import orchestrate_job, step_job
+from pikku._engine.leases import LeaseKeeper
+from pikku._records import Enqueue, ErrorInfo, Job, NewStep, StepForm, StepRecord
+from pikku._registry import WorkflowDef, get_function
+from pikku._services import RPC, Services, StepContext, call_function
+from pikku.backends import StateStore, Transitions
+
+log = logging.getLogger("pikku.engine")
+
+_CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
+
+
+def current_step() -> StepContext | None:
+    """The step execution running in this task (inline steps and rpc steps alike), if any."""
+    return _CURRENT_STEP.get()
+
+
+Where = Literal["queue", "local", "inline"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall:
+    """One step of one run, as the workflow reached it (or as its queue job names it)."""
+
+    wf: WorkflowDef
+    run_id: str
+    name: str
+    form: StepForm
+    rpc_name: str | None
+    #: The inline step's function; None for an rpc step (the rpc name says what to call).
+    fn: Callable[[], Any] | None
+    data_json: str | None
+    max_attempts: int
+    retry_delay: float | None
+    #: The run's start time: every job of a run carries it, so runs in flight go first.
+    priority: float | None
+
+    def step_job(self, delay: float = 0.0) -> Enqueue:
+        """This step's queue job, due after ``delay`` (a retry)."""
+        job = step_job(self.wf, self.run_id, self.name, self.rpc_name or "", self.priority, self.retry_delay)
+        return Enqueue(job.queue, job.payload, delay, job.priority)
+
+    def replay_job(self) -> Enqueue:
+        """The orchestrator job that replays this step's run."""
+        return orchestrate_job(self.wf, self.run_id, self.priority)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """How one attempt ended.
+
+    ``done`` with the decoded ``value``; ``retry`` at ``retry_at``; ``failed`` for good with ``error``;
+    ``lost`` when the step is not (or no longer) this runner's: another holds it or settled it.
+    """
+
+    kind: Literal["done", "retry", "failed", "lost"]
+    value: Any = None
+    error: ErrorInfo | None = None
+    retry_at: float | None = None
+    #: The job passed as ``ack`` was acknowledged with the attempt's settle or failure.
+    acked: bool = False
+
+
+_LOST = StepOutcome("lost")
+
+
+class StepRunner:
+    """Runs step attempts for one engine (one owner) against one backend."""
+
+    def __init__(
+        self, state: StateStore, transitions: Transitions, app: Any, owner: str, lease: float, payload_limit: int
+    ) -> None:
+        self.state = state
+        self.transitions = transitions
+        self.app = app
+        self.rpc = RPC(app)
+        self.owner = owner
+        self.lease = lease
+        self.payload_limit = payload_limit
+
+    async def run(
+        self, call: StepCall, rec: StepRecord | None, where: Where, *, ack: Job | None = None
+    ) -> StepOutcome:
+        """One attempt of ``call`` placed ``where``: claim, invoke under a kept lease, settle or fail.
+
+        ``rec`` is the stored step (None: not stored yet; for ``queue``, the record :meth:`claim_queued`
+        returned, already claimed); ``ack`` the queue job to acknowledge with the
+        settle (``queue`` only): acknowledged whenever the attempt got as far as a settle or a failure,
+        untouched when the outcome is ``lost`` before that (the caller decides what becomes of the job).
+        """
+        if rec is None and where == "inline":  # run first, write once: a success is one insert
+            return await self._attempt(call, None, where, ack)
+        claimed = rec if where == "queue" else await self._claim(call, rec, where)
+        if claimed is None:  # settled, or held under a live lease: nothing was written, ``ack`` is untouched
+            return _LOST
+        outcome = await self._attempt(call, claimed, where, ack)
+        return outcome if ack is None else replace(outcome, acked=True)
+
+    async def claim_queued(self, run_id: str, name: str) -> StepRecord | None:
+        """Take the step a queue job names; None when it is settled (or its run is), or held under a live
+        lease. RunNotFoundError / StepNotFoundError when the job names nothing stored."""
+        return await self.state.claim_step(run_id, name, self.owner, self.lease)
+
+    async def _claim(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepRecord | None:
+        if rec is None:  # local: inserted already claimed, one write. Under the run lock and one pass per run
+            # in this engine, nobody inserts it meanwhile: running under our owner at attempt 1 is ours.
+            rec = await self.state.insert_step(self._new(call, "running"))
+            if rec.status == "running" and rec.lease_owner == self.owner and rec.attempts == 1:
+                return rec
+        return await self.state.claim_step(call.run_id, call.name, self.owner, self.lease)
+
+    def _new(self, call: StepCall, status: Literal["running", "done"], **result: Any) -> NewStep:
+        return NewStep(
+            call.run_id,
+            call.name,
+            call.form,
+            call.rpc_name,
+            call.data_json,
+            status,
+            call.max_attempts,
+            lease_owner=self.owner if status == "running" else None,
+            lease_s=self.lease,
+            **result,
+        )
+
+    async def _attempt(self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None) -> StepOutcome:
+        step = StepContext(call.run_id, call.wf.name, call.name, rec.attempts if rec is not None else 1)
+        keeper = self._keep_lease(call) if rec is not None else None
+        try:
+            result_json, tag, tp = await self._invoke(call, step)
+        except Exception as exc:
+            if keeper is not None:
+                keeper.cancel()
+            return await self._failed(call, rec, where, exc, ack)
+        finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
+            if keeper is not None:
+                keeper.cancel()
+        if not await self._settle(call, rec, where, result_json, tag, ack):
+            return _LOST
+        return StepOutcome("done", _serde.decode(result_json, tp, tag))
+
+    def _keep_lease(self, call: StepCall) -> LeaseKeeper:
+        run_id, name, owner, lease = call.run_id, call.name, self.owner, self.lease
+        return LeaseKeeper(
+            lambda: self.state.renew_step_lease(run_id, name, owner, lease), lease, f"step {name} of {run_id}"
+        )
+
+    async def _invoke(self, call: StepCall, step: StepContext) -> tuple[str, str | None, Any]:
+        """Run the step's code; its result encoded (with a type tag where the type is open) and its type."""
+        token = _CURRENT_STEP.set(step)
+        try:
+            if call.fn is not None:
+                value, tp = await _call_inline(call.fn), return_type(call.fn)
+            else:
+                fn = get_function(call.rpc_name or "")
+                data = _serde.decode(call.data_json or "null")
+                value, tp = await call_function(fn, Services(self.app, rpc=self.rpc, step=step), data), fn.output_type
+        finally:
+            _CURRENT_STEP.reset(token)
+        tag = _serde.type_tag(value) if call.fn is not None and _serde.is_any(tp) else None
+        what = f"step {call.name!r} of run {call.run_id!r}"
+        return _serde.encode(value, tp, what=what, limit=self.payload_limit), tag, tp
+
+    async def _settle(
+        self, call: StepCall, rec: StepRecord | None, where: Where, result_json: str, tag: str | None, ack: Job | None
+    ) -> bool:
+        if rec is None:  # an inline first attempt that succeeded: the step goes in done, one write
+            await self.state.insert_step(self._new(call, "done", result_json=result_json, result_type=tag))
+            return True
+        handoff = call.replay_job() if where == "queue" else None
+        # owner=: if another worker took the step over (our lease ran out), our result is not stored.
+        stored = await self.transitions.settle_step(
+            call.run_id, call.name, result_json, result_type=tag, owner=self.owner, handoff=handoff, ack=ack
+        )
+        if not stored:
+            log.warning(
+                "step %s of run %s was taken over or settled elsewhere; result not stored", call.name, call.run_id
+            )
+        return stored
+
+    async def _failed(
+        self, call: StepCall, rec: StepRecord | None, where: Where, exc: Exception, ack: Job | None
+    ) -> StepOutcome:
+        """The one failure path: record the attempt, then retry (delayed) or fail for good."""
+        if rec is None:  # an inline first attempt that failed: record it, claimed by us, then fail it
+            rec = await self._claim(call, None, where)
+            if rec is None:
+                return _LOST
+        error = retry_policy.error_info(exc)
+        delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, call.retry_delay)
+        if delay is None:
+            handoff = call.replay_job() if where == "queue" else None
+            recorded = await self.transitions.fail_step(
+                call.run_id, call.name, error, owner=self.owner, handoff=handoff, ack=ack
+            )
+            return StepOutcome("failed", error=error) if recorded else _LOST
+        retry_at = now() + delay
+        # An rpc step retries through its queue; an inline step is run again by the pass that wakes then.
+        retry_job = call.step_job(delay) if call.form == "rpc" and where != "inline" else None
+        await self.transitions.fail_step(
+            call.run_id, call.name, error, retry_at=retry_at, owner=self.owner, handoff=retry_job, ack=ack
+        )
+        return StepOutcome("retry", error=error, retry_at=retry_at)
+
+
+async def _call_inline(fn: Callable[[], Any]) -> Any:
+    value = fn()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def return_type(fn: Callable[..., Any]) -> Any:
+    """The return annotation of an inline step function, or None (lambdas have none).
+
+    Read from ``__annotations__`` rather than ``inspect.signature``: this runs for every inline step.
+    """
+    annotation = getattr(fn, "__annotations__", {}).get("return")
+    if isinstance(annotation, str):
+        return _resolve_string(annotation, getattr(fn, "__module__", None) or "")
+    return annotation
+
+
+@functools.lru_cache(maxsize=512)
+def _resolve_string(annotation: str, module: str) -> Any:
+    """A postponed (string) annotation evaluated in its module, or None when it does not resolve."""
+    try:
+        return eval(annotation, vars(sys.modules[module]))  # the module's own annotation text
+    except Exception:
+        return None
+
+
+__all__ = ["StepCall", "StepOutcome", "StepRunner", "Where", "current_step", "return_type"]

@@ -1,0 +1,170 @@
+"""The two ways a backend moves a run on: in one transaction, or write-then-enqueue.
+
+:class:`SharedTransaction` is for a store that shares its database with the queue (opened as a pair by
+one URL): the store writes the step and its hand-off job together. :class:`WriteThenEnqueue` is for a
+store and a queue that live apart (mixed URLs, the file backend): the write first, then the enqueue, so a
+crash in between leaves a settled step without its hand-off, which the step job's redelivery
+(:meth:`resend_handoff`) and the recovery sweep repair. Both acknowledge a job given as ``ack`` after
+the write; a backend that can do that inside the write too (PostgreSQL) refines :class:`SharedTransaction`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, StepRecord
+from pikku.backends._contract import JobQueue, StateStore
+
+
+class _Base:
+    def __init__(self, state: StateStore, queue: JobQueue) -> None:
+        self.state = state
+        self.queue = queue
+
+    async def enqueue(self, job: Enqueue) -> None:
+        """Put a job on its queue."""
+        await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority)
+
+    async def _ack(self, job: Job | None) -> None:
+        if job is not None:
+            await self.queue.ack(job)
+
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+        """Free the run lock, then acknowledge the job that drove the pass."""
+        await self.state.release_run_lock(run_id, owner)
+        await self._ack(ack)
+
+
+class SharedTransaction(_Base):
+    """State and queue in one database: each transition and its hand-off commit together."""
+
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        first_job: Enqueue,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
+    ) -> RunRecord:
+        """The run and its first job in one write."""
+        return await self.state.create_run(
+            run_id, workflow, input_json, handoff=first_job, lock_owner=lock_owner, lock_lease=lock_lease
+        )
+
+    async def dispatch_step(self, step: NewStep, job: Enqueue) -> StepRecord:
+        """The step inserted ``scheduled`` together with its job (nothing if it existed)."""
+        return await self.state.insert_step(replace(step, status="scheduled"), handoff=job)
+
+    async def settle_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """The result and the hand-off in one write, then the ack."""
+        stored = await self.state.complete_step(
+            run_id, name, result_json, result_type=result_type, handoff=handoff, owner=owner
+        )
+        await self._ack(ack)
+        return stored
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """The failed attempt and the hand-off (a retry's job, or the replay) in one write, then the ack."""
+        recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=owner)
+        await self._ack(ack)
+        return recorded
+
+    async def resend_handoff(self, job: Enqueue) -> None:
+        """Nothing to repair: the hand-off committed with the step's settle."""
+
+
+class WriteThenEnqueue(_Base):
+    """State and queue apart: write, then enqueue, then ack (redelivery covers a crash in between)."""
+
+    async def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        input_json: str,
+        *,
+        first_job: Enqueue,
+        lock_owner: str | None = None,
+        lock_lease: float = 0.0,
+    ) -> RunRecord:
+        """The run, then its first job (a run left without one is found by the recovery sweep)."""
+        run = await self.state.create_run(
+            run_id, workflow, input_json, lock_owner=lock_owner, lock_lease=lock_lease
+        )
+        await self.enqueue(first_job)
+        return run
+
+    async def dispatch_step(self, step: NewStep, job: Enqueue) -> StepRecord:
+        """Insert ``pending``, enqueue, then mark ``scheduled``: a crash in between leaves the step pending,
+        and the next pass dispatches it again."""
+        rec = await self.state.insert_step(replace(step, status="pending"))
+        if rec.status != "pending":
+            return rec
+        await self.enqueue(job)
+        await self.state.mark_step_scheduled(step.run_id, step.name)
+        rec.status = "scheduled"
+        return rec
+
+    async def settle_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """Store the result; only if it was stored, enqueue the hand-off; then the ack."""
+        stored = await self.state.complete_step(run_id, name, result_json, result_type=result_type, owner=owner)
+        if stored and handoff is not None:
+            await self.enqueue(handoff)
+        await self._ack(ack)
+        return stored
+
+    async def fail_step(
+        self,
+        run_id: str,
+        name: str,
+        error: ErrorInfo,
+        *,
+        retry_at: float | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        """Record the attempt; only if it was recorded, enqueue the hand-off; then the ack."""
+        recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, owner=owner)
+        if recorded and handoff is not None:
+            await self.enqueue(handoff)
+        await self._ack(ack)
+        return recorded
+
+    async def resend_handoff(self, job: Enqueue) -> None:
+        """The worker that settled the step may have died before enqueuing: enqueue it (again)."""
+        await self.enqueue(job)
+
+
+__all__ = ["SharedTransaction", "WriteThenEnqueue"]

@@ -105,6 +105,29 @@ class InvalidInputError(PikkuError):
     code = "PIKKU_INVALID_INPUT"
 
 
+class InvalidOutputError(PikkuError):
+    """A workflow returned a value that does not match its declared output type; the run fails."""
+
+    code = "PIKKU_INVALID_OUTPUT"
+
+
+class InvalidStepNameError(PikkuError):
+    """A step name uses a character pikku reserves (``#`` numbers the repeats of a name in a loop)."""
+
+    code = "PIKKU_INVALID_STEP_NAME"
+
+
+class WorkflowCancelled(PikkuError):
+    """Raised by a workflow to end its own run as ``cancelled`` (upstream Pikku's
+    ``WorkflowCancelledException``): the run settles cancelled, not failed."""
+
+    code = "PIKKU_CANCELLED_BY_WORKFLOW"
+
+    def __init__(self, reason: str = "cancelled by the workflow") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class InvalidDurationError(PikkuError):
     """A duration such as ``"5s"`` could not be parsed."""
 

@@ -4,20 +4,28 @@ The rule: a workflow always sees what a replay would see. So a fresh result is e
 handed back is decoded from that text, the same path a replay takes. Types come from the rpc's (or the
 inline function's) return annotation; without one, a pydantic model or dataclass result records its type
 as ``module:qualname`` (``result_type``) so replays rebuild the same class; anything else is plain JSON.
+
+A value is stored only after its text was read back (:func:`encode_checked`), so a value that would not
+survive a replay (an int too long for Python's JSON reader, a model that does not validate its own dump)
+fails its step at once instead of every replay after it. NaN and +-Infinity are refused (JSON has no
+such numbers, PostgreSQL's jsonb and other languages' readers reject them). Other values JSON cannot
+hold are converted, identically on the first run and on every replay, because the workflow always
+receives the decoded text: a set or tuple becomes a list, a datetime an ISO string and a tuple key a
+string (``(1, 2)`` -> ``"1,2"``), unless the type annotation says otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
+import sys
 from typing import Any
 
 import pydantic
 import pydantic_core
 
-from pikku._errors import PayloadTooLargeError, StepSerializationError
+from pikku._errors import CorruptStateError, PayloadTooLargeError, StepSerializationError
 
 DEFAULT_PAYLOAD_LIMIT = 1024 * 1024
 
@@ -41,14 +49,26 @@ def type_tag(value: Any) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
 def type_from_tag(tag: str) -> Any:
-    """The class a :func:`type_tag` names (imported on first use)."""
-    module, _, qualname = tag.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
+    """The model or dataclass a stored :func:`type_tag` names, among the classes this process has loaded.
+
+    The tag comes from the database, so it is never imported: a module the app has not imported itself
+    (its wiring imports every module that defines functions and models) cannot be named into loading,
+    and only a pydantic model or dataclass class is accepted. CorruptStateError otherwise.
+    """
+    module_name, _, qualname = tag.partition(":")
+    obj: Any = sys.modules.get(module_name)
+    for part in qualname.split(".") if obj is not None else ():
+        obj = getattr(obj, part, None) if not part.startswith("__") else None
+    if not _is_model_class(obj):
+        raise CorruptStateError(
+            f"result type {tag!r}", "it names no model or dataclass this app has loaded (types are never imported)"
+        )
     return obj
+
+
+def _is_model_class(obj: Any) -> bool:
+    return isinstance(obj, type) and (issubclass(obj, pydantic.BaseModel) or dataclasses.is_dataclass(obj))
 
 
 def encode(value: Any, tp: Any = None, *, what: str, limit: int = DEFAULT_PAYLOAD_LIMIT) -> str:
@@ -65,12 +85,51 @@ def encode(value: Any, tp: Any = None, *, what: str, limit: int = DEFAULT_PAYLOA
             f"{what} produced a value of type {type(value).__name__} that cannot be stored as JSON: {exc}",
             hint="return JSON values, pydantic models or dataclasses",
         ) from exc
+    if (b"NaN" in raw or b"Infinity" in raw) and _has_non_finite(raw):
+        raise StepSerializationError(
+            f"{what} produced a value holding NaN or Infinity, which JSON cannot store",
+            hint="return None (or a string) for a missing or unbounded number",
+        )
     if len(raw) > limit:
         raise PayloadTooLargeError(
             f"{what} produced {len(raw)} bytes of JSON, over the {limit}-byte limit",
             hint="store large data elsewhere and return a reference, or raise payload_limit in [tool.pikku]",
         )
     return raw.decode()
+
+
+def _has_non_finite(raw: bytes) -> bool:
+    """Whether JSON text holds a NaN/Infinity constant (not merely those letters inside a string)."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        json.loads(raw, parse_constant=refuse)
+    except ValueError:
+        return True
+    return False
+
+
+def encode_checked(
+    value: Any, tp: Any = None, tag: str | None = None, *, what: str, limit: int = DEFAULT_PAYLOAD_LIMIT
+) -> tuple[str, Any]:
+    """:func:`encode`, then read the text back as a replay will: the text and the value a replay sees.
+
+    StepSerializationError when the text does not come back (the value would break every replay).
+    """
+    text = encode(value, tp, what=what, limit=limit)
+    try:
+        return text, decode(text, tp, tag)
+    except (ValueError, pydantic.ValidationError, CorruptStateError) as exc:
+        raise StepSerializationError(
+            f"{what} produced a {type(value).__name__} whose JSON cannot be read back: {_first_line(exc)}",
+            hint="return plain JSON values, pydantic models or dataclasses (ints under 4300 digits)",
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def decode(text: str, tp: Any = None, tag: str | None = None) -> Any:

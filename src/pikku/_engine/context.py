@@ -8,14 +8,16 @@ for, and then the pass pauses by raising :class:`WorkflowAsyncException`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from pikku import _serde
 from pikku._clock import now
 from pikku._duration import parse_duration
-from pikku._engine.steps import StepCall, StepOutcome, Where, return_type
+from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._errors import (
+    InvalidStepNameError,
     NonDeterminismError,
     PayloadTooLargeError,
     StepFailedError,
@@ -27,6 +29,8 @@ from pikku._records import RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 T = TypeVar("T")
+
+log = logging.getLogger("pikku.engine")
 
 
 class StepHost(Protocol):
@@ -99,6 +103,8 @@ class WorkflowContext:
         self._serves = serves
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
+        self._seen: set[str] = set()  # step names this pass reached
+        self._warned_insert = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -179,10 +185,38 @@ class WorkflowContext:
             self.tasks.add(task)
 
     def _reach(self, name: str) -> str:
-        """Ordinal suffixes for a name reached again in one pass (a loop): name, name#1, name#2."""
+        """Ordinal suffixes for a name reached again in one pass (a loop): name, name#1, name#2.
+
+        ``#`` is reserved for them: an explicit ``a#1`` would be the loop's second ``a`` and return its
+        value without running.
+        """
+        if "#" in name:
+            raise InvalidStepNameError(
+                f"step name {name!r} of workflow {self._wf.name!r} contains '#'",
+                hint="'#' numbers the repeats of a name in a loop (name, name#1, ...); use another character",
+            )
         count = self._reached.get(name, 0)
         self._reached[name] = count + 1
-        return name if count == 0 else f"{name}#{count}"
+        reached = name if count == 0 else f"{name}#{count}"
+        self._notice_inserted(reached)
+        return reached
+
+    def _notice_inserted(self, name: str) -> None:
+        """Warn once per pass when a step with no record comes before recorded ones this pass has not
+        reached: code inserted a step under a run in flight, and it runs on this old run now."""
+        self._seen.add(name)
+        if self._warned_insert or name in self._steps or not self._steps.keys() - self._seen:
+            return
+        self._warned_insert = True
+        ahead = sorted(self._steps.keys() - self._seen)[:5]
+        log.warning(
+            "run %s of workflow %s: step %r has no record, but recorded steps %s come after it: a step was "
+            "inserted into the workflow's code while this run was in flight, and runs now on this old run",
+            self.run_id,
+            self._wf.name,
+            name,
+            ahead,
+        )
 
     def _check_replay(self, rec: StepRecord, form: StepForm, rpc_name: str | None) -> None:
         if rec.form != form or rec.rpc_name != rpc_name:

@@ -16,20 +16,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import pydantic
+
 from pikku import _serde
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
+from pikku._engine.calls import StepCall, StepOutcome, Where
 from pikku._engine.context import BackendFault, WorkflowContext
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
-from pikku._engine.steps import StepCall, StepOutcome, StepRunner, Where, current_step
+from pikku._engine.steps import StepRunner, current_step
 from pikku._errors import (
+    InvalidOutputError,
     RunNotFoundError,
     StepFailedError,
     StepNotFoundError,
     UnknownRPCError,
     UnknownWorkflowError,
     WorkflowAsyncException,
+    WorkflowCancelled,
 )
 from pikku._records import (
     SETTLED_RUN_STATUSES,
@@ -48,6 +53,7 @@ log = logging.getLogger("pikku.engine")
 
 #: Whether the worker running a pass serves a queue (so it can run that queue's steps itself).
 Serves = Callable[[str], bool]
+
 
 @dataclass(slots=True)
 class Settings:
@@ -69,7 +75,7 @@ class Settings:
 class Outcome:
     """How one orchestration attempt ended."""
 
-    kind: Literal["completed", "failed", "paused", "settled", "busy", "missing"]
+    kind: Literal["completed", "failed", "cancelled", "paused", "settled", "busy", "missing"]
     wake_at: float | None = None
     #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
     acked: bool = False
@@ -165,7 +171,7 @@ class Engine:
         while True:
             outcome = await self.orchestrate(run_id, fresh=fresh)
             fresh = None
-            if outcome.kind in ("completed", "failed", "settled", "missing"):
+            if outcome.kind in ("completed", "failed", "cancelled", "settled", "missing"):
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
@@ -219,7 +225,7 @@ class Engine:
             passed = True
         finally:
             renewer.cancel()
-            if outcome.kind not in ("completed", "failed"):  # settling the run released the lock
+            if outcome.kind not in ("completed", "failed", "cancelled"):  # settling the run released the lock
                 # A pass that pauses with a wake-up job still to put keeps its job until that is put.
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
                 await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
@@ -246,15 +252,15 @@ class Engine:
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
             output = await _call(wf.func, services, data, wf.function.takes_data)
-            output_json = _serde.encode(
-                output,
-                wf.function.output_type,
-                what=f"output of workflow {wf.name!r}",
-                limit=self.settings.payload_limit,
-            )
+            output_json = _output_json(wf, output, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
             return Outcome("paused", ctx.wake_at)
+        except WorkflowCancelled as cancel:
+            await _join_siblings(ctx)
+            log.info("run %s of workflow %s cancelled itself: %s", run.run_id, wf.name, cancel.reason)
+            await self.state.cancel_run(run.run_id)
+            return Outcome("cancelled")
         except BackendFault as fault:
             # The store or queue failed under the workflow: not the workflow's failure. The run stays
             # running and the job that drove this pass is tried again.
@@ -386,6 +392,22 @@ async def _join_siblings(ctx: WorkflowContext) -> None:
     me = asyncio.current_task()
     while pending := [t for t in ctx.tasks if t is not me and not t.done()]:
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _output_json(wf: WorkflowDef, output: Any, limit: int) -> str:
+    """The run's output as stored JSON, checked against the declared output type first: a mismatch fails
+    the run here (PIKKU_INVALID_OUTPUT, naming the fields) instead of every ``result()`` afterwards."""
+    tp, what = wf.function.output_type, f"output of workflow {wf.name!r}"
+    if not _serde.is_any(tp):
+        try:
+            output = _serde.adapter(tp).validate_python(output)
+        except pydantic.ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(value)'}: {e['msg']}" for e in exc.errors())
+            raise InvalidOutputError(
+                f"{what} does not match {getattr(tp, '__name__', tp)}: {fields}",
+                hint="return a value of the workflow's annotated output type",
+            ) from None
+    return _serde.encode_checked(output, tp, what=what, limit=limit)[0]
 
 
 def _run_error(exc: Exception) -> ErrorInfo:

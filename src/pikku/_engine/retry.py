@@ -30,13 +30,40 @@ _PERMANENT = (
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """What gets stored of an exception: message, type, stack, and its code if it is a PikkuError."""
+    """What gets stored of an exception: message, type, stack, and its code if it is a PikkuError.
+
+    Never raises, whatever the exception does: a user exception whose ``__str__`` (or ``__repr__``)
+    raises must still fail its attempt, or the run would stay running with nothing to settle it.
+    """
+    code = getattr(exc, "code", None) if isinstance(exc, PikkuError) else None
     return ErrorInfo(
-        message=str(exc),
+        message=_message(exc),
         type=type(exc).__qualname__,
-        stack="".join(traceback.format_exception(exc)),
-        code=exc.code if isinstance(exc, PikkuError) else None,
+        stack=_stack(exc),
+        code=code if isinstance(code, str) else None,
     )
+
+
+def _message(exc: BaseException) -> str:
+    for render in (str, repr):
+        try:
+            text = render(exc)
+        except Exception:
+            continue
+        if isinstance(text, str):
+            return text
+    return f"<unprintable {type(exc).__qualname__}>"
+
+
+def _stack(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc))
+    except Exception:  # formatting calls str() on the exception: fall back to the frames alone
+        try:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+        except Exception:
+            frames = ""
+        return f"{frames}{type(exc).__qualname__}: {_message(exc)}\n"
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -18,21 +18,19 @@ workflow (local, inline), where it can be caught.
 from __future__ import annotations
 
 import contextvars
-import functools
 import inspect
 import logging
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from pikku import _serde
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
-from pikku._engine.jobs import orchestrate_job, step_job
+from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
-from pikku._records import Enqueue, ErrorInfo, Job, NewStep, StepForm, StepRecord
-from pikku._registry import WorkflowDef, get_function
+from pikku._records import Job, NewStep, StepRecord
+from pikku._registry import get_function
 from pikku._services import RPC, Services, StepContext, call_function
 from pikku.backends import StateStore, Transitions
 
@@ -44,52 +42,6 @@ _CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextV
 def current_step() -> StepContext | None:
     """The step execution running in this task (inline steps and rpc steps alike), if any."""
     return _CURRENT_STEP.get()
-
-
-Where = Literal["queue", "local", "inline"]
-
-
-@dataclass(frozen=True, slots=True)
-class StepCall:
-    """One step of one run, as the workflow reached it (or as its queue job names it)."""
-
-    wf: WorkflowDef
-    run_id: str
-    name: str
-    form: StepForm
-    rpc_name: str | None
-    #: The inline step's function; None for an rpc step (the rpc name says what to call).
-    fn: Callable[[], Any] | None
-    data_json: str | None
-    max_attempts: int
-    retry_delay: float | None
-    #: The run's start time: every job of a run carries it, so runs in flight go first.
-    priority: float | None
-
-    def step_job(self, delay: float = 0.0) -> Enqueue:
-        """This step's queue job, due after ``delay`` (a retry)."""
-        job = step_job(self.wf, self.run_id, self.name, self.rpc_name or "", self.priority, self.retry_delay)
-        return Enqueue(job.queue, job.payload, delay, job.priority)
-
-    def replay_job(self) -> Enqueue:
-        """The orchestrator job that replays this step's run."""
-        return orchestrate_job(self.wf, self.run_id, self.priority)
-
-
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """How one attempt ended.
-
-    ``done`` with the decoded ``value``; ``retry`` at ``retry_at``; ``failed`` for good with ``error``;
-    ``lost`` when the step is not (or no longer) this runner's: another holds it or settled it.
-    """
-
-    kind: Literal["done", "retry", "failed", "lost"]
-    value: Any = None
-    error: ErrorInfo | None = None
-    retry_at: float | None = None
-    #: The job passed as ``ack`` was acknowledged with the attempt's settle or failure.
-    acked: bool = False
 
 
 _LOST = StepOutcome("lost")
@@ -109,9 +61,7 @@ class StepRunner:
         self.lease = lease
         self.payload_limit = payload_limit
 
-    async def run(
-        self, call: StepCall, rec: StepRecord | None, where: Where, *, ack: Job | None = None
-    ) -> StepOutcome:
+    async def run(self, call: StepCall, rec: StepRecord | None, where: Where, *, ack: Job | None = None) -> StepOutcome:
         """One attempt of ``call`` placed ``where``: claim, invoke under a kept lease, settle or fail.
 
         ``rec`` is the stored step (None: not stored yet; for ``queue``, the record :meth:`claim_queued`
@@ -158,7 +108,7 @@ class StepRunner:
         step = StepContext(call.run_id, call.wf.name, call.name, rec.attempts if rec is not None else 1)
         keeper = self._keep_lease(call) if rec is not None else None
         try:
-            result_json, tag, tp = await self._invoke(call, step)
+            result_json, tag, value = await self._invoke(call, step)
         except Exception as exc:
             if keeper is not None:
                 keeper.cancel()
@@ -168,7 +118,7 @@ class StepRunner:
                 keeper.cancel()
         if not await self._settle(call, rec, where, result_json, tag, ack):
             return _LOST
-        return StepOutcome("done", _serde.decode(result_json, tp, tag))
+        return StepOutcome("done", value)
 
     def _keep_lease(self, call: StepCall) -> LeaseKeeper:
         run_id, name, owner, lease = call.run_id, call.name, self.owner, self.lease
@@ -177,7 +127,8 @@ class StepRunner:
         )
 
     async def _invoke(self, call: StepCall, step: StepContext) -> tuple[str, str | None, Any]:
-        """Run the step's code; its result encoded (with a type tag where the type is open) and its type."""
+        """Run the step's code; its result encoded (with a type tag where the type is open), and the value
+        read back from that text: what every replay will see, and what this attempt hands on."""
         token = _CURRENT_STEP.set(step)
         try:
             if call.fn is not None:
@@ -190,7 +141,8 @@ class StepRunner:
             _CURRENT_STEP.reset(token)
         tag = _serde.type_tag(value) if call.fn is not None and _serde.is_any(tp) else None
         what = f"step {call.name!r} of run {call.run_id!r}"
-        return _serde.encode(value, tp, what=what, limit=self.payload_limit), tag, tp
+        text, replayed = _serde.encode_checked(value, tp, tag, what=what, limit=self.payload_limit)
+        return text, tag, replayed
 
     async def _settle(
         self, call: StepCall, rec: StepRecord | None, where: Where, result_json: str, tag: str | None, ack: Job | None
@@ -241,24 +193,4 @@ async def _call_inline(fn: Callable[[], Any]) -> Any:
     return value
 
 
-def return_type(fn: Callable[..., Any]) -> Any:
-    """The return annotation of an inline step function, or None (lambdas have none).
-
-    Read from ``__annotations__`` rather than ``inspect.signature``: this runs for every inline step.
-    """
-    annotation = getattr(fn, "__annotations__", {}).get("return")
-    if isinstance(annotation, str):
-        return _resolve_string(annotation, getattr(fn, "__module__", None) or "")
-    return annotation
-
-
-@functools.lru_cache(maxsize=512)
-def _resolve_string(annotation: str, module: str) -> Any:
-    """A postponed (string) annotation evaluated in its module, or None when it does not resolve."""
-    try:
-        return eval(annotation, vars(sys.modules[module]))  # the module's own annotation text
-    except Exception:
-        return None
-
-
-__all__ = ["StepCall", "StepOutcome", "StepRunner", "Where", "current_step", "return_type"]
+__all__ = ["StepRunner", "current_step"]

@@ -16,6 +16,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from pikku._errors import BackendURLError
+from pikku._redact import redact_url
 from pikku.backends._contract import BackendModule, JobQueue, StateStore, Transitions
 from pikku.backends._transitions import WriteThenEnqueue
 
@@ -55,7 +56,8 @@ def scheme_of(url: str) -> str:
     if scheme not in SCHEMES:
         known = ", ".join(f"{s}://" for s in sorted(SCHEMES))
         raise BackendURLError(
-            f"unknown backend URL {url!r}", hint=f"use one of {known} (set in [tool.pikku] or PIKKU_STATE_URL)"
+            f"unknown backend URL {redact_url(url)!r}",
+            hint=f"use one of {known} (set in [tool.pikku] or PIKKU_STATE_URL)",
         )
     return scheme
 

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from pikku._config import load_config
 from pikku._loop import run as run_loop
+from pikku._redact import redact_url
 from pikku.backends import open_backend
 from pikku.backends._registry import scheme_of
 
@@ -23,7 +24,7 @@ def migrate(
     config = load_config(root)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     for url in dict.fromkeys((config.resolved_state_url(), config.resolved_queue_url())):
-        console.print(f"{_redacted(url)}: {run_loop(_migrate(url))}")
+        console.print(f"{redact_url(url)}: {run_loop(_migrate(url))}")
 
 
 async def _migrate(url: str) -> str:
@@ -35,12 +36,3 @@ async def _migrate(url: str) -> str:
     backend = await open_backend(url)  # the embedded backends create their schema when opened
     await backend.close()
     return "ready" if scheme != "memory" else "nothing to migrate (in-memory)"
-
-
-def _redacted(url: str) -> str:
-    """The URL without a password, for printing."""
-    head, sep, tail = url.partition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, userinfo = head.partition("//")
-    return f"{scheme}//{userinfo.split(':', 1)[0]}:***@{tail}"

@@ -11,6 +11,7 @@ from rich.console import Console
 from pikku._config import PikkuConfig
 from pikku._errors import ConfigError
 from pikku._loop import run as run_loop
+from pikku._redact import redact_url
 from pikku._runtime import set_runtime
 from pikku.cli._project import load_project, project_runtime, queue_workers
 from pikku.worker import Worker
@@ -66,7 +67,7 @@ async def _serve(
     local = "steps of served queues run in the pass" if runtime.engine.settings.local_steps else "local steps off"
     console.print(
         f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {local}, "
-        f"{runtime.backend.state_url}"
+        f"{redact_url(runtime.backend.state_url)}"
     )
     try:
         await w.run()

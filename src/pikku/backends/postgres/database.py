@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
 from pikku._records import Job
+from pikku._redact import redact_url
 from pikku.backends.postgres.executor import Connection
 
 T = TypeVar("T")
@@ -162,7 +163,7 @@ def parse_url(url: str) -> PgConfig:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in ("postgresql", "postgres"):
-        raise BackendURLError(f"{url!r} is not a PostgreSQL URL", hint="use postgresql://user@host/db")
+        raise BackendURLError(f"{redact_url(url)!r} is not a PostgreSQL URL", hint="use postgresql://user@host/db")
     query = parse_qsl(parts.query, keep_blank_values=True)
     own = {k: v for k, v in query if k in _OWN_PARAMS}
     rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
@@ -181,7 +182,9 @@ def parse_url(url: str) -> PgConfig:
             pool_timeout=float(own.get("pool_timeout", 30.0)),
         )
     except ValueError as exc:
-        raise BackendURLError(f"bad pool option in {url!r}: {exc}", hint="pool_min/pool_max are ints") from exc
+        raise BackendURLError(
+            f"bad pool option in {redact_url(url)!r}: {exc}", hint="pool_min/pool_max are ints"
+        ) from exc
 
 
 # -- migrations --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from pikku._errors import BackendUnavailableError, BackendURLError
+from pikku._redact import redact_url
 from pikku.backends.redis import scripts as lua
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def parse_url(url: str) -> tuple[str, str]:
     """``(url for redis-py, key prefix)``: pikku's ``prefix`` query parameter is taken off the URL."""
     parts = urlsplit(url)
     if parts.scheme.split("+", 1)[0] != "redis":
-        raise BackendURLError(f"{url!r} is not a Redis URL", hint="use redis://host:6379/0")
+        raise BackendURLError(f"{redact_url(url)!r} is not a Redis URL", hint="use redis://host:6379/0")
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = next((v for k, v in query if k == "prefix"), "") or "pikku"
     rest = urlencode([(k, v) for k, v in query if k != "prefix"])

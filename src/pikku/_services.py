@@ -73,10 +73,6 @@ class Services:
             "the app's services factory ([tool.pikku] services = 'module:function')"
         )
 
-    def with_step(self, step: StepContext) -> Services:
-        """A copy for one step execution."""
-        return Services(self._app, rpc=self.rpc, workflow=None, step=step, log=self.logger)
-
 
 class RPC:
     """``services.rpc``: call any registered function by its rpc name."""

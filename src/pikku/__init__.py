@@ -5,6 +5,7 @@ Write plain functions, wire some as workflows, run ``pikku prebuild``, import th
 """
 
 from pikku._client import WorkflowClient, WorkflowHandle, WorkflowRun
+from pikku._control import RunPage, RunSummary, StepView, cancel_run, get_steps, list_runs
 from pikku._engine.engine import Settings, current_step
 from pikku._errors import (
     BackendUnavailableError,
@@ -16,6 +17,7 @@ from pikku._errors import (
     NonDeterminismError,
     PayloadTooLargeError,
     PikkuError,
+    RunIdInUseError,
     RunNotFoundError,
     StepFailedError,
     StepNotFoundError,
@@ -46,7 +48,10 @@ __all__ = [
     "PayloadTooLargeError",
     "PikkuError",
     "QueueWorker",
+    "RunIdInUseError",
     "RunNotFoundError",
+    "RunPage",
+    "RunSummary",
     "Runtime",
     "Services",
     "Settings",
@@ -55,6 +60,7 @@ __all__ = [
     "StepInfo",
     "StepNotFoundError",
     "StepSerializationError",
+    "StepView",
     "UnknownRPCError",
     "UnknownWorkflowError",
     "Worker",
@@ -67,10 +73,13 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowRun",
     "WorkflowTimeoutError",
+    "cancel_run",
     "configure",
     "current_step",
     "get_runtime",
+    "get_steps",
     "invocation_id",
+    "list_runs",
     "open_runtime",
     "pikku_func",
     "register_workflow_meta",

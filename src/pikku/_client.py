@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pikku import _serde
+from pikku import _control, _serde
 from pikku._errors import WorkflowCancelledError, WorkflowFailedError, WorkflowTimeoutError
 from pikku._records import ErrorInfo, RunRecord, RunStatus, StepRecord
 from pikku._runtime import get_runtime
@@ -35,11 +35,16 @@ class WorkflowRun(Generic[O]):
 
 
 class WorkflowHandle(Generic[O]):
-    """A started run: its id, and ways to wait for its typed result."""
+    """A started run: its id, and ways to wait for its typed result or cancel it.
 
-    def __init__(self, client: WorkflowClient[Any, O], run_id: str) -> None:
+    ``created`` is False when ``start(..., run_id=...)`` found that run already there (nothing was
+    created; the input of the first start wins).
+    """
+
+    def __init__(self, client: WorkflowClient[Any, O], run_id: str, *, created: bool = True) -> None:
         self._client = client
         self.run_id = run_id
+        self.created = created
 
     def __repr__(self) -> str:
         return f"WorkflowHandle({self._client.name!r}, run_id={self.run_id!r})"
@@ -75,6 +80,10 @@ class WorkflowHandle(Generic[O]):
         """Blocking :meth:`result` for sync callers."""
         return run_sync(self.result(timeout))
 
+    async def cancel(self, reason: str | None = None) -> bool:
+        """End the run as ``cancelled``; False when it had settled already (see :func:`pikku.cancel_run`)."""
+        return await _control.cancel_run(self.run_id, reason)
+
 
 class WorkflowClient(Generic[I, O]):
     """Starts and inspects runs of one workflow."""
@@ -84,11 +93,23 @@ class WorkflowClient(Generic[I, O]):
         self.input_type = input_type
         self.output_type = output_type
 
-    async def start(self, data: I) -> WorkflowHandle[O]:
-        """Validate ``data``, create a run and queue it (remote mode) or run it to the end (inline mode)."""
+    async def start(self, data: I, *, run_id: str | None = None) -> WorkflowHandle[O]:
+        """Validate ``data``, create a run and queue it (remote mode) or run it to the end (inline mode).
+
+        With ``run_id`` the start is idempotent: if that run exists, its handle comes back with
+        ``created`` False and nothing is created (safe to retry from a web request). Ids may not hold
+        ``@`` or ``/``; an id of another workflow's run is RunIdInUseError.
+        """
         runtime = await get_runtime()
-        run_id = await runtime.engine.start(self.name, data)
-        return WorkflowHandle(self, run_id)
+        wanted = None if run_id is None else _control.check_run_id(run_id)
+        started = await runtime.engine.start_run(self.name, data, run_id=wanted)
+        return WorkflowHandle(self, started.run_id, created=started.created)
+
+    async def list_runs(
+        self, status: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> _control.RunPage:
+        """This workflow's runs, newest first, one page per call (see :func:`pikku.list_runs`)."""
+        return await _control.list_runs(self.name, status, limit, cursor)
 
     async def get_run(self, run_id: str) -> WorkflowRun[O]:
         """The run with its typed output; RunNotFoundError for an unknown id."""
@@ -120,9 +141,9 @@ class WorkflowClient(Generic[I, O]):
             record.updated_at,
         )
 
-    def start_sync(self, data: I) -> WorkflowHandle[O]:
+    def start_sync(self, data: I, *, run_id: str | None = None) -> WorkflowHandle[O]:
         """Blocking :meth:`start` for sync callers (scripts, Django, Flask)."""
-        return run_sync(self.start(data))
+        return run_sync(self.start(data, run_id=run_id))
 
     def get_run_sync(self, run_id: str) -> WorkflowRun[O]:
         """Blocking :meth:`get_run` for sync callers."""

@@ -105,6 +105,19 @@ class InvalidInputError(PikkuError):
     code = "PIKKU_INVALID_INPUT"
 
 
+class RunIdInUseError(PikkuError):
+    """A caller-chosen run id already names a run of another workflow."""
+
+    code = "PIKKU_RUN_ID_IN_USE"
+
+    def __init__(self, run_id: str, existing: str, wanted: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run id {run_id!r} already names a run of workflow {existing!r}, not of {wanted!r}",
+            hint="run ids are unique across workflows: choose another id (e.g. prefix it with the workflow)",
+        )
+
+
 class InvalidOutputError(PikkuError):
     """A workflow returned a value that does not match its declared output type; the run fails."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -31,6 +32,9 @@ from pikku._registry import WorkflowDef, get_function
 T = TypeVar("T")
 
 log = logging.getLogger("pikku.engine")
+
+#: How stale a pass's knowledge that its run is still running may be before a step runs in-process.
+LIVENESS_CHECK_S = 0.25
 
 
 class StepHost(Protocol):
@@ -61,6 +65,10 @@ class StepHost(Protocol):
 
     async def end_sleep(self, run_id: str, name: str) -> None:
         """Mark a sleep whose time has come done."""
+        ...
+
+    async def run_is_live(self, run_id: str) -> bool:
+        """Whether the run is still running (not cancelled or otherwise settled meanwhile)."""
         ...
 
 
@@ -104,6 +112,7 @@ class WorkflowContext:
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self._seen: set[str] = set()  # step names this pass reached
+        self._live_at = time.monotonic()  # when the run was last known to be running (the pass's start)
         self._warned_insert = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -157,6 +166,7 @@ class WorkflowContext:
             return await self._remote(call, rec)
         if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
             raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
+        await self._still_live()
         return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
 
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
@@ -200,6 +210,18 @@ class WorkflowContext:
         reached = name if count == 0 else f"{name}#{count}"
         self._notice_inserted(reached)
         return reached
+
+    async def _still_live(self) -> None:
+        """Before a step runs in this process: stop the pass if the run was cancelled meanwhile.
+
+        Read at most every LIVENESS_CHECK_S of a pass (a pass of fast steps pays nothing), so a cancel
+        takes effect in-process within that time; across processes the next pass finds the run settled.
+        """
+        if time.monotonic() - self._live_at < LIVENESS_CHECK_S:
+            return
+        if not await _guard(self._host.run_is_live(self.run_id)):
+            raise WorkflowAsyncException(self.run_id, "the run was settled elsewhere (cancelled)")
+        self._live_at = time.monotonic()
 
     def _notice_inserted(self, name: str) -> None:
         """Warn once per pass when a step with no record comes before recorded ones this pass has not
@@ -272,6 +294,7 @@ class WorkflowContext:
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name
         if self._runs_here(name, rec):
+            await self._still_live()
             self._local_busy = True
             try:
                 outcome = await _guard(self._host.run_step(call, rec, "local"))

@@ -28,6 +28,7 @@ from pikku._engine.leases import LeaseKeeper
 from pikku._engine.steps import StepRunner, current_step
 from pikku._errors import (
     InvalidOutputError,
+    RunIdInUseError,
     RunNotFoundError,
     StepFailedError,
     StepNotFoundError,
@@ -69,6 +70,14 @@ class Settings:
     #: it, instead of a queue job and a hand-off (``local`` in :mod:`pikku._engine.steps`). Off: every remote
     #: step goes through its queue.
     local_steps: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A start: the run's id, and whether this call created it (False: it existed, nothing was done)."""
+
+    run_id: str
+    created: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +155,12 @@ class Engine:
     # -- starting -------------------------------------------------------------------------------------
     async def start(self, workflow: str, data: Any, *, run_id: str | None = None) -> str:
         """Validate input, create the run, and queue it (remote) or drive it to the end (inline)."""
+        return (await self.start_run(workflow, data, run_id=run_id)).run_id
+
+    async def start_run(self, workflow: str, data: Any, *, run_id: str | None = None) -> Started:
+        """:meth:`start`, idempotent for a given ``run_id``: a second start with an id that exists
+        returns that run (``created`` False) and creates nothing, whatever its input; an id of another
+        workflow's run is RunIdInUseError."""
         wf = get_workflow(workflow)
         value = validate_input(wf.function, data)
         input_json = _serde.encode(
@@ -159,12 +174,18 @@ class Engine:
         # An inline run is created already locked by its driver: one round trip fewer per run.
         owner = self.owner if wf.execution_mode == "inline" else None
         lease = self.settings.run_lock_lease
-        created = await self.transitions.create_run(
-            run_id, workflow, input_json, first_job=first, lock_owner=owner, lock_lease=lease
-        )
+        try:
+            created = await self.transitions.create_run(
+                run_id, workflow, input_json, first_job=first, lock_owner=owner, lock_lease=lease
+            )
+        except ValueError:  # the id exists (the store's conditional insert decides races between starts)
+            existing = await self.state.get_run(run_id)
+            if existing.workflow != workflow:
+                raise RunIdInUseError(run_id, existing.workflow, workflow) from None
+            return Started(run_id, created=False)
         if wf.execution_mode == "inline":
             await self.drive_inline(run_id, fresh=created)
-        return run_id
+        return Started(run_id, created=True)
 
     async def drive_inline(self, run_id: str, *, fresh: RunRecord | None = None) -> Outcome:
         """Replay until the run settles, sleeping in-process through durable sleeps and retry delays."""
@@ -378,6 +399,10 @@ class _Host:
     async def end_sleep(self, run_id: str, name: str) -> None:
         """The sleep step, done."""
         await self._engine.state.complete_step(run_id, name, "null")
+
+    async def run_is_live(self, run_id: str) -> bool:
+        """Whether the run is still ``running``."""
+        return (await self._engine.state.get_run(run_id)).status == "running"
 
 
 async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from pikku._errors import PikkuError
 from pikku.cli.db_cmd import db
 from pikku.cli.prebuild import prebuild
+from pikku.cli.runs_cmd import runs
 from pikku.cli.start_cmd import start
 from pikku.cli.worker_cmd import worker
 
@@ -25,6 +26,7 @@ app.command()(prebuild)
 app.command()(worker)
 app.command()(start)
 app.add_typer(db, name="db")
+app.add_typer(runs, name="runs")
 
 
 def main() -> None:

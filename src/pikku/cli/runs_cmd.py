@@ -1,0 +1,154 @@
+"""``pikku runs list|show|cancel``: see and control runs from the shell (``--json`` for scripts).
+
+A wrong run id or status is one line on stderr with its code and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pikku import _control
+from pikku._config import load_config
+from pikku._errors import InvalidInputError, PikkuError, RunNotFoundError
+from pikku._loop import run as run_loop
+from pikku._runtime import set_runtime
+from pikku.cli._project import load_project, project_runtime
+
+runs = typer.Typer(help="List, inspect and cancel workflow runs.", no_args_is_help=True)
+T = TypeVar("T")
+
+ROOT = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku]).")
+AS_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+_STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "done": "green"}
+
+
+@runs.command("list")
+def list_cmd(
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only runs of this workflow."),
+    status: str | None = typer.Option(None, "--status", "-s", help="running, completed, failed or cancelled."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many runs (newest first)."),
+    cursor: str | None = typer.Option(None, "--cursor", help="The cursor a previous page printed."),
+    as_json: bool = AS_JSON,
+    root: Path | None = ROOT,
+) -> None:
+    """List runs, newest first."""
+    page = _call(root, lambda: _control.list_runs(workflow, status, limit, cursor))
+    if as_json:
+        _print_json({"runs": [dataclasses.asdict(r) for r in page.runs], "cursor": page.cursor})
+        return
+    table = Table(box=None, pad_edge=False)
+    table.add_column("run id", no_wrap=True, min_width=min(48, max((len(r.run_id) for r in page.runs), default=6)))
+    for column in ("workflow", "status", "started (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error")
+    for run in page.runs:
+        error = f"{run.error_code or ''} {run.error_message or ''}".strip()
+        table.add_row(
+            escape(run.run_id), escape(run.workflow), _status(run.status), _when(run.created_at), escape(error[:80])
+        )
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(table)
+    if page.cursor:
+        console.print(f"more: pikku runs list --cursor {page.cursor}")
+
+
+@runs.command("show")
+def show_cmd(
+    run_id: str = typer.Argument(..., help="The run's id."), as_json: bool = AS_JSON, root: Path | None = ROOT
+) -> None:
+    """A run and its steps: status, attempts, duration and error of each."""
+
+    async def read() -> tuple[_control.RunSummary, list[_control.StepView]]:
+        return await _control.get_run(run_id), await _control.get_steps(run_id)
+
+    run, steps = _call(root, read)
+    if as_json:
+        _print_json({"run": dataclasses.asdict(run), "steps": [dataclasses.asdict(s) for s in steps]})
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"run [bold]{escape(run.run_id)}[/bold] of {escape(run.workflow)}: {_status(run.status)}")
+    if run.error_message:
+        console.print(f"  error {escape(run.error_code or '')}: {escape(run.error_message)}")
+    table = Table("step", "form", "status", "attempts", "duration", "error", box=None, pad_edge=False)
+    for step in steps:
+        what = f"rpc {step.rpc_name}" if step.rpc_name else step.form
+        error = getattr(step.error, "message", "") or ""
+        duration = "" if step.duration is None else f"{step.duration * 1000:.0f} ms"
+        table.add_row(
+            escape(step.name), escape(what), _status(step.status), str(len(step.attempts)), duration, escape(error[:80])
+        )
+    console.print(table)
+
+
+@runs.command("cancel")
+def cancel_cmd(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (logged)."),
+    as_json: bool = AS_JSON,
+    root: Path | None = ROOT,
+) -> None:
+    """Cancel a running run (a settled run is left as it is, and the command says so)."""
+    cancelled = _call(root, lambda: _control.cancel_run(run_id, reason))
+    if as_json:
+        _print_json({"run_id": run_id, "cancelled": cancelled})
+    elif cancelled:
+        Console(highlight=False).print(f"run {escape(run_id)} cancelled")
+    else:
+        Console(highlight=False).print(f"run {escape(run_id)} had already settled; nothing changed")
+
+
+def _call(root: Path | None, op: Callable[[], Awaitable[T]]) -> T:
+    """Run ``op`` on the project's runtime; a bad id or argument is one coded line and exit code 2."""
+    load_project(root)
+
+    async def main() -> T:
+        runtime = await project_runtime(load_config(root))
+        set_runtime(runtime)
+        try:
+            return await op()
+        finally:
+            set_runtime(None)
+            await runtime.close()
+
+    try:
+        return run_loop(main())
+    except (RunNotFoundError, InvalidInputError) as exc:
+        _usage_error(exc)
+
+
+def _usage_error(exc: PikkuError) -> NoReturn:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[red]error[/red] [bold]{exc.code}[/bold]: {escape(exc.message)}")
+    if exc.hint:
+        console.print(f"    fix: {escape(exc.hint)}")
+    raise typer.Exit(2)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_default, ensure_ascii=False) + "\n")
+
+
+def _default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def _status(status: str) -> str:
+    style = _STATUS_STYLE.get(status)
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from pikku._engine.history import export_history
 from pikku._errors import ConfigError, InvalidInputError, RunNotFoundError
 from pikku._records import RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
 from pikku._runtime import get_runtime
@@ -112,6 +113,16 @@ async def get_steps(run_id: str) -> list[StepView]:
     return [_step_view(step, await state.get_attempts(run_id, step.name)) for step in steps]
 
 
+async def export_run(run_id: str) -> dict[str, Any]:
+    """The run's full history as JSON-ready data (``pikku runs export``; ``pikku.testing.replay`` reads it)."""
+    runtime = await get_runtime()
+    state = runtime.engine.state
+    run = await state.get_run(run_id)
+    steps = sorted((await state.get_steps(run_id)).values(), key=lambda s: (s.created_at, s.name))
+    attempts = {step.name: await state.get_attempts(run_id, step.name) for step in steps}
+    return export_history(run, steps, attempts)
+
+
 async def cancel_run(run_id: str, reason: str | None = None) -> bool:
     """End a running run as ``cancelled``. False (and nothing changes) when it had settled already.
 
@@ -165,4 +176,14 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-__all__ = ["RunPage", "RunSummary", "StepView", "cancel_run", "check_run_id", "get_run", "get_steps", "list_runs"]
+__all__ = [
+    "RunPage",
+    "RunSummary",
+    "StepView",
+    "cancel_run",
+    "check_run_id",
+    "export_run",
+    "get_run",
+    "get_steps",
+    "list_runs",
+]

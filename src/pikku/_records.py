@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
 StepStatus = Literal["pending", "scheduled", "running", "done", "failed"]
-StepForm = Literal["rpc", "inline", "sleep"]
+StepForm = Literal["rpc", "inline", "sleep", "marker"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "completed", "failed", "cancelled")
 SETTLED_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,14 @@ async def call_function(fn: FunctionDef, services: Services, data: Any) -> Any:
     if fn.takes_data:
         args = (services, validate_input(fn, data))
     result = fn.func(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def call_workflow(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:
+    """Call a workflow function (sync or async) with its services and, if it takes one, its input."""
+    result = func(services, data) if takes_data else func(services)
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 from typing import Any
 
 from pikku._engine.engine import Settings
+from pikku._engine.history import replay_history
 from pikku._errors import WorkflowTimeoutError
 from pikku._records import SETTLED_RUN_STATUSES, RunRecord
 from pikku._runtime import Runtime, open_runtime, set_runtime
@@ -66,4 +69,22 @@ async def settle(
         await task
 
 
-__all__ = ["FAST", "memory_runtime", "settle"]
+async def replay(history: dict[str, Any] | str | Path, *, workflows: Any = None, services: Any = None) -> None:
+    """Replay a run's history (``pikku runs export RUN_ID > history.json``) against the current code.
+
+    Raises NonDeterminismError (run, step, recorded, current) when the code no longer matches what the
+    run recorded: run it in CI over histories of runs in flight, before a deploy. ``history`` is the
+    exported data, its JSON text, or the file's path. The workflows must be registered in this process:
+    pass the generated ``workflows`` (importing it registers them) or import the wirings yourself.
+    """
+    await replay_history(_history_data(history), services=services)
+
+
+def _history_data(history: dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(history, Path):
+        history = history.read_text(encoding="utf-8")  # a test fixture file: small, read once
+    data: dict[str, Any] = json.loads(history) if isinstance(history, str) else history
+    return data
+
+
+__all__ = ["FAST", "memory_runtime", "replay", "settle"]

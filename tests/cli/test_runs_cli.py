@@ -87,3 +87,13 @@ def test_cancelling_a_settled_run_says_so_and_changes_nothing(project: Path) -> 
     done = _run(project, "runs", "cancel", run_id)
     assert done.returncode == 0 and "already settled" in done.stdout
     assert json.loads(_run(project, "runs", "cancel", run_id, "--json").stdout)["cancelled"] is False
+
+
+def test_export_prints_a_history_replay_accepts(project: Path) -> None:
+    """export writes the run's history (run, steps, attempts) as JSON for pikku.testing.replay."""
+    run_id = json.loads(_run(project, "runs", "list", "--json").stdout)["runs"][0]["run_id"]
+    done = _run(project, "runs", "export", run_id)
+    assert done.returncode == 0
+    history = json.loads(done.stdout)
+    assert history["format"] == "pikku-run-history" and history["run"]["run_id"] == run_id
+    assert [s["name"] for s in history["steps"]] == ["greet"] and len(history["steps"][0]["attempt_log"]) == 1

@@ -71,6 +71,10 @@ class StepHost(Protocol):
         """Whether the run is still running (not cancelled or otherwise settled meanwhile)."""
         ...
 
+    async def record_marker(self, run_id: str, name: str) -> StepRecord:
+        """Record a ``marker`` step (a patch taken), done (once)."""
+        ...
+
 
 class BackendFault(BaseException):
     """A store or queue error met inside a pass, carried past user code (which cannot catch it)."""
@@ -112,7 +116,9 @@ class WorkflowContext:
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self._seen: set[str] = set()  # step names this pass reached
-        self._live_at = time.monotonic()  # when the run was last known to be running (the pass's start)
+        self._live_at = time.monotonic()
+        self._patches: dict[str, bool] = {}
+        self._unwritten_markers: list[str] = []  # when the run was last known to be running (the pass's start)
         self._warned_insert = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -126,6 +132,11 @@ class WorkflowContext:
     def workflow_name(self) -> str:
         """The name of the workflow being replayed."""
         return self._wf.name
+
+    @property
+    def reached_names(self) -> frozenset[str]:
+        """The step names this pass has reached so far (markers included)."""
+        return frozenset(self._seen)
 
     @property
     def workflow_def(self) -> WorkflowDef:
@@ -150,6 +161,7 @@ class WorkflowContext:
     ) -> Any:
         """Run a step once, durably: ``do(name, "rpc.name", data)`` or ``do(name, fn)``."""
         self._track()
+        await self._write_markers()
         name = self._reach(name)
         form: StepForm = "rpc" if isinstance(target, str) else "inline"
         if form == "inline" and not callable(target):
@@ -169,9 +181,48 @@ class WorkflowContext:
         await self._still_live()
         return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
 
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run takes the code path of the patch ``patch_id`` (Temporal's ``workflow.patched``).
+
+        True for a run that reaches this point with no recorded step beyond it (a new run, or an old run
+        that had not got this far): a ``marker`` step records that, so every replay says True again.
+        False for a run whose recorded steps lie beyond this point (it passed here before the patch
+        existed): keep the old code in the ``else`` branch until no such run is left, then use
+        :meth:`deprecate_patch`.
+        """
+        name = _marker_name(patch_id)
+        if name in self._patches:
+            return self._patches[name]
+        self._seen.add(name)
+        rec = self._steps.get(name)
+        if rec is not None:
+            self._check_replay(rec, "marker", None)
+            decision = True
+        else:
+            decision = not self._steps.keys() - self._seen  # no recorded step beyond this point
+            if decision:
+                self._unwritten_markers.append(name)  # written before this pass's next write
+        self._patches[name] = decision
+        return decision
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The old branch of ``patched(patch_id)`` is gone: runs with or without its marker both go on."""
+        name = _marker_name(patch_id)
+        self._seen.add(name)
+        rec = self._steps.get(name)
+        if rec is not None:
+            self._check_replay(rec, "marker", None)
+
+    async def _write_markers(self) -> None:
+        while self._unwritten_markers:
+            name = self._unwritten_markers[0]
+            self._steps[name] = await _guard(self._host.record_marker(self.run_id, name))
+            self._unwritten_markers.pop(0)
+
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
         self._track()
+        await self._write_markers()
         seconds = parse_duration(duration)
         name = self._reach(name or f"sleep:{duration}")
         rec = self._steps.get(name)
@@ -327,6 +378,12 @@ class WorkflowContext:
         if wake_at is not None:
             self.wake_at = wake_at if self.wake_at is None else min(self.wake_at, wake_at)
         return WorkflowAsyncException(self.run_id, reason, wake_at=wake_at)
+
+
+def _marker_name(patch_id: str) -> str:
+    if not patch_id or "#" in patch_id:
+        raise InvalidStepNameError(f"patch id {patch_id!r} is empty or contains '#'", hint="use a short name")
+    return f"patch:{patch_id}"
 
 
 def _describe(form: str, rpc_name: str | None) -> str:

@@ -9,7 +9,6 @@ Inline mode: the caller of ``start`` drives the passes itself and every step run
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import uuid
 from collections.abc import Callable
@@ -47,7 +46,7 @@ from pikku._records import (
     StepRecord,
 )
 from pikku._registry import WorkflowDef, get_function, get_workflow
-from pikku._services import RPC, Services, validate_input
+from pikku._services import RPC, Services, call_workflow, validate_input
 from pikku.backends import Backend, JobQueue, StateStore
 
 log = logging.getLogger("pikku.engine")
@@ -272,7 +271,7 @@ class Engine:
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
-            output = await _call(wf.func, services, data, wf.function.takes_data)
+            output = await call_workflow(wf.func, services, data, wf.function.takes_data)
             output_json = _output_json(wf, output, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
@@ -400,16 +399,14 @@ class _Host:
         """The sleep step, done."""
         await self._engine.state.complete_step(run_id, name, "null")
 
+    async def record_marker(self, run_id: str, name: str) -> StepRecord:
+        """A marker step, inserted done."""
+        new = NewStep(run_id, name, "marker", status="done", result_json="true")
+        return await self._engine.state.insert_step(new)
+
     async def run_is_live(self, run_id: str) -> bool:
         """Whether the run is still ``running``."""
         return (await self._engine.state.get_run(run_id)).status == "running"
-
-
-async def _call(func: Callable[..., Any], services: Services, data: Any, takes_data: bool) -> Any:
-    result = func(services, data) if takes_data else func(services)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 async def _join_siblings(ctx: WorkflowContext) -> None:

@@ -108,6 +108,12 @@ def cancel_cmd(
         Console(highlight=False).print(f"run {escape(run_id)} had already settled; nothing changed")
 
 
+@runs.command("export")
+def export_cmd(run_id: str = typer.Argument(..., help="The run's id."), root: Path | None = ROOT) -> None:
+    """Print the run's full history as JSON (for `pikku.testing.replay` in CI)."""
+    _print_json(_call(root, lambda: _control.export_run(run_id)))
+
+
 def _call(root: Path | None, op: Callable[[], Awaitable[T]]) -> T:
     """Run ``op`` on the project's runtime; a bad id or argument is one coded line and exit code 2."""
     load_project(root)

@@ -7,16 +7,16 @@ Everything here reads and writes through the store contract, so it works alike o
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from pikku._engine.history import export_history
 from pikku._errors import ConfigError, InvalidInputError, RunNotFoundError
+from pikku._logcontext import get_logger
 from pikku._records import RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
 from pikku._runtime import get_runtime
 
-log = logging.getLogger("pikku.control")
+log = get_logger("pikku.control")
 
 #: Characters a caller-chosen run id may not hold: ``@`` names schedule ticks, ``/`` child runs.
 RESERVED_IN_RUN_IDS = ("@", "/")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pikku import _serde
 from pikku._errors import InvalidInputError
+from pikku._logcontext import get_logger
 from pikku._registry import FunctionDef, get_function
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 #: Frozen forever: changing it would change every invocation id ever handed to user code.
 INVOCATION_NAMESPACE = uuid.UUID("5b0c6d7e-3f0a-4c55-9a57-2b0e8b6f7a11")
 
-logger = logging.getLogger("pikku")
+#: ``services.logger``: records written inside a pass or a step carry run_id, workflow, step, attempt.
+logger = get_logger("pikku.app")
 
 
 def invocation_id(run_id: str, step: str) -> str:

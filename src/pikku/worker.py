@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import signal
 from collections.abc import Sequence
@@ -16,9 +15,10 @@ from pikku._engine.engine import ACKED, Engine
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import SweepCursor, recover
 from pikku._errors import BackendUnavailableError
+from pikku._logcontext import get_logger
 from pikku._records import Job
 
-log = logging.getLogger("pikku.worker")
+log = get_logger("pikku.worker")
 
 
 class Worker:

@@ -8,7 +8,6 @@ for, and then the pass pauses by raising :class:`WorkflowAsyncException`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -26,12 +25,13 @@ from pikku._errors import (
     UnknownRPCError,
     WorkflowAsyncException,
 )
+from pikku._logcontext import get_logger
 from pikku._records import RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 T = TypeVar("T")
 
-log = logging.getLogger("pikku.engine")
+log = get_logger("pikku.engine")
 
 #: How stale a pass's knowledge that its run is still running may be before a step runs in-process.
 LIVENESS_CHECK_S = 0.25

@@ -9,7 +9,6 @@ Inline mode: the caller of ``start`` drives the passes itself and every step run
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pikku._errors import (
     WorkflowAsyncException,
     WorkflowCancelled,
 )
+from pikku._logcontext import get_logger, log_context
 from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
@@ -49,7 +49,7 @@ from pikku._registry import WorkflowDef, get_function, get_workflow
 from pikku._services import RPC, Services, call_workflow, validate_input
 from pikku.backends import Backend, JobQueue, StateStore
 
-log = logging.getLogger("pikku.engine")
+log = get_logger("pikku.engine")
 
 #: Whether the worker running a pass serves a queue (so it can run that queue's steps itself).
 Serves = Callable[[str], bool]
@@ -241,7 +241,8 @@ class Engine:
         )
         outcome, passed = Outcome("paused"), False
         try:
-            outcome = await self._pass(run, steps, serves)
+            with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
+                outcome = await self._pass(run, steps, serves)
             passed = True
         finally:
             renewer.cancel()

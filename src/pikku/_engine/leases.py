@@ -8,10 +8,11 @@ per step was measurable on the hot path.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger("pikku.engine")
+from pikku._logcontext import get_logger
+
+log = get_logger("pikku.engine")
 
 Renew = Callable[[], Awaitable[bool]]
 

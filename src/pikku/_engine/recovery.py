@@ -9,17 +9,17 @@ the sweep errs on the side of enqueuing.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from pikku._clock import now
 from pikku._engine.engine import Engine
 from pikku._engine.jobs import orchestrate_job, step_job
 from pikku._errors import UnknownWorkflowError
+from pikku._logcontext import get_logger
 from pikku._records import RunRecord, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
 
-log = logging.getLogger("pikku.recovery")
+log = get_logger("pikku.recovery")
 
 
 @dataclass

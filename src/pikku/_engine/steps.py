@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
@@ -29,12 +28,13 @@ from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
+from pikku._logcontext import get_logger, log_context
 from pikku._records import Job, NewStep, StepRecord
 from pikku._registry import get_function
 from pikku._services import RPC, Services, StepContext, call_function
 from pikku.backends import StateStore, Transitions
 
-log = logging.getLogger("pikku.engine")
+log = get_logger("pikku.engine")
 
 _CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
 
@@ -106,6 +106,12 @@ class StepRunner:
 
     async def _attempt(self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None) -> StepOutcome:
         step = StepContext(call.run_id, call.wf.name, call.name, rec.attempts if rec is not None else 1)
+        with log_context(run_id=call.run_id, workflow=call.wf.name, step=call.name, attempt=step.attempt):
+            return await self._attempt_logged(call, rec, where, ack, step)
+
+    async def _attempt_logged(
+        self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None, step: StepContext
+    ) -> StepOutcome:
         keeper = self._keep_lease(call) if rec is not None else None
         try:
             result_json, tag, value = await self._invoke(call, step)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
 from pikku._config import PikkuConfig
 from pikku._errors import ConfigError
+from pikku._logcontext import JsonFormatter
 from pikku._loop import run as run_loop
 from pikku._redact import redact_url
 from pikku._runtime import set_runtime
 from pikku.cli._project import load_project, project_runtime, queue_workers
 from pikku.worker import Worker
+
+log = logging.getLogger("pikku.worker")
 
 
 def worker(
@@ -25,12 +30,33 @@ def worker(
         10.0, "--stop-grace", help="On SIGINT/SIGTERM: seconds in-flight jobs get to finish before release."
     ),
     root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (human-readable) or json (one object per line, for log shippers)."
+    ),
 ) -> None:
     """Run queue workers: step workers and orchestrators, all of them or those named with --queue."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(log_format)
     config = load_project(root)
     queues = _chosen_queues(config, queue or [])
     run_loop(_serve(config, queues, concurrency, lease, stop_grace))
+
+
+def _configure_logging(log_format: str) -> None:
+    """Log records of pikku and the app to stderr: readable by default, JSON lines with ``json``. Records
+    written in a pass or a step carry run_id, workflow, step and attempt (see pikku._logcontext)."""
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"unknown --log-format {log_format!r}", hint="use text or json")
+    handler: logging.Handler
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    elif sys.stderr.isatty():  # a person watching: rich's columns and colours
+        handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:  # a log file or a pipe: one plain line per record, never wrapped
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
@@ -49,7 +75,6 @@ def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
 async def _serve(
     config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float, stop_grace: float
 ) -> None:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
     runtime = await project_runtime(config)
     set_runtime(runtime)
     sweep = config.settings
@@ -65,12 +90,16 @@ async def _serve(
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)
     local = "steps of served queues run in the pass" if runtime.engine.settings.local_steps else "local steps off"
-    console.print(
-        f"pikku worker {runtime.engine.owner}: {served}, concurrency {concurrency}, {local}, "
-        f"{redact_url(runtime.backend.state_url)}"
+    log.info(
+        "pikku worker %s: %s, concurrency %d, %s, %s",
+        runtime.engine.owner,
+        served,
+        concurrency,
+        local,
+        redact_url(runtime.backend.state_url),
     )
     try:
         await w.run()
     finally:
         await runtime.close()
-        console.print(f"pikku worker stopped after {w.processed} job(s).")
+        log.info("pikku worker stopped after %d job(s).", w.processed)

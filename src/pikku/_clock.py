@@ -1,10 +1,51 @@
-"""One place for wall-clock time, so stores agree on what "now" means (epoch seconds)."""
+"""One place for time, so stores agree on what "now" means (epoch seconds) and a test environment can
+substitute a clock that skips ahead (``pikku.testing.WorkflowEnvironment``).
+
+The substitute is a context variable: tasks started inside the environment (its worker, its inline
+drivers) see it, nothing else in the process does. The engine waits through :func:`sleep`, so a durable
+sleep driven in-process (an inline run) skips ahead too.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of time the engine and the in-memory backend can use instead of the wall clock."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until ``seconds`` of this clock's time have passed."""
+        ...
+
+
+_CLOCK: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("pikku_clock", default=None)
 
 
 def now() -> float:
     """Seconds since the epoch, as stored in every record."""
-    return time.time()
+    clock = _CLOCK.get()
+    return time.time() if clock is None else clock.now()
+
+
+async def sleep(seconds: float) -> None:
+    """Wait ``seconds`` of the current clock's time (the event loop's sleep on the wall clock)."""
+    clock = _CLOCK.get()
+    await (asyncio.sleep(seconds) if clock is None else clock.sleep(seconds))
+
+
+def use_clock(clock: Clock | None) -> contextvars.Token[Clock | None]:
+    """Make ``clock`` the clock of this context (and of tasks started from it); undo with :func:`reset_clock`."""
+    return _CLOCK.set(clock)
+
+
+def reset_clock(token: contextvars.Token[Clock | None]) -> None:
+    """Undo :func:`use_clock`."""
+    _CLOCK.reset(token)

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 import pydantic
 
-from pikku import _serde
+from pikku import _clock, _serde
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall, StepOutcome, Where
@@ -196,7 +196,7 @@ class Engine:
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
             elif outcome.wake_at is not None:
-                await asyncio.sleep(max(0.0, outcome.wake_at - now()))
+                await _clock.sleep(max(0.0, outcome.wake_at - now()))
             else:  # waiting on a step someone else runs (the run was started in remote mode)
                 await asyncio.sleep(0.1)
 

@@ -160,3 +160,15 @@ def refuse_ack(ack: Job | None) -> None:
     """TypeError for an ``ack`` given to a store without ``supports_ack`` (before anything is written)."""
     if ack is not None:
         raise TypeError("this store cannot acknowledge a job inside a transition; ack it on its queue")
+
+
+@dataclass(slots=True)
+class DeadJob:
+    """A job taken out of delivery (malformed, forged, or delivered too often): kept for an operator."""
+
+    id: str
+    queue: str
+    payload: dict[str, Any]
+    attempts: int
+    reason: str
+    died_at: float

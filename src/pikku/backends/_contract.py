@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pikku._records import (
+    DeadJob,
     Enqueue,
     ErrorInfo,
     Job,
@@ -29,6 +30,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
 )
 
@@ -147,8 +149,13 @@ class StateStore(Protocol):
         """``pending`` -> ``scheduled`` only. False when the step already moved on (a fast worker won)."""
         ...
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
         """Atomically take the step for execution.
+
+        With ``form``, only a step of that form is claimed (a queue job claims only ``rpc`` steps): a step
+        of another form is not claimed and nothing changes (None), so a forged job cannot touch it.
 
         Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired, of a run that is still
         ``running`` (a step of a completed, failed or cancelled run is never claimed). The claim sets
@@ -207,6 +214,29 @@ class StateStore(Protocol):
         """The step's attempts in order. StepNotFoundError if the step is missing."""
         ...
 
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        """Every step's attempts in order, in one read (run inspection): step name -> attempts; a step with
+        none (a sleep done without a claim) may be absent. RunNotFoundError for a missing run."""
+        ...
+
+    # -- operating runs -------------------------------------------------------------------------------
+    async def resume_run(self, run_id: str) -> bool:
+        """``failed`` or ``cancelled`` -> ``running``, in one atomic write.
+
+        The run's error is cleared. Every ``failed`` step becomes ``pending`` (error cleared, lease
+        cleared) with a fresh budget: ``max_attempts`` becomes ``attempts + max_attempts``, and its
+        attempt log is kept. ``done`` steps are kept as they are. False (and no change) when the run is
+        ``running`` or ``completed``. RunNotFoundError for a missing run. Enqueueing the next pass is the
+        caller's business.
+        """
+        ...
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        """Delete up to ``limit`` runs whose status is in ``statuses`` and whose ``updated_at`` is before
+        ``before``, oldest first, with their steps and attempts; returns their ids. A ``running`` run is
+        never deleted, even when ``statuses`` names it (a run being written must not vanish)."""
+        ...
+
     async def close(self) -> None:
         """Release connections and files. Safe to call twice."""
         ...
@@ -261,7 +291,24 @@ class JobQueue(Protocol):
         ...
 
     async def count(self, queue: str | None = None) -> int:
-        """Jobs not yet acked, due or not, leased or not (for tests and monitoring)."""
+        """Jobs not yet acked, due or not, leased or not (for tests and monitoring); dead jobs not counted."""
+        ...
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        """Take the job out of delivery for good (for the claim that returned it), kept with ``reason`` and
+        the time for :meth:`list_dead`. False if the claim was lost (another owner may hold the job)."""
+        ...
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        """Dead jobs, newest first."""
+        ...
+
+    async def retry_dead(self, job_id: str) -> bool:
+        """Put a dead job back on its queue, due now, its delivery count reset to 0. False if no such dead job."""
+        ...
+
+    async def drop_dead(self, job_id: str) -> bool:
+        """Delete a dead job for good. False if no such dead job."""
         ...
 
     async def close(self) -> None:

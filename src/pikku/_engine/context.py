@@ -25,6 +25,7 @@ from pikku._errors import (
     UnknownRPCError,
     WorkflowAsyncException,
 )
+from pikku._hooks import HOOKS
 from pikku._logcontext import get_logger
 from pikku._records import RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
@@ -204,6 +205,8 @@ class WorkflowContext:
             decision = True
         else:
             decision = not self._recorded_ahead()  # no recorded step beyond this point
+            if HOOKS.event is not None:
+                HOOKS.event("workflow.patched", {"pikku.patch": patch_id, "pikku.taken": decision})
             if decision:
                 self._unwritten_markers.append(name)  # written before this pass's next write
         self._patches[name] = decision
@@ -238,6 +241,8 @@ class WorkflowContext:
         else:
             rec = await _guard(self._host.begin_sleep(self.run_id, name, now() + seconds))
             self._steps[name] = rec
+            if HOOKS.event is not None:
+                HOOKS.event("workflow.sleep", {"pikku.step": name, "pikku.seconds": seconds})
         if (rec.wake_at or 0.0) > now():
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
         await _guard(self._host.end_sleep(self.run_id, name))

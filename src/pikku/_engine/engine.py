@@ -112,7 +112,7 @@ class Engine:
         self.settings = settings or Settings()
         self.owner = owner or f"pikku-{uuid.uuid4().hex[:12]}"
         self.rpc = RPC(app_services)
-        self.steps = StepRunner(
+        self.steps: StepRunner = StepRunner(
             backend.state,
             self.transitions,
             app_services,

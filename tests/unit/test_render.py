@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
+import pikku.wiring
 from pikku.cli.model import ANY, FunctionMeta, Location, ProjectModel, StepMeta, TypeRef, WorkflowMeta
 from pikku.cli.render import HEADER, queue_workers, render_project
 
@@ -75,3 +77,18 @@ def test_client_and_types_use_fully_qualified_models() -> None:
     types = files["gen/workflow/types.py"]
     assert 'target: typing.Literal["users.create"]' in types
     assert ") -> app.models.User: ..." in types
+
+
+def test_generated_code_imports_pikku_only_through_wiring() -> None:
+    """Every generated module reaches pikku through ``pikku.wiring`` alone (its pinned ``__all__``)."""
+    files = render_project(_model(), "gen")
+    for name, text in files.items():
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pikku":
+                assert node.module == "pikku.wiring", (name, node.module)
+                assert {a.name for a in node.names} <= set(pikku.wiring.__all__), name
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] != "pikku" for a in node.names), name

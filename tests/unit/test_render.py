@@ -36,7 +36,7 @@ def test_every_file_has_the_stable_header_and_compiles() -> None:
     py = {k: v for k, v in files.items() if k.endswith(".py")}
     assert set(files) >= {"gen/workflow/map.py", "gen/workflow/types.py", "gen/workflow/workers.py",
                           "gen/workflow/wirings.py", "gen/workflow/meta.py", "gen/workflow/meta.json",
-                          "gen/functions.py", "gen/__init__.py"}
+                          "gen/__init__.py"}
     for name, text in py.items():
         assert text.startswith(HEADER + "\n"), name
         compile(text, name, "exec")
@@ -92,3 +92,10 @@ def test_generated_code_imports_pikku_only_through_wiring() -> None:
                 assert {a.name for a in node.names} <= set(pikku.wiring.__all__), name
             if isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] != "pikku" for a in node.names), name
+
+
+def test_no_function_registry_module_is_generated() -> None:
+    """No ``functions.py``: nothing imported it (rpc.invoke finds functions registered by the wirings)."""
+    files = render_project(_model(), "gen")
+    assert "gen/functions.py" not in files
+    assert not any("FUNCTIONS" in text for text in files.values())

@@ -154,7 +154,6 @@ def render_project(model: ProjectModel, package: str) -> dict[str, str]:
         "header": HEADER,
         "package": package,
         "modules": _modules(model),
-        "functions": list(model.functions),
         "workflows": list(model.workflows),
         "queues": queue_workers(model),
         "rpcs": _rpc_views(model),
@@ -164,7 +163,6 @@ def render_project(model: ProjectModel, package: str) -> dict[str, str]:
     out = {
         f"{package}/__init__.py": env.get_template("package_init.py.jinja").render(context),
         f"{package}/py.typed": "",
-        f"{package}/functions.py": env.get_template("functions.py.jinja").render(context),
         f"{package}/workflow/__init__.py": env.get_template("workflow_init.py.jinja").render(context),
         f"{package}/workflow/wirings.py": env.get_template("wirings.py.jinja").render(context),
         f"{package}/workflow/meta.py": env.get_template("meta.py.jinja").render(context),

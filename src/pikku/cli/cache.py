@@ -9,7 +9,8 @@ Two files in ``<output folder's parent>/.pikku-cache/`` (gitignored):
     not parsed again; its facts come back through :meth:`FileFacts.from_json`.
 ``output.json``
     The rendered files, keyed by a hash of every file's facts and the package name. When nothing changed,
-    the Jinja rendering is skipped too.
+    the Jinja rendering is skipped too. Only output that compiled is kept, so prebuild compiles again
+    only the generated files whose text differs from it.
 
 The cache can only make prebuild faster, never different: every entry carries a digest of its own text,
 and anything unreadable, mismatched or malformed is a miss (the file is scanned, the output rendered),
@@ -83,6 +84,8 @@ class PrebuildCache:
         self._old_facts = self._load_facts()
         self._new_facts: dict[str, list[str]] = {}
         self._output: dict[str, Any] | None = None
+        #: The output the cache held before this run (files checked when they were rendered), or {}.
+        self.previous_output: dict[str, str] = {}
         self._texts: list[tuple[str, str]] = []
 
     # -- scanning ---------------------------------------------------------------------------------------
@@ -125,17 +128,24 @@ class PrebuildCache:
         """The files ``render()`` would give for the facts scanned so far: reused when those are unchanged."""
         key = self._output_key(package)
         old = self._load_json(_OUTPUT_FILE)
-        files = old.get("files") if old.get("key") == key else None
-        if (
+        files = old.get("files")
+        if not (
             isinstance(files, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
             and old.get("digest") == _files_digest(files)
         ):
+            files = None
+        self.previous_output = files or {}
+        if files is not None and old.get("key") == key:
             self.output_reused = True
             return files
         files = render()
         self._output = {"format": CACHE_FORMAT, "key": key, "digest": _files_digest(files), "files": files}
         return files
+
+    def drop_output(self) -> None:
+        """Do not keep the output rendered by this run (it failed a check): the next run renders again."""
+        self._output = None
 
     def _output_key(self, package: str) -> str:
         parts = [str(CACHE_FORMAT).encode(), self._fingerprint.encode(), package.encode()]

@@ -1,4 +1,4 @@
-"""The scanner's diagnostic codes: one place for each code's level and its how-to-fix hint."""
+"""Prebuild's diagnostic codes (scanner and renderer): one place for each code's level and how-to-fix hint."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ BAD_EXECUTION_MODE = "PKU009"
 BAD_DURATION = "PKU010"
 RPC_NAME_NOT_LITERAL = "PKU011"
 UNRESOLVED_ANNOTATION = "PKU012"
+MODULE_NAME_INVALID = "PKU016"
+WORKFLOW_ATTRIBUTE_INVALID = "PKU017"
+TYPE_NOT_WRITABLE = "PKU018"
+GENERATED_CODE_INVALID = "PKU019"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -32,6 +36,10 @@ _HINTS: dict[str, str] = {
     BAD_DURATION: 'write a number and a unit (ms, s, m, h, d), e.g. "5s", "100ms" or "1h30m"',
     RPC_NAME_NOT_LITERAL: 'pass the rpc name as a string literal: @pikku_func(name="users.create")',
     UNRESOLVED_ANNOTATION: "import the type at module level (it is typed as Any until then)",
+    MODULE_NAME_INVALID: "rename the file or folder to a Python name (letters, digits, _; no leading digit or keyword)",
+    WORKFLOW_ATTRIBUTE_INVALID: "rename the workflow so its client attribute is unique and does not start with __",
+    TYPE_NOT_WRITABLE: "annotate with plain names, subscripts and | (import the types at module level)",
+    GENERATED_CODE_INVALID: "this is a bug in pikku's code generator: please report it with the name that caused it",
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION})
 

@@ -24,8 +24,10 @@ def build(config: PikkuConfig, *, use_cache: bool = True) -> tuple[ProjectModel,
     """Scan the project and render its files (nothing written). Files are empty when there are errors.
 
     With ``use_cache`` (the default) unchanged files are not parsed again and unchanged output is not
-    rendered again (see :mod:`pikku.cli.cache`); the result is the same either way.
+    rendered again (see :mod:`pikku.cli.cache`); the result is the same either way. Raises ConfigError
+    when the configured package or output would put generated code (or its cache) outside the project.
     """
+    write.check_target(config)
     with _no_cycle_collection():
         return _build(config, use_cache=use_cache)
 

@@ -163,6 +163,40 @@ def test_pku012_is_a_warning(scan: Scan) -> None:
     assert not model.has_errors
 
 
+def test_pku014_wire_workflow_not_at_module_level(scan: Scan) -> None:
+    """PKU014 at each wire_workflow call in a block, function, class or expression; module-level ones count."""
+    wiring = "\n".join(
+        [
+            'wire_workflow(name="top", func=flow)',
+            'flow_def = wire_workflow(name="assigned", func=flow)',
+            "if True:",
+            '    wire_workflow(name="in-if", func=flow)',
+            "try:",
+            '    wire_workflow(name="in-try", func=flow)',
+            "except Exception:",
+            "    pass",
+            "for n in range(2):",
+            '    wire_workflow(name=f"loop-{n}", func=flow)',
+            "def setup():",
+            '    wire_workflow(name="in-def", func=flow)',
+            'flows = [wire_workflow(name="in-list", func=flow)]',
+            'later = lambda: wire_workflow(name="in-lambda", func=flow)',
+        ]
+    )
+    model = scan({"app/f.py": _flow("pass", wiring)})
+    assert codes(model) == [("PKU014", "app/f.py", line, col) for line, col in
+                            [(10, 5), (12, 5), (16, 5), (18, 5), (19, 10), (20, 17)]]  # fmt: skip
+    messages = [d.message for d in model.diagnostics]
+    assert "inside an if block" in messages[0] and "inside the body of function setup" in messages[3]
+    assert [w.name for w in model.workflows] == ["assigned", "top"]
+
+
+def test_pku014_not_reported_without_pikku(scan: Scan) -> None:
+    """Another library's wire_workflow inside a function is not pikku's and not reported."""
+    model = scan({"app/f.py": "from other import wire_workflow\n\ndef f():\n    wire_workflow(name='x')\n"})
+    assert model.diagnostics == ()
+
+
 def test_diagnostics_of_wired_plain_function(scan: Scan) -> None:
     """A wired undecorated function's unresolvable annotations are reported (once, even if wired twice)."""
     wiring = 'wire_workflow(name="a", func=flow)\nwire_workflow(name="b", func=flow)'

@@ -20,8 +20,19 @@ from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
 from pikku.cli.scan.files import is_package_file, module_name, relative_file
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.steps import find_steps, literal_str
+from pikku.cli.scan.walk import find
 
 _EXECUTION_MODES = ("remote", "inline")
+_CALLS = frozenset({cst.Call})
+_STATEMENT_KINDS: dict[type, str] = {
+    cst.If: "an if block",
+    cst.Try: "a try block",
+    cst.TryStar: "a try block",
+    cst.For: "a for loop",
+    cst.While: "a while loop",
+    cst.With: "a with block",
+    cst.Match: "a match block",
+}
 # Renders small expressions for messages; any Module works since they hold no indentation.
 _CODEGEN = cst.Module(body=())
 
@@ -65,6 +76,7 @@ class _FileScan:
 
     def run(self, tree: cst.Module) -> FileFacts:
         """Facts from the module-level statements (locations still placeholders)."""
+        wired: set[int] = set()
         for stmt in tree.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.function(stmt)
@@ -73,6 +85,9 @@ class _FileScan:
                     call = _statement_call(small)
                     if call is not None and self.is_pikku_api(call.func, "wire_workflow"):
                         self.wire(call)
+                        wired.add(id(call))
+        if self.bindings.may_name("wire_workflow"):
+            self.misplaced_wires(tree, wired)
         return FileFacts(
             self.file,
             self.bindings.module,
@@ -90,6 +105,23 @@ class _FileScan:
         return binding.target == f"pikku.{name}" or (
             binding.target.startswith("pikku.") and binding.target.endswith(f".{name}")
         )
+
+    def misplaced_wires(self, tree: cst.Module, wired: set[int]) -> None:
+        """PKU014 for each wire_workflow(...) call that is not a module-level statement of its own.
+
+        Only those are read (a call in a function, a branch or a list may run any number of times, or
+        never), so any other one would silently leave its workflow without metadata, workers or client.
+        """
+        for stmt in tree.body:
+            for call in find(stmt, _CALLS):
+                if not isinstance(call, cst.Call) or id(call) in wired:
+                    continue
+                if self.is_pikku_api(call.func, "wire_workflow"):
+                    message = (
+                        f"wire_workflow(...) inside {_context(stmt)} is not read by prebuild: that workflow "
+                        "would get no metadata, queue workers or typed client"
+                    )
+                    self.error(codes.WIRE_NOT_AT_MODULE_LEVEL, call, message)
 
     # -- functions -----------------------------------------------------------------------------------
     def function(self, node: cst.FunctionDef) -> None:
@@ -211,6 +243,14 @@ class _FileScan:
     def error(self, code: str, node: cst.CSTNode, message: str) -> None:
         """Add a diagnostic located at ``node``."""
         self.diagnostics.append(diagnostic(code, self.locator.at(node), message))
+
+
+def _context(stmt: cst.CSTNode) -> str:
+    """How a message names the module-level statement a misplaced call is in."""
+    if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+        kind = "function" if isinstance(stmt, cst.FunctionDef) else "class"
+        return f"the body of {kind} {stmt.name.value}"
+    return _STATEMENT_KINDS.get(type(stmt), "an expression (a list, a call's arguments, a lambda, ...)")
 
 
 def _statement_call(small: cst.BaseSmallStatement) -> cst.Call | None:

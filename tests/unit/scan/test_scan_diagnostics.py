@@ -163,6 +163,29 @@ def test_pku012_is_a_warning(scan: Scan) -> None:
     assert not model.has_errors
 
 
+def test_pku002_sleep_name_not_literal(scan: Scan) -> None:
+    """A non-literal sleep name= is PKU002 (prebuild cannot know it); a non-literal duration stays "sleep:?"."""
+    body = 'await services.workflow.sleep("1s", name=data.label)\nawait services.workflow.sleep(data.t)'
+    model = scan({"app/f.py": _flow(body)})
+    assert codes(model) == [("PKU002", "app/f.py", 5, 46)]
+    assert "data.label" in model.diagnostics[0].message
+    assert [s.name for s in model.workflows[0].steps] == ["sleep:?"]
+
+
+def test_pku013_hash_in_step_name(scan: Scan) -> None:
+    """PKU013 at a literal or f-string step name (or sleep name=) whose text holds '#'; '#' in a field is fine."""
+    body = (
+        'await services.workflow.do("a#1", "known")\n'
+        'await services.workflow.do(f"b#{data}", "known")\n'
+        'await services.workflow.sleep("1s", name="c#")\n'
+        'await services.workflow.do(f"d-{data[\'#\']}", "known")\n'
+        'await services.workflow.do("plain", "known")'
+    )
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow(body)})
+    assert codes(model) == [("PKU013", "app/f.py", 5, 32), ("PKU013", "app/f.py", 6, 32), ("PKU013", "app/f.py", 7, 46)]
+    assert "'#'" in model.diagnostics[0].message and "name#1" in model.diagnostics[0].message
+
+
 def test_pku014_wire_workflow_not_at_module_level(scan: Scan) -> None:
     """PKU014 at each wire_workflow call in a block, function, class or expression; module-level ones count."""
     wiring = "\n".join(
@@ -195,6 +218,25 @@ def test_pku014_not_reported_without_pikku(scan: Scan) -> None:
     """Another library's wire_workflow inside a function is not pikku's and not reported."""
     model = scan({"app/f.py": "from other import wire_workflow\n\ndef f():\n    wire_workflow(name='x')\n"})
     assert model.diagnostics == ()
+
+
+def test_pku015_unawaited_step(scan: Scan) -> None:
+    """PKU015 at a do/sleep call standing alone; gathered, task-wrapped, assigned or returned calls are fine."""
+    body = (
+        'services.workflow.do("a", "known")\n'
+        "wf = services.workflow\n"
+        'wf.sleep("1s")\n'
+        'task = asyncio.create_task(wf.do("b", "known"))\n'
+        'await asyncio.gather(wf.do("c", "known"), wf.do("d", "known"))\n'
+        'pending = wf.do("e", "known")\n'
+        "await task; await pending\n"
+        "async def later():\n"
+        '    wf.do("f", "known")\n'
+        'return wf.do("g", "known")'
+    )
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow(body)})
+    assert codes(model) == [("PKU015", "app/f.py", 5, 5), ("PKU015", "app/f.py", 7, 5), ("PKU015", "app/f.py", 13, 9)]
+    assert "workflow.sleep(...) in flow is not awaited" in model.diagnostics[1].message
 
 
 def test_diagnostics_of_wired_plain_function(scan: Scan) -> None:

@@ -18,7 +18,9 @@ BAD_EXECUTION_MODE = "PKU009"
 BAD_DURATION = "PKU010"
 RPC_NAME_NOT_LITERAL = "PKU011"
 UNRESOLVED_ANNOTATION = "PKU012"
+STEP_NAME_RESERVED_CHAR = "PKU013"
 WIRE_NOT_AT_MODULE_LEVEL = "PKU014"
+STEP_NOT_AWAITED = "PKU015"
 MODULE_NAME_INVALID = "PKU016"
 WORKFLOW_ATTRIBUTE_INVALID = "PKU017"
 TYPE_NOT_WRITABLE = "PKU018"
@@ -37,7 +39,9 @@ _HINTS: dict[str, str] = {
     BAD_DURATION: 'write a number and a unit (ms, s, m, h, d), e.g. "5s", "100ms" or "1h30m"',
     RPC_NAME_NOT_LITERAL: 'pass the rpc name as a string literal: @pikku_func(name="users.create")',
     UNRESOLVED_ANNOTATION: "import the type at module level (it is typed as Any until then)",
+    STEP_NAME_RESERVED_CHAR: "use another character in the step name, e.g. '-' or ':'",
     WIRE_NOT_AT_MODULE_LEVEL: "call wire_workflow(...) at module level, as a statement of its own (it may be assigned)",
+    STEP_NOT_AWAITED: "await it, or pass it to asyncio.gather(...) / asyncio.create_task(...)",
     MODULE_NAME_INVALID: "rename the file or folder to a Python name (letters, digits, _; no leading digit or keyword)",
     WORKFLOW_ATTRIBUTE_INVALID: "rename the workflow so its client attribute is unique and does not start with __",
     TYPE_NOT_WRITABLE: "annotate with plain names, subscripts and | (import the types at module level)",

@@ -28,10 +28,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from pikku.cli.model import Diagnostic
 from pikku.cli.render import templates_dir
 from pikku.cli.scan import FileFacts, scan_source
+from pikku.cli.scan.extract import unread_file
 from pikku.cli.scan.facts import FACTS_VERSION
-from pikku.cli.scan.files import relative_file
+from pikku.cli.scan.files import read_source, relative_file
 
 CACHE_DIR = ".pikku-cache"
 #: Layout version of the two cache files themselves (the facts inside have their own FACTS_VERSION).
@@ -94,8 +96,11 @@ class PrebuildCache:
         out: list[FileFacts] = []
         for path in paths:
             file = relative_file(root, path)
-            source = path.read_bytes()
-            key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), file.encode(), source)
+            source = read_source(path, file)
+            if isinstance(source, Diagnostic):  # not read: nothing to cache, the diagnostic says why
+                out.append(unread_file(file, source))
+                continue
+            key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), _path_bytes(file), source)
             facts, text = self._cached(key, file)
             if facts is None:
                 facts = scan_source(file, source)
@@ -150,7 +155,7 @@ class PrebuildCache:
     def _output_key(self, package: str) -> str:
         parts = [str(CACHE_FORMAT).encode(), self._fingerprint.encode(), package.encode()]
         for file, text in sorted(self._texts):
-            parts += [file.encode(), text.encode()]
+            parts += [_path_bytes(file), text.encode()]
         return _sha(*parts)
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -186,6 +191,11 @@ class PrebuildCache:
             os.replace(tmp, path)
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def _path_bytes(file: str) -> bytes:
+    # A file name with bytes that are not UTF-8 arrives with lone surrogates (surrogateescape).
+    return file.encode("utf-8", "surrogatepass")
 
 
 def _files_digest(files: dict[str, str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from scan_support import Scan, codes, only
 
 from pikku.cli.model import Location
@@ -27,11 +28,32 @@ def test_pku001_syntax_error_located(scan: Scan) -> None:
 
 
 def test_pku001_undecodable_file(scan: Scan, tmp_path: Path) -> None:
-    """Bytes that are not valid source text are PKU001 too, not a crash."""
+    """Bytes that are not valid source text are PKU001 too, not a crash, at the first bad byte."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "bin.py").write_bytes(b"x = '\xff\xfe'\n")
     model = scan({})
-    assert codes(model) == [("PKU001", "app/bin.py", 1, 1)]
+    assert codes(model) == [("PKU001", "app/bin.py", 1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("source", "place", "detail"),
+    [
+        (b"x = 1\ny = 2\nz = 'caf\xe9'\n", (3, 9), "byte 0xE9 on line 3"),
+        (b"\xef\xbb\xbfx = '\xe9'\n", (1, 6), "byte 0xE9 on line 1"),
+        (b"# -*- coding: ascii -*-\nx = 1\ns = '\xe9'\n", (3, 6), "not valid ascii"),
+        (b"#!/usr/bin/env python\n# coding: nonesuch\n", (2, 1), "unknown encoding: nonesuch"),
+    ],
+)
+def test_pku001_points_at_the_undecodable_byte(
+    scan: Scan, tmp_path: Path, source: bytes, place: tuple[int, int], detail: str
+) -> None:
+    """A non-UTF-8 (or wrongly declared) file is PKU001 at the offending line and column, saying how to fix it."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "enc.py").write_bytes(source)
+    error = only(scan({}), "PKU001")
+    assert (error.location.line, error.location.column) == place
+    assert detail in error.message
+    assert "save the file as UTF-8" in error.hint
 
 
 def test_pku002_step_name_not_literal(scan: Scan) -> None:

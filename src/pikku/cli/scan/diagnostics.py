@@ -25,6 +25,10 @@ MODULE_NAME_INVALID = "PKU016"
 WORKFLOW_ATTRIBUTE_INVALID = "PKU017"
 TYPE_NOT_WRITABLE = "PKU018"
 GENERATED_CODE_INVALID = "PKU019"
+SOURCE_SKIPPED = "PKU020"
+SOURCE_TOO_LARGE = "PKU021"
+LONE_SURROGATE = "PKU022"
+SOURCE_UNREADABLE = "PKU023"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -46,14 +50,18 @@ _HINTS: dict[str, str] = {
     WORKFLOW_ATTRIBUTE_INVALID: "rename the workflow so its client attribute is unique and does not start with __",
     TYPE_NOT_WRITABLE: "annotate with plain names, subscripts and | (import the types at module level)",
     GENERATED_CODE_INVALID: "this is a bug in pikku's code generator: please report it with the name that caused it",
+    SOURCE_SKIPPED: "remove it from the source folder, or make it a regular file (a dangling link: point it at one)",
+    SOURCE_TOO_LARGE: "split the module, or move generated code or data out of the [tool.pikku] source folders",
+    LONE_SURROGATE: "use real characters: a lone surrogate (\\ud800-\\udfff) cannot be stored, sent or encoded",
+    SOURCE_UNREADABLE: "make the file readable by the user running prebuild, or move it out of the source folders",
 }
-_WARNINGS = frozenset({UNRESOLVED_ANNOTATION})
+_WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 
 
-def diagnostic(code: str, location: Location, message: str) -> Diagnostic:
-    """A diagnostic with the level and hint that belong to ``code``."""
+def diagnostic(code: str, location: Location, message: str, hint: str | None = None) -> Diagnostic:
+    """A diagnostic with the level and hint that belong to ``code`` (``hint`` when one cause needs its own)."""
     level: Level = "warning" if code in _WARNINGS else "error"
-    return Diagnostic(level, code, location, message, _HINTS[code])
+    return Diagnostic(level, code, location, message, hint or _HINTS[code])
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

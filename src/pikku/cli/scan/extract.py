@@ -6,6 +6,7 @@ lead?) are answered by :mod:`pikku.cli.scan.link`, so a cache can sit between th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,12 +18,16 @@ from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
 from pikku.cli.scan.bindings import Bindings, collect_bindings
 from pikku.cli.scan.diagnostics import diagnostic
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
-from pikku.cli.scan.files import is_package_file, module_name, relative_file
+from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.steps import find_steps, literal_str
+from pikku.cli.scan.surrogates import surrogates_reported
 from pikku.cli.scan.walk import find
 
 _EXECUTION_MODES = ("remote", "inline")
+_ENCODING_FIX = "save the file as UTF-8, or declare its encoding on line 1 or 2: # -*- coding: latin-1 -*-"
+# A coding declaration, as Python's tokenizer recognizes it (PEP 263).
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
 _CALLS = frozenset({cst.Call})
 _STATEMENT_KINDS: dict[type, str] = {
     cst.If: "an if block",
@@ -39,7 +44,16 @@ _CODEGEN = cst.Module(body=())
 
 def scan_file(root: Path, path: Path) -> FileFacts:
     """Facts for the file at ``path`` (inside ``root``); never imports it."""
-    return scan_source(relative_file(root, path), path.read_bytes())
+    file = relative_file(root, path)
+    source = read_source(path, file)
+    if isinstance(source, Diagnostic):
+        return unread_file(file, source)
+    return scan_source(file, source)
+
+
+def unread_file(file: str, why: Diagnostic) -> FileFacts:
+    """The facts of a file that was not read: nothing but the diagnostic saying why."""
+    return FileFacts(file, module_name(file), {}, diagnostics=(why,))
 
 
 def scan_source(file: str, source: bytes) -> FileFacts:
@@ -49,19 +63,57 @@ def scan_source(file: str, source: bytes) -> FileFacts:
         tree = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         where = Location(file, exc.raw_line, exc.raw_column + 1)
-        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, exc.message),))
-    except (SyntaxError, ValueError) as exc:  # undecodable bytes or a bad coding declaration
-        where = Location(file, getattr(exc, "lineno", None) or 1, 1)
-        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, str(exc)),))
+        return unread_file(file, _syntax_error(where, exc.message))
+    except UnicodeDecodeError as exc:
+        return unread_file(file, _undecodable(file, exc))
+    except (SyntaxError, ValueError) as exc:  # bad bytes on line 1 or 2, or a wrong coding declaration
+        return unread_file(file, _encoding_problem(file, source, exc))
     bindings = collect_bindings(tree, module, is_package_file(file))
     # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
     scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
-    facts = scan.run(tree)
+    facts = surrogates_reported(scan.run(tree))
     return facts.relocated(scan.locator.resolver(tree, source))
 
 
 def _syntax_error(where: Location, detail: str) -> Diagnostic:
     return diagnostic(codes.SYNTAX_ERROR, where, f"{where.file} does not parse: {detail}")
+
+
+def _undecodable(file: str, exc: UnicodeDecodeError) -> Diagnostic:
+    """PKU001 at the first byte the file's encoding cannot decode (line, and column in characters)."""
+    data, start = exc.object, exc.start
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    before = data[line_start:start].removeprefix(b"\xef\xbb\xbf") if line_start == 0 else data[line_start:start]
+    column = len(before.decode(exc.encoding, errors="replace")) + 1
+    message = (
+        f"{file} is not valid {exc.encoding}: byte 0x{data[start]:02X} on line {line} cannot be decoded "
+        f"({exc.reason})"
+    )
+    return diagnostic(codes.SYNTAX_ERROR, Location(file, line, column), message, _ENCODING_FIX)
+
+
+def _encoding_problem(file: str, source: bytes, exc: Exception) -> Diagnostic:
+    """PKU001 for a file whose encoding is wrong before parsing starts, at the byte or declaration at fault."""
+    line = _coding_line(source)
+    if line == 0:  # no declaration: the text must be UTF-8, so point at the first byte that is not
+        try:
+            source.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return _undecodable(file, bad)
+    where = Location(file, getattr(exc, "lineno", None) or max(line, 1), 1)
+    return diagnostic(codes.SYNTAX_ERROR, where, f"{file} does not parse: {exc}", _ENCODING_FIX)
+
+
+def _coding_line(source: bytes) -> int:
+    """The line (1 or 2) of the coding declaration, or 0 when there is none."""
+    lines = source.splitlines()[:2]
+    if lines and _CODING.match(lines[0]):
+        return 1
+    # Line 2 declares it only below a comment or blank line (PEP 263), as Python reads it.
+    if len(lines) == 2 and lines[0].lstrip()[:1] in (b"", b"#") and _CODING.match(lines[1]):
+        return 2
+    return 0
 
 
 @dataclass(slots=True)

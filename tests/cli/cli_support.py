@@ -37,9 +37,9 @@ def project(root: Path, files: dict[str, str], pikku_table: str = 'source = ["ap
     return root
 
 
-def python(code: str, cwd: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+def python(code: str, cwd: Path, *paths: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter with ``paths`` (e.g. the project and its .pikku) importable."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths), "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
     )

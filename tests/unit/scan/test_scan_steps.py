@@ -258,3 +258,20 @@ def test_unwired_function_has_no_workflow(scan: Scan) -> None:
     )
     assert model.workflows == ()
     assert model.diagnostics == ()
+
+
+def test_sleep_fstring_name_is_a_template(scan: Scan) -> None:
+    """``sleep(..., name=f"wait-{n}")`` is a template name, like an f-string do() name (no PKU002)."""
+    steps = _steps(
+        scan,
+        """
+        from pikku import wire_workflow
+
+        async def flow(services, data):
+            for n in range(2):
+                await services.workflow.sleep("1s", name=f"wait-{n}")
+
+        wire_workflow(name="w", func=flow)
+        """,
+    )
+    assert [(s.name, s.is_template, s.form) for s in steps] == [("wait-{n}", True, "sleep")]

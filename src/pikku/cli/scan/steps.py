@@ -184,19 +184,28 @@ class _StepScan:
         """A durable sleep, named ``name=`` or ``sleep:<duration>`` as the runtime names it."""
         duration_node = positional[0] if positional else keywords.get("duration")
         duration = self.duration(duration_node)
-        # A non-literal duration gives the name "sleep:?" on purpose (like a template: one entry for
-        # every duration); a non-literal name= would be a name prebuild cannot know, so it is PKU002.
-        name_node = keywords.get("name")
-        name = literal_str(name_node)
-        if name_node is not None and name is None and not _is_none(name_node):
-            shown = _CODEGEN.code_for_node(name_node)
-            message = f"step name {shown} of workflow.sleep(...) in {self.function} is not a string literal"
-            self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, self.locator.at(name_node), message))
+        named = self.sleep_name(keywords.get("name"))
+        if named is None:
             return
-        if name_node is not None and name:
-            self.check_reserved(name_node, name)
+        name, is_template = named
+        # Without a name the runtime calls it sleep:<duration>; a non-literal duration gives "sleep:?" on
+        # purpose (like a template: one entry for every duration).
         name = name or f"sleep:{duration if duration is not None else '?'}"
-        self.add(node, name, False, keywords, "sleep", duration=duration)
+        self.add(node, name, is_template, keywords, "sleep", duration=duration)
+
+    def sleep_name(self, node: cst.BaseExpression | None) -> tuple[str, bool] | None:
+        """(name= as written, is a template); ("", False) when absent; None after a PKU002."""
+        if node is None or _is_none(node):
+            return "", False
+        literal = literal_str(node)
+        template = template_of(node) if literal is None else None
+        if literal is None and template is None:
+            shown = _CODEGEN.code_for_node(node)
+            message = f"step name {shown} of workflow.sleep(...) in {self.function} is not a string literal or f-string"
+            self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, self.locator.at(node), message))
+            return None
+        self.check_reserved(node, static_text(node))
+        return (literal, False) if literal is not None else (template or "", True)
 
     def check_reserved(self, node: cst.BaseExpression, text: str) -> None:
         """PKU013 when the written text of a step name holds the character the engine numbers repeats with."""

@@ -28,6 +28,7 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 async def _open(url: str) -> Any:
     import pikku_gen.workflow.wirings  # noqa: F401  (registers the example's workflows)
+
     from pikku import open_runtime
 
     return await open_runtime(state_url=url)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from example_app.models import Email, OnboardingInput, OnboardingOutput, User
-from pikku import WorkflowRun
 from pikku_gen.workflow.map import workflows
 from pikku_gen.workflow.types import Services
+
+from example_app.models import Email, OnboardingInput, OnboardingOutput, User
+from pikku import WorkflowRun
 
 
 async def start_and_wait() -> OnboardingOutput:

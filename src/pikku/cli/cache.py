@@ -37,7 +37,8 @@ from pikku.cli.scan.files import read_source, relative_file
 
 CACHE_DIR = ".pikku-cache"
 #: Layout version of the two cache files themselves (the facts inside have their own FACTS_VERSION).
-CACHE_FORMAT = 1
+#: 2: output.json holds only output that compiled (prebuild skips compiling files equal to it).
+CACHE_FORMAT = 2
 
 _FACTS_FILE = "facts.json"
 _OUTPUT_FILE = "output.json"

@@ -87,8 +87,7 @@ def _undecodable(file: str, exc: UnicodeDecodeError) -> Diagnostic:
     before = data[line_start:start].removeprefix(b"\xef\xbb\xbf") if line_start == 0 else data[line_start:start]
     column = len(before.decode(exc.encoding, errors="replace")) + 1
     message = (
-        f"{file} is not valid {exc.encoding}: byte 0x{data[start]:02X} on line {line} cannot be decoded "
-        f"({exc.reason})"
+        f"{file} is not valid {exc.encoding}: byte 0x{data[start]:02X} on line {line} cannot be decoded ({exc.reason})"
     )
     return diagnostic(codes.SYNTAX_ERROR, Location(file, line, column), message, _ENCODING_FIX)
 

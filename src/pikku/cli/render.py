@@ -16,6 +16,7 @@ quotes, newlines or code in it therefore ends up inside a string literal or in a
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import json
 import keyword
@@ -74,6 +75,7 @@ def attribute_name(workflow: str) -> str:
     return unicodedata.normalize("NFKC", ident)
 
 
+@functools.cache  # a project repeats a handful of type expressions thousands of times
 def is_type_expression(text: str) -> bool:
     """True for one line holding one Python expression and no comment (it is placed mid-line)."""
     if "\n" in text or "\r" in text:

@@ -54,6 +54,7 @@ def is_identifier(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+@functools.cache
 def is_dotted(name: str) -> bool:
     """True for ``a.b.c`` made of identifiers only (a module or package generated code may import)."""
     return all(is_identifier(part) for part in name.split("."))
@@ -168,27 +169,36 @@ def check_names(model: ProjectModel) -> list[Diagnostic]:
     return [*_module_problems(model), *_attribute_problems(model), *_type_problems(model)]
 
 
-def _imported_modules(model: ProjectModel) -> dict[str, Location]:
-    """Every module generated code imports, with the first place in user code that makes it do so."""
-    users: list[tuple[str, Location]] = [(f.module, f.location) for f in model.functions]
-    users += [(wf.wire_module, wf.location) for wf in model.workflows]
+def _module_users(model: ProjectModel) -> Iterator[tuple[str, Location]]:
+    """Every module generated code imports, with a place in user code that makes it do so."""
+    for fn in model.functions:
+        yield fn.module, fn.location
+    for wf in model.workflows:
+        yield wf.wire_module, wf.location
     for fn in [*model.functions, *(wf.func for wf in model.workflows)]:
-        users += [(m, fn.location) for m in (*fn.input_type.modules, *fn.output_type.modules)]
-    first: dict[str, Location] = {}
-    for module, where in sorted(users, key=lambda u: (u[0], u[1].file, u[1].line, u[1].column)):
-        first.setdefault(module, where)
-    return first
+        for module in (*fn.input_type.modules, *fn.output_type.modules):
+            yield module, fn.location
 
 
 def _module_problems(model: ProjectModel) -> Iterator[Diagnostic]:
-    for module, where in _imported_modules(model).items():
-        if not is_dotted(module):
-            bad = next(part for part in module.split(".") if not is_identifier(part))
-            message = (
-                f"module {module} cannot be imported by the generated code: {bad!r} is not a Python identifier "
-                f"(or is a keyword), so `import {module}` would not compile"
-            )
-            yield diagnostic(codes.MODULE_NAME_INVALID, where, message)
+    """PKU016 for each module that is not a dotted identifier, at the first place that needs it."""
+    first: dict[str, Location] = {}
+    for module, where in _module_users(model):
+        if not is_dotted(module):  # cached: a project names few modules, thousands of times
+            known = first.get(module)
+            if known is None or _place(where) < _place(known):
+                first[module] = where
+    for module, where in sorted(first.items()):
+        bad = next(part for part in module.split(".") if not is_identifier(part))
+        message = (
+            f"module {module} cannot be imported by the generated code: {bad!r} is not a Python identifier "
+            f"(or is a keyword), so `import {module}` would not compile"
+        )
+        yield diagnostic(codes.MODULE_NAME_INVALID, where, message)
+
+
+def _place(location: Location) -> tuple[str, int, int]:
+    return (location.file, location.line, location.column)
 
 
 def _attribute_problems(model: ProjectModel) -> Iterator[Diagnostic]:

@@ -56,6 +56,23 @@ def test_pku001_points_at_the_undecodable_byte(
     assert "save the file as UTF-8" in error.hint
 
 
+@pytest.mark.parametrize(
+    ("line", "place"),
+    [
+        ('    await services.workflow.do("\\N{NO SUCH NAME}", lambda: 1)', (5, 32)),
+        ('    await services.workflow.do("a" "\\x4", lambda: 1)', (5, 32)),
+        ("    await services.workflow.sleep(1, description='\\N{X}')", (5, 50)),
+    ],
+)
+def test_pku001_literal_python_would_reject(scan: Scan, line: str, place: tuple[int, int]) -> None:
+    """A string libcst parses but Python's compiler refuses (bad escape): PKU001 at the literal, no traceback."""
+    head = "from pikku import wire_workflow\n\n\nasync def flow(services, data):\n"
+    source = f"{head}{line}\n\nwire_workflow(name='w', func=flow)\n"
+    error = only(scan({"app/f.py": source}), "PKU001")
+    assert (error.location.line, error.location.column) == place
+    assert "is invalid: (unicode error)" in error.message
+
+
 def test_pku002_step_name_not_literal(scan: Scan) -> None:
     """PKU002 is at the non-literal name argument (or the call when there is no name at all)."""
     model = scan(

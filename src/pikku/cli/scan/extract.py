@@ -19,6 +19,7 @@ from pikku.cli.scan.bindings import Bindings, collect_bindings
 from pikku.cli.scan.diagnostics import diagnostic
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
 from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
+from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.steps import find_steps, literal_str
 from pikku.cli.scan.surrogates import surrogates_reported
@@ -71,7 +72,13 @@ def scan_source(file: str, source: bytes) -> FileFacts:
     bindings = collect_bindings(tree, module, is_package_file(file))
     # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
     scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
-    facts = surrogates_reported(scan.run(tree))
+    try:
+        facts = surrogates_reported(scan.run(tree))
+    except InvalidLiteral as exc:  # libcst parsed it, but Python would not compile the file
+        shown = _CODEGEN.code_for_node(exc.node)
+        facts = unread_file(
+            file, _syntax_error(scan.locator.at(exc.node), f"the literal {shown} is invalid: {exc.detail}")
+        )
     return facts.relocated(scan.locator.resolver(tree, source))
 
 

@@ -15,6 +15,7 @@ from pikku._errors import InvalidDurationError
 from pikku.cli.model import Diagnostic, StepForm, StepMeta
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.diagnostics import diagnostic
+from pikku.cli.scan.literals import evaluated
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.walk import find
 
@@ -53,13 +54,13 @@ def literal_str(node: cst.BaseExpression | None) -> str | None:
     if isinstance(node, cst.SimpleString):
         return _simple_value(node)
     if isinstance(node, cst.ConcatenatedString):
-        value = node.evaluated_value
+        value = evaluated(node)
         return value if isinstance(value, str) else None
     return None
 
 
 def _simple_value(node: cst.SimpleString) -> str | None:
-    # evaluated_value compiles the literal with ast.literal_eval; most step names and rpc names have
+    # evaluated() compiles the literal with ast.literal_eval; most step names and rpc names have
     # no escapes, so their text is the value and the compile is skipped.
     prefix = node.prefix.lower()
     if "b" in prefix:
@@ -67,7 +68,7 @@ def _simple_value(node: cst.SimpleString) -> str | None:
     raw = node.raw_value
     if "r" in prefix or "\\" not in raw:
         return raw
-    value = node.evaluated_value
+    value = evaluated(node)
     return value if isinstance(value, str) else None
 
 
@@ -219,7 +220,7 @@ class _StepScan:
     def duration(self, node: cst.BaseExpression | None) -> str | None:
         """The literal duration (checked like the runtime checks it), or None when not a literal."""
         if isinstance(node, cst.Integer | cst.Float):
-            return str(node.evaluated_value)
+            return str(evaluated(node))
         text = literal_str(node)
         if text is None or node is None:
             return None

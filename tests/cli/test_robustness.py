@@ -81,3 +81,14 @@ def test_non_utf8_source_points_at_the_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "app/legacy.py:3:12: error PKU001" in result.stderr, result.stderr
     assert "save the file as UTF-8" in result.stderr
+
+
+def test_brackets_nested_deeper_than_python_allows_do_not_crash(tmp_path: Path) -> None:
+    """5,000 nested lists (libcst's parser segfaults on them): PKU001 at the place Python stops, exit 1."""
+    root = project(tmp_path, {"app/flow.py": FLOW})
+    (root / "app" / "deep.py").write_text("x = 1\ny = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = run("prebuild", cwd=root)
+    _clean(result.stderr)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "app/deep.py:2:205: error PKU001" in result.stderr
+    assert "too many nested parentheses" in result.stderr

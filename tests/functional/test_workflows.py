@@ -202,7 +202,7 @@ async def test_changed_code_under_a_running_run_is_a_coded_non_determinism_error
 
 
 async def unserializable_wf(services: Any, data: None) -> None:
-    await services.workflow.do("opaque", lambda: object())
+    await services.workflow.do("opaque", lambda: object())  # noqa: PLW0108 - the inline form under test
 
 
 wire_workflow(name="f-unserializable", func=unserializable_wf)

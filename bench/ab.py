@@ -84,7 +84,8 @@ def _pairs(old: Path, new: Path, name: str, spec: dict[str, Any], pairs: int, sc
             with _database(spec["backend"], scratch, f"{name}-{i}-{side}") as url:
                 pair[side] = _sample(tree, spec, url)
         rows.append(pair)
-        print(f"  {name} pair {i + 1}: " + ", ".join(f"{s} {pair[s]['per_s']:.0f}/s" for s in ("old", "new")), flush=True)
+        shown = ", ".join(f"{side} {pair[side]['per_s']:.0f}/s" for side in ("old", "new"))
+        print(f"  {name} pair {i + 1}: {shown}", flush=True)
     return _summary(rows)
 
 
@@ -104,9 +105,11 @@ def _summary(rows: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
 
 def _table(results: dict[str, dict[str, Any]], base: str, pairs: int) -> str:
     lines = [
-        f"Old = `{base}`, new = the work tree; {pairs} interleaved pairs per row, medians; ratio = median of new/old per pair.",
+        f"Old = `{base}`, new = the work tree; {pairs} interleaved pairs per row, medians; "
+        "ratio = median of new/old per pair.",
         "",
-        "| workload | old per s | new per s | throughput new/old (min-max) | old CPU us/step | new CPU us/step | CPU new/old (min-max) |",
+        "| workload | old per s | new per s | throughput new/old (min-max) "
+        "| old CPU us/step | new CPU us/step | CPU new/old (min-max) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():

@@ -73,7 +73,9 @@ def test_a_remote_run_with_a_retry_is_one_trace_across_processes(tmp_path: Path)
     attempts (the first failed with its error recorded, the second done), with the sleep as an event."""
     project = tmp_path / "proj"
     (project / "app").mkdir(parents=True)
-    (project / "pyproject.toml").write_text('[tool.pikku]\nsource = ["app"]\n[tool.pikku.settings]\nlocal_steps = false\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.pikku]\nsource = ["app"]\n[tool.pikku.settings]\nlocal_steps = false\n'
+    )
     (project / "app/__init__.py").write_text("")
     (project / "app/flow.py").write_text(textwrap.dedent(FLOW))
     (project / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
@@ -107,7 +109,10 @@ def test_a_remote_run_with_a_retry_is_one_trace_across_processes(tmp_path: Path)
     by_id = {s["span_id"]: s for s in spans}
     [start] = [s for s in spans if s["name"] == "workflow.start checkout"]
     passes = [s for s in spans if s["name"] == "workflow.pass checkout"]
-    steps = sorted((s for s in spans if s["name"] == "workflow.step checkout.charge"), key=lambda s: s["attributes"]["pikku.attempt"])
+    steps = sorted(
+        (s for s in spans if s["name"] == "workflow.step checkout.charge"),
+        key=lambda s: s["attributes"]["pikku.attempt"],
+    )
     assert start["parent_id"] is None and len(passes) >= 2
     assert [(s["attributes"]["pikku.attempt"], s["attributes"]["pikku.outcome"], s["status"]) for s in steps] == [
         (1, "retry", "ERROR"),
@@ -141,7 +146,9 @@ def test_without_the_package_nothing_is_imported(monkeypatch: pytest.MonkeyPatch
     from pikku import _telemetry
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "opentelemetry" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "opentelemetry" else real(name, *a)
+    )
     monkeypatch.delitem(sys.modules, "pikku._otel", raising=False)
     assert _telemetry.instrument(object()) is False
     assert "pikku._otel" not in sys.modules
@@ -183,7 +190,8 @@ async def main():
         for sm in rm.scope_metrics:
             for m in sm.metrics:
                 for p in m.data.data_points:
-                    key = m.name + "|" + ",".join(f"{k}={v}" for k, v in sorted(p.attributes.items()) if k != "pikku.queue")
+                    labels = sorted(p.attributes.items())
+                    key = m.name + "|" + ",".join(f"{k}={v}" for k, v in labels if k != "pikku.queue")
                     out[key] = out.get(key, 0) + (p.value if hasattr(p, "value") else p.count)
     print(json.dumps(out))
 

@@ -2,6 +2,10 @@
 
 Write plain functions, wire some as workflows, run ``pikku prebuild``, import the generated typed client
 (``from pikku_gen.workflow.map import workflows``) and run ``pikku worker``.
+
+``__all__`` lists what applications use. What only generated code needs is in :mod:`pikku.wiring`;
+engine internals (``WorkflowAsyncException``, ``set_runtime``) stay importable for tools and tests but
+are not part of the public surface.
 """
 
 from pikku._client import WorkflowClient, WorkflowHandle, WorkflowRun
@@ -47,7 +51,6 @@ __all__ = [
     "NonDeterminismError",
     "PayloadTooLargeError",
     "PikkuError",
-    "QueueWorker",
     "RunIdInUseError",
     "RunNotFoundError",
     "RunPage",
@@ -57,20 +60,16 @@ __all__ = [
     "Settings",
     "StepContext",
     "StepFailedError",
-    "StepInfo",
     "StepNotFoundError",
     "StepSerializationError",
     "StepView",
     "UnknownRPCError",
     "UnknownWorkflowError",
     "Worker",
-    "WorkflowAsyncException",
     "WorkflowCancelled",
     "WorkflowCancelledError",
-    "WorkflowClient",
     "WorkflowFailedError",
     "WorkflowHandle",
-    "WorkflowInfo",
     "WorkflowRun",
     "WorkflowTimeoutError",
     "cancel_run",
@@ -82,7 +81,5 @@ __all__ = [
     "list_runs",
     "open_runtime",
     "pikku_func",
-    "register_workflow_meta",
-    "set_runtime",
     "wire_workflow",
 ]

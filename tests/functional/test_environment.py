@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 import pikku
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
 from pikku.testing import WorkflowEnvironment
+from pikku.wiring import WorkflowClient
 
 ORDER: list[str] = []
 

@@ -10,8 +10,8 @@ import test_run_control as control  # the modules as pytest imports them (rootdi
 import test_workflows as flows
 
 import pikku
-from pikku import WorkflowClient
 from pikku.testing import WorkflowEnvironment
+from pikku.wiring import WorkflowClient
 
 
 @pytest.fixture(autouse=True)

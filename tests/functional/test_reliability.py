@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 import pikku
-from pikku import Settings, WorkflowClient, pikku_func, wire_workflow
+from pikku import Settings, pikku_func, wire_workflow
 from pikku._engine.recovery import SweepCursor, recover
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime, settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 INVOCATIONS: list[tuple[str, int]] = []

@@ -11,9 +11,10 @@ import pytest
 from pydantic import BaseModel
 
 import pikku
-from pikku import Settings, WorkflowClient, pikku_func, wire_workflow
+from pikku import Settings, pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime, settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 SEEN: list[tuple[str, Any]] = []

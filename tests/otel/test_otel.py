@@ -165,7 +165,7 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
 from pikku import pikku_func, wire_workflow
 from pikku.testing import memory_runtime, settle
-from pikku import WorkflowClient
+from pikku.wiring import WorkflowClient
 
 @pikku_func(name="m.flaky")
 async def flaky(services, data: None) -> int:

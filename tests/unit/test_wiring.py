@@ -19,6 +19,9 @@ def test_wiring_all_is_pinned() -> None:
 
 
 def test_wiring_names_are_the_runtime_objects() -> None:
-    """Each exported name is the runtime's own object (the same class pikku exports), not a copy."""
+    """Each exported name is the runtime's own object (defined in pikku's private modules), not a copy."""
+    from pikku import _client, _registry, _services
+
     for name in pikku.wiring.__all__:
-        assert getattr(pikku.wiring, name) is getattr(pikku, name), name
+        home = next(m for m in (_client, _registry, _services) if hasattr(m, name))
+        assert getattr(pikku.wiring, name) is getattr(home, name), name

@@ -4,18 +4,24 @@ The project: 200 workflow modules and 800 function modules (4 ``@pikku_func`` ea
 and package ``__init__`` files. Each sample runs in a fresh interpreter (no warm in-process caches), and the
 time is taken around the ``prebuild`` call itself, so interpreter start-up and imports are left out for
 all three figures alike.
+
+``python -m bench.prebuild_bench ab [pairs]`` measures the scanner's position finding against libcst's
+plain PositionProvider on the same project (see bench/NOTES.md, "Positions: fast path or PositionProvider").
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import libcst
 
-from bench.common import child_main
+from bench.common import child_main, run_child
 from pikku.cli.prebuild import prebuild
 
 N_WORKFLOWS = 200
@@ -149,9 +155,51 @@ def timed_prebuild(root: Path, clean: bool) -> float:
     return time.perf_counter() - t0
 
 
+def use_positions(mode: str) -> None:
+    """Switch this process's scanner to one way of finding positions, for :func:`positions_ab`.
+
+    ``fast``: the scanner as shipped (def lines from the text, the rest from ``ast``, PositionProvider
+    for what those cannot place); ``plain``: libcst's public PositionProvider alone, for every node.
+    """
+    if mode == "plain":
+        from pikku.cli.scan import positions  # noqa: PLC0415 - patched only in the child that asked
+
+        positions._fast_places = lambda module, source, nodes: {}
+    elif mode != "fast":
+        raise ValueError(f"unknown positions mode {mode!r}")
+
+
+def positions_ab(pairs: int) -> dict[str, list[float]]:
+    """Cold and warm prebuild, fast vs plain positions, as ``pairs`` interleaved pairs (order alternating).
+
+    Every sample is a fresh interpreter on one generated project; a bare parse is taken once per pair as
+    the reference. Prints each pair as it finishes, returns every sample.
+    """
+    samples: dict[str, list[float]] = {"parse": []}
+    with tempfile.TemporaryDirectory(prefix="bench-prebuild-ab-") as folder:
+        run_child("bench.prebuild_bench", {"op": "generate", "dir": folder})
+        for pair in range(pairs):
+            samples["parse"] += run_child("bench.prebuild_bench", {"op": "parse", "dir": folder, "repeats": 1})["times"]
+            for mode in ("fast", "plain") if pair % 2 == 0 else ("plain", "fast"):
+                for op in ("cold", "warm"):
+                    args = {"op": op, "dir": folder, "positions": mode}
+                    samples.setdefault(f"{mode}/{op}", []).append(run_child("bench.prebuild_bench", args)["time"])
+            print(pair, {k: round(v[-1], 3) for k, v in samples.items()}, flush=True)
+    return samples
+
+
+def _report(samples: dict[str, list[float]]) -> None:
+    for key, values in samples.items():
+        print(f"{key:12} median {statistics.median(values):.3f} s  {[round(v, 3) for v in values]}")
+    for op in ("cold", "warm"):
+        ratios = [f / p for f, p in zip(samples[f"fast/{op}"], samples[f"plain/{op}"], strict=True)]
+        print(f"{op}: fast/plain per pair, median {statistics.median(ratios):.3f}  {[round(r, 3) for r in ratios]}")
+
+
 def _child(args: dict[str, Any]) -> dict[str, Any]:
     root = Path(args["dir"])
     op = args["op"]
+    use_positions(args.get("positions", "fast"))
     if op == "generate":
         return {"modules": generate(root), "files": len(source_files(root))}
     if op == "parse":
@@ -162,4 +210,7 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    child_main(_child)
+    if sys.argv[1:2] == ["ab"]:  # python -m bench.prebuild_bench ab [pairs]: the positions A/B
+        _report(positions_ab(int(sys.argv[2]) if len(sys.argv) > 2 else 7))
+    else:
+        child_main(_child)

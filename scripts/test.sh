@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,postgres,redis,fast
-.venv/bin/ruff check src
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -2,9 +2,12 @@
 
 Write plain functions, wire some as workflows, run ``pikku prebuild``, import the generated typed client
 (``from pikku_gen.workflow.map import workflows``) and run ``pikku worker``.
+
+``__all__`` lists what applications use. What only generated code needs is in :mod:`pikku.wiring`;
+engine internals (``WorkflowAsyncException``, ``set_runtime``) live in their private modules.
 """
 
-from pikku._client import WorkflowClient, WorkflowHandle, WorkflowRun
+from pikku._client import WorkflowHandle, WorkflowRun
 from pikku._control import RunPage, RunSummary, StepView, cancel_run, get_steps, list_runs
 from pikku._engine.engine import Settings, current_step
 from pikku._errors import (
@@ -24,15 +27,14 @@ from pikku._errors import (
     StepSerializationError,
     UnknownRPCError,
     UnknownWorkflowError,
-    WorkflowAsyncException,
     WorkflowCancelled,
     WorkflowCancelledError,
     WorkflowFailedError,
     WorkflowTimeoutError,
 )
 from pikku._records import ErrorInfo
-from pikku._registry import QueueWorker, StepInfo, WorkflowInfo, pikku_func, register_workflow_meta, wire_workflow
-from pikku._runtime import Runtime, configure, get_runtime, open_runtime, set_runtime
+from pikku._registry import pikku_func, wire_workflow
+from pikku._runtime import Runtime, configure, get_runtime, open_runtime
 from pikku._services import Services, StepContext, invocation_id
 from pikku.worker import Worker
 
@@ -47,7 +49,6 @@ __all__ = [
     "NonDeterminismError",
     "PayloadTooLargeError",
     "PikkuError",
-    "QueueWorker",
     "RunIdInUseError",
     "RunNotFoundError",
     "RunPage",
@@ -57,20 +58,16 @@ __all__ = [
     "Settings",
     "StepContext",
     "StepFailedError",
-    "StepInfo",
     "StepNotFoundError",
     "StepSerializationError",
     "StepView",
     "UnknownRPCError",
     "UnknownWorkflowError",
     "Worker",
-    "WorkflowAsyncException",
     "WorkflowCancelled",
     "WorkflowCancelledError",
-    "WorkflowClient",
     "WorkflowFailedError",
     "WorkflowHandle",
-    "WorkflowInfo",
     "WorkflowRun",
     "WorkflowTimeoutError",
     "cancel_run",
@@ -82,7 +79,5 @@ __all__ = [
     "list_runs",
     "open_runtime",
     "pikku_func",
-    "register_workflow_meta",
-    "set_runtime",
     "wire_workflow",
 ]

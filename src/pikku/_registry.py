@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
+from pikku import _naming
 from pikku._errors import ConfigError, UnknownRPCError, UnknownWorkflowError
 
 ExecutionMode = Literal["remote", "inline"]
@@ -129,7 +130,7 @@ class WorkflowDef:
     @property
     def orchestrator_queue(self) -> str:
         """Where replays of this workflow's runs are queued."""
-        return f"workflow-{self.name}-orchestrator"
+        return _naming.orchestrator_queue(self.name)
 
     def step_queue(self, step: str) -> str:
         """The queue of an RPC step: one per step declared in source (templates match their instances)."""
@@ -137,13 +138,13 @@ class WorkflowDef:
         for pattern, queue in self._routes:
             if pattern.fullmatch(base):
                 return queue
-        return f"workflow-{self.name}-{base}"
+        return _naming.step_queue(self.name, base)
 
     def attach_info(self, info: WorkflowInfo) -> None:
         """Take the generated metadata and build routes for template step names like ``charge-{i}``."""
         self.info = info
         self._routes = [
-            (_template_pattern(s.name), f"workflow-{self.name}-{s.name}")
+            (_template_pattern(s.name), _naming.step_queue(self.name, s.name))
             for s in info.steps
             if s.is_template and s.form == "rpc"
         ]

@@ -15,6 +15,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from pikku import _telemetry
 from pikku._config import PikkuConfig, load_config
 from pikku._engine.engine import Engine, Settings
 from pikku._errors import ConfigError
@@ -85,7 +86,9 @@ async def open_runtime(
         services = await make_services(config)
     if settings is None and config is not None:
         settings = engine_settings(config)
-    return Runtime(Engine(backend, services, settings), config)
+    engine = Engine(backend, services, settings)
+    _telemetry.instrument(engine)  # spans and metrics when an OpenTelemetry SDK is configured; else nothing
+    return Runtime(engine, config)
 
 
 def engine_settings(config: PikkuConfig) -> Settings:

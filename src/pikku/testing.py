@@ -23,6 +23,7 @@ from pikku._engine.history import replay_history
 from pikku._errors import WorkflowTimeoutError
 from pikku._records import SETTLED_RUN_STATUSES, RunRecord
 from pikku._runtime import Runtime, open_runtime, set_runtime
+from pikku._testenv import VirtualClock, WorkflowEnvironment
 from pikku.worker import Worker
 
 FAST = Settings(run_lock_lease=5.0, step_lease=5.0, lock_busy_delay=0.01, default_retries=0)
@@ -87,4 +88,4 @@ def _history_data(history: dict[str, Any] | str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["FAST", "memory_runtime", "replay", "settle"]
+__all__ = ["FAST", "VirtualClock", "WorkflowEnvironment", "memory_runtime", "replay", "settle"]

@@ -78,6 +78,11 @@ class Worker:
         """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""
         return self._served is None or queue in self._served
 
+    @property
+    def in_flight(self) -> int:
+        """Jobs being processed right now."""
+        return len(self._tasks)
+
     def stop(self) -> None:
         """Ask the loop to stop claiming; in-flight jobs get ``stop_grace`` seconds to finish."""
         self.stopping.set()

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-PIKKU = Path(sys.executable).with_name("pikku")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PIKKU), *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _project(tmp_path: Path, files: dict[str, str]) -> Path:
-    (tmp_path / "pyproject.toml").write_text('[tool.pikku]\nsource = ["app"]\n')
-    for rel, text in {"app/__init__.py": "", **files}.items():
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return tmp_path
-
+from cli_support import ROOT
+from cli_support import project as _project
+from cli_support import run as _run
 
 GOOD = """
 from pikku import pikku_func, wire_workflow
@@ -85,7 +61,8 @@ def test_prebuild_is_idempotent_and_check_names_stale_files(tmp_path: Path) -> N
     again = _run("prebuild", cwd=project)
     assert "0 created, 0 updated, 0 removed" in again.stderr
     assert _run("prebuild", "--check", cwd=project).returncode == 0
-    (project / "app/flow.py").write_text(textwrap.dedent(GOOD).replace('"greet", data)', '"greet", data, description="Say hi")'))
+    described = textwrap.dedent(GOOD).replace('"greet", data)', '"greet", data, description="Say hi")')
+    (project / "app/flow.py").write_text(described)
     check = _run("prebuild", "--check", cwd=project)
     assert check.returncode == 1
     assert "stale: .pikku/pikku_gen/workflow/meta.json" in check.stderr

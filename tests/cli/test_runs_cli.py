@@ -28,7 +28,9 @@ wire_workflow(name="hello", func=flow, execution_mode="inline")
 
 def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "PIKKU_STATE_URL": f"sqlite:///{project / 'state.db'}"}
-    return subprocess.run([str(PIKKU), *args], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(PIKKU), *args], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.fixture(scope="module")

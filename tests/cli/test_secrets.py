@@ -43,7 +43,9 @@ def project(tmp_path: Path) -> Path:
 
 def _run(project: Path, url: str, *args: str) -> str:
     env = {**os.environ, "PIKKU_STATE_URL": url, "COLUMNS": "200"}
-    done = subprocess.run([str(PIKKU), *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(PIKKU), *args], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     return done.stdout + done.stderr
 
 

@@ -40,7 +40,12 @@ def test_json_log_lines_carry_the_run_fields(tmp_path: Path) -> None:
     try:
         started = subprocess.run(
             [str(PIKKU), "start", "hello", '{"name": "Ada"}', "--wait", "--timeout", "60"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert started.returncode == 0, started.stdout + started.stderr
     finally:

@@ -25,7 +25,7 @@ async def test_lock_run_returns_run_and_steps_and_takes_the_lock(state: StateSto
     assert await state.acquire_run_lock("r1", "w2", 5) is False
     run2, steps2 = await state.lock_run("r1", "w2", 5)
     assert (run2.run_id, steps2) == ("r1", None)
-    again, steps3 = await state.lock_run("r1", "w1", 5)  # the owner may take it again
+    _again, steps3 = await state.lock_run("r1", "w1", 5)  # the owner may take it again
     assert steps3 is not None
 
 

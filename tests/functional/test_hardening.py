@@ -10,9 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 import pikku
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 FLAGS: dict[str, Any] = {}
@@ -56,7 +57,9 @@ wire_workflow(name="h-unprintable-remote", func=unprintable_remote_wf)
 wire_workflow(name="h-unprintable-inline", func=unprintable_inline_wf)
 
 
-@pytest.mark.parametrize(("workflow", "counter"), [("h-unprintable-remote", "unprintable"), ("h-unprintable-inline", "inline")])
+@pytest.mark.parametrize(
+    ("workflow", "counter"), [("h-unprintable-remote", "unprintable"), ("h-unprintable-inline", "inline")]
+)
 async def test_an_unprintable_exception_still_fails_its_step_once(rt: Runtime, workflow: str, counter: str) -> None:
     """An exception whose str() and repr() raise fails the run after exactly the attempts it was given."""
     handle = await WorkflowClient(workflow).start(None)
@@ -187,7 +190,9 @@ async def test_a_step_inserted_under_a_run_in_flight_is_logged_with_the_run_id(
     assert len(warnings) >= 1 and handle.run_id in warnings[0] and "'inserted'" in warnings[0]
 
 
-async def test_no_insert_warning_for_a_run_that_replays_unchanged(rt: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_insert_warning_for_a_run_that_replays_unchanged(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     """The warning is not noise: an unchanged replay, and a new run of the new code, log none."""
     FLAGS["new-code"] = True
     handle = await WorkflowClient("h-inserted").start(None)

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from pikku import StepFailedError, WorkflowClient, pikku_func, wire_workflow
+from pikku import StepFailedError, pikku_func, wire_workflow
 from pikku._records import NewStep
 from pikku._registry import get_workflow
 from pikku._runtime import Runtime
 from pikku.testing import settle
+from pikku.wiring import WorkflowClient
 from pikku.worker import Worker
 
 CALLS: collections.Counter[str] = collections.Counter()

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import pikku
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import replay, settle
+from pikku.wiring import WorkflowClient
 
 CODE: dict[str, str] = {}
 

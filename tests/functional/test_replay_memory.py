@@ -9,6 +9,7 @@ from pydantic import BaseModel
 import pikku
 from pikku import pikku_func, wire_workflow
 from pikku.testing import memory_runtime, settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 
@@ -58,7 +59,7 @@ async def test_remote_runs_each_rpc_once() -> None:
     """A remote run completes with typed output and each rpc body ran exactly once across replays."""
     CALLS.clear()
     async with memory_runtime() as rt:
-        client = pikku.WorkflowClient("t-onboarding", In, Out)
+        client = WorkflowClient("t-onboarding", In, Out)
         handle = await client.start(In(email="a@b.c"))
         await settle(rt, [handle.run_id])
         out = await handle.result(timeout=1)
@@ -70,7 +71,7 @@ async def test_inline_runs_in_process() -> None:
     """An inline run finishes inside start() with no worker."""
     CALLS.clear()
     async with memory_runtime():
-        client = pikku.WorkflowClient("t-onboarding-inline", In, Out)
+        client = WorkflowClient("t-onboarding-inline", In, Out)
         handle = await client.start(In(email="a@b.c"))
         run = await handle.get_run()
         assert run.status == "completed"

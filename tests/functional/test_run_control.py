@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import pikku
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 GATES: dict[str, asyncio.Event] = {}

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
 from pikku._logcontext import JsonFormatter
 from pikku._runtime import Runtime
 from pikku.testing import settle
+from pikku.wiring import WorkflowClient
 
 
 @pikku_func(name="log.flaky")

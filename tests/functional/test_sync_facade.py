@@ -11,7 +11,8 @@ import pytest
 from pydantic import BaseModel
 
 import pikku
-from pikku import WorkflowClient, pikku_func, wire_workflow
+from pikku import pikku_func, wire_workflow
+from pikku.wiring import WorkflowClient
 
 
 class Order(BaseModel):

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pikku import WorkflowClient, wire_workflow
+from pikku import wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 CODE: dict[str, str] = {}

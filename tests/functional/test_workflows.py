@@ -11,9 +11,10 @@ import pytest
 from pydantic import BaseModel
 
 import pikku
-from pikku import Settings, WorkflowClient, pikku_func, wire_workflow
+from pikku import Settings, pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime, settle
+from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
 SEEN: list[tuple[str, Any]] = []
@@ -202,7 +203,7 @@ async def test_changed_code_under_a_running_run_is_a_coded_non_determinism_error
 
 
 async def unserializable_wf(services: Any, data: None) -> None:
-    await services.workflow.do("opaque", lambda: object())
+    await services.workflow.do("opaque", lambda: object())  # noqa: PLW0108 - the inline form under test
 
 
 wire_workflow(name="f-unserializable", func=unserializable_wf)

@@ -45,7 +45,8 @@ async def _start_all(url: str) -> tuple[Any, list[str], list[str]]:
     from pikku import open_runtime
 
     rt = await open_runtime(state_url=url)
-    onboard = [await rt.engine.start("scale-onboarding", {"email": f"user{i}@x.{'eu' if i % 2 else 'com'}"}) for i in range(RUNS)]
+    emails = [f"user{i}@x.{'eu' if i % 2 else 'com'}" for i in range(RUNS)]
+    onboard = [await rt.engine.start("scale-onboarding", {"email": email}) for email in emails]
     ten = [await rt.engine.start("scale-tenstep", {"offset": i}) for i in range(RUNS)]
     return rt, onboard, ten
 
@@ -69,7 +70,7 @@ def _scenario(url: str, ledger_dsn: str, tmp_path: Path) -> None:
     async def run() -> None:
         rt, onboard, ten = await _start_all(url)
         procs = [
-            subprocess.Popen(
+            subprocess.Popen(  # noqa: ASYNC220 - starts worker processes and returns at once
                 [str(PIKKU), "worker", "--root", str(PROJECT), "--concurrency", "8"],
                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
             )
@@ -116,7 +117,7 @@ def _scenario(url: str, ledger_dsn: str, tmp_path: Path) -> None:
 def test_four_workers_on_postgres(pg_url: str, tmp_path: Path) -> None:
     """4 worker processes on PostgreSQL: 200 onboarding + 200 ten-step runs complete, each body once."""
     schema = pg_url.split("schema=")[1]
-    _scenario(pg_url, _ledger(pg_url.split("?")[0], schema), tmp_path)
+    _scenario(pg_url, _ledger(pg_url.split("?", maxsplit=1)[0], schema), tmp_path)
 
 
 @pytest.mark.slow
@@ -124,4 +125,4 @@ def test_four_workers_on_postgres(pg_url: str, tmp_path: Path) -> None:
 def test_four_workers_on_redis(redis_url: str, pg_url: str, tmp_path: Path) -> None:
     """The same on Redis (state and queues); the ledger table lives in PostgreSQL."""
     schema = pg_url.split("schema=")[1]
-    _scenario(redis_url, _ledger(pg_url.split("?")[0], schema), tmp_path)
+    _scenario(redis_url, _ledger(pg_url.split("?", maxsplit=1)[0], schema), tmp_path)

@@ -55,7 +55,8 @@ def test_mistakes_name_the_file_and_the_key(tmp_path: Path, body: str, message: 
 
 def test_settings_reach_the_engine(tmp_path: Path) -> None:
     """[tool.pikku.settings] sets the engine's leases and retries; sweep keys are for the worker."""
-    cfg = load_config(_write(tmp_path, "[tool.pikku.settings]\nstep_lease = 2.5\ndefault_retries = 1\nrecovery_interval = 5\n"))
+    settings_table = "[tool.pikku.settings]\nstep_lease = 2.5\ndefault_retries = 1\nrecovery_interval = 5\n"
+    cfg = load_config(_write(tmp_path, settings_table))
     settings = engine_settings(cfg)
     assert (settings.step_lease, settings.default_retries) == (2.5, 1)
     assert cfg.settings["recovery_interval"] == 5

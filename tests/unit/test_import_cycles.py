@@ -124,6 +124,8 @@ def test_the_cycle_finder_finds_cycles(graph: dict[str, set[str]], expected: lis
 
 def test_type_checking_imports_count() -> None:
     """An import under TYPE_CHECKING is an edge like any other (the context module imported the engine so)."""
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pikku._engine.engine import Engine\n")
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pikku._engine.engine import Engine\n"
+    )
     targets = [t for node in ast.walk(tree) for t in _targets("pikku._engine.context", node)]
     assert targets == ["pikku._engine.engine"]

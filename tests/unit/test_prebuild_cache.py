@@ -106,6 +106,45 @@ def test_warm_no_op_skips_rendering(project: Path, monkeypatch: pytest.MonkeyPat
     assert build(config) == first
 
 
+def test_only_changed_generated_modules_are_compiled_again(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cold: every generated module is compiled; warm: none; after an edit: only the modules whose text changed."""
+    compiled: list[str] = []
+
+    def counting(text: str, filename: str, mode: str, **kwargs: object) -> object:
+        compiled.append(filename.rsplit("/", 1)[-1])
+        return compile(text, filename, mode, dont_inherit=True)
+
+    monkeypatch.setattr(render, "compile", counting, raising=False)
+    config = load_config(project)
+    build(config)
+    assert sorted(compiled) == [
+        "__init__.py",
+        "__init__.py",
+        "map.py",
+        "meta.py",
+        "types.py",
+        "wirings.py",
+        "workers.py",
+    ]
+    compiled.clear()
+    build(config)
+    assert compiled == []
+    (project / "app" / "flow.py").write_text(FLOW.replace('"1s"', '"2s"'))
+    build(config)
+    assert compiled == ["meta.py"]
+
+
+def test_output_that_does_not_compile_is_not_cached(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rendering that fails the compile check is reported again on the next run, not reused from the cache."""
+    real = render.render_project
+    monkeypatch.setattr(render, "render_project", lambda model, package: {**real(model, package), "gen/x.py": "def ("})
+    config = load_config(project)
+    assert [d.code for d in build(config)[0].diagnostics] == ["PKU019"]
+    monkeypatch.setattr(render, "render_project", real)
+    model, files = build(config)
+    assert model.diagnostics == () and "gen/x.py" not in files
+
+
 def test_editing_one_file_rescans_only_that_file(project: Path, scans: list[str]) -> None:
     """After one file changes only that file is scanned, and the result follows the change."""
     config = load_config(project)

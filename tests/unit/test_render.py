@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
+import pytest
+
+import pikku.wiring
+from pikku._config import load_config
+from pikku.cli import render
 from pikku.cli.model import ANY, FunctionMeta, Location, ProjectModel, StepMeta, TypeRef, WorkflowMeta
-from pikku.cli.render import HEADER, queue_workers, render_project
+from pikku.cli.prebuild import build
+from pikku.cli.render import (
+    HEADER,
+    UnsafeName,
+    attribute_name,
+    check_names,
+    environment,
+    py_literal,
+    queue_workers,
+    render_project,
+)
 
 LOC = Location("app/wf.py", 3, 1)
 USER = TypeRef("app.models.User", ("app.models",))
@@ -21,8 +38,15 @@ def _step(name: str, form: str = "rpc", rpc: str | None = "users.create", templa
 
 
 def _model() -> ProjectModel:
-    flow = _fn("onboard", "app.wf", TypeRef("app.models.In", ("app.models",)), TypeRef("app.models.Out", ("app.models",)))
-    steps = (_step("create"), _step("rate", "inline"), _step("charge-{i}", template=True), _step("charge-{i}", template=True))
+    flow = _fn(
+        "onboard", "app.wf", TypeRef("app.models.In", ("app.models",)), TypeRef("app.models.Out", ("app.models",))
+    )
+    steps = (
+        _step("create"),
+        _step("rate", "inline"),
+        _step("charge-{i}", template=True),
+        _step("charge-{i}", template=True),
+    )
     wf = WorkflowMeta("onboard", "Onboard users", "remote", flow, "app.wf", steps, LOC)
     other = WorkflowMeta("a-first", None, "inline", _fn("plain", "app.plain", ANY, ANY), "app.plain", (), LOC)
     return ProjectModel(functions=(_fn("users.create"), flow), workflows=(other, wf))
@@ -32,9 +56,15 @@ def test_every_file_has_the_stable_header_and_compiles() -> None:
     """Generated Python starts with the fixed header (no timestamp) and is valid Python."""
     files = render_project(_model(), "gen")
     py = {k: v for k, v in files.items() if k.endswith(".py")}
-    assert set(files) >= {"gen/workflow/map.py", "gen/workflow/types.py", "gen/workflow/workers.py",
-                          "gen/workflow/wirings.py", "gen/workflow/meta.py", "gen/workflow/meta.json",
-                          "gen/functions.py", "gen/__init__.py"}
+    assert set(files) >= {
+        "gen/workflow/map.py",
+        "gen/workflow/types.py",
+        "gen/workflow/workers.py",
+        "gen/workflow/wirings.py",
+        "gen/workflow/meta.py",
+        "gen/workflow/meta.json",
+        "gen/__init__.py",
+    }
     for name, text in py.items():
         assert text.startswith(HEADER + "\n"), name
         compile(text, name, "exec")
@@ -75,3 +105,100 @@ def test_client_and_types_use_fully_qualified_models() -> None:
     types = files["gen/workflow/types.py"]
     assert 'target: typing.Literal["users.create"]' in types
     assert ") -> app.models.User: ..." in types
+
+
+def test_generated_code_imports_pikku_only_through_wiring() -> None:
+    """Every generated module reaches pikku through ``pikku.wiring`` alone (its pinned ``__all__``)."""
+    files = render_project(_model(), "gen")
+    for name, text in files.items():
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pikku":
+                assert node.module == "pikku.wiring", (name, node.module)
+                assert {a.name for a in node.names} <= set(pikku.wiring.__all__), name
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] != "pikku" for a in node.names), name
+
+
+def test_no_function_registry_module_is_generated() -> None:
+    """No ``functions.py``: nothing imported it (rpc.invoke finds functions registered by the wirings)."""
+    files = render_project(_model(), "gen")
+    assert "gen/functions.py" not in files
+    assert not any("FUNCTIONS" in text for text in files.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        'quote " and \' and """',
+        "back\\slash",
+        "new\nline\r\x00nul",
+        "\u2028sep\x85",
+        "lone \ud800 surrogate",
+        "é☕𝄞",
+        "{{ jinja }} {% raw %}",
+    ],
+)
+def test_py_filter_writes_a_literal_of_exactly_the_text(text: str) -> None:
+    """Data reaches generated code as one Python string literal that evaluates back to the same text."""
+    literal = py_literal(text)
+    assert ast.literal_eval(literal) == text
+    literal.encode("utf-8")  # always writable
+
+
+def test_templates_cannot_print_an_unchecked_value() -> None:
+    """A ``{{ value }}`` without the py/ident/dotted/type filter stops rendering instead of writing code."""
+    env = environment()
+    with pytest.raises(UnsafeName):
+        env.from_string("x = {{ value }}").render(value="1; import os")
+    with pytest.raises(UnsafeName):
+        env.from_string("import {{ value | dotted }}").render(value="os; os.system('x')")
+    assert env.from_string("x = {{ value | py }}").render(value="1; import os") == 'x = "1; import os"'
+
+
+@pytest.mark.parametrize(
+    ("workflow", "attribute"),
+    [
+        ("onboarding", "onboarding"),
+        ("a-first", "a_first"),
+        ("order v2", "order_v2"),
+        ("class", "class_"),
+        ("2fa", "_2fa"),
+        ("users.create", "users_create"),
+        ("ﬁle", "file"),
+        ("", "_"),
+    ],
+)
+def test_workflow_names_map_to_identifiers(workflow: str, attribute: str) -> None:
+    """The client attribute is an identifier Python reads as itself (NFKC), not a keyword."""
+    assert attribute_name(workflow) == attribute
+
+
+def test_check_names_reports_unimportable_modules_and_attribute_clashes() -> None:
+    """Modules that are not dotted identifiers (PKU016) and clashing client attributes (PKU017), located."""
+    bad_fn = FunctionMeta("x", "app.my-mod", "x", ANY, ANY, True, Location("app/my-mod.py", 4, 1))
+    flow = _fn("flow", "app.wf", ANY, ANY)
+    first = WorkflowMeta("a b", None, "remote", flow, "app.wf", (), Location("app/wf.py", 9, 1))
+    second = WorkflowMeta("a_b", None, "remote", flow, "app.wf", (), Location("app/wf.py", 10, 1))
+    found = check_names(ProjectModel(functions=(bad_fn, flow), workflows=(first, second)))
+    assert [(d.code, str(d.location)) for d in found] == [("PKU016", "app/my-mod.py:4:1"), ("PKU017", "app/wf.py:10:1")]
+    assert check_names(_model()) == []
+
+
+def test_prebuild_compiles_what_it_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated text that does not compile is a PKU019 naming the generated file and line; nothing is written."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pikku]\nsource = ["app"]\n')
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+
+    def broken(model: ProjectModel, package: str) -> dict[str, str]:
+        return {f"{package}/x.py": "ok = 1\ndef (:\n", f"{package}/data.json": "{"}
+
+    monkeypatch.setattr(render, "render_project", broken)
+    for use_cache in (True, False):
+        model, files = build(load_config(tmp_path), use_cache=use_cache)
+        assert files == {}
+        assert [(d.code, str(d.location)) for d in model.diagnostics] == [("PKU019", ".pikku/pikku_gen/x.py:2:5")]

@@ -1,6 +1,6 @@
 """Positions of located nodes: the text/ast fast paths must give exactly libcst's PositionProvider starts.
 
-Each case checks two things: the fast path really placed the nodes (so a pass is not just the codegen
+Each case checks two things: the fast path really placed the nodes (so a pass is not just the PositionProvider
 fallback answering), and the places equal the ones libcst's own metadata reports.
 """
 
@@ -105,8 +105,7 @@ CASES = {
     "tuple and genexp arguments fall back": "f((a, b), (x for x in y), [c], {d: e})\ng(x for x in y)\n",
     "form feed falls back": "\x0cdef f(): g()\n",
 }
-# Codegen counts only "\n" as a line end (PositionProvider also counts a lone "\r"): such files keep
-# codegen's places, so they are compared with codegen alone below, not with the metadata.
+# A lone "\r" ends a line for Python and for PositionProvider; the fast paths leave such files alone.
 LONE_CR = b"a = 1\rdef f(): g()\n"
 
 
@@ -118,7 +117,7 @@ def test_fast_places_match_metadata(source: str) -> None:
 
 @pytest.mark.parametrize("source", CASES.values(), ids=CASES.keys())
 def test_locator_matches_metadata(source: str) -> None:
-    """With the codegen fallback for the rest, every located node is where libcst's metadata puts it."""
+    """With the PositionProvider fallback for the rest, every located node is where libcst's metadata puts it."""
     _check_locator(source.encode("utf-8"))
 
 
@@ -140,20 +139,26 @@ def test_fast_paths_place_the_usual_nodes(name: str) -> None:
     ],
 )
 def test_fast_paths_leave_uncertain_nodes(name: str, left: list[str]) -> None:
-    """Calls in f-strings, tuples and generators (whose ast start differs), form feeds: left to codegen."""
+    """Calls in f-strings, tuples and generators (whose ast start differs), form feeds: left to PositionProvider."""
     assert _check_fast(CASES[name].encode("utf-8")) == sorted(left)
 
 
-def test_lone_cr_keeps_codegen_places() -> None:
-    """A lone "\\r" line end: the fast paths stay out and the places are codegen's, as before."""
+def test_lone_cr_is_placed_by_position_provider() -> None:
+    """A lone "\\r" line end: the fast paths stay out and the places are PositionProvider's (def on line 2)."""
     module = cst.parse_module(LONE_CR)
     nodes = _located(module)
     assert positions_module._fast_places(module, LONE_CR, nodes) == {}
+    _check_locator(LONE_CR)
     locator = Locator("m.py")
-    tickets = [locator.at(node) for node in nodes]
-    resolve = locator.resolver(module, LONE_CR)
-    expected = positions_module._locate(module, nodes)
-    assert [(resolve(t).line, resolve(t).column) for t in tickets] == [expected[id(n)] for n in nodes]
+    ticket = locator.at(module.body[1])
+    assert locator.resolver(module, LONE_CR)(ticket).line == 2
+
+
+def test_positions_use_public_libcst_api_only() -> None:
+    """The scanner imports nothing from libcst's private modules (``libcst._...``): upgrades cannot break it."""
+    scan_dir = Path(positions_module.__file__).parent
+    offenders = [p.name for p in scan_dir.glob("*.py") if "libcst._" in p.read_text(encoding="utf-8")]
+    assert offenders == []
 
 
 def test_latin1_coding_declaration_counts_characters() -> None:
@@ -173,7 +178,7 @@ def test_calls_are_walked_in_source_order() -> None:
 
 
 def test_mismatched_calls_pair_nothing() -> None:
-    """When the two trees disagree about the calls, ast places none of them (codegen does)."""
+    """When the two trees disagree about the calls, ast places none of them (the fallback does)."""
     module = cst.parse_module("f(1)\ng(2)\n")
     calls = _cst_calls(module)
     assert set(ast_places(module, b"f(1)\ng(2)\n", calls)) == {id(c) for c in calls}
@@ -228,7 +233,7 @@ def test_def_lines_read_fstring_fields() -> None:
 
 
 def test_uncertain_text_reading_falls_back_to_ast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When the text reading gives up, ast (not codegen) places the defs."""
+    """When the text reading gives up, ast (not the fallback) places the defs."""
     source = b"x = f'{d[\"k\"]}'\n\n@dec\ndef real(): ...\n"
     module = cst.parse_module(source)
     monkeypatch.setattr(positions_module, "_locate", _no_codegen)
@@ -236,7 +241,7 @@ def test_uncertain_text_reading_falls_back_to_ast(monkeypatch: pytest.MonkeyPatc
 
 
 def _no_codegen(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
-    raise AssertionError("codegen fallback used")
+    raise AssertionError("PositionProvider fallback used")
 
 
 _PROJECT_FILE = '''\
@@ -269,7 +274,7 @@ wire_workflow(name="ok", func=(flow))
 
 @pytest.mark.parametrize("source", [_PROJECT_FILE, _PROJECT_FILE.replace("\n", "\r\n")], ids=["lf", "crlf"])
 def test_scan_source_same_with_and_without_fast_paths(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The facts (every location and diagnostic) are the same as with codegen alone."""
+    """The facts (every location and diagnostic) are the same as with PositionProvider alone (the plain path)."""
     data = source.encode("utf-8")
     fast = scan_source("app/flows.py", data)
     assert len(fast.diagnostics) + sum(len(f.step_diagnostics) for f in fast.functions) >= 4

@@ -1,7 +1,7 @@
 """Locator places checked against libcst's own PositionProvider, on text chosen to trip a cheap mapping.
 
 The scanner takes def/call places from cheaper sources than libcst's metadata (the def lines read from the
-text, the stdlib ``ast``, a counting codegen pass as the fallback). Whatever source answers, every place
+text, the stdlib ``ast``, libcst's PositionProvider itself as the fallback). Whatever source answers, every place
 must be the one PositionProvider reports: line, and column in characters (1-based).
 """
 
@@ -108,7 +108,7 @@ def test_plain_code_needs_no_codegen(monkeypatch: pytest.MonkeyPatch) -> None:
     """Defs and calls of ordinary code are placed without regenerating the module (the cost being cut)."""
 
     def no_codegen(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
-        raise AssertionError(f"codegen asked for {[module.code_for_node(n)[:30] for n in nodes]}")
+        raise AssertionError(f"PositionProvider fallback asked for {[module.code_for_node(n)[:30] for n in nodes]}")
 
     monkeypatch.setattr(positions, "_locate", no_codegen)
     names = ["plain", "non-ASCII before a call on its line", "nested calls", "decorators", "tabs", "CRLF"]

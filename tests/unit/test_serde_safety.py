@@ -35,7 +35,9 @@ def test_a_stored_type_tag_never_imports_a_module() -> None:
     assert out.split() == ["CorruptStateError", "False"]
 
 
-@pytest.mark.parametrize("tag", ["os:system", "builtins:dict", f"{__name__}:test_a_stored_type_tag_never_imports_a_module"])
+@pytest.mark.parametrize(
+    "tag", ["os:system", "builtins:dict", f"{__name__}:test_a_stored_type_tag_never_imports_a_module"]
+)
 def test_a_stored_type_tag_must_name_a_model_or_dataclass(tag: str) -> None:
     """Only a pydantic model or dataclass class is rebuilt from a tag; a function or any other class is not."""
     with pytest.raises(CorruptStateError):
@@ -52,7 +54,9 @@ def test_tagged_values_of_loaded_classes_come_back(value: object, cls: type) -> 
     assert _serde.decode(text, None, tag) == value
 
 
-@pytest.mark.parametrize("make", [lambda: float("nan"), lambda: float("inf"), lambda: {"x": [float("-inf")]}, lambda: 10**5000])
+@pytest.mark.parametrize(
+    "make", [lambda: float("nan"), lambda: float("inf"), lambda: {"x": [float("-inf")]}, lambda: 10**5000]
+)
 def test_values_that_cannot_round_trip_are_refused(make: Callable[[], object]) -> None:
     """NaN/Infinity (not JSON) and ints Python's JSON reader refuses are refused at encode time."""
     with pytest.raises(StepSerializationError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import example_app.models
 import pikku_gen.workflow.wirings  # noqa: F401  (registers the workflows start() runs)
-from pikku import WorkflowClient
+from pikku.wiring import WorkflowClient
 
 
 class Workflows:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pikku import StepInfo, WorkflowInfo
+from pikku.wiring import StepInfo, WorkflowInfo
 
 WORKFLOWS: tuple[WorkflowInfo, ...] = (
     WorkflowInfo(

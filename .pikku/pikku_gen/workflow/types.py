@@ -9,7 +9,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 
 import example_app.models
-import pikku
+from pikku.wiring import StepContext
 
 T = typing.TypeVar("T")
 
@@ -129,6 +129,6 @@ class Services(typing.Protocol):
     def logger(self) -> logging.Logger: ...
 
     @property
-    def step(self) -> pikku.StepContext | None: ...
+    def step(self) -> StepContext | None: ...
 
     def __getattr__(self, name: str) -> typing.Any: ...

@@ -8,7 +8,7 @@ import example_app.functions.orders  # noqa: F401
 import example_app.functions.users  # noqa: F401
 import example_app.workflows.invoice  # noqa: F401
 import example_app.workflows.onboarding  # noqa: F401
-from pikku import register_workflow_meta
+from pikku.wiring import register_workflow_meta
 from pikku_gen.workflow.meta import WORKFLOWS
 
 register_workflow_meta(WORKFLOWS)

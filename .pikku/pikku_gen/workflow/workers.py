@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from pikku import QueueWorker
+from pikku.wiring import QueueWorker
 
 QUEUE_WORKERS: tuple[QueueWorker, ...] = (
     QueueWorker(

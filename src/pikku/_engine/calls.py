@@ -19,7 +19,7 @@ from pikku._registry import WorkflowDef
 Where = Literal["queue", "local", "inline"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays a setattr per field, once per step
 class StepCall:
     """One step of one run, as the workflow reached it (or as its queue job names it)."""
 
@@ -46,7 +46,7 @@ class StepCall:
         return orchestrate_job(self.wf, self.run_id, self.priority)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepOutcome:
     """How one attempt ended.
 

@@ -25,6 +25,7 @@ from pikku._errors import (
     UnknownRPCError,
     WorkflowAsyncException,
 )
+from pikku._hooks import HOOKS
 from pikku._logcontext import get_logger
 from pikku._records import RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
@@ -116,6 +117,8 @@ class WorkflowContext:
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self._seen: set[str] = set()  # step names this pass reached
+        self._recorded = frozenset(steps)  # what the pass started with
+        self._recorded_seen = 0  # how many of those this pass reached
         self._live_at = time.monotonic()
         self._patches: dict[str, bool] = {}
         self._unwritten_markers: list[str] = []  # when the run was last known to be running (the pass's start)
@@ -161,7 +164,8 @@ class WorkflowContext:
     ) -> Any:
         """Run a step once, durably: ``do(name, "rpc.name", data)`` or ``do(name, fn)``."""
         self._track()
-        await self._write_markers()
+        if self._unwritten_markers:
+            await self._write_markers()
         name = self._reach(name)
         form: StepForm = "rpc" if isinstance(target, str) else "inline"
         if form == "inline" and not callable(target):
@@ -178,7 +182,8 @@ class WorkflowContext:
             return await self._remote(call, rec)
         if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
             raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
-        await self._still_live()
+        if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
+            await self._still_live()
         return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
 
     def patched(self, patch_id: str) -> bool:
@@ -193,13 +198,15 @@ class WorkflowContext:
         name = _marker_name(patch_id)
         if name in self._patches:
             return self._patches[name]
-        self._seen.add(name)
+        self._see(name)
         rec = self._steps.get(name)
         if rec is not None:
             self._check_replay(rec, "marker", None)
             decision = True
         else:
-            decision = not self._steps.keys() - self._seen  # no recorded step beyond this point
+            decision = not self._recorded_ahead()  # no recorded step beyond this point
+            if HOOKS.event is not None:
+                HOOKS.event("workflow.patched", {"pikku.patch": patch_id, "pikku.taken": decision})
             if decision:
                 self._unwritten_markers.append(name)  # written before this pass's next write
         self._patches[name] = decision
@@ -208,7 +215,7 @@ class WorkflowContext:
     def deprecate_patch(self, patch_id: str) -> None:
         """The old branch of ``patched(patch_id)`` is gone: runs with or without its marker both go on."""
         name = _marker_name(patch_id)
-        self._seen.add(name)
+        self._see(name)
         rec = self._steps.get(name)
         if rec is not None:
             self._check_replay(rec, "marker", None)
@@ -222,7 +229,8 @@ class WorkflowContext:
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
         self._track()
-        await self._write_markers()
+        if self._unwritten_markers:
+            await self._write_markers()
         seconds = parse_duration(duration)
         name = self._reach(name or f"sleep:{duration}")
         rec = self._steps.get(name)
@@ -233,6 +241,8 @@ class WorkflowContext:
         else:
             rec = await _guard(self._host.begin_sleep(self.run_id, name, now() + seconds))
             self._steps[name] = rec
+            if HOOKS.event is not None:
+                HOOKS.event("workflow.sleep", {"pikku.step": name, "pikku.seconds": seconds})
         if (rec.wake_at or 0.0) > now():
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
         await _guard(self._host.end_sleep(self.run_id, name))
@@ -259,29 +269,38 @@ class WorkflowContext:
         count = self._reached.get(name, 0)
         self._reached[name] = count + 1
         reached = name if count == 0 else f"{name}#{count}"
-        self._notice_inserted(reached)
+        if reached not in self._seen:
+            self._seen.add(reached)
+            if reached in self._recorded:
+                self._recorded_seen += 1
+            elif self._recorded_seen < len(self._recorded) and not self._warned_insert:
+                self._warn_inserted(reached)
         return reached
 
     async def _still_live(self) -> None:
         """Before a step runs in this process: stop the pass if the run was cancelled meanwhile.
 
-        Read at most every LIVENESS_CHECK_S of a pass (a pass of fast steps pays nothing), so a cancel
+        Called when the pass's knowledge is over LIVENESS_CHECK_S old (a pass of fast steps pays nothing), so a cancel
         takes effect in-process within that time; across processes the next pass finds the run settled.
         """
-        if time.monotonic() - self._live_at < LIVENESS_CHECK_S:
-            return
         if not await _guard(self._host.run_is_live(self.run_id)):
             raise WorkflowAsyncException(self.run_id, "the run was settled elsewhere (cancelled)")
         self._live_at = time.monotonic()
 
-    def _notice_inserted(self, name: str) -> None:
+    def _see(self, name: str) -> None:
+        if name not in self._seen:
+            self._seen.add(name)
+            self._recorded_seen += name in self._recorded
+
+    def _recorded_ahead(self) -> bool:
+        """Whether steps recorded before this pass remain that it has not reached (O(1): counted)."""
+        return self._recorded_seen < len(self._recorded)
+
+    def _warn_inserted(self, name: str) -> None:
         """Warn once per pass when a step with no record comes before recorded ones this pass has not
         reached: code inserted a step under a run in flight, and it runs on this old run now."""
-        self._seen.add(name)
-        if self._warned_insert or name in self._steps or not self._steps.keys() - self._seen:
-            return
         self._warned_insert = True
-        ahead = sorted(self._steps.keys() - self._seen)[:5]
+        ahead = sorted(self._recorded - self._seen)[:5]
         log.warning(
             "run %s of workflow %s: step %r has no record, but recorded steps %s come after it: a step was "
             "inserted into the workflow's code while this run was in flight, and runs now on this old run",
@@ -345,7 +364,8 @@ class WorkflowContext:
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name
         if self._runs_here(name, rec):
-            await self._still_live()
+            if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
+                await self._still_live()
             self._local_busy = True
             try:
                 outcome = await _guard(self._host.run_step(call, rec, "local"))

@@ -19,7 +19,7 @@ import pydantic
 from pikku import _clock, _serde
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
-from pikku._engine.calls import StepCall, StepOutcome, Where
+from pikku._engine.calls import StepCall
 from pikku._engine.context import BackendFault, WorkflowContext
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
@@ -112,7 +112,7 @@ class Engine:
         self.settings = settings or Settings()
         self.owner = owner or f"pikku-{uuid.uuid4().hex[:12]}"
         self.rpc = RPC(app_services)
-        self.steps = StepRunner(
+        self.steps: StepRunner = StepRunner(
             backend.state,
             self.transitions,
             app_services,
@@ -370,16 +370,9 @@ class _Host:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-
-    def max_attempts(self, wf: WorkflowDef, retries: int | None) -> int:
-        """See :meth:`Engine.max_attempts`."""
-        return self._engine.max_attempts(wf, retries)
-
-    async def run_step(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepOutcome:
-        """One attempt in this process; an unknown rpc fails the pass here, before anything is written."""
-        if call.rpc_name is not None:
-            get_function(call.rpc_name)
-        return await self._engine.steps.run(call, rec, where)
+        # Bound once: both are on the path of every step.
+        self.run_step = engine.steps.run
+        self.max_attempts = engine.max_attempts
 
     async def dispatch_step(self, call: StepCall) -> StepRecord:
         """The step and its job, once (one write where state and queue share a database)."""

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pikku._records import Enqueue
 from pikku._registry import WorkflowDef
 
+#: The W3C traceparent of the current span, put on every job (``pikku._telemetry`` sets it when tracing).
+TRACEPARENT: Callable[[], str | None] | None = None
+
 
 def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
     """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
     payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
+    if TRACEPARENT is not None:
+        _trace(payload, TRACEPARENT)
     return Enqueue(wf.orchestrator_queue, payload, delay, priority)
+
+
+def _trace(payload: dict[str, Any], traceparent: Callable[[], str | None]) -> None:
+    if value := traceparent():
+        payload["traceparent"] = value
 
 
 def step_job(
@@ -23,4 +34,6 @@ def step_job(
         payload["priority"] = priority
     if retry_delay is not None:
         payload["retry_delay"] = retry_delay
+    if TRACEPARENT is not None:
+        _trace(payload, TRACEPARENT)
     return Enqueue(wf.step_queue(name), payload, 0.0, priority)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Literal
 
 from pikku import _serde
@@ -28,7 +27,7 @@ from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
-from pikku._logcontext import get_logger, log_context
+from pikku._logcontext import CURRENT_STEP, get_logger
 from pikku._records import Job, NewStep, StepRecord
 from pikku._registry import get_function
 from pikku._services import RPC, Services, StepContext, call_function
@@ -36,15 +35,12 @@ from pikku.backends import StateStore, Transitions
 
 log = get_logger("pikku.engine")
 
-_CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar("pikku_step", default=None)
+_CURRENT_STEP: contextvars.ContextVar[StepContext | None] = CURRENT_STEP
 
 
 def current_step() -> StepContext | None:
     """The step execution running in this task (inline steps and rpc steps alike), if any."""
     return _CURRENT_STEP.get()
-
-
-_LOST = StepOutcome("lost")
 
 
 class StepRunner:
@@ -71,11 +67,14 @@ class StepRunner:
         """
         if rec is None and where == "inline":  # run first, write once: a success is one insert
             return await self._attempt(call, None, where, ack)
+        if where == "local":
+            get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, before anything is written
         claimed = rec if where == "queue" else await self._claim(call, rec, where)
         if claimed is None:  # settled, or held under a live lease: nothing was written, ``ack`` is untouched
-            return _LOST
+            return StepOutcome("lost")
         outcome = await self._attempt(call, claimed, where, ack)
-        return outcome if ack is None else replace(outcome, acked=True)
+        outcome.acked = ack is not None
+        return outcome
 
     async def claim_queued(self, run_id: str, name: str) -> StepRecord | None:
         """Take the step a queue job names; None when it is settled (or its run is), or held under a live
@@ -106,25 +105,27 @@ class StepRunner:
 
     async def _attempt(self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None) -> StepOutcome:
         step = StepContext(call.run_id, call.wf.name, call.name, rec.attempts if rec is not None else 1)
-        with log_context(run_id=call.run_id, workflow=call.wf.name, step=call.name, attempt=step.attempt):
-            return await self._attempt_logged(call, rec, where, ack, step)
-
-    async def _attempt_logged(
-        self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None, step: StepContext
-    ) -> StepOutcome:
         keeper = self._keep_lease(call) if rec is not None else None
+        # The current step: services.step for the code, and the run fields of every log record meanwhile.
+        token = _CURRENT_STEP.set(step)
         try:
-            result_json, tag, value = await self._invoke(call, step)
+            try:
+                result_json, tag, value = await self._invoke(call, step)
+            finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
+                if keeper is not None:
+                    keeper.cancel()
         except Exception as exc:
-            if keeper is not None:
-                keeper.cancel()
-            return await self._failed(call, rec, where, exc, ack)
-        finally:  # also on cancellation (a stopping worker): never renew a lease nobody works under
-            if keeper is not None:
-                keeper.cancel()
-        if not await self._settle(call, rec, where, result_json, tag, ack):
-            return _LOST
-        return StepOutcome("done", value)
+            outcome = await self._failed(call, rec, where, exc, ack)
+        else:
+            if rec is None:  # an inline first attempt that succeeded: the step goes in done, one write
+                await self.state.insert_step(self._new(call, "done", result_json=result_json, result_type=tag))
+                outcome = StepOutcome("done", value)
+            else:
+                stored = await self._settle(call, where, result_json, tag, ack)
+                outcome = StepOutcome("done", value) if stored else StepOutcome("lost")
+        finally:
+            _CURRENT_STEP.reset(token)
+        return outcome
 
     def _keep_lease(self, call: StepCall) -> LeaseKeeper:
         run_id, name, owner, lease = call.run_id, call.name, self.owner, self.lease
@@ -135,27 +136,18 @@ class StepRunner:
     async def _invoke(self, call: StepCall, step: StepContext) -> tuple[str, str | None, Any]:
         """Run the step's code; its result encoded (with a type tag where the type is open), and the value
         read back from that text: what every replay will see, and what this attempt hands on."""
-        token = _CURRENT_STEP.set(step)
-        try:
-            if call.fn is not None:
-                value, tp = await _call_inline(call.fn), return_type(call.fn)
-            else:
-                fn = get_function(call.rpc_name or "")
-                data = _serde.decode(call.data_json or "null")
-                value, tp = await call_function(fn, Services(self.app, rpc=self.rpc, step=step), data), fn.output_type
-        finally:
-            _CURRENT_STEP.reset(token)
+        if call.fn is not None:
+            value, tp = await _call_inline(call.fn), return_type(call.fn)
+        else:
+            fn = get_function(call.rpc_name or "")
+            data = _serde.decode(call.data_json or "null")
+            value, tp = await call_function(fn, Services(self.app, rpc=self.rpc, step=step), data), fn.output_type
         tag = _serde.type_tag(value) if call.fn is not None and _serde.is_any(tp) else None
         what = f"step {call.name!r} of run {call.run_id!r}"
         text, replayed = _serde.encode_checked(value, tp, tag, what=what, limit=self.payload_limit)
         return text, tag, replayed
 
-    async def _settle(
-        self, call: StepCall, rec: StepRecord | None, where: Where, result_json: str, tag: str | None, ack: Job | None
-    ) -> bool:
-        if rec is None:  # an inline first attempt that succeeded: the step goes in done, one write
-            await self.state.insert_step(self._new(call, "done", result_json=result_json, result_type=tag))
-            return True
+    async def _settle(self, call: StepCall, where: Where, result_json: str, tag: str | None, ack: Job | None) -> bool:
         handoff = call.replay_job() if where == "queue" else None
         # owner=: if another worker took the step over (our lease ran out), our result is not stored.
         stored = await self.transitions.settle_step(
@@ -174,7 +166,7 @@ class StepRunner:
         if rec is None:  # an inline first attempt that failed: record it, claimed by us, then fail it
             rec = await self._claim(call, None, where)
             if rec is None:
-                return _LOST
+                return StepOutcome("lost")
         error = retry_policy.error_info(exc)
         delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, call.retry_delay)
         if delay is None:
@@ -182,7 +174,7 @@ class StepRunner:
             recorded = await self.transitions.fail_step(
                 call.run_id, call.name, error, owner=self.owner, handoff=handoff, ack=ack
             )
-            return StepOutcome("failed", error=error) if recorded else _LOST
+            return StepOutcome("failed", error=error) if recorded else StepOutcome("lost")
         retry_at = now() + delay
         # An rpc step retries through its queue; an inline step is run again by the pass that wakes then.
         retry_job = call.step_job(delay) if call.form == "rpc" and where != "inline" else None

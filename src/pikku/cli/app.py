@@ -1,8 +1,15 @@
-"""The ``pikku`` command: prebuild, worker, start. User mistakes print a coded message, never a traceback."""
+"""The ``pikku`` command: prebuild, worker, start, db.
+
+User mistakes print a coded message; anything unexpected prints one PIKKU_INTERNAL line naming a file
+that holds the traceback. Never a traceback on the terminal.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import traceback
 
 import typer
 from rich.console import Console
@@ -10,6 +17,7 @@ from rich.markup import escape
 
 from pikku._errors import PikkuError
 from pikku.cli.db_cmd import db
+from pikku.cli.diagnostics import printable
 from pikku.cli.prebuild import prebuild
 from pikku.cli.runs_cmd import runs
 from pikku.cli.start_cmd import start
@@ -30,12 +38,45 @@ app.add_typer(runs, name="runs")
 
 
 def main() -> None:
-    """Entry point of the ``pikku`` script."""
+    """Entry point of the ``pikku`` script: every failure ends in one coded line, never a traceback.
+
+    Exit codes: 0 done, 1 failed (a coded error, user code with errors, stale output, or a bug in
+    pikku), 2 the command line itself was wrong (typer's usage errors), 130 interrupted.
+    """
     try:
         app()
     except PikkuError as exc:
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
-        console.print(f"[red]error[/red] [bold]{exc.code}[/bold]: {escape(exc.message)}")
-        if exc.hint:
-            console.print(f"    fix: {escape(exc.hint)}")
+        _print_error(exc.code, exc.message, exc.hint)
         sys.exit(1)
+    except KeyboardInterrupt:
+        _print_error("PIKKU_INTERRUPTED", "interrupted", None)
+        sys.exit(130)
+    except Exception as exc:  # anything else is a bug in pikku: keep the traceback, but in a file
+        log = _write_traceback(exc)
+        where = f"the traceback is in {log}" if log else "the traceback could not be written to a file"
+        summary = " ".join(str(exc).split())[:200]  # one line, whatever the exception's text holds
+        _print_error(INTERNAL, f"unexpected {type(exc).__name__}: {summary} (a bug in pikku: {where})", None)
+        sys.exit(1)
+
+
+#: The code of an unexpected failure: a bug in pikku, not a mistake of its user.
+INTERNAL = "PIKKU_INTERNAL"
+
+
+def _print_error(code: str, message: str, hint: str | None) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[red]error[/red] [bold]{code}[/bold]: {escape(printable(message))}")
+    if hint:
+        console.print(f"    fix: {escape(printable(hint))}")
+
+
+def _write_traceback(exc: BaseException) -> str | None:
+    """Write ``exc``'s traceback to a new file in the system temp folder; its path, or None."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="pikku-internal-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"pikku {' '.join(sys.argv[1:])}\n\n")
+            fh.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return None
+    return path

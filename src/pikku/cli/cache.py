@@ -9,7 +9,8 @@ Two files in ``<output folder's parent>/.pikku-cache/`` (gitignored):
     not parsed again; its facts come back through :meth:`FileFacts.from_json`.
 ``output.json``
     The rendered files, keyed by a hash of every file's facts and the package name. When nothing changed,
-    the Jinja rendering is skipped too.
+    the Jinja rendering is skipped too. Only output that compiled is kept, so prebuild compiles again
+    only the generated files whose text differs from it.
 
 The cache can only make prebuild faster, never different: every entry carries a digest of its own text,
 and anything unreadable, mismatched or malformed is a miss (the file is scanned, the output rendered),
@@ -27,14 +28,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from pikku.cli.model import Diagnostic
 from pikku.cli.render import templates_dir
 from pikku.cli.scan import FileFacts, scan_source
+from pikku.cli.scan.extract import unread_file
 from pikku.cli.scan.facts import FACTS_VERSION
-from pikku.cli.scan.files import relative_file
+from pikku.cli.scan.files import read_source, relative_file
 
 CACHE_DIR = ".pikku-cache"
 #: Layout version of the two cache files themselves (the facts inside have their own FACTS_VERSION).
-CACHE_FORMAT = 1
+#: 2: output.json holds only output that compiled (prebuild skips compiling files equal to it).
+CACHE_FORMAT = 2
 
 _FACTS_FILE = "facts.json"
 _OUTPUT_FILE = "output.json"
@@ -83,6 +87,8 @@ class PrebuildCache:
         self._old_facts = self._load_facts()
         self._new_facts: dict[str, list[str]] = {}
         self._output: dict[str, Any] | None = None
+        #: The output the cache held before this run (files checked when they were rendered), or {}.
+        self.previous_output: dict[str, str] = {}
         self._texts: list[tuple[str, str]] = []
 
     # -- scanning ---------------------------------------------------------------------------------------
@@ -91,8 +97,11 @@ class PrebuildCache:
         out: list[FileFacts] = []
         for path in paths:
             file = relative_file(root, path)
-            source = path.read_bytes()
-            key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), file.encode(), source)
+            source = read_source(path, file)
+            if isinstance(source, Diagnostic):  # not read: nothing to cache, the diagnostic says why
+                out.append(unread_file(file, source))
+                continue
+            key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), _path_bytes(file), source)
             facts, text = self._cached(key, file)
             if facts is None:
                 facts = scan_source(file, source)
@@ -125,22 +134,29 @@ class PrebuildCache:
         """The files ``render()`` would give for the facts scanned so far: reused when those are unchanged."""
         key = self._output_key(package)
         old = self._load_json(_OUTPUT_FILE)
-        files = old.get("files") if old.get("key") == key else None
-        if (
+        files = old.get("files")
+        if not (
             isinstance(files, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
             and old.get("digest") == _files_digest(files)
         ):
+            files = None
+        self.previous_output = files or {}
+        if files is not None and old.get("key") == key:
             self.output_reused = True
             return files
         files = render()
         self._output = {"format": CACHE_FORMAT, "key": key, "digest": _files_digest(files), "files": files}
         return files
 
+    def drop_output(self) -> None:
+        """Do not keep the output rendered by this run (it failed a check): the next run renders again."""
+        self._output = None
+
     def _output_key(self, package: str) -> str:
         parts = [str(CACHE_FORMAT).encode(), self._fingerprint.encode(), package.encode()]
         for file, text in sorted(self._texts):
-            parts += [file.encode(), text.encode()]
+            parts += [_path_bytes(file), text.encode()]
         return _sha(*parts)
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -176,6 +192,11 @@ class PrebuildCache:
             os.replace(tmp, path)
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def _path_bytes(file: str) -> bytes:
+    # A file name with bytes that are not UTF-8 arrives with lone surrogates (surrogateescape).
+    return file.encode("utf-8", "surrogatepass")
 
 
 def _files_digest(files: dict[str, str]) -> str:

@@ -15,10 +15,14 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], console: Console) -> tu
     errors = warnings = 0
     for d in diagnostics:
         colour = "red" if d.level == "error" else "yellow"
-        console.print(
-            f"{escape(str(d.location))}: [{colour}]{d.level}[/{colour}] [bold]{d.code}[/bold]: {escape(d.message)}"
-        )
-        console.print(f"    fix: {escape(d.hint)}")
+        where, message = printable(str(d.location)), printable(d.message)
+        console.print(f"{escape(where)}: [{colour}]{d.level}[/{colour}] [bold]{d.code}[/bold]: {escape(message)}")
+        console.print(f"    fix: {escape(printable(d.hint))}")
         errors += d.level == "error"
         warnings += d.level == "warning"
     return errors, warnings
+
+
+def printable(text: str) -> str:
+    """``text`` safe for any terminal: what UTF-8 cannot encode (a file name's undecodable bytes) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

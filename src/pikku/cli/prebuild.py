@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +15,19 @@ from pikku._config import PikkuConfig, load_config
 from pikku.cli import render, write
 from pikku.cli.cache import PrebuildCache, cache_dir
 from pikku.cli.diagnostics import print_diagnostics
-from pikku.cli.model import ProjectModel
+from pikku.cli.model import Diagnostic, ProjectModel
 from pikku.cli.scan import find_source_files, link, scan_project
+from pikku.cli.scan.diagnostics import sort_diagnostics
 
 
 def build(config: PikkuConfig, *, use_cache: bool = True) -> tuple[ProjectModel, dict[str, str]]:
     """Scan the project and render its files (nothing written). Files are empty when there are errors.
 
     With ``use_cache`` (the default) unchanged files are not parsed again and unchanged output is not
-    rendered again (see :mod:`pikku.cli.cache`); the result is the same either way.
+    rendered again (see :mod:`pikku.cli.cache`); the result is the same either way. Raises ConfigError
+    when the configured package or output would put generated code (or its cache) outside the project.
     """
+    write.check_target(config)
     with _no_cycle_collection():
         return _build(config, use_cache=use_cache)
 
@@ -48,16 +52,43 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _build(config: PikkuConfig, *, use_cache: bool) -> tuple[ProjectModel, dict[str, str]]:
+    out = config.output_dir.relative_to(config.root).as_posix()
     if not use_cache:
-        model = scan_project(config.root, config.source)
-        return model, ({} if model.has_errors else render.render_project(model, config.package))
+        model = _names_checked(scan_project(config.root, config.source))
+        if model.has_errors:
+            return model, {}
+        return _compiled(model, render.render_project(model, config.package), out, {})
     cache = PrebuildCache(cache_dir(config.output_dir))
-    model = link(cache.scan_files(config.root, find_source_files(config.root, config.source)))
+    model = _names_checked(link(cache.scan_files(config.root, find_source_files(config.root, config.source))))
     files: dict[str, str] = {}
     if not model.has_errors:
         files = cache.rendered(config.package, lambda: render.render_project(model, config.package))
+        model, files = _compiled(model, files, out, cache.previous_output)
+        if not files:
+            cache.drop_output()
     cache.save()
     return model, files
+
+
+def _names_checked(model: ProjectModel) -> ProjectModel:
+    """The model plus a diagnostic for each name generated code could not use (see render.check_names)."""
+    return _with_diagnostics(model, render.check_names(model))
+
+
+def _compiled(
+    model: ProjectModel, files: dict[str, str], out: str, compiled_before: dict[str, str]
+) -> tuple[ProjectModel, dict[str, str]]:
+    """Every generated module compiled (never run); one that does not compile is a diagnostic, no files."""
+    problems = render.compile_problems(files, out, skip=compiled_before)
+    if not problems:
+        return model, files
+    return _with_diagnostics(model, problems), {}
+
+
+def _with_diagnostics(model: ProjectModel, extra: list[Diagnostic]) -> ProjectModel:
+    if not extra:
+        return model
+    return dataclasses.replace(model, diagnostics=sort_diagnostics([*model.diagnostics, *extra]))
 
 
 def prebuild(

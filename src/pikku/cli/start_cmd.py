@@ -30,15 +30,25 @@ def start(
     root: Path | None = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku])."),
 ) -> None:
     """Start a workflow run (remote runs need a `pikku worker`)."""
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"input is not valid JSON: {exc}", hint='quote it: \'{"email": "a@b.c"}\'') from exc
+    payload = _parse_input(data)
     load_project(root)
     wf = get_workflow(workflow)
     ok = run_loop(_start(wf.name, payload, wait, timeout, root))
     if not ok:
         raise typer.Exit(1)
+
+
+def _parse_input(data: str) -> Any:
+    """The JSON input, or a coded error: invalid JSON, or nesting deeper than the parser can follow."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"input is not valid JSON: {exc}", hint='quote it: \'{"email": "a@b.c"}\'') from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            "input JSON is nested too deeply to be read (arrays or objects inside each other ~1,000 levels deep)",
+            hint="pass the input with far fewer levels of nesting",
+        ) from exc
 
 
 async def _start(name: str, payload: Any, wait: bool, timeout: float, root: Path | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from scan_support import Scan, codes, only
 
 from pikku.cli.model import Location
@@ -27,11 +28,49 @@ def test_pku001_syntax_error_located(scan: Scan) -> None:
 
 
 def test_pku001_undecodable_file(scan: Scan, tmp_path: Path) -> None:
-    """Bytes that are not valid source text are PKU001 too, not a crash."""
+    """Bytes that are not valid source text are PKU001 too, not a crash, at the first bad byte."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "bin.py").write_bytes(b"x = '\xff\xfe'\n")
     model = scan({})
-    assert codes(model) == [("PKU001", "app/bin.py", 1, 1)]
+    assert codes(model) == [("PKU001", "app/bin.py", 1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("source", "place", "detail"),
+    [
+        (b"x = 1\ny = 2\nz = 'caf\xe9'\n", (3, 9), "byte 0xE9 on line 3"),
+        (b"\xef\xbb\xbfx = '\xe9'\n", (1, 6), "byte 0xE9 on line 1"),
+        (b"# -*- coding: ascii -*-\nx = 1\ns = '\xe9'\n", (3, 6), "not valid ascii"),
+        (b"#!/usr/bin/env python\n# coding: nonesuch\n", (2, 1), "unknown encoding: nonesuch"),
+    ],
+)
+def test_pku001_points_at_the_undecodable_byte(
+    scan: Scan, tmp_path: Path, source: bytes, place: tuple[int, int], detail: str
+) -> None:
+    """A non-UTF-8 (or wrongly declared) file is PKU001 at the offending line and column, saying how to fix it."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "enc.py").write_bytes(source)
+    error = only(scan({}), "PKU001")
+    assert (error.location.line, error.location.column) == place
+    assert detail in error.message
+    assert "save the file as UTF-8" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("line", "place"),
+    [
+        ('    await services.workflow.do("\\N{NO SUCH NAME}", lambda: 1)', (5, 32)),
+        ('    await services.workflow.do("a" "\\x4", lambda: 1)', (5, 32)),
+        ("    await services.workflow.sleep(1, description='\\N{X}')", (5, 50)),
+    ],
+)
+def test_pku001_literal_python_would_reject(scan: Scan, line: str, place: tuple[int, int]) -> None:
+    """A string libcst parses but Python's compiler refuses (bad escape): PKU001 at the literal, no traceback."""
+    head = "from pikku import wire_workflow\n\n\nasync def flow(services, data):\n"
+    source = f"{head}{line}\n\nwire_workflow(name='w', func=flow)\n"
+    error = only(scan({"app/f.py": source}), "PKU001")
+    assert (error.location.line, error.location.column) == place
+    assert "is invalid: (unicode error)" in error.message
 
 
 def test_pku002_step_name_not_literal(scan: Scan) -> None:
@@ -161,6 +200,82 @@ def test_pku012_is_a_warning(scan: Scan) -> None:
     model = scan({"app/f.py": "from pikku import pikku_func\n@pikku_func\ndef f(s, d: Nope): ...\n"})
     assert codes(model) == [("PKU012", "app/f.py", 3, 13)]
     assert not model.has_errors
+
+
+def test_pku002_sleep_name_not_literal(scan: Scan) -> None:
+    """A non-literal sleep name= is PKU002 (prebuild cannot know it); a non-literal duration stays "sleep:?"."""
+    body = 'await services.workflow.sleep("1s", name=data.label)\nawait services.workflow.sleep(data.t)'
+    model = scan({"app/f.py": _flow(body)})
+    assert codes(model) == [("PKU002", "app/f.py", 5, 46)]
+    assert "data.label" in model.diagnostics[0].message
+    assert [s.name for s in model.workflows[0].steps] == ["sleep:?"]
+
+
+def test_pku013_hash_in_step_name(scan: Scan) -> None:
+    """PKU013 at a literal or f-string step name (or sleep name=) whose text holds '#'; '#' in a field is fine."""
+    body = (
+        'await services.workflow.do("a#1", "known")\n'
+        'await services.workflow.do(f"b#{data}", "known")\n'
+        'await services.workflow.sleep("1s", name="c#")\n'
+        'await services.workflow.do(f"d-{data[\'#\']}", "known")\n'
+        'await services.workflow.do("plain", "known")'
+    )
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow(body)})
+    assert codes(model) == [("PKU013", "app/f.py", 5, 32), ("PKU013", "app/f.py", 6, 32), ("PKU013", "app/f.py", 7, 46)]
+    assert "'#'" in model.diagnostics[0].message and "name#1" in model.diagnostics[0].message
+
+
+def test_pku014_wire_workflow_not_at_module_level(scan: Scan) -> None:
+    """PKU014 at each wire_workflow call in a block, function, class or expression; module-level ones count."""
+    wiring = "\n".join(
+        [
+            'wire_workflow(name="top", func=flow)',
+            'flow_def = wire_workflow(name="assigned", func=flow)',
+            "if True:",
+            '    wire_workflow(name="in-if", func=flow)',
+            "try:",
+            '    wire_workflow(name="in-try", func=flow)',
+            "except Exception:",
+            "    pass",
+            "for n in range(2):",
+            '    wire_workflow(name=f"loop-{n}", func=flow)',
+            "def setup():",
+            '    wire_workflow(name="in-def", func=flow)',
+            'flows = [wire_workflow(name="in-list", func=flow)]',
+            'later = lambda: wire_workflow(name="in-lambda", func=flow)',
+        ]
+    )
+    model = scan({"app/f.py": _flow("pass", wiring)})
+    assert codes(model) == [("PKU014", "app/f.py", line, col) for line, col in
+                            [(10, 5), (12, 5), (16, 5), (18, 5), (19, 10), (20, 17)]]  # fmt: skip
+    messages = [d.message for d in model.diagnostics]
+    assert "inside an if block" in messages[0] and "inside the body of function setup" in messages[3]
+    assert [w.name for w in model.workflows] == ["assigned", "top"]
+
+
+def test_pku014_not_reported_without_pikku(scan: Scan) -> None:
+    """Another library's wire_workflow inside a function is not pikku's and not reported."""
+    model = scan({"app/f.py": "from other import wire_workflow\n\ndef f():\n    wire_workflow(name='x')\n"})
+    assert model.diagnostics == ()
+
+
+def test_pku015_unawaited_step(scan: Scan) -> None:
+    """PKU015 at a do/sleep call standing alone; gathered, task-wrapped, assigned or returned calls are fine."""
+    body = (
+        'services.workflow.do("a", "known")\n'
+        "wf = services.workflow\n"
+        'wf.sleep("1s")\n'
+        'task = asyncio.create_task(wf.do("b", "known"))\n'
+        'await asyncio.gather(wf.do("c", "known"), wf.do("d", "known"))\n'
+        'pending = wf.do("e", "known")\n'
+        "await task; await pending\n"
+        "async def later():\n"
+        '    wf.do("f", "known")\n'
+        'return wf.do("g", "known")'
+    )
+    model = scan({"app/rpc.py": RPC, "app/f.py": _flow(body)})
+    assert codes(model) == [("PKU015", "app/f.py", 5, 5), ("PKU015", "app/f.py", 7, 5), ("PKU015", "app/f.py", 13, 9)]
+    assert "workflow.sleep(...) in flow is not awaited" in model.diagnostics[1].message
 
 
 def test_diagnostics_of_wired_plain_function(scan: Scan) -> None:

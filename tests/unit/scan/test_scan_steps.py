@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from scan_support import Scan, workflow
 
 from pikku.cli.model import Location, StepMeta
+from pikku.cli.render import render_project
 
 RPCS = """
 from pikku import pikku_func
@@ -140,25 +143,41 @@ def test_nested_blocks_and_gather(scan: Scan) -> None:
     ]
 
 
-def test_lambdas_and_nested_defs_are_not_searched(scan: Scan) -> None:
-    """Calls inside an inline step's lambda or a nested def are not steps of the workflow itself."""
-    steps = _steps(
-        scan,
-        """
-        from pikku import wire_workflow
+def test_lambdas_and_nested_defs_are_searched(scan: Scan) -> None:
+    """Steps taken in a nested def (a closure the workflow calls) or a lambda are the workflow's steps too."""
+    model = scan(
+        {
+            "app/rpcs.py": RPCS,
+            "app/flow.py": """
+                from pikku import wire_workflow
 
-        async def flow(services, data):
-            workflow = services.workflow
+                async def flow(services, data):
+                    workflow = services.workflow
 
-            async def helper():
-                await workflow.do("hidden", "users.create")
+                    async def helper():
+                        await workflow.do("hidden", "users.create")
 
-            await workflow.do("outer", lambda: workflow.do("inner", "users.create"))
+                    await helper()
+                    await workflow.do("outer", lambda: workflow.do("inner", "users.create"))
 
-        wire_workflow(name="w", func=flow)
-        """,
+                    class Local:
+                        async def run(self):
+                            await workflow.sleep("1s", name="in-class")
+
+                wire_workflow(name="w", func=flow)
+            """,
+        }
     )
-    assert [s.name for s in steps] == ["outer"]
+    steps = workflow(model, "w").steps
+    assert [(s.name, s.form, s.location.line) for s in steps] == [
+        ("hidden", "rpc", 7),
+        ("outer", "inline", 10),
+        ("inner", "rpc", 10),
+        ("in-class", "sleep", 14),
+    ]
+    queues = json.loads(render_project(model, "gen")["gen/workflow/meta.json"])["workflows"][0]["queues"]
+    assert queues["steps"] == ["workflow-w-hidden", "workflow-w-inner"]
+    assert model.diagnostics == ()
 
 
 def test_keyword_arguments(scan: Scan) -> None:
@@ -239,3 +258,20 @@ def test_unwired_function_has_no_workflow(scan: Scan) -> None:
     )
     assert model.workflows == ()
     assert model.diagnostics == ()
+
+
+def test_sleep_fstring_name_is_a_template(scan: Scan) -> None:
+    """``sleep(..., name=f"wait-{n}")`` is a template name, like an f-string do() name (no PKU002)."""
+    steps = _steps(
+        scan,
+        """
+        from pikku import wire_workflow
+
+        async def flow(services, data):
+            for n in range(2):
+                await services.workflow.sleep("1s", name=f"wait-{n}")
+
+        wire_workflow(name="w", func=flow)
+        """,
+    )
+    assert [(s.name, s.is_template, s.form) for s in steps] == [("wait-{n}", True, "sleep")]

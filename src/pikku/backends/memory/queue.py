@@ -99,5 +99,15 @@ class MemoryQueue:
     async def count(self, queue: str | None = None) -> int:
         return sum(1 for j in self._jobs.values() if queue is None or j.queue == queue)
 
+    def next_due_at(self, queues: Sequence[str] | None = None) -> float | None:
+        """When the next job of ``queues`` (None: any) can be claimed: its due time, or the end of its
+        lease; None for no such job. The test environment skips time to it."""
+        times = [
+            j.lease_until if j.lease_until is not None and j.owner is not None else j.run_at
+            for j in self._jobs.values()
+            if queues is None or j.queue in queues
+        ]
+        return min(times, default=None)
+
     async def close(self) -> None:
         return None

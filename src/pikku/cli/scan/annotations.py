@@ -14,6 +14,7 @@ import libcst as cst
 
 from pikku.cli.model import ANY, TypeRef
 from pikku.cli.scan.bindings import Bindings, dotted_parts
+from pikku.cli.scan.literals import evaluated
 
 _BUILTINS = frozenset(dir(builtins))
 _LITERAL = frozenset({"typing.Literal", "typing_extensions.Literal"})
@@ -117,7 +118,7 @@ class _Renderer:
 
     def forward_ref(self, node: cst.SimpleString | cst.ConcatenatedString) -> str:
         """A string annotation: parse its text and render that."""
-        text = node.evaluated_value
+        text = evaluated(node)
         if not isinstance(text, str):
             raise UnresolvedAnnotation(f"string annotation {_CODEGEN.code_for_node(node)} is not a plain string")
         try:

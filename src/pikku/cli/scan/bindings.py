@@ -45,6 +45,15 @@ class Bindings:
         module = self._module_for(target, head) if head.imported else head.module
         return Binding(target, module, head.imported)
 
+    def may_name(self, name: str) -> bool:
+        """True when some expression of this file may refer to ``pikku.<name>`` (an import of it, or of pikku)."""
+        if "pikku" in self.star_modules:
+            return True
+        return any(
+            b.imported and (b.target == "pikku" or (b.target.startswith("pikku.") and b.target.endswith(f".{name}")))
+            for b in self.names.values()
+        )
+
     def imports(self) -> dict[str, str]:
         """Imported names -> dotted target, for the link phase to follow re-exports."""
         return {name: b.target for name, b in sorted(self.names.items()) if b.imported}

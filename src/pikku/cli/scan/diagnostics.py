@@ -1,4 +1,4 @@
-"""The scanner's diagnostic codes: one place for each code's level and its how-to-fix hint."""
+"""Prebuild's diagnostic codes (scanner and renderer): one place for each code's level and how-to-fix hint."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ BAD_EXECUTION_MODE = "PKU009"
 BAD_DURATION = "PKU010"
 RPC_NAME_NOT_LITERAL = "PKU011"
 UNRESOLVED_ANNOTATION = "PKU012"
+STEP_NAME_RESERVED_CHAR = "PKU013"
+WIRE_NOT_AT_MODULE_LEVEL = "PKU014"
+STEP_NOT_AWAITED = "PKU015"
+MODULE_NAME_INVALID = "PKU016"
+WORKFLOW_ATTRIBUTE_INVALID = "PKU017"
+TYPE_NOT_WRITABLE = "PKU018"
+GENERATED_CODE_INVALID = "PKU019"
+SOURCE_SKIPPED = "PKU020"
+SOURCE_TOO_LARGE = "PKU021"
+LONE_SURROGATE = "PKU022"
+SOURCE_UNREADABLE = "PKU023"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -32,14 +43,25 @@ _HINTS: dict[str, str] = {
     BAD_DURATION: 'write a number and a unit (ms, s, m, h, d), e.g. "5s", "100ms" or "1h30m"',
     RPC_NAME_NOT_LITERAL: 'pass the rpc name as a string literal: @pikku_func(name="users.create")',
     UNRESOLVED_ANNOTATION: "import the type at module level (it is typed as Any until then)",
+    STEP_NAME_RESERVED_CHAR: "use another character in the step name, e.g. '-' or ':'",
+    WIRE_NOT_AT_MODULE_LEVEL: "call wire_workflow(...) at module level, as a statement of its own (it may be assigned)",
+    STEP_NOT_AWAITED: "await it, or pass it to asyncio.gather(...) / asyncio.create_task(...)",
+    MODULE_NAME_INVALID: "rename the file or folder to a Python name (letters, digits, _; no leading digit or keyword)",
+    WORKFLOW_ATTRIBUTE_INVALID: "rename the workflow so its client attribute is unique and does not start with __",
+    TYPE_NOT_WRITABLE: "annotate with plain names, subscripts and | (import the types at module level)",
+    GENERATED_CODE_INVALID: "this is a bug in pikku's code generator: please report it with the name that caused it",
+    SOURCE_SKIPPED: "remove it from the source folder, or make it a regular file (a dangling link: point it at one)",
+    SOURCE_TOO_LARGE: "split the module, or move generated code or data out of the [tool.pikku] source folders",
+    LONE_SURROGATE: "use real characters: a lone surrogate (\\ud800-\\udfff) cannot be stored, sent or encoded",
+    SOURCE_UNREADABLE: "make the file readable by the user running prebuild, or move it out of the source folders",
 }
-_WARNINGS = frozenset({UNRESOLVED_ANNOTATION})
+_WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 
 
-def diagnostic(code: str, location: Location, message: str) -> Diagnostic:
-    """A diagnostic with the level and hint that belong to ``code``."""
+def diagnostic(code: str, location: Location, message: str, hint: str | None = None) -> Diagnostic:
+    """A diagnostic with the level and hint that belong to ``code`` (``hint`` when one cause needs its own)."""
     level: Level = "warning" if code in _WARNINGS else "error"
-    return Diagnostic(level, code, location, message, _HINTS[code])
+    return Diagnostic(level, code, location, message, hint or _HINTS[code])
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:

@@ -6,6 +6,9 @@ lead?) are answered by :mod:`pikku.cli.scan.link`, so a cache can sit between th
 
 from __future__ import annotations
 
+import ast
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,40 +20,136 @@ from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
 from pikku.cli.scan.bindings import Bindings, collect_bindings
 from pikku.cli.scan.diagnostics import diagnostic
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
-from pikku.cli.scan.files import is_package_file, module_name, relative_file
+from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
+from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.steps import find_steps, literal_str
+from pikku.cli.scan.surrogates import surrogates_reported
+from pikku.cli.scan.walk import find
 
 _EXECUTION_MODES = ("remote", "inline")
+# Below this many opening brackets no nesting can reach the depth at which libcst's parser crashes.
+_MANY_BRACKETS = 1000
+_ENCODING_FIX = "save the file as UTF-8, or declare its encoding on line 1 or 2: # -*- coding: latin-1 -*-"
+# A coding declaration, as Python's tokenizer recognizes it (PEP 263).
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
+_CALLS = frozenset({cst.Call})
+_STATEMENT_KINDS: dict[type, str] = {
+    cst.If: "an if block",
+    cst.Try: "a try block",
+    cst.TryStar: "a try block",
+    cst.For: "a for loop",
+    cst.While: "a while loop",
+    cst.With: "a with block",
+    cst.Match: "a match block",
+}
 # Renders small expressions for messages; any Module works since they hold no indentation.
 _CODEGEN = cst.Module(body=())
 
 
 def scan_file(root: Path, path: Path) -> FileFacts:
     """Facts for the file at ``path`` (inside ``root``); never imports it."""
-    return scan_source(relative_file(root, path), path.read_bytes())
+    file = relative_file(root, path)
+    source = read_source(path, file)
+    if isinstance(source, Diagnostic):
+        return unread_file(file, source)
+    return scan_source(file, source)
+
+
+def unread_file(file: str, why: Diagnostic) -> FileFacts:
+    """The facts of a file that was not read: nothing but the diagnostic saying why."""
+    return FileFacts(file, module_name(file), {}, diagnostics=(why,))
 
 
 def scan_source(file: str, source: bytes) -> FileFacts:
     """Facts for ``source``, recorded as the project file ``file`` (POSIX, relative to the root)."""
     module = module_name(file)
+    too_deep = _nested_beyond_python(file, source)
+    if too_deep is not None:
+        return unread_file(file, too_deep)
     try:
         tree = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         where = Location(file, exc.raw_line, exc.raw_column + 1)
-        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, exc.message),))
-    except (SyntaxError, ValueError) as exc:  # undecodable bytes or a bad coding declaration
-        where = Location(file, getattr(exc, "lineno", None) or 1, 1)
-        return FileFacts(file, module, {}, diagnostics=(_syntax_error(where, str(exc)),))
+        return unread_file(file, _syntax_error(where, exc.message))
+    except UnicodeDecodeError as exc:
+        return unread_file(file, _undecodable(file, exc))
+    except (SyntaxError, ValueError) as exc:  # bad bytes on line 1 or 2, or a wrong coding declaration
+        return unread_file(file, _encoding_problem(file, source, exc))
     bindings = collect_bindings(tree, module, is_package_file(file))
     # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
     scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
-    facts = scan.run(tree)
+    try:
+        facts = surrogates_reported(scan.run(tree))
+    except InvalidLiteral as exc:  # libcst parsed it, but Python would not compile the file
+        shown = _CODEGEN.code_for_node(exc.node)
+        facts = unread_file(
+            file, _syntax_error(scan.locator.at(exc.node), f"the literal {shown} is invalid: {exc.detail}")
+        )
     return facts.relocated(scan.locator.resolver(tree, source))
+
+
+def _nested_beyond_python(file: str, source: bytes) -> Diagnostic | None:
+    """PKU001 for brackets nested deeper than Python allows (200), checked before libcst sees them.
+
+    libcst's native parser crashes the whole process (a segmentation fault, not an exception) on a
+    couple of thousand nested brackets. Depth cannot exceed the number of opening brackets, so only
+    files with that many are parsed with the stdlib ``ast`` first, which refuses them cleanly.
+    """
+    if source.count(b"(") + source.count(b"[") + source.count(b"{") < _MANY_BRACKETS:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escapes and the like: libcst's parse reports what matters
+        try:
+            ast.parse(source)
+        except SyntaxError as exc:
+            if "too many nested" not in (exc.msg or ""):
+                return None  # an ordinary syntax error: libcst reports it with its own place and message
+            where = Location(file, exc.lineno or 1, exc.offset or 1)
+            return _syntax_error(where, f"{exc.msg} (Python allows 200 levels)")
+        except (RecursionError, MemoryError, ValueError):
+            return _syntax_error(Location(file, 1, 1), "it is nested too deeply for Python to parse")
+    return None
 
 
 def _syntax_error(where: Location, detail: str) -> Diagnostic:
     return diagnostic(codes.SYNTAX_ERROR, where, f"{where.file} does not parse: {detail}")
+
+
+def _undecodable(file: str, exc: UnicodeDecodeError) -> Diagnostic:
+    """PKU001 at the first byte the file's encoding cannot decode (line, and column in characters)."""
+    data, start = exc.object, exc.start
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    before = data[line_start:start].removeprefix(b"\xef\xbb\xbf") if line_start == 0 else data[line_start:start]
+    column = len(before.decode(exc.encoding, errors="replace")) + 1
+    message = (
+        f"{file} is not valid {exc.encoding}: byte 0x{data[start]:02X} on line {line} cannot be decoded ({exc.reason})"
+    )
+    return diagnostic(codes.SYNTAX_ERROR, Location(file, line, column), message, _ENCODING_FIX)
+
+
+def _encoding_problem(file: str, source: bytes, exc: Exception) -> Diagnostic:
+    """PKU001 for a file whose encoding is wrong before parsing starts, at the byte or declaration at fault."""
+    line = _coding_line(source)
+    if line == 0:  # no declaration: the text must be UTF-8, so point at the first byte that is not
+        try:
+            source.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return _undecodable(file, bad)
+    where = Location(file, getattr(exc, "lineno", None) or max(line, 1), 1)
+    return diagnostic(codes.SYNTAX_ERROR, where, f"{file} does not parse: {exc}", _ENCODING_FIX)
+
+
+def _coding_line(source: bytes) -> int:
+    """The line (1 or 2) of the coding declaration, or 0 when there is none."""
+    lines = source.splitlines()[:2]
+    if lines and _CODING.match(lines[0]):
+        return 1
+    # Line 2 declares it only below a comment or blank line (PEP 263), as Python reads it.
+    if len(lines) == 2 and lines[0].lstrip()[:1] in (b"", b"#") and _CODING.match(lines[1]):
+        return 2
+    return 0
 
 
 @dataclass(slots=True)
@@ -65,6 +164,7 @@ class _FileScan:
 
     def run(self, tree: cst.Module) -> FileFacts:
         """Facts from the module-level statements (locations still placeholders)."""
+        wired: set[int] = set()
         for stmt in tree.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.function(stmt)
@@ -73,6 +173,9 @@ class _FileScan:
                     call = _statement_call(small)
                     if call is not None and self.is_pikku_api(call.func, "wire_workflow"):
                         self.wire(call)
+                        wired.add(id(call))
+        if self.bindings.may_name("wire_workflow"):
+            self.misplaced_wires(tree, wired)
         return FileFacts(
             self.file,
             self.bindings.module,
@@ -90,6 +193,23 @@ class _FileScan:
         return binding.target == f"pikku.{name}" or (
             binding.target.startswith("pikku.") and binding.target.endswith(f".{name}")
         )
+
+    def misplaced_wires(self, tree: cst.Module, wired: set[int]) -> None:
+        """PKU014 for each wire_workflow(...) call that is not a module-level statement of its own.
+
+        Only those are read (a call in a function, a branch or a list may run any number of times, or
+        never), so any other one would silently leave its workflow without metadata, workers or client.
+        """
+        for stmt in tree.body:
+            for call in find(stmt, _CALLS):
+                if not isinstance(call, cst.Call) or id(call) in wired:
+                    continue
+                if self.is_pikku_api(call.func, "wire_workflow"):
+                    message = (
+                        f"wire_workflow(...) inside {_context(stmt)} is not read by prebuild: that workflow "
+                        "would get no metadata, queue workers or typed client"
+                    )
+                    self.error(codes.WIRE_NOT_AT_MODULE_LEVEL, call, message)
 
     # -- functions -----------------------------------------------------------------------------------
     def function(self, node: cst.FunctionDef) -> None:
@@ -211,6 +331,14 @@ class _FileScan:
     def error(self, code: str, node: cst.CSTNode, message: str) -> None:
         """Add a diagnostic located at ``node``."""
         self.diagnostics.append(diagnostic(code, self.locator.at(node), message))
+
+
+def _context(stmt: cst.CSTNode) -> str:
+    """How a message names the module-level statement a misplaced call is in."""
+    if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+        kind = "function" if isinstance(stmt, cst.FunctionDef) else "class"
+        return f"the body of {kind} {stmt.name.value}"
+    return _STATEMENT_KINDS.get(type(stmt), "an expression (a list, a call's arguments, a lambda, ...)")
 
 
 def _statement_call(small: cst.BaseSmallStatement) -> cst.Call | None:

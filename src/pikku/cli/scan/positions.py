@@ -1,35 +1,30 @@
 """Line/column of a few chosen nodes, at a fraction of the cost of libcst's PositionProvider.
 
-PositionProvider records a range for every node and splits every token with a regex: on real code it
-costs about 2.5x the parse itself, which alone would break prebuild's budget (cold scan <= 1.5x parse).
-Extraction hands out placeholder locations (line 0, column = ticket) and :meth:`Locator.resolver` gives
-the function that swaps in the real ones, so extraction itself stays a single pass. The places come from
-the cheapest source that is certain, with the same result whichever answers:
+PositionProvider records a range for every node and splits every token with a regex: on the prebuild
+bench (1,000 modules) a scanner placing every node through it takes 2.5x as long cold as this one
+(bench/NOTES.md, "Positions: fast path or PositionProvider"). Extraction hands out placeholder locations
+(line 0, column = ticket) and :meth:`Locator.resolver` gives the function that swaps in the real ones, so
+extraction itself stays a single pass. The places come from the cheapest source that is certain, with
+the same result whichever answers:
 
 1. module-level defs: their lines read from the text (:mod:`pikku.cli.scan.deflines`), column 1;
 2. calls, call arguments and annotations: the stdlib ``ast`` of the source (:mod:`pikku.cli.scan.astplaces`);
-3. anything else, or whenever those cannot pair a node for sure: the module is code-generated once with a
-   state that only counts lines and columns and remembers the start of the nodes asked for (the same
-   syntactic start PositionProvider reports), stopping as soon as the last one is seen.
+3. anything else, or whenever those cannot pair a node for sure: libcst's public PositionProvider, for
+   the files that need it (f-string calls, form feeds, lone carriage returns: rare in real code).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import libcst as cst
-
-# CodegenState is the hook libcst's own PositionProvider subclasses; it is not re-exported publicly.
-from libcst._nodes.internal import CodegenState
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pikku.cli.model import Location
 from pikku.cli.scan.astplaces import Place, ast_places
 from pikku.cli.scan.deflines import def_lines
 
-_NULL_CONTEXT = contextlib.nullcontext()
 _UTF8 = frozenset({"utf-8", "utf-8-sig", "utf8"})
 # The start of a line that may begin a module-level def, and the def's name (see _candidate_def_lines).
 _DEF_CANDIDATES = re.compile(
@@ -39,45 +34,8 @@ _DEF_CANDIDATES = re.compile(
 _LINE_START_BACKSLASH = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*\\\r?\n", re.MULTILINE)
 
 
-class _AllFound(Exception):
-    """Raised inside code generation once every wanted node is located: the rest is not needed."""
-
-
-@dataclass(slots=True)
-class _LocatingState(CodegenState):
-    wanted: set[int] = field(default_factory=set)
-    found: dict[int, tuple[int, int]] = field(default_factory=dict)
-    line: int = 1
-    column: int = 0
-
-    def add_indent_tokens(self) -> None:
-        for token in self.indent_tokens:
-            self.column += len(token)
-
-    def add_token(self, value: str) -> None:
-        # Tokens are not kept: only the position matters. "\r\n" and "\n" both end in "\n".
-        newlines = value.count("\n")
-        if newlines:
-            self.line += newlines
-            self.column = len(value) - value.rfind("\n") - 1
-        else:
-            self.column += len(value)
-
-    # A shared null context instead of the base's generator-based one: this is called for nearly every
-    # node, and creating a generator each time costs more than the rest of the pass.
-    def record_syntactic_position(  # type: ignore[override]
-        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
-    ) -> contextlib.nullcontext[None]:
-        key = id(node)
-        if key in self.wanted and key not in self.found:
-            self.found[key] = (self.line, self.column + 1)
-            if len(self.found) == len(self.wanted):
-                raise _AllFound
-        return _NULL_CONTEXT
-
-
 class Locator:
-    """Hands out placeholder locations for nodes of one file and resolves them in one codegen pass."""
+    """Hands out placeholder locations for nodes of one file and resolves them all at once."""
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -99,8 +57,7 @@ class Locator:
         missing = [n for n in self._nodes if id(n) not in found]
         if missing:
             found.update(_locate(module, missing))
-        # A node kind that never reports a syntactic position would stay unfound; none of the kinds
-        # extraction asks about (defs, calls, expressions) is such a kind, so 1:1 is only a safety net.
+        # PositionProvider places every node of the tree; 1:1 is only a safety net for a node not in it.
         places = [found.get(id(n), (1, 1)) for n in self._nodes]
         file = self.file
 
@@ -119,7 +76,7 @@ def _unchanged(location: Location) -> Location:
 
 def _fast_places(module: cst.Module, source: bytes, nodes: list[cst.CSTNode]) -> dict[int, Place]:
     """Places of the nodes that the text or ``ast`` can give for sure (steps 1 and 2 of the module doc)."""
-    if _codegen_only(source):
+    if _metadata_only(source):
         return {}
     found: dict[int, Place] = {}
     rest = nodes
@@ -132,9 +89,9 @@ def _fast_places(module: cst.Module, source: bytes, nodes: list[cst.CSTNode]) ->
     return found
 
 
-def _codegen_only(source: bytes) -> bool:
-    """True for the rare texts whose places libcst counts differently from the text itself."""
-    # Codegen counts only "\n" as a line end, and columns count a form feed as text; ast and the
+def _metadata_only(source: bytes) -> bool:
+    """True for the rare texts whose places libcst's metadata counts differently from ``ast``."""
+    # libcst counts a form feed as a column and reads lone "\r" line ends its own way; ast and the
     # tokenizer disagree on both.
     if b"\x0c" in source or source.count(b"\r") != source.count(b"\r\n"):
         return True
@@ -176,12 +133,8 @@ def _candidate_def_lines(source: bytes) -> list[tuple[bytes, int]]:
     return found
 
 
-def _locate(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
-    state = _LocatingState(
-        default_indent=module.default_indent,
-        default_newline=module.default_newline,
-        wanted={id(n) for n in nodes},
-    )
-    with contextlib.suppress(_AllFound):
-        module._codegen(state)
-    return state.found
+def _locate(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, Place]:
+    """Places of ``nodes`` from libcst's public PositionProvider (the fallback: it places every node)."""
+    # unsafe_skip_copy keeps the node identities the placeholders refer to; nothing here mutates the tree.
+    ranges = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return {id(n): (ranges[n].start.line, ranges[n].start.column + 1) for n in nodes if n in ranges}

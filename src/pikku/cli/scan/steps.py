@@ -1,7 +1,7 @@
 """Workflow steps: the ``workflow.do`` / ``workflow.sleep`` calls in one function body.
 
-The body is walked with a plain field iterator instead of a libcst visitor: a CSTVisitor rebuilds every
-node it passes (about the cost of the parse again), while this walk only reads attributes.
+The body is searched whole, nested ``async def`` closures, lambdas and classes included: a step a
+closure takes runs in the workflow as much as one in the body itself (:mod:`pikku.cli.scan.walk`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import libcst as cst
 from pikku._duration import parse_duration
 from pikku._errors import InvalidDurationError
 from pikku.cli.model import Diagnostic, StepForm, StepMeta
-from pikku.cli.scan.astplaces import code_fields
-from pikku.cli.scan.diagnostics import BAD_DURATION, STEP_NAME_NOT_LITERAL, diagnostic
+from pikku.cli.scan import diagnostics as codes
+from pikku.cli.scan.diagnostics import diagnostic
+from pikku.cli.scan.literals import evaluated
 from pikku.cli.scan.positions import Locator
+from pikku.cli.scan.walk import find
 
-# Code inside these runs later or elsewhere (an inline step's lambda, a helper def), not as the
-# workflow's own sequence of steps, so it is not searched.
-_OTHER_SCOPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
-# Fields that only hold whitespace and punctuation: skipping them makes the walk several times cheaper.
-_WALKED: dict[type, bool] = {}
-_WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign})
+# Calls (steps), assignments (aliases of services.workflow) and expression statements (unawaited steps).
+_WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign, cst.Expr})
+_STEP_METHODS = frozenset({"do", "sleep"})
+# The engine numbers a name reached again in one pass ``name#1``, ``name#2``: the character is reserved.
+RESERVED_IN_STEP_NAMES = "#"
 _CODEGEN = cst.Module(body=())
 
 
@@ -32,9 +33,11 @@ def find_steps(func: cst.FunctionDef, locator: Locator) -> tuple[list[StepMeta],
     if services is None:
         return [], []
     scan = _StepScan(locator, func.name.value, services)
-    for node in _interesting(func.body):
+    for node in find(func.body, _WANTED):
         if isinstance(node, cst.Call):
             scan.call(node)
+        elif isinstance(node, cst.Expr):
+            scan.check_awaited(node)
         elif isinstance(node, cst.Assign | cst.AnnAssign):
             scan.track_alias(node)
     return scan.steps, scan.diagnostics
@@ -51,13 +54,13 @@ def literal_str(node: cst.BaseExpression | None) -> str | None:
     if isinstance(node, cst.SimpleString):
         return _simple_value(node)
     if isinstance(node, cst.ConcatenatedString):
-        value = node.evaluated_value
+        value = evaluated(node)
         return value if isinstance(value, str) else None
     return None
 
 
 def _simple_value(node: cst.SimpleString) -> str | None:
-    # evaluated_value compiles the literal with ast.literal_eval; most step names and rpc names have
+    # evaluated() compiles the literal with ast.literal_eval; most step names and rpc names have
     # no escapes, so their text is the value and the compile is skipped.
     prefix = node.prefix.lower()
     if "b" in prefix:
@@ -65,7 +68,7 @@ def _simple_value(node: cst.SimpleString) -> str | None:
     raw = node.raw_value
     if "r" in prefix or "\\" not in raw:
         return raw
-    value = node.evaluated_value
+    value = evaluated(node)
     return value if isinstance(value, str) else None
 
 
@@ -78,6 +81,23 @@ def template_of(node: cst.BaseExpression) -> str | None:
         if left is not None and right is not None:
             return left + right
     return None
+
+
+def static_text(node: cst.BaseExpression) -> str:
+    """The text a name literal or f-string writes itself, its ``{...}`` fields left out."""
+    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
+        value = literal_str(node)
+        if value is not None:
+            return value
+    if isinstance(node, cst.ConcatenatedString):
+        return static_text(node.left) + static_text(node.right)
+    if isinstance(node, cst.FormattedString):
+        return "".join(p.value for p in node.parts if isinstance(p, cst.FormattedStringText))
+    return ""
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
 
 
 def _template_part(node: cst.BaseExpression) -> str | None:
@@ -115,16 +135,31 @@ class _StepScan:
             if isinstance(target, cst.Name):
                 (self.aliases.add if is_alias else self.aliases.discard)(target.value)
 
+    def step_method(self, node: cst.Call) -> str | None:
+        """``do`` or ``sleep`` for ``<workflow>.do(...)`` / ``<workflow>.sleep(...)``, else None."""
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _STEP_METHODS and self.is_workflow(func.value):
+            return func.attr.value
+        return None
+
     def call(self, node: cst.Call) -> None:
         """Record ``node`` if it is ``<workflow>.do(...)`` or ``<workflow>.sleep(...)``."""
-        func = node.func
-        if not isinstance(func, cst.Attribute) or not self.is_workflow(func.value):
+        method = self.step_method(node)
+        if method is None:
             return
         positional, keywords = _split_args(node)
-        if func.attr.value == "do":
+        if method == "do":
             self.do_step(node, positional, keywords)
-        elif func.attr.value == "sleep":
+        else:
             self.sleep_step(node, positional, keywords)
+
+    def check_awaited(self, node: cst.Expr) -> None:
+        """PKU015 for a step call standing alone as a statement: its coroutine is never awaited."""
+        call = node.value
+        method = self.step_method(call) if isinstance(call, cst.Call) else None
+        if method is not None:
+            message = f"workflow.{method}(...) in {self.function} is not awaited, so that step never runs"
+            self.diagnostics.append(diagnostic(codes.STEP_NOT_AWAITED, self.locator.at(call), message))
 
     def do_step(
         self, node: cst.Call, positional: list[cst.BaseExpression], keywords: dict[str, cst.BaseExpression]
@@ -140,6 +175,8 @@ class _StepScan:
         rpc_name = literal_str(target)
         form: StepForm = "rpc" if rpc_name is not None else "inline"
         name = literal if literal is not None else template
+        assert name_node is not None  # a literal or template was read from it
+        self.check_reserved(name_node, static_text(name_node))
         self.add(node, name or "", template is not None, keywords, form, rpc_name=rpc_name)
 
     def sleep_step(
@@ -148,13 +185,42 @@ class _StepScan:
         """A durable sleep, named ``name=`` or ``sleep:<duration>`` as the runtime names it."""
         duration_node = positional[0] if positional else keywords.get("duration")
         duration = self.duration(duration_node)
-        name = literal_str(keywords.get("name")) or f"sleep:{duration if duration is not None else '?'}"
-        self.add(node, name, False, keywords, "sleep", duration=duration)
+        named = self.sleep_name(keywords.get("name"))
+        if named is None:
+            return
+        name, is_template = named
+        # Without a name the runtime calls it sleep:<duration>; a non-literal duration gives "sleep:?" on
+        # purpose (like a template: one entry for every duration).
+        name = name or f"sleep:{duration if duration is not None else '?'}"
+        self.add(node, name, is_template, keywords, "sleep", duration=duration)
+
+    def sleep_name(self, node: cst.BaseExpression | None) -> tuple[str, bool] | None:
+        """(name= as written, is a template); ("", False) when absent; None after a PKU002."""
+        if node is None or _is_none(node):
+            return "", False
+        literal = literal_str(node)
+        template = template_of(node) if literal is None else None
+        if literal is None and template is None:
+            shown = _CODEGEN.code_for_node(node)
+            message = f"step name {shown} of workflow.sleep(...) in {self.function} is not a string literal or f-string"
+            self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, self.locator.at(node), message))
+            return None
+        self.check_reserved(node, static_text(node))
+        return (literal, False) if literal is not None else (template or "", True)
+
+    def check_reserved(self, node: cst.BaseExpression, text: str) -> None:
+        """PKU013 when the written text of a step name holds the character the engine numbers repeats with."""
+        if RESERVED_IN_STEP_NAMES in text:
+            message = (
+                f"step name {_CODEGEN.code_for_node(node)} in {self.function} contains '#', which the engine "
+                "uses to number a step reached again (name#1, name#2)"
+            )
+            self.diagnostics.append(diagnostic(codes.STEP_NAME_RESERVED_CHAR, self.locator.at(node), message))
 
     def duration(self, node: cst.BaseExpression | None) -> str | None:
         """The literal duration (checked like the runtime checks it), or None when not a literal."""
         if isinstance(node, cst.Integer | cst.Float):
-            return str(node.evaluated_value)
+            return str(evaluated(node))
         text = literal_str(node)
         if text is None or node is None:
             return None
@@ -162,7 +228,7 @@ class _StepScan:
             parse_duration(text)
         except InvalidDurationError:
             message = f"workflow.sleep duration {text!r} in {self.function} is not a valid duration"
-            self.diagnostics.append(diagnostic(BAD_DURATION, self.locator.at(node), message))
+            self.diagnostics.append(diagnostic(codes.BAD_DURATION, self.locator.at(node), message))
         return text
 
     def add(
@@ -196,7 +262,7 @@ class _StepScan:
             shown = _CODEGEN.code_for_node(name_node)
             message = f"step name {shown} of workflow.do(...) in {self.function} is not a string literal or f-string"
         where = self.locator.at(name_node if name_node is not None else node)
-        self.diagnostics.append(diagnostic(STEP_NAME_NOT_LITERAL, where, message))
+        self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, where, message))
 
 
 def _split_args(node: cst.Call) -> tuple[list[cst.BaseExpression], dict[str, cst.BaseExpression]]:
@@ -212,40 +278,3 @@ def _split_args(node: cst.Call) -> tuple[list[cst.BaseExpression], dict[str, cst
         elif not after_star:
             positional.append(arg.value)
     return positional, keywords
-
-
-def _interesting(root: cst.CSTNode) -> list[cst.CSTNode]:
-    """Calls and assignments under ``root`` in pre-order, children in source order.
-
-    Nested functions, lambdas and classes are not entered. Type checks compare exact classes because
-    ``isinstance`` against libcst's abstract base classes dominated the cost of this walk.
-    """
-    found: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
-        kind = type(node)
-        if kind in _WANTED:
-            found.append(node)
-        stack.extend(reversed(_children(node)))
-    return found
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    children: list[cst.CSTNode] = []
-    for name in code_fields(type(node)):
-        value = getattr(node, name)
-        if type(value) is tuple or type(value) is list:
-            children.extend(v for v in value if _is_walked(type(v)))
-        elif _is_walked(type(value)):
-            children.append(value)
-    return children
-
-
-def _is_walked(kind: type) -> bool:
-    # Leaves (names, literals: nothing left to walk) are not even put on the stack.
-    walked = _WALKED.get(kind)
-    if walked is None:
-        walked = issubclass(kind, cst.CSTNode) and kind not in _OTHER_SCOPES and bool(code_fields(kind))
-        _WALKED[kind] = walked
-    return walked

@@ -9,7 +9,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 
 import shop.steps
-import pikku
+from pikku.wiring import StepContext
 
 T = typing.TypeVar("T")
 
@@ -93,6 +93,6 @@ class Services(typing.Protocol):
     def logger(self) -> logging.Logger: ...
 
     @property
-    def step(self) -> pikku.StepContext | None: ...
+    def step(self) -> StepContext | None: ...
 
     def __getattr__(self, name: str) -> typing.Any: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shop.flows  # noqa: F401
 import shop.steps  # noqa: F401
-from pikku import register_workflow_meta
+from pikku.wiring import register_workflow_meta
 from shop_gen.workflow.meta import WORKFLOWS
 
 register_workflow_meta(WORKFLOWS)

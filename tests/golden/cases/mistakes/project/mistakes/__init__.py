@@ -1,0 +1,1 @@
+"""Each module makes mistakes prebuild reports; nothing is generated."""

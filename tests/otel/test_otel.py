@@ -1,0 +1,215 @@
+"""OpenTelemetry: a remote run with a retry, across a caller and two worker processes, is one trace.
+
+Each process writes its spans as JSON lines (an SDK exporter set up by ``sitecustomize.py`` in the test
+project when PIKKU_TEST_SPANS names a folder); the test merges the files and checks the tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PIKKU = Path(sys.executable).with_name("pikku")
+
+FLOW = """
+from pikku import pikku_func, wire_workflow
+
+@pikku_func(name="pay.charge")
+async def charge(services, data: dict) -> dict:
+    if services.step.attempt == 1:
+        raise ConnectionError("gateway timeout")
+    return {"paid": data["amount"]}
+
+async def checkout(services, data: dict) -> dict:
+    await services.workflow.sleep(0.05, name="settle")
+    return await services.workflow.do("charge", "pay.charge", data, retries=2, retry_delay=0.05)
+
+wire_workflow(name="checkout", func=checkout)
+"""
+
+SITECUSTOMIZE = """
+import json, os
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+class JsonLines(SpanExporter):
+    def __init__(self, path):
+        self.path = path
+    def export(self, spans):
+        with open(self.path, "a") as out:
+            for s in spans:
+                out.write(json.dumps({
+                    "name": s.name, "pid": os.getpid(),
+                    "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
+                    "parent_id": format(s.parent.span_id, "016x") if s.parent else None,
+                    "attributes": dict(s.attributes), "status": s.status.status_code.name,
+                    "events": [e.name for e in s.events],
+                }) + "\\n")
+        return SpanExportResult.SUCCESS
+
+folder = os.environ.get("PIKKU_TEST_SPANS")
+if folder:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(JsonLines(os.path.join(folder, f"{os.getpid()}.jsonl"))))
+    trace.set_tracer_provider(provider)
+"""
+
+
+def _spans(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def test_a_remote_run_with_a_retry_is_one_trace_across_processes(tmp_path: Path) -> None:
+    """Caller, orchestrator worker and step worker write spans of one trace: start -> passes -> step
+    attempts (the first failed with its error recorded, the second done), with the sleep as an event."""
+    project = tmp_path / "proj"
+    (project / "app").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[tool.pikku]\nsource = ["app"]\n[tool.pikku.settings]\nlocal_steps = false\n'
+    )
+    (project / "app/__init__.py").write_text("")
+    (project / "app/flow.py").write_text(textwrap.dedent(FLOW))
+    (project / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
+    spans_dir = tmp_path / "spans"
+    spans_dir.mkdir()
+    env = {
+        **os.environ,
+        "PIKKU_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+        "PIKKU_TEST_SPANS": str(spans_dir),
+        "PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run([str(PIKKU), "prebuild"], cwd=project, env=env, check=True, capture_output=True, timeout=120)
+    queues = ("workflow-checkout-orchestrator", "workflow-checkout-charge")
+    workers = [
+        subprocess.Popen([str(PIKKU), "worker", "--queue", q], cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+        for q in queues
+    ]
+    try:
+        done = subprocess.run(
+            [str(PIKKU), "start", "checkout", '{"amount": 5}', "--wait", "--timeout", "60"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.communicate(timeout=60)
+    spans = _spans(spans_dir)
+    assert len({s["trace_id"] for s in spans}) == 1, "every span of the run belongs to one trace"
+    by_id = {s["span_id"]: s for s in spans}
+    [start] = [s for s in spans if s["name"] == "workflow.start checkout"]
+    passes = [s for s in spans if s["name"] == "workflow.pass checkout"]
+    steps = sorted(
+        (s for s in spans if s["name"] == "workflow.step checkout.charge"),
+        key=lambda s: s["attributes"]["pikku.attempt"],
+    )
+    assert start["parent_id"] is None and len(passes) >= 2
+    assert [(s["attributes"]["pikku.attempt"], s["attributes"]["pikku.outcome"], s["status"]) for s in steps] == [
+        (1, "retry", "ERROR"),
+        (2, "done", "UNSET"),
+    ]
+    assert "exception" in steps[0]["events"] and steps[0]["attributes"]["pikku.rpc"] == "pay.charge"
+    assert {s["pid"] for s in steps}.isdisjoint({s["pid"] for s in passes}), "steps ran on the other worker"
+    assert any("workflow.sleep" in p["events"] for p in passes)
+    for span in spans:
+        if span is not start:
+            assert span["parent_id"] in by_id, f"{span['name']} hangs off a span of the same trace"
+
+
+def test_without_a_configured_provider_nothing_is_wrapped() -> None:
+    """Zero cost: with OpenTelemetry installed but no SDK configured, the engine is left untouched."""
+    from pikku import _telemetry
+    from pikku._engine import jobs
+
+    class Engine:
+        start_run = handle_job = _pass = object()
+
+    engine = Engine()
+    assert _telemetry.instrument(engine) is False
+    assert engine.start_run is Engine.start_run and jobs.TRACEPARENT is None
+
+
+def test_without_the_package_nothing_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the opentelemetry package, instrument() imports nothing of it and changes nothing."""
+    import importlib.util
+
+    from pikku import _telemetry
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "opentelemetry" else real(name, *a)
+    )
+    monkeypatch.delitem(sys.modules, "pikku._otel", raising=False)
+    assert _telemetry.instrument(object()) is False
+    assert "pikku._otel" not in sys.modules
+
+
+METRICS_SCRIPT = """
+import asyncio, json
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+from pikku import pikku_func, wire_workflow
+from pikku.testing import memory_runtime, settle
+from pikku.wiring import WorkflowClient
+
+@pikku_func(name="m.flaky")
+async def flaky(services, data: None) -> int:
+    if services.step.attempt == 1:
+        raise ConnectionError("once")
+    return 1
+
+async def flow(services, data: None) -> int:
+    return await services.workflow.do("flaky", "m.flaky", retries=1, retry_delay=0.01)
+
+wire_workflow(name="m-flow", func=flow)
+
+async def main():
+    from pikku._runtime import open_runtime, set_runtime
+    rt = await open_runtime(state_url="memory://")
+    set_runtime(rt)
+    handle = await WorkflowClient("m-flow").start(None)
+    await settle(rt, [handle.run_id])
+    await rt.close()
+    out = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    labels = sorted(p.attributes.items())
+                    key = m.name + "|" + ",".join(f"{k}={v}" for k, v in labels if k != "pikku.queue")
+                    out[key] = out.get(key, 0) + (p.value if hasattr(p, "value") else p.count)
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_metrics_count_runs_steps_and_retries(tmp_path: Path) -> None:
+    """With a meter provider: runs started and completed, step attempts by outcome (a retry, then done),
+    and one duration and one queue-lag point per attempt and job."""
+    script = tmp_path / "metrics_run.py"
+    script.write_text(textwrap.dedent(METRICS_SCRIPT))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts["pikku.runs|pikku.event=started,pikku.workflow=m-flow"] == 1
+    assert counts["pikku.runs|pikku.event=completed,pikku.workflow=m-flow"] == 1
+    assert counts["pikku.steps|pikku.outcome=retry,pikku.workflow=m-flow"] == 1
+    assert counts["pikku.steps|pikku.outcome=done,pikku.workflow=m-flow"] == 1
+    assert counts["pikku.step.duration|pikku.outcome=done,pikku.workflow=m-flow"] == 1
+    assert counts["pikku.queue.lag|"] >= 2

@@ -1,0 +1,69 @@
+"""The public surface is pinned: what applications import from ``pikku`` (generated code uses
+``pikku.wiring``, pinned in test_wiring.py)."""
+
+from __future__ import annotations
+
+import pikku
+
+APPLICATION_NAMES = [
+    "BackendUnavailableError",
+    "ConfigError",
+    "CorruptStateError",
+    "ErrorInfo",
+    "InvalidInputError",
+    "InvalidOutputError",
+    "InvalidStepNameError",
+    "NonDeterminismError",
+    "PayloadTooLargeError",
+    "PikkuError",
+    "RunIdInUseError",
+    "RunNotFoundError",
+    "RunPage",
+    "RunSummary",
+    "Runtime",
+    "Services",
+    "Settings",
+    "StepContext",
+    "StepFailedError",
+    "StepNotFoundError",
+    "StepSerializationError",
+    "StepView",
+    "UnknownRPCError",
+    "UnknownWorkflowError",
+    "Worker",
+    "WorkflowCancelled",
+    "WorkflowCancelledError",
+    "WorkflowFailedError",
+    "WorkflowHandle",
+    "WorkflowRun",
+    "WorkflowTimeoutError",
+    "cancel_run",
+    "configure",
+    "current_step",
+    "get_runtime",
+    "get_steps",
+    "invocation_id",
+    "list_runs",
+    "open_runtime",
+    "pikku_func",
+    "wire_workflow",
+]
+
+
+def test_pikku_all_is_pinned() -> None:
+    """Adding or removing a public name is a deliberate change to this list."""
+    assert pikku.__all__ == APPLICATION_NAMES
+
+
+def test_engine_internals_and_wiring_names_are_not_public() -> None:
+    """WorkflowAsyncException and set_runtime are engine internals; generated-code names live in pikku.wiring."""
+    for name in ("WorkflowAsyncException", "set_runtime", "register_workflow_meta", "QueueWorker", "WorkflowClient"):
+        assert name not in pikku.__all__
+
+
+def test_every_public_name_exists_and_has_a_docstring() -> None:
+    """Each name in __all__ resolves, and each class or function says what it is for."""
+    for name in pikku.__all__:
+        obj = getattr(pikku, name)
+        if callable(obj):
+            assert (obj.__doc__ or "").strip(), f"pikku.{name} has no docstring"

@@ -8,7 +8,17 @@ engine internals (``WorkflowAsyncException``, ``set_runtime``) live in their pri
 """
 
 from pikku._client import WorkflowHandle, WorkflowRun
-from pikku._control import RunPage, RunSummary, StepView, cancel_run, get_steps, list_runs
+from pikku._control import (
+    RunPage,
+    RunSummary,
+    StepView,
+    cancel_run,
+    fork_run,
+    get_steps,
+    list_runs,
+    prune_runs,
+    resume_run,
+)
 from pikku._engine.engine import Settings, current_step
 from pikku._errors import (
     BackendUnavailableError,
@@ -73,11 +83,14 @@ __all__ = [
     "cancel_run",
     "configure",
     "current_step",
+    "fork_run",
     "get_runtime",
     "get_steps",
     "invocation_id",
     "list_runs",
     "open_runtime",
     "pikku_func",
+    "prune_runs",
+    "resume_run",
     "wire_workflow",
 ]

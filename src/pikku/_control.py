@@ -7,13 +7,19 @@ Everything here reads and writes through the store contract, so it works alike o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
+from pikku._clock import now
+from pikku._duration import parse_duration
+from pikku._engine.fork import fork
 from pikku._engine.history import export_history
+from pikku._engine.jobs import orchestrate_job
 from pikku._errors import ConfigError, InvalidInputError, RunNotFoundError
 from pikku._logcontext import get_logger
-from pikku._records import RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
+from pikku._records import DeadJob, RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
+from pikku._registry import get_workflow
 from pikku._runtime import get_runtime
 
 log = get_logger("pikku.control")
@@ -21,6 +27,7 @@ log = get_logger("pikku.control")
 #: Characters a caller-chosen run id may not hold: ``@`` names schedule ticks, ``/`` child runs.
 RESERVED_IN_RUN_IDS = ("@", "/")
 MAX_PAGE = 500
+PRUNE_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +145,68 @@ async def cancel_run(run_id: str, reason: str | None = None) -> bool:
     return cancelled
 
 
+async def resume_run(run_id: str) -> bool:
+    """A ``failed`` or ``cancelled`` run becomes ``running`` again and a pass is queued: its done steps
+    are kept, its failed step runs again with a fresh attempt budget, its error is cleared (also for
+    failures with no failed step: non-determinism, an invalid output). False when the run is running
+    already; InvalidInputError for a completed run (there is nothing left to do)."""
+    runtime = await get_runtime()
+    engine = runtime.engine
+    run = await engine.state.get_run(run_id)
+    if run.status == "completed":
+        raise InvalidInputError(
+            f"run {run_id!r} completed; a completed run cannot be resumed",
+            hint="fork it from a step instead: pikku runs fork RUN_ID --from STEP",
+        )
+    if not await engine.state.resume_run(run_id):
+        return False
+    await engine.put(orchestrate_job(get_workflow(run.workflow), run_id, run.created_at))
+    log.info("run %s resumed", run_id)
+    return True
+
+
+async def prune_runs(older_than: str | float, status: Sequence[str] = ("completed",)) -> int:
+    """Delete settled runs (with their steps) whose last change is older than ``older_than`` ("30d"),
+    page by page; returns how many. Running runs are never pruned."""
+    statuses: list[RunStatus] = [checked for s in status if (checked := check_status(s)) is not None]
+    if "running" in statuses:
+        raise InvalidInputError("running runs are never pruned", hint="prune completed, failed or cancelled runs")
+    cutoff = now() - parse_duration(older_than)
+    runtime = await get_runtime()
+    deleted = 0
+    while True:
+        page = await runtime.engine.state.delete_runs(before=cutoff, statuses=statuses, limit=PRUNE_PAGE)
+        deleted += len(page)
+        if len(page) < PRUNE_PAGE:
+            return deleted
+
+
+async def fork_run(run_id: str, from_step: str) -> str:
+    """A new run of the same workflow and input that keeps the recorded results of the steps before
+    ``from_step`` and runs from there ("re-run from here after fixing the bug"); its id.
+    InvalidInputError listing the run's steps when it has no ``from_step``."""
+    runtime = await get_runtime()
+    return await fork(runtime.engine, run_id, from_step)
+
+
+async def list_dead_jobs(limit: int = 100) -> list[DeadJob]:
+    """Dead-lettered jobs, newest first (malformed, forged, or delivered too often)."""
+    runtime = await get_runtime()
+    return await runtime.engine.queue.list_dead(limit)
+
+
+async def retry_dead_job(job_id: str) -> bool:
+    """Put a dead job back on its queue; False if there is no such dead job."""
+    runtime = await get_runtime()
+    return await runtime.engine.queue.retry_dead(job_id)
+
+
+async def drop_dead_job(job_id: str) -> bool:
+    """Delete a dead job for good; False if there is no such dead job."""
+    runtime = await get_runtime()
+    return await runtime.engine.queue.drop_dead(job_id)
+
+
 def _summary(record: RunRecord) -> RunSummary:
     output = json.loads(record.output_json) if record.output_json is not None else None
     error = record.error
@@ -182,8 +251,14 @@ __all__ = [
     "StepView",
     "cancel_run",
     "check_run_id",
+    "drop_dead_job",
     "export_run",
+    "fork_run",
     "get_run",
     "get_steps",
+    "list_dead_jobs",
     "list_runs",
+    "prune_runs",
+    "resume_run",
+    "retry_dead_job",
 ]

@@ -40,12 +40,15 @@ APPLICATION_NAMES = [
     "cancel_run",
     "configure",
     "current_step",
+    "fork_run",
     "get_runtime",
     "get_steps",
     "invocation_id",
     "list_runs",
     "open_runtime",
     "pikku_func",
+    "prune_runs",
+    "resume_run",
     "wire_workflow",
 ]
 

@@ -21,6 +21,7 @@ from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall
 from pikku._engine.context import BackendFault, WorkflowContext
+from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.steps import StepRunner, current_step
@@ -69,6 +70,9 @@ class Settings:
     #: it, instead of a queue job and a hand-off (``local`` in :mod:`pikku._engine.steps`). Off: every remote
     #: step goes through its queue.
     local_steps: bool = True
+    #: A job delivered more often than this (its worker died each time, or nothing here can handle it)
+    #: is dead-lettered instead of looping forever (``pikku jobs dead`` lists it).
+    max_deliveries: int = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +337,8 @@ class Engine:
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
             return max(0.05, current.lease_until - now() + 0.05)
+        if current.form != "rpc":  # a queue job only ever runs an rpc step: this one was not made by pikku
+            raise _Forged(f"step job for {current.form} step {name!r} of run {run_id!r}")
         if current.status in ("done", "failed"):
             # Settled: where write and enqueue are apart, the settling worker may have died before its
             # hand-off; the transitions send it again there (a spare replay is harmless).
@@ -346,7 +352,12 @@ class Engine:
 
         ``serves``: the queues the calling worker serves (see :meth:`orchestrate`).
         """
-        kind = job.payload.get("kind")
+        problem = problem_with(job)
+        if problem is None and job.attempts > self.settings.max_deliveries:
+            problem = f"delivered {job.attempts} times without finishing (max_deliveries)"
+        if problem is not None:
+            return await self._dead_letter(job, problem)
+        kind = job.payload["kind"]
         ack = job
         try:
             if kind == "orchestrate":
@@ -354,14 +365,23 @@ class Engine:
                 if outcome.kind == "busy":  # back off: the holder may be in a long inline step
                     return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
                 return ACKED if outcome.acked else None
-            if kind == "step":
-                return await self.run_step_job(job.payload, ack=ack)
+            return await self.run_step_job(job.payload, ack=ack)
         except (UnknownWorkflowError, UnknownRPCError) as exc:
             # Nothing can handle it in this process; another deployment might, so do not drop it.
             log.error("job %s on %s cannot be handled here: %s", job.id, job.queue, exc)
             return 5.0
-        log.error("job %s on %s has an unknown kind %r; dropped", job.id, job.queue, kind)
-        return None
+        except _Forged as forged:
+            return await self._dead_letter(job, str(forged))
+
+    async def _dead_letter(self, job: Job, reason: str) -> Disposition:
+        """Take the job out of delivery for good, kept for an operator; logged once."""
+        if await self.queue.dead_letter(job, reason):
+            log.error("job %s on %s dead-lettered: %s", job.id, job.queue, reason)
+        return ACKED
+
+
+class _Forged(Exception):
+    """A job that names stored state it cannot belong to (dead-lettered, the run left untouched)."""
 
 
 class _Host:

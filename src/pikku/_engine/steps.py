@@ -79,7 +79,7 @@ class StepRunner:
     async def claim_queued(self, run_id: str, name: str) -> StepRecord | None:
         """Take the step a queue job names; None when it is settled (or its run is), or held under a live
         lease. RunNotFoundError / StepNotFoundError when the job names nothing stored."""
-        return await self.state.claim_step(run_id, name, self.owner, self.lease)
+        return await self.state.claim_step(run_id, name, self.owner, self.lease, form="rpc")
 
     async def _claim(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepRecord | None:
         if rec is None:  # local: inserted already claimed, one write. Under the run lock and one pass per run

@@ -19,7 +19,7 @@ from pikku._errors import PikkuError
 from pikku.cli.db_cmd import db
 from pikku.cli.diagnostics import printable
 from pikku.cli.prebuild import prebuild
-from pikku.cli.runs_cmd import runs
+from pikku.cli.runs_cmd import jobs, runs
 from pikku.cli.start_cmd import start
 from pikku.cli.worker_cmd import worker
 
@@ -35,6 +35,7 @@ app.command()(worker)
 app.command()(start)
 app.add_typer(db, name="db")
 app.add_typer(runs, name="runs")
+app.add_typer(jobs, name="jobs")
 
 
 def main() -> None:

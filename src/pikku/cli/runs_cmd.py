@@ -20,7 +20,7 @@ from rich.table import Table
 
 from pikku import _control
 from pikku._config import load_config
-from pikku._errors import InvalidInputError, PikkuError, RunNotFoundError
+from pikku._errors import InvalidDurationError, InvalidInputError, PikkuError, RunNotFoundError
 from pikku._loop import run as run_loop
 from pikku._runtime import set_runtime
 from pikku.cli._project import load_project, project_runtime
@@ -108,6 +108,50 @@ def cancel_cmd(
         Console(highlight=False).print(f"run {escape(run_id)} had already settled; nothing changed")
 
 
+@runs.command("resume")
+def resume_cmd(
+    run_id: str = typer.Argument(..., help="The run's id."), as_json: bool = AS_JSON, root: Path | None = ROOT
+) -> None:
+    """Resume a failed or cancelled run: done steps kept, the failed step retried with a fresh budget."""
+    resumed = _call(root, lambda: _control.resume_run(run_id))
+    if as_json:
+        _print_json({"run_id": run_id, "resumed": resumed})
+    else:
+        Console(highlight=False).print(
+            f"run {escape(run_id)} " + ("resumed" if resumed else "is running already; nothing changed")
+        )
+
+
+@runs.command("fork")
+def fork_cmd(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    from_step: str = typer.Option(..., "--from", help="The step to run again from (earlier results are kept)."),
+    as_json: bool = AS_JSON,
+    root: Path | None = ROOT,
+) -> None:
+    """Start a new run with the same input that keeps the results of the steps before --from."""
+    new_id = _call(root, lambda: _control.fork_run(run_id, from_step))
+    if as_json:
+        _print_json({"run_id": new_id, "forked_from": run_id})
+    else:
+        Console(highlight=False).print(f"run {escape(new_id)} forked from {escape(run_id)} at {escape(from_step)}")
+
+
+@runs.command("prune")
+def prune_cmd(
+    older_than: str = typer.Option(..., "--older-than", help="Age of the last change, e.g. 30d."),
+    status: list[str] = typer.Option(["completed"], "--status", "-s", help="Statuses to prune (repeatable)."),
+    as_json: bool = AS_JSON,
+    root: Path | None = ROOT,
+) -> None:
+    """Delete settled runs (and their steps) last changed more than --older-than ago."""
+    deleted = _call(root, lambda: _control.prune_runs(older_than, status))
+    if as_json:
+        _print_json({"deleted": deleted})
+    else:
+        Console(highlight=False).print(f"{deleted} run(s) deleted")
+
+
 @runs.command("export")
 def export_cmd(run_id: str = typer.Argument(..., help="The run's id."), root: Path | None = ROOT) -> None:
     """Print the run's full history as JSON (for `pikku.testing.replay` in CI)."""
@@ -129,7 +173,7 @@ def _call(root: Path | None, op: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return run_loop(main())
-    except (RunNotFoundError, InvalidInputError) as exc:
+    except (RunNotFoundError, InvalidInputError, InvalidDurationError) as exc:
         _usage_error(exc)
 
 
@@ -158,3 +202,35 @@ def _status(status: str) -> str:
 
 def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+jobs = typer.Typer(help="Dead-lettered jobs: list them, put them back, or delete them.", no_args_is_help=True)
+
+
+@jobs.command("dead")
+def dead_cmd(limit: int = typer.Option(50, "--limit", "-n"), as_json: bool = AS_JSON, root: Path | None = ROOT) -> None:
+    """List dead-lettered jobs, newest first, with why each was taken out of delivery."""
+    dead = _call(root, lambda: _control.list_dead_jobs(limit))
+    if as_json:
+        _print_json([dataclasses.asdict(d) for d in dead])
+        return
+    table = Table("job id", "queue", "deliveries", "died (UTC)", "reason", box=None, pad_edge=False)
+    for job in dead:
+        table.add_row(escape(job.id), escape(job.queue), str(job.attempts), _when(job.died_at), escape(job.reason))
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@jobs.command("retry")
+def retry_cmd(job_id: str = typer.Argument(...), root: Path | None = ROOT) -> None:
+    """Put a dead job back on its queue."""
+    if not _call(root, lambda: _control.retry_dead_job(job_id)):
+        _usage_error(InvalidInputError(f"no dead job {job_id!r}", hint="list them with: pikku jobs dead"))
+    Console(highlight=False).print(f"job {escape(job_id)} is back on its queue")
+
+
+@jobs.command("drop")
+def drop_cmd(job_id: str = typer.Argument(...), root: Path | None = ROOT) -> None:
+    """Delete a dead job for good."""
+    if not _call(root, lambda: _control.drop_dead_job(job_id)):
+        _usage_error(InvalidInputError(f"no dead job {job_id!r}", hint="list them with: pikku jobs dead"))
+    Console(highlight=False).print(f"job {escape(job_id)} deleted")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pikku._clock import now
-from pikku._records import Enqueue, Job
+from pikku._records import DeadJob, Enqueue, Job
 
 
 class MemoryQueue:
@@ -19,6 +19,7 @@ class MemoryQueue:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
+        self._dead: dict[str, DeadJob] = {}
         self._seq: dict[str, int] = {}
         self._priority: dict[str, float] = {}
         self._counter = itertools.count()
@@ -98,6 +99,27 @@ class MemoryQueue:
 
     async def count(self, queue: str | None = None) -> int:
         return sum(1 for j in self._jobs.values() if queue is None or j.queue == queue)
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        held = self._held(job)
+        if held is None:
+            return False
+        del self._jobs[held.id]
+        self._dead[held.id] = DeadJob(held.id, held.queue, copy.deepcopy(held.payload), held.attempts, reason, now())
+        return True
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        return [copy.copy(d) for d in sorted(self._dead.values(), key=lambda d: d.died_at, reverse=True)[:limit]]
+
+    async def retry_dead(self, job_id: str) -> bool:
+        dead = self._dead.pop(job_id, None)
+        if dead is None:
+            return False
+        self.enqueue_now(dead.queue, dead.payload)
+        return True
+
+    async def drop_dead(self, job_id: str) -> bool:
+        return self._dead.pop(job_id, None) is not None
 
     def next_due_at(self, queues: Sequence[str] | None = None) -> float | None:
         """When the next job of ``queues`` (None: any) can be claimed: its due time, or the end of its

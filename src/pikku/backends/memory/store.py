@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pikku._clock import now
 from pikku._errors import RunNotFoundError, StepNotFoundError
@@ -20,6 +20,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     claim_owner,
     refuse_ack,
@@ -201,9 +202,11 @@ class MemoryStateStore:
         step.status, step.updated_at = "scheduled", now()
         return True
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
         step = self._step(run_id, name)
-        if self._runs[run_id].status in SETTLED_RUN_STATUSES:
+        if self._runs[run_id].status in SETTLED_RUN_STATUSES or (form is not None and step.form != form):
             return None
         t = now()
         expired = step.status == "running" and (step.lease_until or 0.0) <= t
@@ -284,6 +287,36 @@ class MemoryStateStore:
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         self._step(run_id, name)
         return [copy.copy(a) for a in self._attempts.get((run_id, name), [])]
+
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        self._run(run_id)
+        return {name: [copy.copy(a) for a in self._attempts.get((run_id, name), [])] for name in self._steps[run_id]}
+
+    # -- operating runs
+    async def resume_run(self, run_id: str) -> bool:
+        run = self._run(run_id)
+        if run.status not in ("failed", "cancelled"):
+            return False
+        t = now()
+        run.status, run.error, run.updated_at = "running", None, t
+        for step in self._steps[run_id].values():
+            if step.status == "failed":
+                step.status, step.error, step.lease_owner, step.lease_until = "pending", None, None, None
+                step.max_attempts, step.updated_at = step.attempts + step.max_attempts, t
+        return True
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        wanted = set(statuses) - {"running"}
+        doomed = sorted(
+            (r for r in self._runs.values() if r.status in wanted and r.updated_at < before),
+            key=lambda r: (r.updated_at, self._order[r.run_id]),
+        )[:limit]
+        for run in doomed:
+            for name in self._steps.pop(run.run_id, {}):
+                self._attempts.pop((run.run_id, name), None)
+            del self._runs[run.run_id], self._order[run.run_id]
+            self._locks.pop(run.run_id, None)
+        return [r.run_id for r in doomed]
 
     async def close(self) -> None:
         return None

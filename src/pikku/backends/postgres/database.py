@@ -17,10 +17,12 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
@@ -49,82 +51,22 @@ _LIBPQ_DEFAULTS = (
     ("keepalives_count", "3"),
 )
 
-# Ordered, append-only: migration N (1-based) upgrades a schema at version N-1. Never edit a released one.
-# ``{s}`` is the quoted schema name. Values are JSON *text* (byte-faithful), times are float8 epoch seconds.
-MIGRATIONS: list[str] = [
+
+def _load_migrations() -> list[str]:
+    """The ``migrations/NNNN_*.sql`` files of this package, in order; file N upgrades version N-1 to N.
+
+    Append-only: never edit a released file. They name tables without a schema: each is applied with
+    ``search_path`` set to the schema being migrated.
     """
-    CREATE TABLE {s}.runs (
-        run_id text PRIMARY KEY,
-        workflow text NOT NULL,
-        status text NOT NULL,
-        input_json text NOT NULL,
-        output_json text,
-        error_json text,
-        lock_owner text,
-        lock_until float8,
-        created_at float8 NOT NULL,
-        updated_at float8 NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY
-    ) WITH (fillfactor = 90);
-    -- list_runs: (workflow, status) and (status) slices, each already in newest-first order.
-    CREATE INDEX runs_by_workflow ON {s}.runs (workflow, status, created_at, seq);
-    CREATE INDEX runs_by_status ON {s}.runs (status, created_at, seq);
+    folder = resources.files(__package__).joinpath("migrations")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    numbers = [int(f.name.split("_", 1)[0]) for f in files]
+    if numbers != list(range(1, len(files) + 1)):  # a gap or a duplicate would skip or repeat DDL
+        raise RuntimeError(f"pikku's PostgreSQL migrations are misnumbered: {[f.name for f in files]}")
+    return [f.read_text(encoding="utf-8") for f in files]
 
-    CREATE TABLE {s}.steps (
-        run_id text NOT NULL REFERENCES {s}.runs (run_id) ON DELETE CASCADE,
-        name text NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY,
-        form text NOT NULL,
-        status text NOT NULL,
-        rpc_name text,
-        data_json text,
-        result_json text,
-        result_type text,
-        error_json text,
-        attempts integer NOT NULL DEFAULT 0,
-        max_attempts integer NOT NULL DEFAULT 1,
-        wake_at float8,
-        lease_owner text,
-        lease_until float8,
-        created_at float8 NOT NULL,
-        updated_at float8 NOT NULL,
-        PRIMARY KEY (run_id, name)
-    ) WITH (fillfactor = 80);
 
-    CREATE TABLE {s}.step_attempts (
-        run_id text NOT NULL,
-        name text NOT NULL,
-        attempt integer NOT NULL,
-        started_at float8 NOT NULL,
-        ended_at float8,
-        error_json text,
-        PRIMARY KEY (run_id, name, attempt),
-        FOREIGN KEY (run_id, name) REFERENCES {s}.steps (run_id, name) ON DELETE CASCADE
-    );
-
-    -- Claims only touch attempts/owner/locked_until, none of them indexed, so with free space on the
-    -- page (fillfactor) a claim or extend is a HOT update: no index writes. Jobs churn (insert, claim,
-    -- delete), so autovacuum runs early to keep dead entries off the head of jobs_due.
-    CREATE TABLE {s}.jobs (
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        queue text NOT NULL,
-        payload text NOT NULL,
-        run_at float8 NOT NULL,
-        attempts integer NOT NULL DEFAULT 0,
-        owner text,
-        locked_until float8
-    ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
-    CREATE INDEX jobs_due ON {s}.jobs (queue, run_at, id);
-    """,
-    # 2: job priorities. A claim takes due jobs by (priority, run_at, id) straight off jobs_claim; jobs_due
-    # stays for the next-due probe of `wait` (earliest delayed job). Existing jobs get priority = run_at.
-    """
-    ALTER TABLE {s}.jobs ADD COLUMN priority float8;
-    UPDATE {s}.jobs SET priority = run_at;
-    ALTER TABLE {s}.jobs ALTER COLUMN priority SET NOT NULL;
-    CREATE INDEX jobs_claim ON {s}.jobs (queue, priority, run_at, id);
-    """,
-]
+MIGRATIONS: list[str] = _load_migrations()
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -189,12 +131,16 @@ def parse_url(url: str) -> PgConfig:
 
 async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
     """The recorded version, 0 when the schema or its version table does not exist yet."""
-    table = f"{quote_ident(schema)}.pikku_schema_version"
-    cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = %(schema)s AND tablename = 'pikku_schema_version')",
+        {"schema": schema},
+    )
     row = await cur.fetchone()
     if not row or not row[0]:
         return 0
-    cur = await conn.execute(f"SELECT coalesce(max(version), 0) FROM {table}")
+    table = sql.Identifier(schema, "pikku_schema_version")
+    cur = await conn.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table))
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -208,12 +154,13 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) ->
     """
     if await _current_version(conn, schema) == SCHEMA_VERSION:
         return SCHEMA_VERSION
-    q = quote_ident(schema)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, schema))
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
+        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        # The migration files name no schema: for this transaction only, theirs is the one to create in.
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {q}.pikku_schema_version ("
+            "CREATE TABLE IF NOT EXISTS pikku_schema_version ("
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         current = await _current_version(conn, schema)
@@ -223,8 +170,8 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) ->
                 hint="upgrade pikku on this host, or point it at another schema",
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            await conn.execute(MIGRATIONS[version - 1].format(s=q))
-            await conn.execute(f"INSERT INTO {q}.pikku_schema_version (version) VALUES (%s)", (version,))
+            await conn.execute(MIGRATIONS[version - 1])  # no parameters: sent as one multi-statement query
+            await conn.execute("INSERT INTO pikku_schema_version (version) VALUES (%(version)s)", {"version": version})
     return SCHEMA_VERSION
 
 

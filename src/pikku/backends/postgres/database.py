@@ -3,26 +3,28 @@
 One schema holds runs, steps, step attempts and jobs. This module owns the URL, the connection pool, the
 schema migrations and the one place where driver errors become :class:`BackendUnavailableError`.
 
-Clock: every timestamp is the *database's* clock (``statement_timestamp()`` as epoch seconds), written and
-compared inside the same statement. Workers on many hosts therefore agree on lease expiry and job due
-times even when their own clocks drift; only values the caller computes (``retry_at``, ``wake_at``) are
-stored as given.
+Clock: every timestamp is the *database's* clock (``pikku_now()``: ``statement_timestamp()`` as epoch
+seconds), written and compared inside the same statement. Workers on many hosts therefore agree on lease
+expiry and job due times even when their own clocks drift; only values the caller computes (``retry_at``,
+``wake_at``) are stored as given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
@@ -32,9 +34,8 @@ from pikku.backends.postgres.executor import Connection
 T = TypeVar("T")
 Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
-
-#: Now, as epoch seconds, stable within one statement (so a CTE writes and compares one instant).
-NOW = "extract(epoch from statement_timestamp())::float8"
+#: A row, read by column name.
+Row = dict[str, Any]
 
 #: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
 _LOCK_CLASS = 0x70696B6B
@@ -81,22 +82,12 @@ class PgConfig:
     pool_timeout: float = 30.0
 
     @property
-    def quoted(self) -> str:
-        """The schema as a quoted SQL identifier."""
-        return quote_ident(self.schema)
-
-    @property
     def channel(self) -> str:
         """The LISTEN/NOTIFY channel of this schema's jobs (identifiers are at most 63 bytes)."""
         name = f"pikku_{self.schema}"
         if len(name.encode()) > 63:
             name = "pikku_" + hashlib.sha1(self.schema.encode()).hexdigest()[:24]
         return name
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def parse_url(url: str) -> PgConfig:
@@ -112,7 +103,8 @@ def parse_url(url: str) -> PgConfig:
     # a silently dropped connection (NAT, failover) is noticed, above all the idle LISTEN connection.
     given = {k for k, _ in rest}
     rest += [(k, v) for k, v in _LIBPQ_DEFAULTS if k not in given]
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    # %20, not "+", for a space: libpq decodes percent escapes only (e.g. options=-c%20name%3Dvalue).
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
     schema = own.get("schema") or "pikku"
     try:
         return PgConfig(
@@ -131,18 +123,19 @@ def parse_url(url: str) -> PgConfig:
 
 async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
     """The recorded version, 0 when the schema or its version table does not exist yet."""
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
-        "WHERE schemaname = %(schema)s AND tablename = 'pikku_schema_version')",
+        "WHERE schemaname = %(schema)s AND tablename = 'pikku_schema_version') AS found",
         {"schema": schema},
     )
     row = await cur.fetchone()
-    if not row or not row[0]:
+    if not row or not row["found"]:
         return 0
     table = sql.Identifier(schema, "pikku_schema_version")
-    cur = await conn.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table))
+    await cur.execute(sql.SQL("SELECT coalesce(max(version), 0) AS version FROM {}").format(table))
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return int(row["version"]) if row else 0
 
 
 async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
@@ -221,10 +214,6 @@ class PgDatabase:
         self._returning: set[asyncio.Task[None]] = set()
         self._checkouts = 0  # getconn calls still waiting in the pool
         self._closing = False  # set by the last release: nothing is kept any more
-
-    def table(self, name: str) -> str:
-        """A schema-qualified table name (statements never depend on ``search_path``)."""
-        return f"{self.cfg.quoted}.{name}"
 
     @property
     def kept(self) -> int:
@@ -347,11 +336,11 @@ class PgDatabase:
         if not task.cancelled():
             task.exception()  # retrieved: a failed return only costs the pool that connection
 
-    async def fetchone(self, query: str, params: Params) -> tuple[Any, ...] | None:
+    async def fetchone(self, query: str, params: Params) -> Row | None:
         """The first row of a (prepared) statement, or None."""
         return await self.run(lambda conn: conn.executor.first(query, params))
 
-    async def fetchall(self, query: str, params: Params) -> list[tuple[Any, ...]]:
+    async def fetchall(self, query: str, params: Params) -> list[Row]:
         """Every row of a (prepared) statement."""
         return await self.run(lambda conn: conn.executor.rows(query, params))
 
@@ -360,8 +349,11 @@ class PgDatabase:
         return await self.run(lambda conn: conn.executor.rowcount(query, params))
 
 
-async def _configure(conn: Conn) -> None:
+async def _configure(conn: Conn, *, schema: str) -> None:
     """Session settings of every pooled connection.
+
+    ``search_path`` is pikku's schema alone: pikku's statements name no schema (see ``statements``), so
+    they are constants, whatever the configuration (``pg_catalog`` is still searched first, implicitly).
 
     Generic plans only: every pikku statement has a fixed shape (a variant per filter, no ``$1 IS NULL OR``
     predicates), so one plan per prepared statement is right, and re-planning at each execution costs more
@@ -371,6 +363,7 @@ async def _configure(conn: Conn) -> None:
     # pikku's statements are prepared by its executor (.executor); psycopg must not prepare its own on
     # these connections, as it would deallocate every prepared statement of the session on some errors.
     conn.prepare_threshold = None
+    await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
     with contextlib.suppress(psycopg.errors.UndefinedObject):
         await conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -384,7 +377,7 @@ async def open_database(url: str) -> PgDatabase:
         cfg.conninfo,
         connection_class=Connection,
         kwargs={"autocommit": True},
-        configure=_configure,
+        configure=functools.partial(_configure, schema=cfg.schema),
         min_size=cfg.pool_min,
         max_size=max(cfg.pool_max, cfg.pool_min),
         timeout=cfg.pool_timeout,

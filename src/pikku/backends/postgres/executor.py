@@ -67,6 +67,8 @@ def convert(query: str) -> Converted:
 
 
 def _ordered(query: Converted, params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any]:
+    if not query.count and not params:  # no placeholders: no values, as a sequence or a mapping (as psycopg)
+        return ()
     if query.names is None:
         if isinstance(params, Mapping) or len(params) != query.count:
             raise psycopg.ProgrammingError(f"the query has {query.count} %s placeholders; pass as many values")
@@ -102,22 +104,24 @@ class Executor:
         self._conn = conn
         self._pg = conn.pgconn
         self._tx = Transformer.from_context(conn)
+        self._encoding = conn.info.encoding
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
         self._names = itertools.count()
 
-    async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Every row the statement returns."""
+    async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row the statement returns, as a dict by column name."""
         result = await self.execute(query, params)
-        self._tx.set_pgresult(result)
-        return self._tx.load_rows(0, result.ntuples, tuple)
+        return self._load(result, result.ntuples)
 
-    async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row the statement returns, or None."""
+    async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row the statement returns (a dict by column name), or None."""
         result = await self.execute(query, params)
-        if not result.ntuples:
-            return None
+        return self._load(result, 1)[0] if result.ntuples else None
+
+    def _load(self, result: pq.abc.PGresult, count: int) -> list[dict[str, Any]]:
         self._tx.set_pgresult(result)
-        return self._tx.load_row(0, tuple)
+        names = [(result.fname(i) or b"").decode(self._encoding) for i in range(result.nfields)]
+        return self._tx.load_rows(0, count, lambda values: dict(zip(names, values, strict=True)))
 
     async def rowcount(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> int:
         """How many rows the statement touched."""

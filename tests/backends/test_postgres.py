@@ -246,7 +246,7 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
     _fill(schema)
     step = {"run_id": "r123", "name": "c", "form": "rpc", "rpc_name": "f", "data_json": "1", "result_json": None}
     step |= {"result_type": None, "max_attempts": 1, "wake_at": None}
-    job = {"job_queue": "q1", "job_payload": "{}", "job_delay": 0.0, "notify": True, "channel": "c"}
+    job = {"job_queue": "q1", "job_payload": "{}", "job_delay": 0.0, "job_key": "r1", "notify": True, "channel": "c"}
     settle = {"run_id": "r1", "name": "a", "status": "done", "result_json": "1", "result_type": None}
     settle |= {"wake_at": None, "error_json": None, "owner": "w"}
     ack = {"ack_job_id": 5, "ack_owner": "w", "ack_attempts": 1}
@@ -296,6 +296,15 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         ),
         "claim(None)": (statements.CLAIM_JOBS_FROM_ALL_QUEUES, {"owner": "w", "lease_s": 30.0, "limit": 10}),
         "ack": (statements.ACK_JOB, {"job_id": 5, "owner": "w", "attempts": 1}),
+        "enqueue(key)": (
+            statements.ENQUEUE,
+            {"queue": "q1", "payload": "{}", "delay": 0.0, "priority": None, "key": "k"}
+            | {"notify": True, "channel": "c"},
+        ),
+        "release": (
+            statements.RELEASE_JOB,
+            {"job_id": 5, "owner": "w", "attempts": 1, "delay": 0.0, "notify": True, "channel": "c"},
+        ),
         "wait: next due": (statements.NEXT_DUE, {"queues": ["q1"]}),
     }
     seq_scans = {
@@ -304,6 +313,34 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         if re.search(r"Seq Scan on (runs|steps|step_attempts|jobs)\b", plan := _plan(schema, query, params, mode))
     }
     assert not seq_scans, "\n\n".join(f"{name}:\n{plan}" for name, plan in seq_scans.items())
+
+
+# -- keyed jobs -----------------------------------------------------------------------------------------
+
+
+async def test_concurrent_keyed_enqueues_make_one_job(pg_url: str) -> None:
+    """Twenty enqueues with one key at once, on four connections, leave one job, and all return its id."""
+    queue = await open_queue(f"{pg_url}&pool_min=4&pool_max=4")
+    try:
+        ids = await asyncio.gather(*(queue.enqueue("q", {"n": n}, key="k") for n in range(20)))
+        assert len(set(ids)) == 1
+        assert await queue.count("q") == 1
+    finally:
+        await queue.close()
+
+
+async def test_a_released_keyed_job_waits_again_as_itself(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """Released with no other job of its key waiting, a keyed job is back with its id, payload, attempts and
+    priority; the next enqueue with its key merges into it."""
+    _, queue = pair
+    job_id = await queue.enqueue("q", {"n": 1}, priority=7.0, key="k")
+    [claimed] = await queue.claim(["q"], owner="w", lease_s=30)
+    assert await queue.release(claimed)
+    assert await queue.enqueue("q", {"n": 2}, priority=9.0, key="k") == job_id
+    await queue.enqueue("q", {"n": "other"}, priority=8.0)
+    [again] = await queue.claim(["q"], owner="w", lease_s=30)  # priority 7 still: ahead of the other
+    assert (again.id, again.payload, again.attempts) == (job_id, {"n": 1}, 2)
+    assert await queue.count("q") == 2
 
 
 # -- LISTEN/NOTIFY ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 A job is due when ``run_at`` has passed and it has no live lease (``locked_until``); a claim leases it,
 so a worker that dies without acking leaves a job that is due again when its lease runs out. Due jobs are
 claimed by (priority, run_at, id) off the ``jobs_claim`` index; a job's priority defaults to its due time.
+A job with a key merges into the waiting job of its queue with that key (``jobs_waiting_key``).
 Enqueues and releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement,
 delivered on commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain
 timeouts while that connection is down. Times are the database clock (see :mod:`pikku.backends.postgres.database`).
@@ -115,13 +116,20 @@ class PostgresQueue:
         self._probes: set[asyncio.Future[float | None]] = set()  # next-due probes running past their wait
 
     async def enqueue(
-        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+        self,
+        queue: str,
+        payload: dict[str, Any],
+        *,
+        delay: float = 0.0,
+        priority: float | None = None,
+        key: str | None = None,
     ) -> str:
         params = {
             "queue": queue,
             "payload": json.dumps(payload),
             "delay": float(delay),
             "priority": None if priority is None else float(priority),
+            "key": key,
             "notify": wakes(delay),
             "channel": self._channel,
         }

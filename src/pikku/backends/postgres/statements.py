@@ -35,10 +35,12 @@ WITH run AS (
             %(lock_owner)s, pikku_now() + %(lock_lease)s::float8)
     RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
 ), job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority)
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
     SELECT %(job_queue)s, %(job_payload)s, run.created_at + %(job_delay)s,
-           coalesce(%(job_priority)s::float8, run.created_at + %(job_delay)s)
+           coalesce(%(job_priority)s::float8, run.created_at + %(job_delay)s), %(job_key)s
     FROM run
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
     RETURNING queue
 ), notice AS (
     SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
@@ -289,10 +291,12 @@ WITH decided AS (
     INSERT INTO step_attempts (run_id, name, attempt, started_at, ended_at)
     SELECT %(run_id)s, name, 1, created_at, NULL FROM inserted WHERE status = 'running'
 ), job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority)
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
     SELECT %(job_queue)s, %(job_payload)s, inserted.created_at + %(job_delay)s,
-           coalesce(%(job_priority)s::float8, inserted.created_at + %(job_delay)s)
+           coalesce(%(job_priority)s::float8, inserted.created_at + %(job_delay)s), %(job_key)s
     FROM inserted
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
     RETURNING queue
 ), notice AS (
     SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
@@ -374,10 +378,12 @@ WITH settled AS (
     WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
       AND locked_until IS NOT NULL
 ), job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority)
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
     SELECT %(job_queue)s, %(job_payload)s, settled.updated_at + %(job_delay)s,
-           coalesce(%(job_priority)s::float8, settled.updated_at + %(job_delay)s)
+           coalesce(%(job_priority)s::float8, settled.updated_at + %(job_delay)s), %(job_key)s
     FROM settled
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
     RETURNING queue
 )
 SELECT (SELECT count(*) FROM settled) AS settled,
@@ -399,10 +405,15 @@ ORDER BY attempt
 
 # -- jobs ---------------------------------------------------------------------------------------------
 
+#: A job with a key merges into the waiting job with that key, if there is one (migration 0004): that job
+#: keeps its payload and id, and takes the earlier due time and the lower priority.
 ENQUEUE = """
 WITH job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority)
-    VALUES (%(queue)s, %(payload)s, pikku_now() + %(delay)s, coalesce(%(priority)s::float8, pikku_now() + %(delay)s))
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    VALUES (%(queue)s, %(payload)s, pikku_now() + %(delay)s, coalesce(%(priority)s::float8, pikku_now() + %(delay)s),
+            %(key)s)
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
     RETURNING id, queue
 )
 SELECT job.id, (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices
@@ -461,15 +472,26 @@ DELETE FROM jobs
 WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
 """
 
-#: A release keeps the job's priority.
+#: A released job waits again with its id, payload, attempts and priority, due after `delay`: taken out
+#: and put back in one statement, so that a keyed one merges into a job with its key that is already
+#: waiting (the waiting one keeps its payload and takes the earlier due time and lower priority; the
+#: released one is gone). Reinserting the id deleted just before is fine: a row deleted by this very
+#: transaction never conflicts.
 RELEASE_JOB = """
 WITH released AS (
-    UPDATE jobs SET owner = NULL, locked_until = NULL, run_at = pikku_now() + %(delay)s
+    DELETE FROM jobs
     WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+    RETURNING id, queue, payload, attempts, priority, dedupe_key
+), waiting AS (
+    INSERT INTO jobs (id, queue, payload, run_at, attempts, priority, dedupe_key)
+    OVERRIDING SYSTEM VALUE
+    SELECT id, queue, payload, pikku_now() + %(delay)s, attempts, priority, dedupe_key FROM released
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
     RETURNING queue
 )
 SELECT (SELECT count(*) FROM released) AS released,
-       (SELECT count(pg_notify(%(channel)s, queue)) FROM released WHERE %(notify)s) AS notices
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM waiting WHERE %(notify)s) AS notices
 """
 
 EXTEND_JOB = """

@@ -299,6 +299,7 @@ class PostgresStateStore:
             "job_payload": json.dumps(handoff.payload),
             "job_delay": float(handoff.delay),
             "job_priority": None if handoff.priority is None else float(handoff.priority),
+            "job_key": handoff.key,
             "notify": wakes(handoff.delay),
             "channel": self._channel,
         }

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
 #: A row, read by column name.
 Row = dict[str, Any]
+
+#: Temporary switches for the fast-path measurement (bench/NOTES.md, "Architecture: fast paths"): how
+#: statements run ("executor": pikku's libpq executor; "psycopg": a cursor's execute(prepare=True)) and
+#: where connections come from ("kept": the LIFO free list; "pool": psycopg_pool's connection()).
+_EXECUTE = os.environ.get("PIKKU_PG_EXECUTE", "executor")
+_CONNECT = os.environ.get("PIKKU_PG_CONNECT", "kept")
 
 #: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
 _LOCK_CLASS = 0x70696B6B
@@ -274,6 +281,9 @@ class PgDatabase:
         the connection idle); a closed one goes back to the pool below, which replaces it. The outcome of a
         write cancelled that way is unknown to the caller, as with any lost reply.
         """
+        if _CONNECT == "pool":
+            async with self.pool.connection() as pooled:
+                return await op(pooled)
         if self._free and not self._closing:
             conn, since, _ = self._free.pop()
         else:
@@ -338,15 +348,39 @@ class PgDatabase:
 
     async def fetchone(self, query: str, params: Params) -> Row | None:
         """The first row of a (prepared) statement, or None."""
+        if _EXECUTE == "psycopg":
+            return await self.run(lambda conn: _cursor_first(conn, query, params))
         return await self.run(lambda conn: conn.executor.first(query, params))
 
     async def fetchall(self, query: str, params: Params) -> list[Row]:
         """Every row of a (prepared) statement."""
+        if _EXECUTE == "psycopg":
+            return await self.run(lambda conn: _cursor_rows(conn, query, params))
         return await self.run(lambda conn: conn.executor.rows(query, params))
 
     async def rowcount(self, query: str, params: Params) -> int:
         """How many rows a (prepared) write statement touched."""
+        if _EXECUTE == "psycopg":
+            return await self.run(lambda conn: _cursor_rowcount(conn, query, params))
         return await self.run(lambda conn: conn.executor.rowcount(query, params))
+
+
+async def _cursor_first(conn: Conn, query: str, params: Params) -> Row | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, params, prepare=True)
+    return await cur.fetchone()
+
+
+async def _cursor_rows(conn: Conn, query: str, params: Params) -> list[Row]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, params, prepare=True)
+    return await cur.fetchall()
+
+
+async def _cursor_rowcount(conn: Conn, query: str, params: Params) -> int:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, params, prepare=True)
+    return cur.rowcount
 
 
 async def _configure(conn: Conn, *, schema: str) -> None:
@@ -362,7 +396,8 @@ async def _configure(conn: Conn, *, schema: str) -> None:
     """
     # pikku's statements are prepared by its executor (.executor); psycopg must not prepare its own on
     # these connections, as it would deallocate every prepared statement of the session on some errors.
-    conn.prepare_threshold = None
+    if _EXECUTE == "executor":
+        conn.prepare_threshold = None
     await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
     with contextlib.suppress(psycopg.errors.UndefinedObject):

@@ -105,22 +105,27 @@ class Executor:
         self._pg = conn.pgconn
         self._tx = Transformer.from_context(conn)
         self._encoding = conn.info.encoding
+        self._columns: dict[str, list[str]] = {}  # column names by query
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
         self._names = itertools.count()
 
     async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row the statement returns, as a dict by column name."""
         result = await self.execute(query, params)
-        return self._load(result, result.ntuples)
+        return self._load(query, result, result.ntuples)
 
     async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns (a dict by column name), or None."""
         result = await self.execute(query, params)
-        return self._load(result, 1)[0] if result.ntuples else None
+        return self._load(query, result, 1)[0] if result.ntuples else None
 
-    def _load(self, result: pq.abc.PGresult, count: int) -> list[dict[str, Any]]:
+    def _load(self, query: str, result: pq.abc.PGresult, count: int) -> list[dict[str, Any]]:
         self._tx.set_pgresult(result)
-        names = [(result.fname(i) or b"").decode(self._encoding) for i in range(result.nfields)]
+        names = self._columns.get(query)
+        if names is None or len(names) != result.nfields:  # a statement's columns are fixed: named once
+            names = [(result.fname(i) or b"").decode(self._encoding) for i in range(result.nfields)]
+            if len(self._columns) < self.MAX_PREPARED:
+                self._columns[query] = names
         return self._tx.load_rows(0, count, lambda values: dict(zip(names, values, strict=True)))
 
     async def rowcount(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> int:

@@ -11,7 +11,10 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
 
+from psycopg import sql  # noqa: E402
+
 from pikku.backends.postgres.database import PgDatabase, open_database  # noqa: E402
+from pikku.backends.postgres.executor import Executor  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -27,6 +30,11 @@ async def db(pg_url: str) -> AsyncIterator[PgDatabase]:
         yield database
     finally:
         await database.release()
+
+
+async def _executor(conn: Any) -> Executor:
+    executor: Executor = conn.executor
+    return executor
 
 
 async def _prepared(db: PgDatabase) -> int:
@@ -58,10 +66,9 @@ async def test_a_statement_is_prepared_once_per_connection(db: PgDatabase) -> No
 
 async def test_past_the_cap_statements_run_unprepared(db: PgDatabase) -> None:
     """A connection keeps at most MAX_PREPARED statements; further ones still run, parsed each time."""
-    await db.fetchone("SELECT 1", ())
-    [(conn, _, _)] = db._free
-    executor = conn.executor
-    executor.MAX_PREPARED = len(executor._prepared) + 1
+    await db.fetchone("SELECT 1 AS n", ())
+    executor = await db.run(_executor)
+    executor.MAX_PREPARED = executor.prepared + 1
     before = await _prepared(db)  # this one is the last to be prepared
     for n in range(3):
         assert await db.fetchone(f"SELECT %s::int + {n} AS n", (1,)) == {"n": 1 + n}
@@ -140,14 +147,18 @@ async def test_prepared_statements_dropped_by_the_session_are_prepared_again(db:
     assert await db.run(deallocate) is None
     assert await db.fetchone("SELECT %s::int + 1 AS n", (2,)) == {"n": 3}
     assert await _prepared(db) >= 1
-    await db.fetchone("SELECT %s::int * 3", (1,))
-    [(conn, _, _)] = db._free
-    name = next(n for (q, _), n in conn.executor._prepared.items() if q == "SELECT %s::int + 1 AS n").decode()
+    await db.fetchone("SELECT %s::int * 3 AS n", (1,))
+    row = await db.fetchone(
+        "SELECT name FROM pg_prepared_statements WHERE statement = %s", ("SELECT $1::int + 1 AS n",)
+    )
+    assert row is not None
 
     async def deallocate_one(conn: Any) -> None:
-        await conn.execute(f'DEALLOCATE "{name}"')  # one statement: the others stay on the server
+        await conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(row["name"])))  # the others stay
 
     await db.run(deallocate_one)
     assert await db.fetchone("SELECT %s::int + 1 AS n", (3,)) == {"n": 4}
     # Re-prepared after clearing the server too: no leftovers beside the executor's statements.
-    assert await _prepared(db) == len(conn.executor._prepared)
+    names = await db.fetchall("SELECT name FROM pg_prepared_statements ORDER BY name", ())
+    executor = await db.run(_executor)
+    assert len(names) == executor.prepared

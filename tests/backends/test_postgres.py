@@ -473,7 +473,7 @@ async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> Non
         await asyncio.sleep(0.1)  # background next-due probes hand their connections back
         stats = pool.get_stats()
         assert stats.get("requests_waiting", 0) == 0
-        assert stats["pool_available"] + state._db.kept == stats["pool_size"]  # idle, kept or pooled
+        assert stats["pool_available"] == stats["pool_size"]  # every connection back in the pool, idle
         started = time.monotonic()
         runs = await asyncio.wait_for(asyncio.gather(*(state.get_run("r1") for _ in range(4 * 4))), 2.0)
         assert all(run.run_id == "r1" for run in runs)
@@ -509,47 +509,10 @@ async def test_a_cancelled_caller_leaves_its_connection_usable(pg_url: str) -> N
         assert time.monotonic() - started < 3.0  # not the 5 s of the statement
         assert finished == []
         assert await asyncio.wait_for(db.run(one), 2.0) == 1  # the only connection serves the next call
-        await db.give_back_all()
         stats = db.pool.get_stats()
         assert stats["pool_available"] == stats["pool_size"] == 1
     finally:
         await db.release()
-
-
-async def test_kept_connections_go_back_to_the_pool_when_idle(pg_url: str) -> None:
-    """A connection stays with the database between calls (no pool round trip), and returns to the pool
-    once it has been unused for IDLE_S, or at once when another caller waits in the pool for one."""
-    db = await open_database(f"{pg_url}&pool_min=1&pool_max=2&pool_timeout=3")
-    db.acquire()
-    db.IDLE_S = 0.2
-
-    async def pid(conn: Any) -> int:
-        cur = await conn.execute("SELECT pg_backend_pid()")
-        row = await cur.fetchone()
-        return int(row[0])
-
-    try:
-        first = await db.run(pid)
-        assert db.kept == 1
-        assert await db.run(pid) == first  # the same connection, straight off the free list
-        await asyncio.sleep(0.6)
-        assert db.kept == 0
-        stats = db.pool.get_stats()
-        assert stats["pool_available"] == stats["pool_size"]
-
-        # Three callers on a pool of two: the third waits in the pool and gets a released connection.
-        async def hold(conn: Any) -> int:
-            await conn.execute("SELECT pg_sleep(0.2)")
-            return await pid(conn)
-
-        pids = await asyncio.wait_for(asyncio.gather(hold_run(db, hold), hold_run(db, hold), hold_run(db, hold)), 3.0)
-        assert len(set(pids)) == 2
-    finally:
-        await db.release()
-
-
-async def hold_run(db: Any, op: Any) -> int:
-    return int(await db.run(op))
 
 
 async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) -> None:
@@ -557,7 +520,6 @@ async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) ->
     state = PostgresStateStore(await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=0.5"))
     try:
         await state.create_run("r1", "wf", "{}")
-        await state._db.give_back_all()  # the one connection is kept between calls: the test takes it
         async with state._db.pool.connection():
             started = time.monotonic()
             with pytest.raises(BackendUnavailableError):

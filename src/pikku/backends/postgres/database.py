@@ -11,12 +11,9 @@ expiry and job due times even when their own clocks drift; only values the calle
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
-import os
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -37,12 +34,6 @@ Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
 #: A row, read by column name.
 Row = dict[str, Any]
-
-#: Temporary switches for the fast-path measurement (bench/NOTES.md, "Architecture: fast paths"): how
-#: statements run ("executor": pikku's libpq executor; "psycopg": a cursor's execute(prepare=True)) and
-#: where connections come from ("kept": the LIFO free list; "pool": psycopg_pool's connection()).
-_EXECUTE = os.environ.get("PIKKU_PG_EXECUTE", "executor")
-_CONNECT = os.environ.get("PIKKU_PG_CONNECT", "kept")
 
 #: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
 _LOCK_CLASS = 0x70696B6B
@@ -199,33 +190,14 @@ def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
 class PgDatabase:
     """A pool on one schema, shared by a state store and a queue; closed when its last user closes.
 
-    Between statements a connection stays with the database object, in a small last-in-first-out free
-    list, rather than going back to psycopg_pool: a pool checkout and return cost more CPU than the
-    statement itself (an engine pass makes one call per step). A connection returns to the pool once it
-    has sat unused for :data:`IDLE_S`, or at its first release after :data:`HOLD_S` out, so the pool's
-    health checks, ``max_lifetime`` and sizing still see every connection regularly.
+    Every call takes a connection from psycopg_pool for one statement and gives it back (measured
+    against a free list of kept connections in front of the pool: no gain worth it, bench/NOTES.md).
     """
-
-    #: Seconds a kept connection may sit unused before it goes back to the pool.
-    IDLE_S = 1.0
-    #: Seconds after its checkout a connection goes back to the pool at its next release.
-    HOLD_S = 30.0
 
     def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
         self.cfg = cfg
         self.pool = pool
         self._users = 0
-        # (connection, checked out at, last released at), the most recently used last.
-        self._free: list[tuple[Conn, float, float]] = []
-        self._trim: asyncio.TimerHandle | None = None
-        self._returning: set[asyncio.Task[None]] = set()
-        self._checkouts = 0  # getconn calls still waiting in the pool
-        self._closing = False  # set by the last release: nothing is kept any more
-
-    @property
-    def kept(self) -> int:
-        """How many idle connections this object holds out of the pool right now."""
-        return len(self._free)
 
     def acquire(self) -> PgDatabase:
         """Count one more user (store or queue) of this database."""
@@ -236,29 +208,21 @@ class PgDatabase:
         """One user is done; the pool closes with the last. Safe to call more often than acquire."""
         self._users -= 1
         if self._users <= 0 and not self.pool.closed:
-            self._closing = True
-            await self.give_back_all()
             await self.pool.close()
-            await self.give_back_all()  # calls that ended meanwhile handed theirs to the closed pool: closed
-
-    async def give_back_all(self) -> None:
-        """Return every kept connection to the pool and wait until the pool has them."""
-        if self._trim is not None:
-            self._trim.cancel()
-            self._trim = None
-        while self._free:
-            self._give_back(self._free.pop()[0])
-        if self._returning:
-            await asyncio.wait(set(self._returning))
 
     async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``op`` on a connection of the pool; the single place driver failures are translated.
 
         A connection the server dropped (restart, failover, ``pg_terminate_backend``) fails on first use,
-        before the statement ran. Then every kept connection goes back, the pool checks its idle ones and
-        replaces the dead, and ``op`` runs once more; a second failure is :class:`BackendUnavailableError`.
-        (Should a connection die after a write committed but before its reply, the retry sees that write:
-        a transition then reports False/None, or create_run a duplicate id; delivery stays at-least-once.)
+        before the statement ran. Then the pool checks its idle connections and replaces the dead, and
+        ``op`` runs once more; a second failure is :class:`BackendUnavailableError`. (Should a connection
+        die after a write committed but before its reply, the retry sees that write: a transition then
+        reports False/None, or create_run a duplicate id; delivery stays at-least-once.)
+
+        A caller cancelled mid-statement gets its CancelledError at once: the executor closes the connection
+        and cancels the statement on the server (psycopg, for an ``op`` of its own, cancels it and leaves
+        the connection idle); the pool replaces a closed connection. The outcome of a write cancelled that
+        way is unknown to the caller, as with any lost reply.
         """
         try:
             return await self._once(op)
@@ -267,120 +231,26 @@ class PgDatabase:
         except psycopg.OperationalError:
             pass
         try:
-            await self.give_back_all()
             await self.pool.check()
             return await self._once(op)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _unavailable(self.cfg, exc) from exc
 
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``op`` on a kept connection, or on one checked out of the pool when none is free.
-
-        A caller cancelled mid-statement gets its CancelledError at once: the executor closes the connection
-        and cancels the statement on the server (psycopg, for an ``op`` of its own, cancels it and leaves
-        the connection idle); a closed one goes back to the pool below, which replaces it. The outcome of a
-        write cancelled that way is unknown to the caller, as with any lost reply.
-        """
-        if _CONNECT == "pool":
-            async with self.pool.connection() as pooled:
-                return await op(pooled)
-        if self._free and not self._closing:
-            conn, since, _ = self._free.pop()
-        else:
-            conn, since = await self._checkout(), time.monotonic()
-        try:
+        async with self.pool.connection() as conn:
             return await op(conn)
-        finally:
-            self._keep(conn, since)
-
-    async def _checkout(self) -> Conn:
-        """A connection from the pool, awaited in an inner task that a cancellation of the caller never
-        reaches: psycopg_pool loses a waiter and a connection when a task is cancelled inside getconn."""
-        task = asyncio.ensure_future(self.pool.getconn())
-        self._checkouts += 1
-        task.add_done_callback(self._checked_out)
-        cancel: asyncio.CancelledError | None = None
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError as exc:
-                cancel = exc
-        if cancel is not None:
-            if not task.cancelled() and task.exception() is None:
-                self._keep(task.result(), time.monotonic())
-            raise cancel
-        return task.result()
-
-    def _checked_out(self, _: asyncio.Task[Conn]) -> None:
-        self._checkouts -= 1
-
-    def _keep(self, conn: Conn, since: float) -> None:
-        """Put a released connection on the free list, or back in the pool when it should not be kept:
-        broken, too long out, or wanted by a caller already waiting in the pool."""
-        now = time.monotonic()
-        reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        if not reusable or self._checkouts or self._closing or self.pool.closed or now - since > self.HOLD_S:
-            self._give_back(conn)
-            return
-        self._free.append((conn, since, now))
-        if self._trim is None:
-            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
-
-    def _trim_idle(self) -> None:
-        """Hand the connections unused for IDLE_S back to the pool (they sit at the front of the list)."""
-        self._trim = None
-        cutoff = time.monotonic() - self.IDLE_S
-        while self._free and self._free[0][2] <= cutoff:
-            self._give_back(self._free.pop(0)[0])
-        if self._free:
-            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
-
-    def _give_back(self, conn: Conn) -> None:
-        """Return ``conn`` to the pool in a task of its own (the pool discards a broken one)."""
-        task = asyncio.ensure_future(self.pool.putconn(conn))
-        self._returning.add(task)
-        task.add_done_callback(self._returned)
-
-    def _returned(self, task: asyncio.Task[None]) -> None:
-        self._returning.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a failed return only costs the pool that connection
 
     async def fetchone(self, query: str, params: Params) -> Row | None:
         """The first row of a (prepared) statement, or None."""
-        if _EXECUTE == "psycopg":
-            return await self.run(lambda conn: _cursor_first(conn, query, params))
         return await self.run(lambda conn: conn.executor.first(query, params))
 
     async def fetchall(self, query: str, params: Params) -> list[Row]:
         """Every row of a (prepared) statement."""
-        if _EXECUTE == "psycopg":
-            return await self.run(lambda conn: _cursor_rows(conn, query, params))
         return await self.run(lambda conn: conn.executor.rows(query, params))
 
     async def rowcount(self, query: str, params: Params) -> int:
         """How many rows a (prepared) write statement touched."""
-        if _EXECUTE == "psycopg":
-            return await self.run(lambda conn: _cursor_rowcount(conn, query, params))
         return await self.run(lambda conn: conn.executor.rowcount(query, params))
-
-
-async def _cursor_first(conn: Conn, query: str, params: Params) -> Row | None:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query, params, prepare=True)
-    return await cur.fetchone()
-
-
-async def _cursor_rows(conn: Conn, query: str, params: Params) -> list[Row]:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query, params, prepare=True)
-    return await cur.fetchall()
-
-
-async def _cursor_rowcount(conn: Conn, query: str, params: Params) -> int:
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(query, params, prepare=True)
-    return cur.rowcount
 
 
 async def _configure(conn: Conn, *, schema: str) -> None:
@@ -396,8 +266,7 @@ async def _configure(conn: Conn, *, schema: str) -> None:
     """
     # pikku's statements are prepared by its executor (.executor); psycopg must not prepare its own on
     # these connections, as it would deallocate every prepared statement of the session on some errors.
-    if _EXECUTE == "executor":
-        conn.prepare_threshold = None
+    conn.prepare_threshold = None
     await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
     with contextlib.suppress(psycopg.errors.UndefinedObject):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -145,6 +146,20 @@ async def growth(rt: Runtime, mode: str, small: int, big: int) -> dict[str, Any]
             "growth": times[big] / times[small]}  # fmt: skip
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds this process has used (every thread, the checkpointer's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _with_cpu(sample: Any, steps: int) -> dict[str, Any]:
+    """Await the sample and add the process's CPU time over it, in total and per step (ms)."""
+    before = _cpu_s()
+    result: dict[str, Any] = await sample
+    cpu = _cpu_s() - before
+    return result | {"cpu_s": cpu, "cpu_ms_per_step": 1000 * cpu / steps}
+
+
 def _paired_probe(args: dict[str, Any]) -> float | None:
     """Commits/s of the limit probe on this database right now (``probe_s`` seconds), or None if not asked.
 
@@ -169,14 +184,15 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
         for _ in range(int(args.get("repeats", 1))):
             if args["op"] == "inline":
                 probe = _paired_probe(args)
-                sample = await inline(rt, runs, steps)
+                sample = await _with_cpu(inline(rt, runs, steps), runs * steps)
                 if probe is not None:  # the commit probe of this very moment, next to this sample
                     sample |= {"probe_tx_per_s": probe, "vs_probe": sample["steps_per_s"] / probe}
                 samples.append(sample)
             elif args["op"] == "growth":
                 samples.append(await growth(rt, args["mode"], int(args["small"]), int(args["big"])))
             else:
-                samples.append(await remote(rt, runs, steps, int(args.get("concurrency", 10))))
+                drain = remote(rt, runs, steps, int(args.get("concurrency", 10)))
+                samples.append(await _with_cpu(drain, runs * steps))
         return {"samples": samples}
     finally:
         await rt.close()

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pikku._errors import BackendUnavailableError, CorruptStateError
 from pikku._records import Enqueue
@@ -35,6 +35,9 @@ AUTOCHECKPOINT_PAGES = 10_000
 
 #: Statement parameters: named (``:run_id``) from a mapping, or none.
 Params = Mapping[str, Any]
+
+#: A row shape: a named tuple class of a statement's columns (see ``statements``).
+R = TypeVar("R", bound=NamedTuple)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -78,7 +81,7 @@ class Database:
             self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             self._fail(exc)
-        self.conn.row_factory = sqlite3.Row  # rows are read by column name
+        self._shapes_checked: set[tuple[str, type[NamedTuple]]] = set()
         try:
             self._configure()
         except BaseException:
@@ -108,10 +111,10 @@ class Database:
 
     def _schema_version(self) -> int | None:
         try:
-            row = self.fetchone(sql.SCHEMA_VERSION)
+            row = self.row(sql.SCHEMA_VERSION, None, sql.Version)
         except BackendUnavailableError:  # no such table yet
             return None
-        return None if row is None else row["version"]
+        return None if row is None else row.version
 
     def _migrate(self) -> None:
         """Bring the file to :data:`SCHEMA_VERSION` in one transaction: every migration newer than its version.
@@ -135,18 +138,41 @@ class Database:
                 self.rowcount(sql.UPDATE_SCHEMA_VERSION, {"version": SCHEMA_VERSION})
 
     # -- statements
-    def fetchone(self, statement: str, params: Params | None = None) -> sqlite3.Row | None:
-        """The first row of ``statement`` (all its rows are run through, so writes with RETURNING complete)."""
-        rows = self.fetchall(statement, params)
-        return rows[0] if rows else None
-
-    def fetchall(self, statement: str, params: Params | None = None) -> list[sqlite3.Row]:
-        """Every row of ``statement``."""
+    def rows(self, statement: str, params: Params | None, shape: type[R]) -> list[R]:
+        """Every row of ``statement``, each as ``shape`` (a named tuple of the statement's columns, by name)."""
         try:
-            rows: list[sqlite3.Row] = self.conn.execute(statement, params or {}).fetchall()
+            cursor = self.conn.execute(statement, params or {})
+            found = cursor.fetchall()
         except sqlite3.Error as exc:
             self._fail(exc)
-        return rows
+        if (statement, shape) not in self._shapes_checked:
+            self._check_shape(statement, cursor, shape)
+        return [shape._make(values) for values in found]
+
+    def row(self, statement: str, params: Params | None, shape: type[R]) -> R | None:
+        """The first row of ``statement`` as ``shape`` (all rows are run through, so RETURNING completes)."""
+        found = self.rows(statement, params, shape)
+        return found[0] if found else None
+
+    def _check_shape(self, statement: str, cursor: sqlite3.Cursor, shape: type[NamedTuple]) -> None:
+        """The shape's fields must be the statement's column names, in order: checked once per pair."""
+        columns = tuple(column[0] for column in cursor.description or ())
+        if columns != shape._fields:
+            raise TypeError(f"{shape.__name__} {shape._fields} does not match the columns {columns} of {statement}")
+        self._shapes_checked.add((statement, shape))
+
+    def fetchall(self, statement: str, params: Params | None = None) -> list[sqlite3.Row]:
+        """Every row of an ad-hoc ``statement`` (pragmas, tests) as :class:`sqlite3.Row`, read by name."""
+        try:
+            cursor = self.conn.execute(statement, params or {})
+            return [sqlite3.Row(cursor, values) for values in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    def fetchone(self, statement: str, params: Params | None = None) -> sqlite3.Row | None:
+        """The first row of an ad-hoc ``statement`` as :class:`sqlite3.Row`."""
+        found = self.fetchall(statement, params)
+        return found[0] if found else None
 
     def rowcount(self, statement: str, params: Params | None = None) -> int:
         """Run a write; how many rows it changed."""
@@ -262,6 +288,6 @@ def insert_job(db: Database, job: Enqueue, now: float) -> str:
     """Add ``job`` due ``job.delay`` after ``now`` (inside the caller's transaction when there is one) and
     return its id: a keyed job meeting a waiting one with its key merges into it (``statements.INSERT_JOB``)."""
     params = {"queue": job.queue, "payload_json": dumps(job.payload), "run_at": now + job.delay}
-    row = db.fetchone(sql.INSERT_JOB, params | {"priority": job.priority, "key": job.key})
+    row = db.row(sql.INSERT_JOB, params | {"priority": job.priority, "key": job.key}, sql.Id)
     assert row is not None
-    return str(row["id"])
+    return str(row.id)

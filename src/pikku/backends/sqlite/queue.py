@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,13 +26,13 @@ from pikku.backends.sqlite.database import Database, Params, dumps, insert_job
 POLL_S = 0.025
 
 
-def _job(row: sqlite3.Row) -> Job:
-    payload = json.loads(row["payload_json"])
-    return Job(str(row["id"]), row["queue"], payload, row["attempts"], row["run_at"], row["lease_until"], row["owner"])
+def _job(row: sql.JobRow) -> Job:
+    payload = json.loads(row.payload_json)
+    return Job(str(row.id), row.queue, payload, row.attempts, row.run_at, row.lease_until, row.owner)
 
 
-def _claim_order(row: sqlite3.Row) -> tuple[float, float, int]:
-    return row["priority"], row["run_at"], row["id"]
+def _claim_order(row: sql.JobRow) -> tuple[float, float, int]:
+    return row.priority, row.run_at, row.id
 
 
 def _claim_token(job: Job) -> dict[str, Any]:
@@ -87,9 +86,8 @@ class SQLiteQueue:
         statement, params = _among(queues, _CLAIM)
         t = now()
         with self._db.write() as db:
-            rows = db.fetchall(
-                statement, {**params, "owner": owner, "lease_until": t + lease_s, "now": t, "limit": limit}
-            )
+            claim = {**params, "owner": owner, "lease_until": t + lease_s, "now": t, "limit": limit}
+            rows = db.rows(statement, claim, sql.JobRow)
         rows.sort(key=_claim_order)  # RETURNING's order is unspecified
         return [_job(row) for row in rows]
 
@@ -100,7 +98,7 @@ class SQLiteQueue:
         token = _claim_token(job) | {"run_at": now() + delay}
         with self._db.write() as db:
             # A keyed job whose key has a waiting job merges into it; any other job waits again itself.
-            if db.fetchone(sql.MERGE_RELEASED_JOB, token) is not None:
+            if db.row(sql.MERGE_RELEASED_JOB, token, sql.Id) is not None:
                 released = db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
             else:
                 released = db.rowcount(sql.RELEASE_JOB, token) > 0
@@ -115,7 +113,7 @@ class SQLiteQueue:
         if queues is not None and not queues:
             return False
         statement, params = _among(queues, _ANY_DUE)
-        return self._db.fetchone(statement, {**params, "now": now()}) is not None
+        return self._db.row(statement, {**params, "now": now()}, sql.Found) is not None
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
         """Return when this process enqueues or releases a job, when a poll finds a due job, or at timeout."""
@@ -135,10 +133,10 @@ class SQLiteQueue:
 
     async def count(self, queue: str | None = None) -> int:
         if queue is None:
-            row = self._db.fetchone(sql.COUNT_JOBS)
+            row = self._db.row(sql.COUNT_JOBS, None, sql.Count)
         else:
-            row = self._db.fetchone(sql.COUNT_JOBS_OF_QUEUE, {"queue": queue})
-        return int(row["n"]) if row else 0
+            row = self._db.row(sql.COUNT_JOBS_OF_QUEUE, {"queue": queue}, sql.Count)
+        return int(row.n) if row else 0
 
     async def close(self) -> None:
         if not self._closed:

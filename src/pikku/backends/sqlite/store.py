@@ -71,42 +71,42 @@ def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else dumps(error.to_dict())
 
 
-def _run(row: sqlite3.Row) -> RunRecord:
+def _run(row: sql.RunRow) -> RunRecord:
     return RunRecord(
-        run_id=row["run_id"],
-        workflow=row["workflow"],
-        status=row["status"],
-        input_json=row["input_json"],
-        output_json=row["output_json"],
-        error=_error(row["error_json"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        run_id=row.run_id,
+        workflow=row.workflow,
+        status=row.status,
+        input_json=row.input_json,
+        output_json=row.output_json,
+        error=_error(row.error_json),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def _step(row: sqlite3.Row) -> StepRecord:
+def _step(row: sql.StepRow) -> StepRecord:
     return StepRecord(
-        run_id=row["run_id"],
-        name=row["name"],
-        form=row["form"],
-        status=row["status"],
-        rpc_name=row["rpc_name"],
-        data_json=row["data_json"],
-        result_json=row["result_json"],
-        result_type=row["result_type"],
-        error=_error(row["error_json"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        wake_at=row["wake_at"],
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        run_id=row.run_id,
+        name=row.name,
+        form=row.form,
+        status=row.status,
+        rpc_name=row.rpc_name,
+        data_json=row.data_json,
+        result_json=row.result_json,
+        result_type=row.result_type,
+        error=_error(row.error_json),
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        wake_at=row.wake_at,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def _attempt(row: sqlite3.Row) -> StepAttempt:
-    return StepAttempt(row["attempt"], row["started_at"], row["ended_at"], _error(row["error_json"]))
+def _attempt(row: sql.AttemptRow) -> StepAttempt:
+    return StepAttempt(row.attempt, row.started_at, row.ended_at, _error(row.error_json))
 
 
 class SQLiteStateStore:
@@ -121,11 +121,11 @@ class SQLiteStateStore:
 
     # -- helpers
     def _require_run(self, run_id: str) -> None:
-        if self._db.fetchone(sql.RUN_EXISTS, {"run_id": run_id}) is None:
+        if self._db.row(sql.RUN_EXISTS, {"run_id": run_id}, sql.Found) is None:
             raise RunNotFoundError(run_id)
 
     def _require_step(self, run_id: str, name: str) -> None:
-        if self._db.fetchone(sql.STEP_EXISTS, {"run_id": run_id, "name": name}) is None:
+        if self._db.row(sql.STEP_EXISTS, {"run_id": run_id, "name": name}, sql.Found) is None:
             self._require_run(run_id)
             raise StepNotFoundError(run_id, name)
 
@@ -170,7 +170,10 @@ class SQLiteStateStore:
         return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        row = self._db.fetchone(sql.GET_RUN, {"run_id": run_id})
+        return self._read_run(run_id)
+
+    def _read_run(self, run_id: str) -> RunRecord:
+        row = self._db.row(sql.GET_RUN, {"run_id": run_id}, sql.RunRow)
         if row is None:
             raise RunNotFoundError(run_id)
         return _run(row)
@@ -185,16 +188,16 @@ class SQLiteStateStore:
     ) -> list[RunRecord]:
         statement = _LIST_RUNS[(workflow is not None, status is not None)]
         params = {"workflow": workflow, "status": status, "limit": max(limit, 0)} | self._page_start(before)
-        return [_run(row) for row in self._db.fetchall(statement, params)]
+        return [_run(row) for row in self._db.rows(statement, params, sql.RunRow)]
 
     def _page_start(self, before: str | None) -> dict[str, Any]:
         """Where a page of runs starts: just after run ``before`` (RunNotFoundError if it does not exist)."""
         if before is None:
             return _NEWEST
-        row = self._db.fetchone(sql.RUN_POSITION, {"run_id": before})
+        row = self._db.row(sql.RUN_POSITION, {"run_id": before}, sql.RunPosition)
         if row is None:
             raise RunNotFoundError(before)
-        return {"before_created": row["created_at"], "before_seq": row["seq"]}
+        return {"before_created": row.created_at, "before_seq": row.seq}
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
@@ -227,10 +230,10 @@ class SQLiteStateStore:
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """One transaction: the conditional lock ``UPDATE ... RETURNING`` the run, then the steps."""
         with self._db.write() as db:
-            row = db.fetchone(sql.LOCK_RUNNING_RUN, self._lock_params(run_id, owner, lease_s))
+            row = db.row(sql.LOCK_RUNNING_RUN, self._lock_params(run_id, owner, lease_s), sql.RunRow)
             if row is None:  # settled, locked by another live owner, or missing
-                return await self.get_run(run_id), None
-            steps = {step.name: step for step in map(_step, db.fetchall(sql.STEPS_OF_RUN, {"run_id": run_id}))}
+                return self._read_run(run_id), None
+            steps = {step.name: step for step in map(_step, db.rows(sql.STEPS_OF_RUN, {"run_id": run_id}, sql.StepRow))}
         return _run(row), steps
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -245,13 +248,13 @@ class SQLiteStateStore:
 
     # -- steps
     async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
-        rows = self._db.fetchall(sql.RUN_WITH_STEPS, {"run_id": run_id})
+        rows = self._db.rows(sql.RUN_WITH_STEPS, {"run_id": run_id}, sql.StepRow)
         if not rows:
             raise RunNotFoundError(run_id)
-        return {row["name"]: _step(row) for row in rows if row["name"] is not None}
+        return {row.name: _step(row) for row in rows if row.name is not None}
 
     async def get_step(self, run_id: str, name: str) -> StepRecord:
-        row = self._db.fetchone(sql.GET_STEP, {"run_id": run_id, "name": name})
+        row = self._db.row(sql.GET_STEP, {"run_id": run_id, "name": name}, sql.StepRow)
         if row is None:
             self._require_run(run_id)
             raise StepNotFoundError(run_id, name)
@@ -267,7 +270,7 @@ class SQLiteStateStore:
             status = step.status
             if owner is not None and not self._run_is_running(db, step.run_id):
                 status, owner = "pending", None  # a claim needs a running run (as claim_step): inserted unclaimed
-            row = db.fetchone(sql.INSERT_STEP, _insert_params(step, status, owner, t))
+            row = db.row(sql.INSERT_STEP, _insert_params(step, status, owner, t), sql.StepRow)
             if row is not None and status == "running":  # claimed: its open attempt
                 db.rowcount(sql.START_ATTEMPT, {"run_id": step.run_id, "name": step.name, "attempt": 1, "now": t})
             if row is not None:
@@ -280,8 +283,8 @@ class SQLiteStateStore:
     @staticmethod
     def _run_is_running(db: Database, run_id: str) -> bool:
         """Read inside the insert's write transaction, so the run cannot settle before the step is in."""
-        row = db.fetchone(sql.RUN_STATUS, {"run_id": run_id})
-        return row is not None and row["status"] == "running"
+        row = db.row(sql.RUN_STATUS, {"run_id": run_id}, sql.Status)
+        return row is not None and row.status == "running"
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
         if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": now()}):
@@ -293,9 +296,9 @@ class SQLiteStateStore:
         t = now()
         params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t}
         with self._db.write() as db:
-            row = db.fetchone(sql.CLAIM_STEP, params)
+            row = db.row(sql.CLAIM_STEP, params, sql.StepRow)
             if row is not None:
-                db.rowcount(sql.START_ATTEMPT, {"run_id": run_id, "name": name, "attempt": row["attempts"], "now": t})
+                db.rowcount(sql.START_ATTEMPT, {"run_id": run_id, "name": name, "attempt": row.attempts, "now": t})
         if row is None:
             self._require_step(run_id, name)
             return None
@@ -315,9 +318,9 @@ class SQLiteStateStore:
         t = now()
         run_id, name = params["run_id"], params["name"]
         with self._db.write() as db:
-            row = db.fetchone(statement, params | {"now": t})
+            row = db.row(statement, params | {"now": t}, sql.Attempts)
             if row is not None:
-                ended = {"run_id": run_id, "name": name, "attempt": row["attempts"], "error_json": _error_json(error)}
+                ended = {"run_id": run_id, "name": name, "attempt": row.attempts, "error_json": _error_json(error)}
                 db.rowcount(sql.END_ATTEMPT, ended | {"now": t})
                 self._enqueue(handoff, t)
         if row is None:
@@ -359,7 +362,7 @@ class SQLiteStateStore:
         return self._finish(sql.FAIL_STEP, params, error, handoff)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
-        rows = self._db.fetchall(sql.GET_ATTEMPTS, {"run_id": run_id, "name": name})
+        rows = self._db.rows(sql.GET_ATTEMPTS, {"run_id": run_id, "name": name}, sql.AttemptRow)
         if not rows:
             return attempt_of_done_insert(await self.get_step(run_id, name))
         return [_attempt(row) for row in rows]

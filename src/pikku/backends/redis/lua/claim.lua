@@ -39,8 +39,8 @@ for _, q in ipairs(queues_of(P, 5)) do
   promote(P, q, t)
   adopt(P, q)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':l:' .. q, '-inf', fmt(t), 'LIMIT', 0, limit)) do
-    local v = redis.call('HMGET', P .. ':j:' .. id, 'y', 'r', 'e')
-    cands[#cands + 1] = {q, id, tonumber(v[1] or v[2]), tonumber(v[2]), v[3], false}
+    local y, r, e = unpack(redis.call('HMGET', P .. ':j:' .. id, 'y', 'r', 'e'))
+    cands[#cands + 1] = {q, id, tonumber(y or r), tonumber(r), e, false}
   end
   local rz = redis.call('ZRANGE', P .. ':r:' .. q, 0, limit - 1, 'WITHSCORES')
   for i = 1, #rz, 2 do
@@ -80,8 +80,8 @@ for _, tk in ipairs(take) do
   local a = redis.call('HINCRBY', jk, 'a', 1)
   redis.call('HSET', jk, 'o', owner, 'u', deadline)
   redis.call('ZADD', P .. ':l:' .. q, deadline, id)
-  local v = redis.call('HMGET', jk, 'p', 'r', 'y', 'k')
-  if v[4] then forget_key(P, q, id, v[4]) end  -- claimed: a new job with its key is a job of its own
-  out[#out + 1] = {id, q, v[1], a, v[2], deadline, v[3] or v[2]}
+  local p, r, y, k = unpack(redis.call('HMGET', jk, 'p', 'r', 'y', 'k'))
+  if k then forget_key(P, q, id, k) end  -- claimed: a new job with its key is a job of its own
+  out[#out + 1] = {id, q, p, a, r, deadline, y or r}
 end
 return out

@@ -6,10 +6,11 @@ local P, owner = ARGV[1], ARGV[3]
 local rk = P .. ':run:' .. ARGV[2]
 local v = redis.call('HMGET', rk, 'workflow', 'status', 'input', 'output', 'error', 'created_at', 'updated_at',
   'lock_owner', 'lock_until')
-if not v[1] then return {-1} end
-local out = {0, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+local workflow, status, lock_owner, lock_until = v[1], v[2], v[8], v[9]
+if not workflow then return {-1} end
+local out = {0, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}  -- the run fields, in the reply's order
 local t = clock()
-if v[2] ~= 'running' or (v[8] and v[8] ~= owner and tonumber(v[9]) > t) then return out end
+if status ~= 'running' or (lock_owner and lock_owner ~= owner and tonumber(lock_until) > t) then return out end
 redis.call('HSET', rk, 'lock_owner', owner, 'lock_until', fmt(t + tonumber(ARGV[4])))
 out[1] = 1
 out[9] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2])

@@ -4,17 +4,17 @@ local P, run, name, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local run_status = redis.call('HGET', P .. ':run:' .. run, 'status')
 if not run_status then return {-1} end
 local sk = P .. ':steps:' .. run
-local st = redis.call('HMGET', sk, name .. ':status', name .. ':luntil')
-if not st[1] then return {-2} end
+local status, lease_until = unpack(redis.call('HMGET', sk, name .. ':status', name .. ':luntil'))
+if not status then return {-2} end
 local t, ts = clock()
 if mode == 'schedule' then
-  if st[1] ~= 'pending' then return {0} end
+  if status ~= 'pending' then return {0} end
   redis.call('HSET', sk, name .. ':status', 'scheduled', name .. ':updated', ts)
   return {1}
 end
 if run_status ~= 'running' then return {0} end
-local expired = st[1] == 'running' and tonumber(st[2] or '0') <= t
-if st[1] ~= 'pending' and st[1] ~= 'scheduled' and not expired then return {0} end
+local expired = status == 'running' and tonumber(lease_until or '0') <= t
+if status ~= 'pending' and status ~= 'scheduled' and not expired then return {0} end
 redis.call('HINCRBY', sk, name .. ':attempts', 1)
 redis.call('HSET', sk, name .. ':status', 'running', name .. ':lowner', ARGV[5],
   name .. ':luntil', fmt(t + tonumber(ARGV[6])), name .. ':updated', ts)

@@ -7,8 +7,9 @@ local function pad(s, n) return string.rep('0', n - #s) .. s end
 -- A due job onto the ready set: scored by its priority (a job from before priorities: its due time).
 local function ready(P, q, id)
   local jk = P .. ':j:' .. id
-  local v = redis.call('HMGET', jk, 'r', 'y')
-  local y, m = v[2] or v[1], pad(v[1], 20) .. ':' .. pad(id, 20)
+  local r, y = unpack(redis.call('HMGET', jk, 'r', 'y'))
+  local m = pad(r, 20) .. ':' .. pad(id, 20)
+  y = y or r
   redis.call('HSET', jk, 'y', y, 'm', m)
   redis.call('ZADD', P .. ':r:' .. q, y, m)
 end
@@ -43,8 +44,8 @@ end
 -- The waiting job takes the earlier due time r and the lower priority y (both '%.6f'-style strings).
 local function merge(P, q, id, r, y)
   local jk = P .. ':j:' .. id
-  local v = redis.call('HMGET', jk, 'r', 'y', 'm')
-  local old_r, old_y, m = v[1], v[2] or v[1], v[3]
+  local old_r, old_y, m = unpack(redis.call('HMGET', jk, 'r', 'y', 'm'))
+  old_y = old_y or old_r
   if tonumber(r) >= tonumber(old_r) then r = old_r end
   if tonumber(y) >= tonumber(old_y) then y = old_y end
   if r == old_r and y == old_y then return end
@@ -92,9 +93,9 @@ end
 -- lease; an expired lease that nobody reclaimed yet still counts.
 local function held(P, id, owner, attempt)
   local jk = P .. ':j:' .. id
-  local v = redis.call('HMGET', jk, 'o', 'u', 'q', 'e', 'a', 'k')
-  if v[1] ~= owner or not v[2] or v[5] ~= attempt then return nil end
-  return jk, v[3], v[4], v[6] or nil
+  local o, u, q, e, a, k = unpack(redis.call('HMGET', jk, 'o', 'u', 'q', 'e', 'a', 'k'))
+  if o ~= owner or not u or a ~= attempt then return nil end
+  return jk, q, e, k or nil
 end
 local function unlease(P, jk, id, q, entry)
   local stream = P .. ':q:' .. q

@@ -3,9 +3,9 @@
 local P, run, name = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return -1 end
 local sk = P .. ':steps:' .. run
-local st = redis.call('HMGET', sk, name .. ':status', name .. ':lowner')
-if not st[1] then return -2 end
-if st[1] ~= 'running' or st[2] ~= ARGV[4] then return 0 end
+local status, lease_owner = unpack(redis.call('HMGET', sk, name .. ':status', name .. ':lowner'))
+if not status then return -2 end
+if status ~= 'running' or lease_owner ~= ARGV[4] then return 0 end
 local t = clock()
 redis.call('HSET', sk, name .. ':luntil', fmt(t + tonumber(ARGV[5])))
 return 1

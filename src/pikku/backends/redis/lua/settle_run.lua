@@ -2,15 +2,15 @@
 -- needs none), 0 already settled, -1 no run.
 local P, run, status = ARGV[1], ARGV[2], ARGV[3]
 local rk = P .. ':run:' .. run
-local cur = redis.call('HMGET', rk, 'status', 'workflow', 'seq')
-if not cur[1] then return -1 end
-if cur[1] ~= 'running' then return 0 end
+local current, workflow, seq = unpack(redis.call('HMGET', rk, 'status', 'workflow', 'seq'))
+if not current then return -1 end
+if current ~= 'running' then return 0 end
 local _, ts = clock()
 redis.call('HSET', rk, 'status', status, 'updated_at', ts)
 redis.call('HDEL', rk, 'lock_owner', 'lock_until')
 for i, f in ipairs({'output', 'error'}) do
   if ARGV[3 + i] ~= '' then redis.call('HSET', rk, f, ARGV[3 + i]) else redis.call('HDEL', rk, f) end
 end
-index(P, 'rem', run, 'running', cur[2], cur[3])
-index(P, 'add', run, status, cur[2], cur[3])
+index(P, 'rem', run, 'running', workflow, seq)
+index(P, 'add', run, status, workflow, seq)
 return 1

@@ -4,11 +4,10 @@
 local P, run, name, status, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', P .. ':run:' .. run) == 0 then return -1 end
 local sk = P .. ':steps:' .. run
-local cur = redis.call('HMGET', sk, name .. ':status', name .. ':lowner')
-local st = cur[1]
-if not st then return -2 end
-if st == 'done' or st == 'failed' then return 0 end
-if ARGV[12] == '1' and (st ~= 'running' or cur[2] ~= ARGV[13]) then return 0 end
+local current, lease_owner = unpack(redis.call('HMGET', sk, name .. ':status', name .. ':lowner'))
+if not current then return -2 end
+if current == 'done' or current == 'failed' then return 0 end
+if ARGV[12] == '1' and (current ~= 'running' or lease_owner ~= ARGV[13]) then return 0 end
 local t, ts = clock()
 redis.call('HSET', sk, name .. ':status', status, name .. ':updated', ts)
 redis.call('HDEL', sk, name .. ':lowner', name .. ':luntil')

@@ -109,9 +109,7 @@ class WriteThenEnqueue(_Base):
         lock_lease: float = 0.0,
     ) -> RunRecord:
         """The run, then its first job (a run left without one is found by the recovery sweep)."""
-        run = await self.state.create_run(
-            run_id, workflow, input_json, lock_owner=lock_owner, lock_lease=lock_lease
-        )
+        run = await self.state.create_run(run_id, workflow, input_json, lock_owner=lock_owner, lock_lease=lock_lease)
         await self.enqueue(first_job)
         return run
 

@@ -48,6 +48,12 @@ def _priority(raw: dict[str, Any]) -> float:
     return float(raw["run_at"] if priority is None else priority)
 
 
+def _claim_order(entry: tuple[Path, dict[str, Any]]) -> tuple[float, float, int]:
+    """Due jobs are claimed by priority, then due time, then the order they were written in."""
+    _path, raw = entry
+    return _priority(raw), raw["run_at"], raw["seq"]
+
+
 def _due(raw: dict[str, Any], t: float) -> bool:
     return bool(raw["run_at"] <= t and (raw["lease_until"] is None or raw["lease_until"] <= t))
 
@@ -149,7 +155,7 @@ class FileQueue:
             due = [
                 (path, raw) for path, raw in self._scan() if (wanted is None or raw["queue"] in wanted) and _due(raw, t)
             ]
-            due.sort(key=lambda item: (_priority(item[1]), item[1]["run_at"], item[1]["seq"]))
+            due.sort(key=_claim_order)
             for path, raw in due[:limit]:
                 raw.update(attempts=raw["attempts"] + 1, owner=owner, lease_until=t + lease_s, priority=_priority(raw))
                 write_json(path, raw)

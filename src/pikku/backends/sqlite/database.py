@@ -151,8 +151,14 @@ class Database:
 
     def row(self, statement: str, params: Params | None, shape: type[R]) -> R | None:
         """The first row of ``statement`` as ``shape`` (all rows are run through, so RETURNING completes)."""
-        found = self.rows(statement, params, shape)
-        return found[0] if found else None
+        try:
+            cursor = self.conn.execute(statement, params or {})
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        if (statement, shape) not in self._shapes_checked:
+            self._check_shape(statement, cursor, shape)
+        return shape._make(found[0]) if found else None
 
     def _check_shape(self, statement: str, cursor: sqlite3.Cursor, shape: type[NamedTuple]) -> None:
         """The shape's fields must be the statement's column names, in order: checked once per pair."""
@@ -287,7 +293,13 @@ def open_database(url: str) -> Database:
 def insert_job(db: Database, job: Enqueue, now: float) -> str:
     """Add ``job`` due ``job.delay`` after ``now`` (inside the caller's transaction when there is one) and
     return its id: a keyed job meeting a waiting one with its key merges into it (``statements.INSERT_JOB``)."""
-    params = {"queue": job.queue, "payload_json": dumps(job.payload), "run_at": now + job.delay}
-    row = db.row(sql.INSERT_JOB, params | {"priority": job.priority, "key": job.key}, sql.Id)
+    params = {
+        "queue": job.queue,
+        "payload_json": dumps(job.payload),
+        "run_at": now + job.delay,
+        "priority": job.priority,
+        "key": job.key,
+    }
+    row = db.row(sql.INSERT_JOB, params, sql.Id)
     assert row is not None
     return str(row.id)

@@ -317,11 +317,18 @@ class SQLiteStateStore:
         self._check_handoff(handoff)
         t = now()
         run_id, name = params["run_id"], params["name"]
+        params["now"] = t
         with self._db.write() as db:
-            row = db.row(statement, params | {"now": t}, sql.Attempts)
+            row = db.row(statement, params, sql.Attempts)
             if row is not None:
-                ended = {"run_id": run_id, "name": name, "attempt": row.attempts, "error_json": _error_json(error)}
-                db.rowcount(sql.END_ATTEMPT, ended | {"now": t})
+                ended = {
+                    "run_id": run_id,
+                    "name": name,
+                    "attempt": row.attempts,
+                    "error_json": _error_json(error),
+                    "now": t,
+                }
+                db.rowcount(sql.END_ATTEMPT, ended)
                 self._enqueue(handoff, t)
         if row is None:
             self._require_step(run_id, name)
@@ -341,8 +348,13 @@ class SQLiteStateStore:
         ack: Job | None = None,
     ) -> bool:
         refuse_ack(ack)
-        params = {"run_id": run_id, "name": name, "owner": owner}
-        params |= {"result_json": result_json, "result_type": result_type}
+        params = {
+            "run_id": run_id,
+            "name": name,
+            "owner": owner,
+            "result_json": result_json,
+            "result_type": result_type,
+        }
         return self._finish(sql.COMPLETE_STEP, params, None, handoff)
 
     async def fail_step(
@@ -357,8 +369,9 @@ class SQLiteStateStore:
         ack: Job | None = None,
     ) -> bool:
         refuse_ack(ack)
+        status = "failed" if retry_at is None else "scheduled"
         params: dict[str, Any] = {"run_id": run_id, "name": name, "owner": owner, "error_json": _error_json(error)}
-        params |= {"status": "failed" if retry_at is None else "scheduled", "retry_at": retry_at}
+        params |= {"status": status, "retry_at": retry_at}
         return self._finish(sql.FAIL_STEP, params, error, handoff)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:

@@ -25,7 +25,7 @@ async def test_sqlite_writes_no_attempt_row_for_a_done_insert(tmp_path: Path) ->
     try:
         await _exercise(state)
         rows = state._db.fetchall("SELECT name FROM attempts WHERE run_id = 'r1' ORDER BY name")
-        assert rows == [("local",)]
+        assert [row["name"] for row in rows] == ["local"]
     finally:
         await state.close()
 

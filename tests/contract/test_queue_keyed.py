@@ -3,12 +3,14 @@ timers, hand-offs, events and cancels that wake one run while a replay is alread
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from pikku._records import Enqueue, NewStep
-from pikku.backends import Backend
+from pikku.backends import Backend, open_backend
 from pikku.backends._contract import JobQueue
 
 SLACK = 1.0
@@ -99,3 +101,27 @@ async def test_a_keyed_enqueue_returns_an_id_the_queue_claims(queue: JobQueue, d
     assert await queue.enqueue("q", {}, delay=delay, key="k") == job_id
     [job] = await _claim(queue)
     assert job.id == job_id
+
+
+def _enqueue_keyed_in_child(url: str, barrier: Any, out: Any) -> None:
+    """Child process: open the backend, wait for everyone, then enqueue 10 jobs with one key."""
+
+    async def main() -> list[str]:
+        opened = await open_backend(url)
+        try:
+            barrier.wait(timeout=60)
+            return [await opened.queue.enqueue("race", {"i": i}, key="one") for i in range(10)]
+        finally:
+            await opened.close()
+
+    out.put(asyncio.run(main()))
+
+
+async def test_keyed_enqueues_racing_in_processes_add_one_job(
+    queue: JobQueue, shared_url: str, race_processes: Any
+) -> None:
+    """4 processes enqueueing with one key at once leave one waiting job, whose id every enqueue returned."""
+    ids = {job_id for returned in race_processes(_enqueue_keyed_in_child, shared_url) for job_id in returned}
+    assert await queue.count("race") == 1
+    [job] = await _claim(queue, "race")
+    assert ids == {job.id}

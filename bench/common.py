@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -85,12 +86,23 @@ def snapshot_code(folder: Path, from_head: bool) -> str:
     return label
 
 
-def run_child(module: str, args: dict[str, Any], timeout: float = 900.0) -> dict[str, Any]:
-    """Run ``python -m module`` with ``args`` as JSON on argv; its last stdout line is the JSON result."""
+def run_child(
+    module: str,
+    args: dict[str, Any],
+    timeout: float = 900.0,
+    *,
+    code: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``python -m module`` with ``args`` as JSON on argv; its last stdout line is the JSON result.
+
+    ``code`` (default: the run's snapshot) is the folder pikku is imported from; ``env`` adds variables.
+    """
     cmd = [sys.executable, "-m", module, json.dumps(args)]
-    env = dict(os.environ)
-    if _CODE is not None:  # ahead of the editable install's path entry
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_CODE), env.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ) | (env or {})
+    code = code or _CODE
+    if code is not None:  # ahead of the editable install's path entry
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -160,3 +172,52 @@ def code_version() -> str:
 def machine() -> dict[str, Any]:
     """Cores and CPU model of this machine."""
     return {"cores": os.cpu_count() or 0, "cpu": cpu_model(), "os": platform.platform(terse=True)}
+
+
+class CpuMeter:
+    """User+sys CPU seconds spent over an interval by this process (every thread) and by the PostgreSQL
+    backends serving its database, read from /proc/<pid>/stat of the pids pg_stat_activity lists.
+
+    The meter's own connection is left out; a backend that ends inside the interval is lost (the pool
+    rarely replaces one), a backend that starts inside it counts whole. Without /proc (another machine
+    than the server's) the PostgreSQL part is NaN.
+    """
+
+    _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, dsn: str) -> None:
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._start: tuple[float, dict[int, float]] = (0.0, {})
+
+    def _backends(self) -> dict[int, float]:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchall()
+        found = {}
+        for (pid,) in rows:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                found[pid] = (int(fields[11]) + int(fields[12])) / self._TICK  # utime + stime
+        return found
+
+    @staticmethod
+    def _own() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def start(self) -> None:
+        """Begin an interval."""
+        self._start = (self._own(), self._backends())
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds since :meth:`start`: ``client``, ``server`` (NaN when unreadable) and their sum."""
+        own, before = self._start
+        client = self._own() - own
+        after = self._backends()
+        server = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) if after else float("nan")
+        return {"client": client, "server": server, "total": client + server}
+
+    def close(self) -> None:
+        """Close the meter's connection."""
+        self._conn.close()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.common import child_main, percentile
+from bench.common import CpuMeter, child_main, percentile
 from bench.limit import pg_commits
 from pikku import Runtime, Worker, _loop, open_runtime, pikku_func, wire_workflow
 from pikku._records import SETTLED_RUN_STATUSES
@@ -165,21 +165,31 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
     try:
         for _ in range(3):  # warm-up: connections, prepared statements
             await rt.engine.start(f"inline{min(10, steps)}", {})
+        metered = args.get("cpu") and args["op"] in ("inline", "remote")  # rows with runs x steps steps
+        meter = CpuMeter(str(args["url"]).split("?")[0]) if metered else None
         samples = []
         for _ in range(int(args.get("repeats", 1))):
-            if args["op"] == "inline":
-                probe = _paired_probe(args)
-                sample = await inline(rt, runs, steps)
-                if probe is not None:  # the commit probe of this very moment, next to this sample
-                    sample |= {"probe_tx_per_s": probe, "vs_probe": sample["steps_per_s"] / probe}
-                samples.append(sample)
-            elif args["op"] == "growth":
-                samples.append(await growth(rt, args["mode"], int(args["small"]), int(args["big"])))
-            else:
-                samples.append(await remote(rt, runs, steps, int(args.get("concurrency", 10))))
+            probe = _paired_probe(args) if args["op"] == "inline" else None
+            if meter is not None:
+                meter.start()
+            samples.append(await _sample(rt, args, runs, steps))
+            if probe is not None:  # the commit probe of this very moment, next to this sample
+                samples[-1] |= {"probe_tx_per_s": probe, "vs_probe": samples[-1]["steps_per_s"] / probe}
+            if meter is not None:  # CPU per step of this process and of its PostgreSQL backends
+                samples[-1] |= {f"cpu_{k}_us": v * 1e6 / (runs * steps) for k, v in meter.stop().items()}
+        if meter is not None:
+            meter.close()
         return {"samples": samples}
     finally:
         await rt.close()
+
+
+async def _sample(rt: Runtime, args: dict[str, Any], runs: int, steps: int) -> dict[str, Any]:
+    if args["op"] == "inline":
+        return await inline(rt, runs, steps)
+    if args["op"] == "growth":
+        return await growth(rt, args["mode"], int(args["small"]), int(args["big"]))
+    return await remote(rt, runs, steps, int(args.get("concurrency", 10)))
 
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:

@@ -131,6 +131,9 @@ class Enqueue:
     payload: dict[str, Any]
     delay: float = 0.0
     priority: float | None = None
+    #: Jobs with one key on one queue are one job while they wait (see ``JobQueue.enqueue``): the
+    #: orchestrator jobs of a run are keyed by its id, so a run never has two replays waiting.
+    key: str | None = None
 
 
 @dataclass(slots=True)

@@ -11,11 +11,14 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
 
+from psycopg import sql  # noqa: E402
+
 from pikku.backends.postgres.database import PgDatabase, open_database  # noqa: E402
+from pikku.backends.postgres.executor import Executor  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
-PREPARED = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pikku%%'"
+PREPARED = "SELECT count(*) AS n FROM pg_prepared_statements WHERE name LIKE 'pikku%%'"
 
 
 @pytest.fixture
@@ -29,40 +32,46 @@ async def db(pg_url: str) -> AsyncIterator[PgDatabase]:
         await database.release()
 
 
+async def _executor(conn: Any) -> Executor:
+    executor: Executor = conn.executor
+    return executor
+
+
 async def _prepared(db: PgDatabase) -> int:
     row = await db.fetchone(PREPARED, ())
     assert row is not None
-    return int(row[0])
+    return int(row["n"])
 
 
 async def test_values_round_trip_through_psycopg_adapters(db: PgDatabase) -> None:
     """Parameters and rows use psycopg's own adapters: text, numbers, NULL, booleans and arrays."""
     values = ("zürich \U0001f600", 1.5, 2**40, None, True, ["a", "b"])
     row = await db.fetchone(
-        "SELECT %s::text, %s::float8, %s::bigint, %s::text, %s::boolean, %s::text[], 'x'::text = 'x'", values
+        "SELECT %s::text AS a, %s::float8 AS b, %s::bigint AS c, %s::text AS d, %s::boolean AS e, %s::text[] AS f,"
+        " 'x'::text = 'x' AS g",
+        values,
     )
-    assert row == (*values, True)
-    named = await db.fetchall("SELECT %(a)s::int + g FROM generate_series(1, 3) AS g ORDER BY g", {"a": 10})
-    assert named == [(11,), (12,), (13,)]
+    assert row == dict(zip("abcdefg", (*values, True), strict=True))
+    named = await db.fetchall("SELECT %(a)s::int + g AS n FROM generate_series(1, 3) AS g ORDER BY g", {"a": 10})
+    assert named == [{"n": 11}, {"n": 12}, {"n": 13}]
 
 
 async def test_a_statement_is_prepared_once_per_connection(db: PgDatabase) -> None:
     """Repeats of a statement reuse one server-side prepared statement."""
     before = await _prepared(db)
     for n in range(5):
-        assert await db.fetchone("SELECT %s::int * 2", (n,)) == (2 * n,)
+        assert await db.fetchone("SELECT %s::int * 2 AS n", (n,)) == {"n": 2 * n}
     assert await _prepared(db) == before + 1
 
 
 async def test_past_the_cap_statements_run_unprepared(db: PgDatabase) -> None:
     """A connection keeps at most MAX_PREPARED statements; further ones still run, parsed each time."""
-    await db.fetchone("SELECT 1", ())
-    [(conn, _, _)] = db._free
-    executor = conn.executor
-    executor.MAX_PREPARED = len(executor._prepared) + 1
+    await db.fetchone("SELECT 1 AS n", ())
+    executor = await db.run(_executor)
+    executor.MAX_PREPARED = executor.prepared + 1
     before = await _prepared(db)  # this one is the last to be prepared
     for n in range(3):
-        assert await db.fetchone(f"SELECT %s::int + {n}", (1,)) == (1 + n,)
+        assert await db.fetchone(f"SELECT %s::int + {n} AS n", (1,)) == {"n": 1 + n}
     assert await _prepared(db) == before
 
 
@@ -78,7 +87,7 @@ async def test_errors_are_psycopg_classes_and_leave_the_session_usable(db: PgDat
     with pytest.raises(psycopg.ProgrammingError, match="missing"):
         await db.fetchone("SELECT %(a)s::int", {"b": 1})
     assert await db.rowcount(f"INSERT INTO {table} VALUES (%s)", (2,)) == 1
-    assert await db.fetchall(f"SELECT id FROM {table} ORDER BY id", ()) == [(1,), (2,)]
+    assert await db.fetchall(f"SELECT id FROM {table} ORDER BY id", ()) == [{"id": 1}, {"id": 2}]
 
 
 async def test_a_cancelled_statement_ends_with_its_connection(db: PgDatabase) -> None:
@@ -98,7 +107,7 @@ async def test_a_cancelled_statement_ends_with_its_connection(db: PgDatabase) ->
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert time.monotonic() - started < 1.0
-    assert await asyncio.wait_for(db.fetchone("SELECT %s::int", (7,)), 5.0) == (7,)
+    assert await asyncio.wait_for(db.fetchone("SELECT %s::int AS n", (7,)), 5.0) == {"n": 7}
     assert await db.run(pid) != first
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
         for _ in range(20):  # well before the 5 s of pg_sleep
@@ -134,18 +143,22 @@ async def test_prepared_statements_dropped_by_the_session_are_prepared_again(db:
         await conn.execute("DEALLOCATE ALL")
         return conn.prepare_threshold
 
-    assert await db.fetchone("SELECT %s::int + 1", (1,)) == (2,)
+    assert await db.fetchone("SELECT %s::int + 1 AS n", (1,)) == {"n": 2}
     assert await db.run(deallocate) is None
-    assert await db.fetchone("SELECT %s::int + 1", (2,)) == (3,)
+    assert await db.fetchone("SELECT %s::int + 1 AS n", (2,)) == {"n": 3}
     assert await _prepared(db) >= 1
-    await db.fetchone("SELECT %s::int * 3", (1,))
-    [(conn, _, _)] = db._free
-    name = next(n for (q, _), n in conn.executor._prepared.items() if q == "SELECT %s::int + 1").decode()
+    await db.fetchone("SELECT %s::int * 3 AS n", (1,))
+    row = await db.fetchone(
+        "SELECT name FROM pg_prepared_statements WHERE statement = %s", ("SELECT $1::int + 1 AS n",)
+    )
+    assert row is not None
 
     async def deallocate_one(conn: Any) -> None:
-        await conn.execute(f'DEALLOCATE "{name}"')  # one statement: the others stay on the server
+        await conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(row["name"])))  # the others stay
 
     await db.run(deallocate_one)
-    assert await db.fetchone("SELECT %s::int + 1", (3,)) == (4,)
+    assert await db.fetchone("SELECT %s::int + 1 AS n", (3,)) == {"n": 4}
     # Re-prepared after clearing the server too: no leftovers beside the executor's statements.
-    assert await _prepared(db) == len(conn.executor._prepared)
+    names = await db.fetchall("SELECT name FROM pg_prepared_statements ORDER BY name", ())
+    executor = await db.run(_executor)
+    assert len(names) == executor.prepared

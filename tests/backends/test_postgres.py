@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -18,8 +19,8 @@ from psycopg import sql
 
 from pikku._errors import BackendUnavailableError, ConfigError
 from pikku._records import Enqueue, NewStep
-from pikku.backends.postgres import open_pair, open_queue
-from pikku.backends.postgres.database import SCHEMA_VERSION, migrate, open_database, parse_url, quote_ident
+from pikku.backends.postgres import open_pair, open_queue, statements
+from pikku.backends.postgres.database import SCHEMA_VERSION, migrate, open_database, parse_url
 from pikku.backends.postgres.queue import PostgresQueue
 from pikku.backends.postgres.store import PostgresStateStore
 
@@ -27,6 +28,11 @@ pytestmark = pytest.mark.postgres
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 ROWS = 20_000
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (for the test's own SQL)."""
+    return sql.Identifier(name).as_string()
 
 
 def _admin() -> psycopg.Connection[Any]:
@@ -124,6 +130,54 @@ async def test_schema_name_needing_quotes(pg_url: str) -> None:
             conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
 
 
+async def test_libpq_options_with_spaces_reach_the_server(pg_url: str) -> None:
+    """A libpq parameter holding a space (``options=-c name=value``) reaches the server as written: the
+    URL pikku hands to libpq escapes it as %20, which libpq decodes (it would read "+" literally)."""
+    db = await open_database(f"{pg_url}&options={quote('-c work_mem=5MB')}")
+    db.acquire()
+    try:
+        assert await db.fetchone("SHOW work_mem", ()) == {"work_mem": "5MB"}
+    finally:
+        await db.release()
+
+
+#: A schema name that, spliced into a string literal where backslashes escape quotes, ends the literal
+#: early and runs SQL of its own (here a 3 s sleep), commenting out the rest of the line. It did, before
+#: the NOTIFY channel became a bound parameter.
+HOSTILE = "x\\' || pg_sleep(3)::text, j.queue) --"
+
+
+async def test_hostile_schema_name_cannot_inject_with_standard_conforming_strings_off(pg_url: str) -> None:
+    """With ``standard_conforming_strings=off`` (backslash escapes in string literals) a schema name holding
+    ``\\'`` cannot end a literal early: the NOTIFY channel is a bound parameter and LISTEN an identifier,
+    never text spliced into SQL. Enqueue runs nothing of the name's, and its notice reaches a waiting
+    worker on the schema's channel."""
+    schema = f"pikku_t_{uuid.uuid4().hex[:6]}_{HOSTILE}"
+    url = f"{ADMIN_DSN}?schema={quote(schema)}&options={quote('-c standard_conforming_strings=off')}"
+    try:
+        state, queue, _ = await open_pair(url)
+        waiting = await open_queue(url)
+        try:
+            setting = await state._db.fetchone("SHOW standard_conforming_strings", ())
+            assert setting == {"standard_conforming_strings": "off"}
+            await state.create_run("r1", "wf", "{}", handoff=Enqueue("q", {"n": 1}))
+            task = asyncio.ensure_future(waiting.wait(["q2"], 5))
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            await queue.enqueue("q2", {"n": 2})
+            assert time.monotonic() - started < 2.0  # the injected pg_sleep(3) did not run
+            await asyncio.wait_for(task, 4)  # the notice went to the channel the worker listens on
+            jobs = await queue.claim(None, owner="w", lease_s=30, limit=5)
+            assert sorted(job.payload["n"] for job in jobs) == [1, 2]
+        finally:
+            await waiting.close()
+            await queue.close()
+            await state.close()
+    finally:
+        with _admin() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 # -- query plans --------------------------------------------------------------------------------------
 
 
@@ -187,49 +241,71 @@ def _plan(schema: str, query: str, params: Any, mode: str) -> str:
 @pytest.mark.parametrize("mode", ["custom", "generic"])
 async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQueue], mode: str) -> None:
     """With 20k runs/steps/jobs analysed, no hot-path statement plans a Seq Scan, prepared or not."""
-    state, queue = pair
+    state, _ = pair
     schema = state._db.cfg.schema
     _fill(schema)
-    s, q = state._sql, queue._sql
+    step = {"run_id": "r123", "name": "c", "form": "rpc", "rpc_name": "f", "data_json": "1", "result_json": None}
+    step |= {"result_type": None, "max_attempts": 1, "wake_at": None}
+    job = {"job_queue": "q1", "job_payload": "{}", "job_delay": 0.0, "job_key": "r1", "notify": True, "channel": "c"}
+    settle = {"run_id": "r1", "name": "a", "status": "done", "result_json": "1", "result_type": None}
+    settle |= {"wake_at": None, "error_json": None, "owner": "w"}
+    ack = {"ack_job_id": 5, "ack_owner": "w", "ack_attempts": 1}
+    first_page = {"before_created_at": float("inf"), "before_seq": 2**63 - 1}
     cases: dict[str, tuple[str, Any]] = {
-        "get_run": (s.get_run, ("r123",)),
-        "get_steps": (s.get_steps, ("r123",)),
-        "get_step": (s.get_step, ("a", "r123")),
-        "list_runs(status)": (s.list_status, {"s": "completed", "n": 100}),
-        "list_runs(workflow)": (s.list_workflow, {"w": "wf7", "n": 100}),
-        "list_runs(workflow, status)": (s.list_both, {"w": "wf7", "s": "running", "n": 100}),
-        "list_runs()": (s.list_all, {"n": 100}),
-        "claim_step": (s.claim, {"r": "r123", "n": "a", "o": "w", "l": 30.0}),
+        "get_run": (statements.GET_RUN, {"run_id": "r123"}),
+        "get_steps": (statements.GET_STEPS, {"run_id": "r123"}),
+        "get_step": (statements.GET_STEP, {"run_id": "r123", "name": "a"}),
+        "list_runs(status)": (statements.LIST_RUNS_WITH_STATUS, {"status": "completed", "limit": 100} | first_page),
+        "list_runs(workflow)": (statements.LIST_RUNS_OF_WORKFLOW, {"workflow": "wf7", "limit": 100} | first_page),
+        "list_runs(workflow, status)": (
+            statements.LIST_RUNS_OF_WORKFLOW_WITH_STATUS,
+            {"workflow": "wf7", "status": "running", "limit": 100} | first_page,
+        ),
+        "list_runs()": (statements.LIST_RUNS, {"limit": 100} | first_page),
+        "list_runs(before)": (
+            statements.LIST_RUNS_WITH_STATUS,
+            {"status": "completed", "limit": 100, "before_created_at": 1e9 + 500, "before_seq": 500},
+        ),
+        "claim_step": (statements.CLAIM_STEP, {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0}),
         "insert_step+handoff": (
-            s.insert_step_handoff,
-            {"r": "r123", "n": "c", "f": "rpc", "s": "scheduled", "rpc": "f", "d": "1", "res": None, "rt": None}
-            | {"m": 1, "w": None, "lo": None, "ls": None, "hq": "q1", "hp": "{}", "hd": 0.0, "hpr": 5.0},
+            statements.INSERT_STEP_WITH_JOB,
+            step | {"status": "scheduled", "lease_owner": None, "lease_s": None, "job_priority": 5.0} | job,
         ),
         "insert_step(claimed)": (
-            s.insert_step,
-            {"r": "r123", "n": "c", "f": "rpc", "s": "running", "rpc": "f", "d": "1", "res": None, "rt": None}
-            | {"m": 1, "w": None, "lo": "w", "ls": 30.0},
+            statements.INSERT_CLAIMED_STEP,
+            step | {"status": "running", "lease_owner": "w", "lease_s": 30.0},
         ),
         "complete_step+handoff": (
-            s.settle_step[False, "loud"],
-            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None, "own": "w"}
-            | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None},
+            statements.SETTLE_STEP_WITH_JOB,
+            settle | job | {"job_priority": None, "ack_job_id": None, "ack_owner": None, "ack_attempts": None},
         ),
-        "complete_step+handoff+ack": (
-            s.settle_step[True, "loud"],
-            {"r": "r1", "n": "a", "s": "done", "res": "1", "rt": None, "wake": None, "e": None, "own": "w"}
-            | {"hq": "q1", "hp": "{}", "hd": 0.0, "hpr": None, "kid": 5, "ko": "w", "ka": 1},
+        "complete_step+handoff+ack": (statements.SETTLE_STEP_WITH_JOB, settle | job | {"job_priority": None} | ack),
+        "complete_step+ack": (statements.SETTLE_STEP, settle | ack),
+        "release_run_lock+ack": (statements.RELEASE_RUN_LOCK, {"run_id": "r123", "owner": "w"} | ack),
+        "mark_step_scheduled": (statements.MARK_STEP_SCHEDULED, {"run_id": "r123", "name": "a"}),
+        "settle run": (
+            statements.SETTLE_RUN,
+            {"run_id": "r123", "status": "completed", "output_json": "1", "error_json": None},
         ),
-        "release_run_lock+ack": (s.release_lock_ack, {"r": "r123", "o": "w", "kid": 5, "ko": "w", "ka": 1}),
-        "mark_step_scheduled": (s.mark_scheduled, ("r123", "a")),
-        "settle run": (s.settle, ("completed", "1", None, "r123")),
-        "acquire_run_lock": (s.acquire_lock, {"r": "r123", "o": "w", "l": 30.0}),
-        "lock_run": (s.lock_run, {"r": "r124", "o": "w", "l": 30.0}),
-        "get_attempts": (s.get_attempts, ("r123", "a")),
-        "claim(queues)": (q.claim, {"q": ["q1", "q2"], "o": "w", "l": 30.0, "n": 10}),
-        "claim(None)": (q.claim_all, {"o": "w", "l": 30.0, "n": 10}),
-        "ack": (q.ack, {"id": 5, "o": "w", "a": 1}),
-        "wait: next due": (q.next_due, (["q1"],)),
+        "acquire_run_lock": (statements.ACQUIRE_RUN_LOCK, {"run_id": "r123", "owner": "w", "lease_s": 30.0}),
+        "lock_run": (statements.LOCK_RUN, {"run_id": "r124", "owner": "w", "lease_s": 30.0}),
+        "get_attempts": (statements.GET_ATTEMPTS, {"run_id": "r123", "name": "a"}),
+        "claim(queues)": (
+            statements.CLAIM_JOBS,
+            {"queues": ["q1", "q2"], "owner": "w", "lease_s": 30.0, "limit": 10},
+        ),
+        "claim(None)": (statements.CLAIM_JOBS_FROM_ALL_QUEUES, {"owner": "w", "lease_s": 30.0, "limit": 10}),
+        "ack": (statements.ACK_JOB, {"job_id": 5, "owner": "w", "attempts": 1}),
+        "enqueue(key)": (
+            statements.ENQUEUE,
+            {"queue": "q1", "payload": "{}", "delay": 0.0, "priority": None, "key": "k"}
+            | {"notify": True, "channel": "c"},
+        ),
+        "release": (
+            statements.RELEASE_JOB,
+            {"job_id": 5, "owner": "w", "attempts": 1, "delay": 0.0, "notify": True, "channel": "c"},
+        ),
+        "wait: next due": (statements.NEXT_DUE, {"queues": ["q1"]}),
     }
     seq_scans = {
         name: plan
@@ -237,6 +313,34 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         if re.search(r"Seq Scan on (runs|steps|step_attempts|jobs)\b", plan := _plan(schema, query, params, mode))
     }
     assert not seq_scans, "\n\n".join(f"{name}:\n{plan}" for name, plan in seq_scans.items())
+
+
+# -- keyed jobs -----------------------------------------------------------------------------------------
+
+
+async def test_concurrent_keyed_enqueues_make_one_job(pg_url: str) -> None:
+    """Twenty enqueues with one key at once, on four connections, leave one job, and all return its id."""
+    queue = await open_queue(f"{pg_url}&pool_min=4&pool_max=4")
+    try:
+        ids = await asyncio.gather(*(queue.enqueue("q", {"n": n}, key="k") for n in range(20)))
+        assert len(set(ids)) == 1
+        assert await queue.count("q") == 1
+    finally:
+        await queue.close()
+
+
+async def test_a_released_keyed_job_waits_again_as_itself(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """Released with no other job of its key waiting, a keyed job is back with its id, payload, attempts and
+    priority; the next enqueue with its key merges into it."""
+    _, queue = pair
+    job_id = await queue.enqueue("q", {"n": 1}, priority=7.0, key="k")
+    [claimed] = await queue.claim(["q"], owner="w", lease_s=30)
+    assert await queue.release(claimed)
+    assert await queue.enqueue("q", {"n": 2}, priority=9.0, key="k") == job_id
+    await queue.enqueue("q", {"n": "other"}, priority=8.0)
+    [again] = await queue.claim(["q"], owner="w", lease_s=30)  # priority 7 still: ahead of the other
+    assert (again.id, again.payload, again.attempts) == (job_id, {"n": 1}, 2)
+    assert await queue.count("q") == 2
 
 
 # -- LISTEN/NOTIFY ------------------------------------------------------------------------------------
@@ -369,7 +473,7 @@ async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> Non
         await asyncio.sleep(0.1)  # background next-due probes hand their connections back
         stats = pool.get_stats()
         assert stats.get("requests_waiting", 0) == 0
-        assert stats["pool_available"] + state._db.kept == stats["pool_size"]  # idle, kept or pooled
+        assert stats["pool_available"] == stats["pool_size"]  # every connection back in the pool, idle
         started = time.monotonic()
         runs = await asyncio.wait_for(asyncio.gather(*(state.get_run("r1") for _ in range(4 * 4))), 2.0)
         assert all(run.run_id == "r1" for run in runs)
@@ -405,47 +509,10 @@ async def test_a_cancelled_caller_leaves_its_connection_usable(pg_url: str) -> N
         assert time.monotonic() - started < 3.0  # not the 5 s of the statement
         assert finished == []
         assert await asyncio.wait_for(db.run(one), 2.0) == 1  # the only connection serves the next call
-        await db.give_back_all()
         stats = db.pool.get_stats()
         assert stats["pool_available"] == stats["pool_size"] == 1
     finally:
         await db.release()
-
-
-async def test_kept_connections_go_back_to_the_pool_when_idle(pg_url: str) -> None:
-    """A connection stays with the database between calls (no pool round trip), and returns to the pool
-    once it has been unused for IDLE_S, or at once when another caller waits in the pool for one."""
-    db = await open_database(f"{pg_url}&pool_min=1&pool_max=2&pool_timeout=3")
-    db.acquire()
-    db.IDLE_S = 0.2
-
-    async def pid(conn: Any) -> int:
-        cur = await conn.execute("SELECT pg_backend_pid()")
-        row = await cur.fetchone()
-        return int(row[0])
-
-    try:
-        first = await db.run(pid)
-        assert db.kept == 1
-        assert await db.run(pid) == first  # the same connection, straight off the free list
-        await asyncio.sleep(0.6)
-        assert db.kept == 0
-        stats = db.pool.get_stats()
-        assert stats["pool_available"] == stats["pool_size"]
-
-        # Three callers on a pool of two: the third waits in the pool and gets a released connection.
-        async def hold(conn: Any) -> int:
-            await conn.execute("SELECT pg_sleep(0.2)")
-            return await pid(conn)
-
-        pids = await asyncio.wait_for(asyncio.gather(hold_run(db, hold), hold_run(db, hold), hold_run(db, hold)), 3.0)
-        assert len(set(pids)) == 2
-    finally:
-        await db.release()
-
-
-async def hold_run(db: Any, op: Any) -> int:
-    return int(await db.run(op))
 
 
 async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) -> None:
@@ -453,7 +520,6 @@ async def test_pool_timeout_is_backend_unavailable_without_retry(pg_url: str) ->
     state = PostgresStateStore(await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=0.5"))
     try:
         await state.create_run("r1", "wf", "{}")
-        await state._db.give_back_all()  # the one connection is kept between calls: the test takes it
         async with state._db.pool.connection():
             started = time.monotonic()
             with pytest.raises(BackendUnavailableError):

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from pikku._records import NewStep, StepAttempt
 from pikku.backends import postgres, sqlite
 
@@ -27,7 +25,7 @@ async def test_sqlite_writes_no_attempt_row_for_a_done_insert(tmp_path: Path) ->
     try:
         await _exercise(state)
         rows = state._db.fetchall("SELECT name FROM attempts WHERE run_id = 'r1' ORDER BY name")
-        assert rows == [("local",)]
+        assert [row["name"] for row in rows] == ["local"]
     finally:
         await state.close()
 
@@ -36,12 +34,7 @@ async def test_postgres_writes_no_attempt_row_for_a_done_insert(pg_url: str) -> 
     state = await postgres.open_state(pg_url)
     try:
         await _exercise(state)
-        table = state._db.table("step_attempts")
-
-        async def names(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(f"SELECT name FROM {table} WHERE run_id = 'r1' ORDER BY name")
-            return await cur.fetchall()
-
-        assert await state._db.run(names) == [("local",)]
+        query = "SELECT name FROM step_attempts WHERE run_id = %(run_id)s ORDER BY name"
+        assert await state._db.fetchall(query, {"run_id": "r1"}) == [{"name": "local"}]
     finally:
         await state.close()

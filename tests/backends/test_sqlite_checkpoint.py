@@ -17,7 +17,8 @@ async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None
     state = await sqlite.open_state(f"sqlite:///{path}")
     checkpointer = state._db.checkpointer
     try:
-        assert state._db.fetchone("PRAGMA wal_autocheckpoint") == (AUTOCHECKPOINT_PAGES,)
+        row = state._db.fetchone("PRAGMA wal_autocheckpoint")
+        assert row is not None and row["wal_autocheckpoint"] == AUTOCHECKPOINT_PAGES
         await state.create_run("r1", "wf", "{}")
         for i in range(300):
             await state.insert_step(NewStep("r1", f"s{i}", "inline", status="done", result_json=str(i)))

@@ -110,7 +110,7 @@ async def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
         await second.close()
     with sqlite3.connect(tmp_path / "nested" / "dir" / "db.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
 async def test_sqlite_garbage_file_is_corrupt_state(tmp_path: Path) -> None:

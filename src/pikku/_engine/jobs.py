@@ -13,11 +13,15 @@ TRACEPARENT: Callable[[], str | None] | None = None
 
 
 def orchestrate_job(wf: WorkflowDef, run_id: str, priority: float | None, delay: float = 0.0) -> Enqueue:
-    """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones."""
+    """A replay of the run. ``priority`` is the run's start time: runs in flight go before new ones.
+
+    Keyed by the run: while one replay of a run waits, a hand-off, a timer or a resume adds none (the
+    waiting one becomes due at the earlier time), so a run never has two replays waiting.
+    """
     payload: dict[str, Any] = {"kind": "orchestrate", "run_id": run_id, "workflow": wf.name}
     if TRACEPARENT is not None:
         _trace(payload, TRACEPARENT)
-    return Enqueue(wf.orchestrator_queue, payload, delay, priority)
+    return Enqueue(wf.orchestrator_queue, payload, delay, priority, key=run_id)
 
 
 def _trace(payload: dict[str, Any], traceparent: Callable[[], str | None]) -> None:

@@ -251,13 +251,25 @@ class JobQueue(Protocol):
     """
 
     async def enqueue(
-        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+        self,
+        queue: str,
+        payload: dict[str, Any],
+        *,
+        delay: float = 0.0,
+        priority: float | None = None,
+        key: str | None = None,
     ) -> str:
         """Add a job, deliverable after ``delay`` seconds. Returns its id.
 
         ``priority`` orders due jobs (lower first); without one a job's priority is its due time. The
         engine gives every job of a run the run's creation time, so work on runs already in flight is
         claimed before the first job of newer runs (finish what was started).
+
+        With ``key``, while a job with the same ``queue`` and ``key`` waits (never claimed, or released),
+        no second job is added: the waiting one keeps its payload and takes the earlier due time and the
+        lower priority of the two, and its id is returned. A claimed job does not absorb one: work that
+        arrives while a replay runs gets a replay of its own. A released job merges the same way into a
+        waiting one. Hand-offs a store enqueues with a transition (``Enqueue.key``) follow the same rule.
         """
         ...
 

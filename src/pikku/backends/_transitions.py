@@ -23,7 +23,7 @@ class _Base:
 
     async def enqueue(self, job: Enqueue) -> None:
         """Put a job on its queue."""
-        await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority)
+        await self.queue.enqueue(job.queue, job.payload, delay=job.delay, priority=job.priority, key=job.key)
 
     async def _ack(self, job: Job | None) -> None:
         if job is not None:

@@ -8,6 +8,10 @@ short, growing sleep. A job's ``attempts`` doubles as its claim token (see :mod:
 A job file stores its ``priority`` (the due time when none was given); a claim takes due jobs by
 (priority, run_at, seq). Job files written before priorities existed count their ``run_at`` as priority,
 and get it written in on their first claim, so a later release keeps it.
+
+A keyed job's file stores its ``key``. A keyed enqueue, and the release of a keyed job, look for a waiting
+(unleased) job with that key under the queue's lock and merge into it, so across processes there is never
+more than one; a job file without a ``key`` (any written before keys existed) never merges.
 """
 
 from __future__ import annotations
@@ -44,8 +48,21 @@ def _priority(raw: dict[str, Any]) -> float:
     return float(raw["run_at"] if priority is None else priority)
 
 
+def _claim_order(entry: tuple[Path, dict[str, Any]]) -> tuple[float, float, int]:
+    """Due jobs are claimed by priority, then due time, then the order they were written in."""
+    _path, raw = entry
+    return _priority(raw), raw["run_at"], raw["seq"]
+
+
 def _due(raw: dict[str, Any], t: float) -> bool:
     return bool(raw["run_at"] <= t and (raw["lease_until"] is None or raw["lease_until"] <= t))
+
+
+def _absorb(path: Path, waiting: dict[str, Any], raw: dict[str, Any]) -> str:
+    """The waiting keyed job takes ``raw``'s due time and priority where they are earlier; its id."""
+    waiting.update(run_at=min(waiting["run_at"], raw["run_at"]), priority=min(_priority(waiting), _priority(raw)))
+    write_json(path, waiting)
+    return str(waiting["id"])
 
 
 class FileQueue:
@@ -93,15 +110,40 @@ class FileQueue:
         return raw if raw.get("attempts") == job.attempts else None
 
     async def enqueue(
-        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+        self,
+        queue: str,
+        payload: dict[str, Any],
+        *,
+        delay: float = 0.0,
+        priority: float | None = None,
+        key: str | None = None,
     ) -> str:
-        job_id = uuid.uuid4().hex
         run_at = now() + delay
-        raw = {"id": job_id, "queue": queue, "payload": payload, "attempts": 0, "run_at": run_at}
-        raw["priority"] = run_at if priority is None else priority
-        write_json(self._path(job_id), {**raw, "lease_until": None, "owner": None, "seq": next_seq()})
+        raw = {"id": uuid.uuid4().hex, "queue": queue, "payload": payload, "attempts": 0, "run_at": run_at}
+        raw |= {"priority": run_at if priority is None else priority, "lease_until": None, "owner": None}
+        if key is None:  # a new file of its own: no lock needed
+            job_id = self._write_new(raw)
+        else:
+            with locked(self._lock):  # the look for a waiting job and the write are one step for every process
+                job_id = self._merge_or_write(raw | {"key": key})
         self._wakeup.set()
         return job_id
+
+    def _write_new(self, raw: dict[str, Any]) -> str:
+        write_json(self._path(raw["id"]), {**raw, "seq": next_seq()})
+        return str(raw["id"])
+
+    def _waiting(self, queue: str, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """The job with ``key`` on ``queue`` that waits (unleased), if any; call under the lock."""
+        for path, raw in self._scan():
+            if raw.get("key") == key and raw["queue"] == queue and raw["lease_until"] is None:
+                return path, raw
+        return None
+
+    def _merge_or_write(self, raw: dict[str, Any]) -> str:
+        """Under the lock: merge ``raw`` into the waiting job with its key, or write it as a new job."""
+        found = self._waiting(raw["queue"], raw["key"])
+        return self._write_new(raw) if found is None else _absorb(*found, raw)
 
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         if limit <= 0:
@@ -113,7 +155,7 @@ class FileQueue:
             due = [
                 (path, raw) for path, raw in self._scan() if (wanted is None or raw["queue"] in wanted) and _due(raw, t)
             ]
-            due.sort(key=lambda item: (_priority(item[1]), item[1]["run_at"], item[1]["seq"]))
+            due.sort(key=_claim_order)
             for path, raw in due[:limit]:
                 raw.update(attempts=raw["attempts"] + 1, owner=owner, lease_until=t + lease_s, priority=_priority(raw))
                 write_json(path, raw)
@@ -133,9 +175,18 @@ class FileQueue:
             if raw is None:
                 return False
             raw.update(owner=None, lease_until=None, run_at=now() + delay)
-            write_json(self._path(job.id), raw)
+            self._wait_again(raw)
         self._wakeup.set()
         return True
+
+    def _wait_again(self, raw: dict[str, Any]) -> None:
+        """Under the lock: a released job waits again; a keyed one merges into the job already waiting."""
+        found = None if raw.get("key") is None else self._waiting(raw["queue"], raw["key"])
+        if found is None:
+            write_json(self._path(raw["id"]), raw)
+        else:
+            _absorb(*found, raw)
+            self._path(raw["id"]).unlink()
 
     async def extend(self, job: Job, lease_s: float) -> bool:
         with locked(self._lock):

@@ -95,6 +95,12 @@ def _checked(path: Path) -> Iterator[None]:
         raise CorruptStateError(str(path), f"malformed run file: {exc!r}") from exc
 
 
+def _newest_first_key(entry: tuple[float, int, str, RunRecord]) -> tuple[float, int, str]:
+    """list_runs' order (newest first when reversed): creation time, write sequence, then run id."""
+    created_at, seq, run_id, _run = entry
+    return created_at, seq, run_id
+
+
 class FileStateStore:
     """A :class:`~pikku.backends.StateStore` kept as one JSON file per run."""
 
@@ -197,15 +203,15 @@ class FileStateStore:
         before: str | None = None,
     ) -> list[RunRecord]:
         anchor = None if before is None else (*self._read(before, _place), before)
-        found: list[tuple[float, int, RunRecord]] = []
+        found: list[tuple[float, int, str, RunRecord]] = []
         for run, seq in self._runs(running_only=status == "running"):
             if anchor is not None and (run.created_at, seq, run.run_id) >= anchor:
                 continue
             if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
-                found.append((run.created_at, seq, run))
+                found.append((run.created_at, seq, run.run_id, run))
         # run_id breaks exact ties (two processes can stamp the same created_at and per-process seq)
-        found.sort(key=lambda item: (item[0], item[1], item[2].run_id), reverse=True)
-        return [run for _, _, run in found[: max(limit, 0)]]
+        found.sort(key=_newest_first_key, reverse=True)
+        return [run for _, _, _, run in found[: max(limit, 0)]]
 
     def _runs(self, *, running_only: bool) -> Iterator[tuple[RunRecord, int]]:
         """Every readable run and its creation sequence; with ``running_only``, the running runs, read

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from pikku._clock import now
 from pikku._errors import RunNotFoundError, StepNotFoundError
@@ -27,6 +28,13 @@ from pikku._records import (
 )
 
 
+class _Lock(NamedTuple):
+    """Who holds a run's lock, and until when."""
+
+    owner: str
+    until: float
+
+
 class MemoryStateStore:
     """A :class:`~pikku.backends.StateStore` kept in dictionaries."""
 
@@ -34,7 +42,7 @@ class MemoryStateStore:
         self._runs: dict[str, RunRecord] = {}
         self._order: dict[str, int] = {}
         self._counter = itertools.count()
-        self._locks: dict[str, tuple[str, float]] = {}
+        self._locks: dict[str, _Lock] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
         # Where a hand-off goes in the same step as the write (the co-located queue's put_now), or None.
@@ -62,7 +70,7 @@ class MemoryStateStore:
         self._order[run_id] = next(self._counter)
         self._steps[run_id] = {}
         if lock_owner is not None:
-            self._locks[run_id] = (lock_owner, t + lock_lease)
+            self._locks[run_id] = _Lock(lock_owner, t + lock_lease)
         self._handoff(handoff)
         return copy.copy(run)
 
@@ -119,9 +127,9 @@ class MemoryStateStore:
         self._run(run_id)
         held = self._locks.get(run_id)
         t = now()
-        if held is not None and held[0] != owner and held[1] > t:
+        if held is not None and held.owner != owner and held.until > t:
             return False
-        self._locks[run_id] = (owner, t + lease_s)
+        self._locks[run_id] = _Lock(owner, t + lease_s)
         return True
 
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
@@ -133,15 +141,15 @@ class MemoryStateStore:
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         self._run(run_id)
         held = self._locks.get(run_id)
-        if held is None or held[0] != owner:
+        if held is None or held.owner != owner:
             return False
-        self._locks[run_id] = (owner, now() + lease_s)
+        self._locks[run_id] = _Lock(owner, now() + lease_s)
         return True
 
     async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
         refuse_ack(ack)
         held = self._locks.get(run_id)
-        if held is not None and held[0] == owner:
+        if held is not None and held.owner == owner:
             del self._locks[run_id]
 
     # -- steps

@@ -1,7 +1,8 @@
 """PostgreSQL: state and queues in one schema (``postgresql://...?schema=``); needs ``pikku[postgres]``.
 
-``database`` holds the pool and migrations, ``executor`` runs pikku's statements, ``store`` and ``queue``
-implement the contract on it, ``transitions`` joins them in one statement each.
+``database`` holds the pool and migrations (``migrations/*.sql``), ``statements`` every SQL statement,
+``executor`` runs them, ``store`` and ``queue`` implement the contract on it, ``transitions`` joins them in
+one statement each.
 """
 
 from __future__ import annotations

@@ -3,24 +3,26 @@
 One schema holds runs, steps, step attempts and jobs. This module owns the URL, the connection pool, the
 schema migrations and the one place where driver errors become :class:`BackendUnavailableError`.
 
-Clock: every timestamp is the *database's* clock (``statement_timestamp()`` as epoch seconds), written and
-compared inside the same statement. Workers on many hosts therefore agree on lease expiry and job due
-times even when their own clocks drift; only values the caller computes (``retry_at``, ``wake_at``) are
-stored as given.
+Clock: every timestamp is the *database's* clock (``pikku_now()``: ``statement_timestamp()`` as epoch
+seconds), written and compared inside the same statement. Workers on many hosts therefore agree on lease
+expiry and job due times even when their own clocks drift; only values the caller computes (``retry_at``,
+``wake_at``) are stored as given.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
@@ -31,9 +33,8 @@ from pikku.backends.postgres.executor import Connection
 T = TypeVar("T")
 Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
-
-#: Now, as epoch seconds, stable within one statement (so a CTE writes and compares one instant).
-NOW = "extract(epoch from statement_timestamp())::float8"
+#: A row, read by column name.
+Row = dict[str, Any]
 
 #: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
 _LOCK_CLASS = 0x70696B6B
@@ -50,82 +51,22 @@ _LIBPQ_DEFAULTS = (
     ("keepalives_count", "3"),
 )
 
-# Ordered, append-only: migration N (1-based) upgrades a schema at version N-1. Never edit a released one.
-# ``{s}`` is the quoted schema name. Values are JSON *text* (byte-faithful), times are float8 epoch seconds.
-MIGRATIONS: list[str] = [
+
+def _load_migrations() -> list[str]:
+    """The ``migrations/NNNN_*.sql`` files of this package, in order; file N upgrades version N-1 to N.
+
+    Append-only: never edit a released file. They name tables without a schema: each is applied with
+    ``search_path`` set to the schema being migrated.
     """
-    CREATE TABLE {s}.runs (
-        run_id text PRIMARY KEY,
-        workflow text NOT NULL,
-        status text NOT NULL,
-        input_json text NOT NULL,
-        output_json text,
-        error_json text,
-        lock_owner text,
-        lock_until float8,
-        created_at float8 NOT NULL,
-        updated_at float8 NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY
-    ) WITH (fillfactor = 90);
-    -- list_runs: (workflow, status) and (status) slices, each already in newest-first order.
-    CREATE INDEX runs_by_workflow ON {s}.runs (workflow, status, created_at, seq);
-    CREATE INDEX runs_by_status ON {s}.runs (status, created_at, seq);
+    folder = resources.files(__package__).joinpath("migrations")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    numbers = [int(f.name.split("_", 1)[0]) for f in files]
+    if numbers != list(range(1, len(files) + 1)):  # a gap or a duplicate would skip or repeat DDL
+        raise RuntimeError(f"pikku's PostgreSQL migrations are misnumbered: {[f.name for f in files]}")
+    return [f.read_text(encoding="utf-8") for f in files]
 
-    CREATE TABLE {s}.steps (
-        run_id text NOT NULL REFERENCES {s}.runs (run_id) ON DELETE CASCADE,
-        name text NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY,
-        form text NOT NULL,
-        status text NOT NULL,
-        rpc_name text,
-        data_json text,
-        result_json text,
-        result_type text,
-        error_json text,
-        attempts integer NOT NULL DEFAULT 0,
-        max_attempts integer NOT NULL DEFAULT 1,
-        wake_at float8,
-        lease_owner text,
-        lease_until float8,
-        created_at float8 NOT NULL,
-        updated_at float8 NOT NULL,
-        PRIMARY KEY (run_id, name)
-    ) WITH (fillfactor = 80);
 
-    CREATE TABLE {s}.step_attempts (
-        run_id text NOT NULL,
-        name text NOT NULL,
-        attempt integer NOT NULL,
-        started_at float8 NOT NULL,
-        ended_at float8,
-        error_json text,
-        PRIMARY KEY (run_id, name, attempt),
-        FOREIGN KEY (run_id, name) REFERENCES {s}.steps (run_id, name) ON DELETE CASCADE
-    );
-
-    -- Claims only touch attempts/owner/locked_until, none of them indexed, so with free space on the
-    -- page (fillfactor) a claim or extend is a HOT update: no index writes. Jobs churn (insert, claim,
-    -- delete), so autovacuum runs early to keep dead entries off the head of jobs_due.
-    CREATE TABLE {s}.jobs (
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        queue text NOT NULL,
-        payload text NOT NULL,
-        run_at float8 NOT NULL,
-        attempts integer NOT NULL DEFAULT 0,
-        owner text,
-        locked_until float8
-    ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
-    CREATE INDEX jobs_due ON {s}.jobs (queue, run_at, id);
-    """,
-    # 2: job priorities. A claim takes due jobs by (priority, run_at, id) straight off jobs_claim; jobs_due
-    # stays for the next-due probe of `wait` (earliest delayed job). Existing jobs get priority = run_at.
-    """
-    ALTER TABLE {s}.jobs ADD COLUMN priority float8;
-    UPDATE {s}.jobs SET priority = run_at;
-    ALTER TABLE {s}.jobs ALTER COLUMN priority SET NOT NULL;
-    CREATE INDEX jobs_claim ON {s}.jobs (queue, priority, run_at, id);
-    """,
-]
+MIGRATIONS: list[str] = _load_migrations()
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -140,22 +81,12 @@ class PgConfig:
     pool_timeout: float = 30.0
 
     @property
-    def quoted(self) -> str:
-        """The schema as a quoted SQL identifier."""
-        return quote_ident(self.schema)
-
-    @property
     def channel(self) -> str:
         """The LISTEN/NOTIFY channel of this schema's jobs (identifiers are at most 63 bytes)."""
         name = f"pikku_{self.schema}"
         if len(name.encode()) > 63:
             name = "pikku_" + hashlib.sha1(self.schema.encode()).hexdigest()[:24]
         return name
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def parse_url(url: str) -> PgConfig:
@@ -171,7 +102,8 @@ def parse_url(url: str) -> PgConfig:
     # a silently dropped connection (NAT, failover) is noticed, above all the idle LISTEN connection.
     given = {k for k, _ in rest}
     rest += [(k, v) for k, v in _LIBPQ_DEFAULTS if k not in given]
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    # %20, not "+", for a space: libpq decodes percent escapes only (e.g. options=-c%20name%3Dvalue).
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
     schema = own.get("schema") or "pikku"
     try:
         return PgConfig(
@@ -192,14 +124,19 @@ def parse_url(url: str) -> PgConfig:
 
 async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
     """The recorded version, 0 when the schema or its version table does not exist yet."""
-    table = f"{quote_ident(schema)}.pikku_schema_version"
-    cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = %(schema)s AND tablename = 'pikku_schema_version') AS found",
+        {"schema": schema},
+    )
     row = await cur.fetchone()
-    if not row or not row[0]:
+    if not row or not row["found"]:
         return 0
-    cur = await conn.execute(f"SELECT coalesce(max(version), 0) FROM {table}")
+    table = sql.Identifier(schema, "pikku_schema_version")
+    await cur.execute(sql.SQL("SELECT coalesce(max(version), 0) AS version FROM {}").format(table))
     row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return int(row["version"]) if row else 0
 
 
 async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
@@ -211,12 +148,13 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) ->
     """
     if await _current_version(conn, schema) == SCHEMA_VERSION:
         return SCHEMA_VERSION
-    q = quote_ident(schema)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, schema))
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
+        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        # The migration files name no schema: for this transaction only, theirs is the one to create in.
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {q}.pikku_schema_version ("
+            "CREATE TABLE IF NOT EXISTS pikku_schema_version ("
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         current = await _current_version(conn, schema)
@@ -226,8 +164,8 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) ->
                 hint="upgrade pikku on this host, or point it at another schema",
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            await conn.execute(MIGRATIONS[version - 1].format(s=q))
-            await conn.execute(f"INSERT INTO {q}.pikku_schema_version (version) VALUES (%s)", (version,))
+            await conn.execute(MIGRATIONS[version - 1])  # no parameters: sent as one multi-statement query
+            await conn.execute("INSERT INTO pikku_schema_version (version) VALUES (%(version)s)", {"version": version})
     return SCHEMA_VERSION
 
 
@@ -255,37 +193,14 @@ def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
 class PgDatabase:
     """A pool on one schema, shared by a state store and a queue; closed when its last user closes.
 
-    Between statements a connection stays with the database object, in a small last-in-first-out free
-    list, rather than going back to psycopg_pool: a pool checkout and return cost more CPU than the
-    statement itself (an engine pass makes one call per step). A connection returns to the pool once it
-    has sat unused for :data:`IDLE_S`, or at its first release after :data:`HOLD_S` out, so the pool's
-    health checks, ``max_lifetime`` and sizing still see every connection regularly.
+    Every call takes a connection from psycopg_pool for one statement and gives it back (measured
+    against a free list of kept connections in front of the pool: no gain worth it, bench/NOTES.md).
     """
-
-    #: Seconds a kept connection may sit unused before it goes back to the pool.
-    IDLE_S = 1.0
-    #: Seconds after its checkout a connection goes back to the pool at its next release.
-    HOLD_S = 30.0
 
     def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
         self.cfg = cfg
         self.pool = pool
         self._users = 0
-        # (connection, checked out at, last released at), the most recently used last.
-        self._free: list[tuple[Conn, float, float]] = []
-        self._trim: asyncio.TimerHandle | None = None
-        self._returning: set[asyncio.Task[None]] = set()
-        self._checkouts = 0  # getconn calls still waiting in the pool
-        self._closing = False  # set by the last release: nothing is kept any more
-
-    def table(self, name: str) -> str:
-        """A schema-qualified table name (statements never depend on ``search_path``)."""
-        return f"{self.cfg.quoted}.{name}"
-
-    @property
-    def kept(self) -> int:
-        """How many idle connections this object holds out of the pool right now."""
-        return len(self._free)
 
     def acquire(self) -> PgDatabase:
         """Count one more user (store or queue) of this database."""
@@ -296,29 +211,21 @@ class PgDatabase:
         """One user is done; the pool closes with the last. Safe to call more often than acquire."""
         self._users -= 1
         if self._users <= 0 and not self.pool.closed:
-            self._closing = True
-            await self.give_back_all()
             await self.pool.close()
-            await self.give_back_all()  # calls that ended meanwhile handed theirs to the closed pool: closed
-
-    async def give_back_all(self) -> None:
-        """Return every kept connection to the pool and wait until the pool has them."""
-        if self._trim is not None:
-            self._trim.cancel()
-            self._trim = None
-        while self._free:
-            self._give_back(self._free.pop()[0])
-        if self._returning:
-            await asyncio.wait(set(self._returning))
 
     async def run(self, op: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``op`` on a connection of the pool; the single place driver failures are translated.
 
         A connection the server dropped (restart, failover, ``pg_terminate_backend``) fails on first use,
-        before the statement ran. Then every kept connection goes back, the pool checks its idle ones and
-        replaces the dead, and ``op`` runs once more; a second failure is :class:`BackendUnavailableError`.
-        (Should a connection die after a write committed but before its reply, the retry sees that write:
-        a transition then reports False/None, or create_run a duplicate id; delivery stays at-least-once.)
+        before the statement ran. Then the pool checks its idle connections and replaces the dead, and
+        ``op`` runs once more; a second failure is :class:`BackendUnavailableError`. (Should a connection
+        die after a write committed but before its reply, the retry sees that write: a transition then
+        reports False/None, or create_run a duplicate id; delivery stays at-least-once.)
+
+        A caller cancelled mid-statement gets its CancelledError at once: the executor closes the connection
+        and cancels the statement on the server (psycopg, for an ``op`` of its own, cancels it and leaves
+        the connection idle); the pool replaces a closed connection. The outcome of a write cancelled that
+        way is unknown to the caller, as with any lost reply.
         """
         try:
             return await self._once(op)
@@ -327,87 +234,20 @@ class PgDatabase:
         except psycopg.OperationalError:
             pass
         try:
-            await self.give_back_all()
             await self.pool.check()
             return await self._once(op)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _unavailable(self.cfg, exc) from exc
 
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``op`` on a kept connection, or on one checked out of the pool when none is free.
-
-        A caller cancelled mid-statement gets its CancelledError at once: the executor closes the connection
-        and cancels the statement on the server (psycopg, for an ``op`` of its own, cancels it and leaves
-        the connection idle); a closed one goes back to the pool below, which replaces it. The outcome of a
-        write cancelled that way is unknown to the caller, as with any lost reply.
-        """
-        if self._free and not self._closing:
-            conn, since, _ = self._free.pop()
-        else:
-            conn, since = await self._checkout(), time.monotonic()
-        try:
+        async with self.pool.connection() as conn:
             return await op(conn)
-        finally:
-            self._keep(conn, since)
 
-    async def _checkout(self) -> Conn:
-        """A connection from the pool, awaited in an inner task that a cancellation of the caller never
-        reaches: psycopg_pool loses a waiter and a connection when a task is cancelled inside getconn."""
-        task = asyncio.ensure_future(self.pool.getconn())
-        self._checkouts += 1
-        task.add_done_callback(self._checked_out)
-        cancel: asyncio.CancelledError | None = None
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError as exc:
-                cancel = exc
-        if cancel is not None:
-            if not task.cancelled() and task.exception() is None:
-                self._keep(task.result(), time.monotonic())
-            raise cancel
-        return task.result()
-
-    def _checked_out(self, _: asyncio.Task[Conn]) -> None:
-        self._checkouts -= 1
-
-    def _keep(self, conn: Conn, since: float) -> None:
-        """Put a released connection on the free list, or back in the pool when it should not be kept:
-        broken, too long out, or wanted by a caller already waiting in the pool."""
-        now = time.monotonic()
-        reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        if not reusable or self._checkouts or self._closing or self.pool.closed or now - since > self.HOLD_S:
-            self._give_back(conn)
-            return
-        self._free.append((conn, since, now))
-        if self._trim is None:
-            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
-
-    def _trim_idle(self) -> None:
-        """Hand the connections unused for IDLE_S back to the pool (they sit at the front of the list)."""
-        self._trim = None
-        cutoff = time.monotonic() - self.IDLE_S
-        while self._free and self._free[0][2] <= cutoff:
-            self._give_back(self._free.pop(0)[0])
-        if self._free:
-            self._trim = asyncio.get_running_loop().call_later(self.IDLE_S, self._trim_idle)
-
-    def _give_back(self, conn: Conn) -> None:
-        """Return ``conn`` to the pool in a task of its own (the pool discards a broken one)."""
-        task = asyncio.ensure_future(self.pool.putconn(conn))
-        self._returning.add(task)
-        task.add_done_callback(self._returned)
-
-    def _returned(self, task: asyncio.Task[None]) -> None:
-        self._returning.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a failed return only costs the pool that connection
-
-    async def fetchone(self, query: str, params: Params) -> tuple[Any, ...] | None:
+    async def fetchone(self, query: str, params: Params) -> Row | None:
         """The first row of a (prepared) statement, or None."""
         return await self.run(lambda conn: conn.executor.first(query, params))
 
-    async def fetchall(self, query: str, params: Params) -> list[tuple[Any, ...]]:
+    async def fetchall(self, query: str, params: Params) -> list[Row]:
         """Every row of a (prepared) statement."""
         return await self.run(lambda conn: conn.executor.rows(query, params))
 
@@ -416,8 +256,11 @@ class PgDatabase:
         return await self.run(lambda conn: conn.executor.rowcount(query, params))
 
 
-async def _configure(conn: Conn) -> None:
+async def _configure(conn: Conn, *, schema: str) -> None:
     """Session settings of every pooled connection.
+
+    ``search_path`` is pikku's schema alone: pikku's statements name no schema (see ``statements``), so
+    they are constants, whatever the configuration (``pg_catalog`` is still searched first, implicitly).
 
     Generic plans only: every pikku statement has a fixed shape (a variant per filter, no ``$1 IS NULL OR``
     predicates), so one plan per prepared statement is right, and re-planning at each execution costs more
@@ -427,6 +270,7 @@ async def _configure(conn: Conn) -> None:
     # pikku's statements are prepared by its executor (.executor); psycopg must not prepare its own on
     # these connections, as it would deallocate every prepared statement of the session on some errors.
     conn.prepare_threshold = None
+    await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     # PostgreSQL 11 and older have no such setting: their default plan choice it is.
     with contextlib.suppress(psycopg.errors.UndefinedObject):
         await conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -440,7 +284,7 @@ async def open_database(url: str) -> PgDatabase:
         cfg.conninfo,
         connection_class=Connection,
         kwargs={"autocommit": True},
-        configure=_configure,
+        configure=functools.partial(_configure, schema=cfg.schema),
         min_size=cfg.pool_min,
         max_size=max(cfg.pool_max, cfg.pool_min),
         timeout=cfg.pool_timeout,

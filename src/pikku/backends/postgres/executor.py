@@ -1,13 +1,17 @@
-"""pikku's statements on a psycopg connection, without the cursor machinery.
+"""pikku's statements on a psycopg connection, without the cursor machinery: PostgreSQL's fast path.
 
-A PostgreSQL step costs one statement, and psycopg's async cursor spends about as much client CPU on it
-as the rest of the engine (query conversion, its prepared-statement bookkeeping, and a Python
-generator driven by ``wait_async``). pikku's statements are a fixed set, so this module does only what they
-need: psycopg's own :class:`~psycopg.adapt.Transformer` dumps the parameters and loads the rows (the same
-adapters, the same types as a cursor would use), each statement is prepared once per connection under
-its own name, and the reply is awaited on the event loop's reader for the socket. Errors are psycopg's
-own classes (``UniqueViolation``, ``OperationalError`` for a dropped connection, ...), so callers see no
-difference. Measured on the inline PostgreSQL step: ~30 us less client CPU per statement (bench/NOTES.md).
+A PostgreSQL step costs about one statement, and psycopg's async cursor spends more client CPU on it
+than the rest of the engine (its generator driven by ``wait_async``, prepared-statement bookkeeping, a
+Transformer and a description per cursor). pikku's statements are a fixed set, so this module does only
+what they need: psycopg's :class:`~psycopg.adapt.Transformer` dumps the parameters and loads the rows
+(the same adapters and types as a cursor), each statement is prepared once per connection under its own
+name, and the reply is awaited on the event loop's reader for the socket (``AsyncConnection.pgconn``,
+:mod:`psycopg.pq`). Server errors raise psycopg's classes with psycopg's messages, looked up by SQLSTATE
+(:func:`psycopg.errors.lookup`). Only documented psycopg APIs are used.
+
+It pays rent: against ``cursor.execute(..., prepare=True)`` it takes 19-22% less CPU per inline step
+(client and server together), and tests/backends/test_pg_executor_equivalence.py holds it to the same
+rows, errors and cancellation outcome as that plain path (bench/NOTES.md, "Architecture: fast paths").
 
 Only ``%s`` and ``%(name)s`` placeholders are understood (and ``%%`` for a literal ``%``), which is all
 pikku's SQL uses.
@@ -67,6 +71,8 @@ def convert(query: str) -> Converted:
 
 
 def _ordered(query: Converted, params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any]:
+    if not query.count and not params:  # no placeholders: no values, as a sequence or a mapping (as psycopg)
+        return ()
     if query.names is None:
         if isinstance(params, Mapping) or len(params) != query.count:
             raise psycopg.ProgrammingError(f"the query has {query.count} %s placeholders; pass as many values")
@@ -101,23 +107,35 @@ class Executor:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._conn = conn
         self._pg = conn.pgconn
-        self._tx = Transformer.from_context(conn)
+        self._tx = Transformer(conn)
+        self._encoding = conn.info.encoding
+        self._columns: dict[str, list[str]] = {}  # column names by query
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
         self._names = itertools.count()
 
-    async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Every row the statement returns."""
-        result = await self.execute(query, params)
-        self._tx.set_pgresult(result)
-        return self._tx.load_rows(0, result.ntuples, tuple)
+    @property
+    def prepared(self) -> int:
+        """How many statements this executor has prepared on its connection."""
+        return len(self._prepared)
 
-    async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row the statement returns, or None."""
+    async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row the statement returns, as a dict by column name."""
         result = await self.execute(query, params)
-        if not result.ntuples:
-            return None
+        return self._load(query, result, result.ntuples)
+
+    async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row the statement returns (a dict by column name), or None."""
+        result = await self.execute(query, params)
+        return self._load(query, result, 1)[0] if result.ntuples else None
+
+    def _load(self, query: str, result: pq.abc.PGresult, count: int) -> list[dict[str, Any]]:
         self._tx.set_pgresult(result)
-        return self._tx.load_row(0, tuple)
+        names = self._columns.get(query)
+        if names is None or len(names) != result.nfields:  # a statement's columns are fixed: named once
+            names = [(result.fname(i) or b"").decode(self._encoding) for i in range(result.nfields)]
+            if len(self._columns) < self.MAX_PREPARED:
+                self._columns[query] = names
+        return self._tx.load_rows(0, count, lambda values: dict(zip(names, values, strict=True)))
 
     async def rowcount(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> int:
         """How many rows the statement touched."""
@@ -186,7 +204,7 @@ class Executor:
             raise psycopg.OperationalError(f"the connection was lost: {pq.error_message(self._pg)}")
         if result is None:
             raise psycopg.InterfaceError("the server sent no result")
-        raise errors.error_from_result(result, encoding=self._conn.info.encoding)
+        raise server_error(result, self._encoding)
 
     async def _result(self) -> pq.abc.PGresult | None:
         """Flush what was sent, then read until the server is ready again; the statement's (first) result."""
@@ -224,6 +242,42 @@ async def _socket_ready(fd: int, *, writable: bool) -> None:
             loop.remove_writer(fd)
         else:
             loop.remove_reader(fd)
+
+
+def server_error(result: pq.abc.PGresult, encoding: str) -> psycopg.Error:
+    """The exception psycopg raises for a failed ``result``: the class of its SQLSTATE, its SQLSTATE and
+    psycopg's message (``diag`` stays empty: psycopg fills it through no public constructor)."""
+    state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode("ascii", "replace")
+    error = _error_class(state)(pq.error_message(result, encoding))
+    if not error.sqlstate and state:  # a code without a class of its own, as psycopg does
+        error.sqlstate = state
+    return error
+
+
+#: DB-API classes a SQLSTATE without a class of its own falls back to, by its class (first two characters).
+_DBAPI = (
+    psycopg.DataError,
+    psycopg.OperationalError,
+    psycopg.IntegrityError,
+    psycopg.InternalError,
+    psycopg.ProgrammingError,
+    psycopg.NotSupportedError,
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _error_class(state: str) -> type[psycopg.Error]:
+    """psycopg's class for SQLSTATE ``state``; for a code it has no class for, the DB-API class of the
+    code's family (``22xxx``: DataError, ``P9xxx``: ProgrammingError), found from the family's ``..000``
+    code, else DatabaseError. (For the rare families without such a code, ``HV``/``XX``, psycopg's own
+    table may name a narrower class than DatabaseError.)"""
+    with contextlib.suppress(KeyError):
+        return errors.lookup(state)
+    for family_code in (state[:2] + "000", state[:1] + "0000"):
+        with contextlib.suppress(KeyError):
+            family = errors.lookup(family_code)
+            return next((base for base in _DBAPI if issubclass(family, base)), psycopg.DatabaseError)
+    return psycopg.DatabaseError
 
 
 #: Cancel requests in flight (held so that they are not garbage-collected before they are done).

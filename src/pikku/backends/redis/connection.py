@@ -23,25 +23,6 @@ from pikku.backends.redis import scripts as lua
 
 T = TypeVar("T")
 
-_SCRIPTS = (
-    "ENQUEUE",
-    "CLAIM",
-    "ACK",
-    "RELEASE",
-    "EXTEND",
-    "COUNT",
-    "NEXT_DUE",
-    "PRUNE_CONSUMERS",
-    "CREATE_RUN",
-    "SETTLE_RUN",
-    "LIST_RUNS",
-    "RUN_LOCK",
-    "LOCK_RUN",
-    "INSERT_STEP",
-    "MOVE_STEP",
-    "RENEW_STEP",
-    "SETTLE_STEP",
-)
 _TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
@@ -77,7 +58,7 @@ class RedisDatabase:
             retry_on_error=list(_TRANSIENT),
         )
         self.wake_channel = f"{self.prefix}:wake"
-        self._scripts = {name: self.client.register_script(getattr(lua, name)) for name in _SCRIPTS}
+        self._scripts = {name: self.client.register_script(lua.script(name)) for name in lua.PIECES}
         self._users = 0
         self._where = urlsplit(client_url).netloc.rpartition("@")[2] or "localhost"
 

@@ -27,21 +27,56 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.exceptions
 from redis.asyncio.client import PubSub
 
 from pikku._errors import BackendUnavailableError
-from pikku._records import Job
+from pikku._records import Enqueue, Job
 from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups
 from pikku.backends.redis.connection import RedisDatabase
 
-__all__ = ["RedisQueue"]
+__all__ = ["RedisQueue", "enqueue_args"]
 
 
 def _queues_arg(queues: Sequence[str] | None) -> list[str]:
     return ["*"] if queues is None else list(dict.fromkeys(queues))
+
+
+def enqueue_args(job: Enqueue) -> list[str]:
+    """The arguments that describe a job to enqueue, as every script that enqueues takes them: queue,
+    payload, delay, priority ('' = its due time), key ('' = none)."""
+    priority = "" if job.priority is None else repr(float(job.priority))
+    return [job.queue, json.dumps(job.payload), repr(float(job.delay)), priority, job.key or ""]
+
+
+class _ClaimedRow(NamedTuple):
+    """One row of the claim script's reply."""
+
+    id: str
+    queue: str
+    payload: str
+    attempts: int
+    run_at: str
+    lease_until: str
+    priority: str
+
+    def order(self) -> tuple[float, float, int]:
+        """The claim's order: priority, then due time, then id."""
+        return float(self.priority), float(self.run_at), int(self.id)
+
+    def job(self, owner: str) -> Job:
+        return Job(
+            id=str(self.id),
+            queue=self.queue,
+            payload=json.loads(self.payload),
+            attempts=int(self.attempts),
+            run_at=float(self.run_at),
+            lease_until=float(self.lease_until),
+            owner=owner,
+            receipt=str(self.attempts),
+        )
 
 
 class _Listener:
@@ -121,11 +156,15 @@ class RedisQueue:
         self._next_prune = 0.0
 
     async def enqueue(
-        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+        self,
+        queue: str,
+        payload: dict[str, Any],
+        *,
+        delay: float = 0.0,
+        priority: float | None = None,
+        key: str | None = None,
     ) -> str:
-        body = json.dumps(payload)
-        prio = "" if priority is None else repr(float(priority))
-        return str(await self._db.script("ENQUEUE", queue, body, repr(float(delay)), prio))
+        return str(await self._db.script("ENQUEUE", *enqueue_args(Enqueue(queue, payload, delay, priority, key))))
 
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         self._listener.start()  # subscribe from the first claim on, so no message after it is missed
@@ -136,21 +175,9 @@ class RedisQueue:
         if time.monotonic() >= self._next_prune:  # dead workers' consumers, now and then
             self._next_prune = time.monotonic() + self.STALE_CONSUMER_S
             await self.prune_consumers(self.STALE_CONSUMER_S)
-        rows = await self._db.script("CLAIM", owner, repr(float(lease_s)), limit, *_queues_arg(queues))
-        rows = sorted(rows, key=lambda row: (float(row[6]), float(row[4]), int(row[0])))  # the claim's order
-        return [
-            Job(
-                id=str(job_id),
-                queue=queue,
-                payload=json.loads(body),
-                attempts=int(attempts),
-                run_at=float(run_at),
-                lease_until=float(until),
-                owner=owner,
-                receipt=str(attempts),
-            )
-            for job_id, queue, body, attempts, run_at, until, _priority in rows
-        ]
+        reply = await self._db.script("CLAIM", owner, repr(float(lease_s)), limit, *_queues_arg(queues))
+        rows = sorted((_ClaimedRow(*row) for row in reply), key=_ClaimedRow.order)  # the claim's order
+        return [row.job(owner) for row in rows]
 
     async def _held(self, script: str, job: Job, *extra: str) -> bool:
         if job.owner is None:

@@ -9,7 +9,7 @@ same script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
@@ -25,11 +25,14 @@ from pikku._records import (
     refuse_ack,
 )
 from pikku.backends.redis.connection import RedisDatabase, attempts_key
+from pikku.backends.redis.queue import enqueue_args
 from pikku.backends.redis.scripts import STEP_FIELDS
 
 __all__ = ["RedisStateStore"]
 
 _RUN_FIELDS = ("workflow", "status", "input", "output", "error", "created_at", "updated_at")
+#: The hand-off arguments of a script call that enqueues nothing (see ``enqueue_args``).
+_NO_JOB = ("", "", "0", "", "")
 
 
 def _error_json(error: ErrorInfo | None) -> str:
@@ -51,17 +54,28 @@ def _float(raw: str | None) -> float | None:
     return None if raw is None else float(raw)
 
 
-def _run(run_id: str, values: list[Any]) -> RunRecord:
-    workflow, status, input_json, output_json, error, created, updated = values
+class _RunFields(NamedTuple):
+    """A run hash's fields as every script and read reports them (HMGET order, see ``_RUN_FIELDS``)."""
+
+    workflow: str | None
+    status: str
+    input: str
+    output: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+def _run(run_id: str, fields: _RunFields) -> RunRecord:
     return RunRecord(
         run_id=run_id,
-        workflow=workflow,
-        status=status,
-        input_json=input_json,
-        output_json=output_json,
-        error=_error(error, f"redis run {run_id!r}"),
-        created_at=float(created),
-        updated_at=float(updated),
+        workflow=str(fields.workflow),
+        status=cast(RunStatus, fields.status),
+        input_json=fields.input,
+        output_json=fields.output,
+        error=_error(fields.error, f"redis run {run_id!r}"),
+        created_at=float(fields.created_at),
+        updated_at=float(fields.updated_at),
     )
 
 
@@ -89,8 +103,13 @@ def _step(run_id: str, name: str, f: dict[str, Any]) -> StepRecord:
         raise CorruptStateError(f"redis step {run_id!r}/{name!r}", f"missing or bad field: {exc}") from exc
 
 
+def _step_fields(values: list[Any]) -> dict[str, Any]:
+    """A step's fields by name from a reply in ``STEP_FIELDS`` order; absent ones (None) left out."""
+    return {field: value for field, value in zip(STEP_FIELDS, values, strict=True) if value is not None}
+
+
 def _step_from_list(run_id: str, name: str, values: list[Any]) -> StepRecord:
-    return _step(run_id, name, {k: v for k, v in zip(STEP_FIELDS, values, strict=True) if v is not None})
+    return _step(run_id, name, _step_fields(values))
 
 
 def _steps(run_id: str, raw: dict[str, Any]) -> dict[str, StepRecord]:
@@ -100,8 +119,14 @@ def _steps(run_id: str, raw: dict[str, Any]) -> dict[str, StepRecord]:
         name, sep, field = key.rpartition(":")
         if sep:  # fields without a colon (the "#n" counter) are bookkeeping
             by_step.setdefault(name, {})[field] = value
-    ordered = sorted(by_step.items(), key=lambda item: int(item[1].get("seq", 0)))
-    return {name: _step(run_id, name, fields) for name, fields in ordered}
+    ordered = sorted(by_step, key=lambda name: int(by_step[name].get("seq", 0)))
+    return {name: _step(run_id, name, by_step[name]) for name in ordered}
+
+
+def _pairs(flat: list[Any]) -> dict[str, Any]:
+    """HGETALL's flat reply (field, value, field, value, ...) as a dict."""
+    items = iter(flat)
+    return dict(zip(items, items, strict=True))
 
 
 def _new_step_fields(step: NewStep) -> list[str]:
@@ -155,10 +180,11 @@ class RedisStateStore:
 
     async def get_run(self, run_id: str) -> RunRecord:
         key = self._run_key(run_id)
-        values = await self._db.run(lambda: self._db.client.hmget(key, _RUN_FIELDS))
-        if values[0] is None:
+        values: list[Any] = await self._db.run(lambda: self._db.client.hmget(key, _RUN_FIELDS))
+        fields = _RunFields(*values)
+        if fields.workflow is None:
             raise RunNotFoundError(run_id)
-        return _run(run_id, values)
+        return _run(run_id, fields)
 
     async def list_runs(
         self,
@@ -181,7 +207,7 @@ class RedisStateStore:
         else:
             index = ""
         rows = await self._db.script("LIST_RUNS", index, limit, before or "")
-        return [_run(row[0], row[1:]) for row in rows]
+        return [_run(run_id, _RunFields(*fields)) for run_id, *fields in rows]
 
     async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:
         code = await self._db.script("SETTLE_RUN", run_id, status, output or "", _error_json(error))
@@ -210,14 +236,13 @@ class RedisStateStore:
 
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """One script: the lock taken as :meth:`acquire_run_lock` does, the run and its steps hash read."""
-        reply = await self._db.script("LOCK_RUN", run_id, owner, repr(float(lease_s)))
-        if reply[0] < 0:
+        code, *fields = await self._db.script("LOCK_RUN", run_id, owner, repr(float(lease_s)))
+        if code < 0:
             raise RunNotFoundError(run_id)
-        run = _run(run_id, reply[1:8])
-        if reply[0] == 0:  # settled, or another owner's live lock
-            return run, None
-        flat = reply[8]
-        return run, _steps(run_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        if code == 0:  # settled, or another owner's live lock
+            return _run(run_id, _RunFields(*fields)), None
+        *fields, steps_hash = fields
+        return _run(run_id, _RunFields(*fields)), _steps(run_id, _pairs(steps_hash))
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("renew", run_id, owner, lease_s)
@@ -251,18 +276,21 @@ class RedisStateStore:
         exists, values = await self._db.pipeline(build)
         if not exists:
             raise RunNotFoundError(run_id)
-        if values[1] is None:
+        step = _step_fields(values)
+        if "status" not in step:
             raise StepNotFoundError(run_id, name)
-        return _step_from_list(run_id, name, values)
+        return _step(run_id, name, step)
 
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         hand = self._handoff_args(handoff)
         owner = claim_owner(step)
         claim = [step.status, owner or "", repr(float(step.lease_s))]
-        reply = await self._db.script("INSERT_STEP", step.run_id, step.name, *hand, *claim, *_new_step_fields(step))
-        if reply[0] < 0:
+        code, *fields = await self._db.script(
+            "INSERT_STEP", step.run_id, step.name, *hand, *claim, *_new_step_fields(step)
+        )
+        if code < 0:
             raise RunNotFoundError(step.run_id)
-        return _step_from_list(step.run_id, step.name, reply[1:])
+        return _step_from_list(step.run_id, step.name, fields)
 
     def _check(self, code: int, run_id: str, name: str) -> None:
         if code == -1:
@@ -271,14 +299,14 @@ class RedisStateStore:
             raise StepNotFoundError(run_id, name)
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
-        reply = await self._db.script("MOVE_STEP", run_id, name, "schedule", "", "0")
-        self._check(reply[0], run_id, name)
-        return bool(reply[0])
+        code, *_ = await self._db.script("MOVE_STEP", run_id, name, "schedule", "", "0")
+        self._check(code, run_id, name)
+        return bool(code)
 
     async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
-        reply = await self._db.script("MOVE_STEP", run_id, name, "claim", owner, repr(float(lease_s)))
-        self._check(reply[0], run_id, name)
-        return _step_from_list(run_id, name, reply[1:]) if reply[0] == 1 else None
+        code, *fields = await self._db.script("MOVE_STEP", run_id, name, "claim", owner, repr(float(lease_s)))
+        self._check(code, run_id, name)
+        return _step_from_list(run_id, name, fields) if code == 1 else None
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
         code = await self._db.script("RENEW_STEP", run_id, name, owner, repr(float(lease_s)))
@@ -288,11 +316,10 @@ class RedisStateStore:
     def _handoff_args(self, handoff: Enqueue | None) -> list[str]:
         """The script's hand-off arguments; TypeError (before anything is written) without a co-located queue."""
         if handoff is None:
-            return ["0", "", "", "0", ""]
+            return ["0", *_NO_JOB]
         if not self.supports_handoff:
             raise TypeError("this store has no co-located queue; enqueue the handoff separately")
-        priority = "" if handoff.priority is None else repr(float(handoff.priority))
-        return ["1", handoff.queue, json.dumps(handoff.payload), repr(float(handoff.delay)), priority]
+        return ["1", *enqueue_args(handoff)]
 
     async def _settle_step(
         self,

@@ -14,94 +14,50 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pikku._errors import BackendUnavailableError, CorruptStateError
+from pikku._records import Enqueue
 from pikku.backends._urls import path_from_url
+from pikku.backends.sqlite import statements as sql
 
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT_MS = 10_000
+#: The schema version this code writes: the number of the last file in ``migrations/``.
+SCHEMA_VERSION = 3
+BUSY_TIMEOUT_S = 10.0
 #: The committing connection checkpoints by itself only past this many WAL pages (~40 MB): a safety net
-#: for when the background checkpointer cannot keep up. SQLite's default is 1,000.
+#: for when the background checkpointer cannot keep up. SQLite's default is 1,000. Set by
+#: ``statements.PRAGMA_WAL_AUTOCHECKPOINT``, whose text holds the same number.
 AUTOCHECKPOINT_PAGES = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    workflow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    input_json TEXT NOT NULL,
-    output_json TEXT,
-    error_json TEXT,
-    lock_owner TEXT,
-    lock_until REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, status, created_at);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    form TEXT NOT NULL,
-    status TEXT NOT NULL,
-    rpc_name TEXT,
-    data_json TEXT,
-    result_json TEXT,
-    result_type TEXT,
-    error_json TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL DEFAULT 1,
-    wake_at REAL,
-    lease_owner TEXT,
-    lease_until REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    error_json TEXT,
-    PRIMARY KEY (run_id, name, attempt)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue TEXT NOT NULL,
-    payload_json TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    run_at REAL NOT NULL,
-    lease_until REAL,
-    owner TEXT,
-    priority REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (run_at);
-"""
+#: Statement parameters: named (``:run_id``) from a mapping, or none.
+Params = Mapping[str, Any]
 
-#: Version 2 (job priorities): a version-1 file gains ``jobs.priority`` (backfilled with ``run_at``), and the
-#: claim's index (queue, priority, run_at, id) replaces the version-1 (queue, run_at) one. Idempotent: it runs
-#: after ``_SCHEMA`` in the schema transaction and checks the table before altering it.
-_UPGRADE_2 = """
-ALTER TABLE jobs ADD COLUMN priority REAL NOT NULL DEFAULT 0;
-UPDATE jobs SET priority = run_at
-"""
-_INDEXES_2 = """
-DROP INDEX IF EXISTS jobs_by_queue;
-CREATE INDEX IF NOT EXISTS jobs_by_queue_priority ON jobs (queue, priority, run_at, id);
-CREATE INDEX IF NOT EXISTS jobs_by_priority ON jobs (priority, run_at, id)
-"""
+#: A row shape: a named tuple class of a statement's columns (see ``statements``).
+R = TypeVar("R", bound=NamedTuple)
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+def migrations() -> list[tuple[int, str]]:
+    """``(version, script)`` of every file in ``migrations/``, in order: ``0003_job_keys.sql`` is version 3."""
+    folder = resources.files("pikku.backends.sqlite") / "migrations"
+    found = [(int(item.name.split("_", 1)[0]), item) for item in folder.iterdir() if item.name.endswith(".sql")]
+    return [(version, item.read_text(encoding="utf-8")) for version, item in sorted(found, key=lambda f: f[0])]
+
+
+def script_statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one at a time: lines are gathered until SQLite itself calls
+    them a complete statement (a ``;`` inside a string or a trigger body does not end one)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip() and not all(part.lstrip().startswith("--") for part in pending.splitlines() if part.strip()):
+        raise ValueError(f"incomplete statement at the end of a migration: {pending.strip()[:80]!r}")
 
 
 def dumps(value: Any) -> str:
@@ -122,9 +78,10 @@ class Database:
         self.wakeup = asyncio.Event()  # set on enqueue/release/hand-off through this connection
         self._users = 0
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             self._fail(exc)
+        self._shapes_checked: set[tuple[str, type[NamedTuple]]] = set()
         try:
             self._configure()
         except BaseException:
@@ -146,58 +103,87 @@ class Database:
         raise exc
 
     def _configure(self) -> None:
-        self.rowcount(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.rowcount("PRAGMA journal_mode = WAL")
-        self.rowcount("PRAGMA synchronous = NORMAL")
-        self.rowcount(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+        self.rowcount(sql.PRAGMA_JOURNAL_MODE)
+        self.rowcount(sql.PRAGMA_SYNCHRONOUS)
+        self.rowcount(sql.PRAGMA_WAL_AUTOCHECKPOINT)
         if self._schema_version() != SCHEMA_VERSION:
-            self._create_schema()
+            self._migrate()
 
     def _schema_version(self) -> int | None:
         try:
-            row = self.fetchone("SELECT MAX(version) FROM schema_version")
+            row = self.row(sql.SCHEMA_VERSION, None, sql.Version)
         except BackendUnavailableError:  # no such table yet
             return None
-        return None if row is None else row[0]
+        return None if row is None else row.version
 
-    def _create_schema(self) -> None:
-        """Create the schema, or upgrade an older file to :data:`SCHEMA_VERSION`, in one transaction."""
+    def _migrate(self) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION` in one transaction: every migration newer than its version.
+
+        The version is read again inside the transaction, so processes opening one file at once migrate it
+        once: the others wait for the write lock and then find nothing left to do.
+        """
         with self.write():
             version = self._schema_version()
             if version is not None and version > SCHEMA_VERSION:
                 raise CorruptStateError(
                     str(self.path), f"schema version {version} is newer than this pikku ({SCHEMA_VERSION})"
                 )
-            for statement in _statements(_SCHEMA):
-                self.rowcount(statement)
-            job_columns = {row[1] for row in self.fetchall("PRAGMA table_info(jobs)")}
-            if "priority" not in job_columns:  # a version-1 file
-                for statement in _statements(_UPGRADE_2):
-                    self.rowcount(statement)
-            for statement in _statements(_INDEXES_2):
-                self.rowcount(statement)
+            for number, script in migrations():
+                if version is None or number > version:
+                    for statement in script_statements(script):
+                        self.rowcount(statement)
             if version is None:
-                self.rowcount("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                self.rowcount(sql.INSERT_SCHEMA_VERSION, {"version": SCHEMA_VERSION})
             elif version < SCHEMA_VERSION:
-                self.rowcount("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                self.rowcount(sql.UPDATE_SCHEMA_VERSION, {"version": SCHEMA_VERSION})
 
     # -- statements
-    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        """The first row of ``sql`` (all its rows are run through, so writes with RETURNING complete)."""
-        rows = self.fetchall(sql, args)
-        return rows[0] if rows else None
-
-    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of ``sql``."""
+    def rows(self, statement: str, params: Params | None, shape: type[R]) -> list[R]:
+        """Every row of ``statement``, each as ``shape`` (a named tuple of the statement's columns, by name)."""
         try:
-            return self.conn.execute(sql, args).fetchall()
+            cursor = self.conn.execute(statement, params or {})
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        if (statement, shape) not in self._shapes_checked:
+            self._check_shape(statement, cursor, shape)
+        return [shape._make(values) for values in found]
+
+    def row(self, statement: str, params: Params | None, shape: type[R]) -> R | None:
+        """The first row of ``statement`` as ``shape`` (all rows are run through, so RETURNING completes)."""
+        try:
+            cursor = self.conn.execute(statement, params or {})
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        if (statement, shape) not in self._shapes_checked:
+            self._check_shape(statement, cursor, shape)
+        return shape._make(found[0]) if found else None
+
+    def _check_shape(self, statement: str, cursor: sqlite3.Cursor, shape: type[NamedTuple]) -> None:
+        """The shape's fields must be the statement's column names, in order: checked once per pair."""
+        columns = tuple(column[0] for column in cursor.description or ())
+        if columns != shape._fields:
+            raise TypeError(f"{shape.__name__} {shape._fields} does not match the columns {columns} of {statement}")
+        self._shapes_checked.add((statement, shape))
+
+    def fetchall(self, statement: str, params: Params | None = None) -> list[sqlite3.Row]:
+        """Every row of an ad-hoc ``statement`` (pragmas, tests) as :class:`sqlite3.Row`, read by name."""
+        try:
+            cursor = self.conn.execute(statement, params or {})
+            return [sqlite3.Row(cursor, values) for values in cursor.fetchall()]
         except sqlite3.Error as exc:
             self._fail(exc)
 
-    def rowcount(self, sql: str, args: Sequence[Any] = ()) -> int:
+    def fetchone(self, statement: str, params: Params | None = None) -> sqlite3.Row | None:
+        """The first row of an ad-hoc ``statement`` as :class:`sqlite3.Row`."""
+        found = self.fetchall(statement, params)
+        return found[0] if found else None
+
+    def rowcount(self, statement: str, params: Params | None = None) -> int:
         """Run a write; how many rows it changed."""
         try:
-            return self.conn.execute(sql, args).rowcount
+            return self.conn.execute(statement, params or {}).rowcount
         except sqlite3.Error as exc:
             self._fail(exc)
 
@@ -267,12 +253,12 @@ class Checkpointer:
         try:
             # mode=rw: never create a database file of its own (the main connection made this one)
             uri = f"{self.path.as_uri()}?mode=rw"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            # timeout 0: with another checkpointer at work, just try again at the next look
+            conn = sqlite3.connect(uri, uri=True, timeout=0.0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
             return  # the committing connection checkpoints by itself (AUTOCHECKPOINT_PAGES)
         seen = self._wal_stamp()
         try:
-            conn.execute("PRAGMA busy_timeout = 0")  # another checkpointer at work: just try again later
             while not self._stopping.wait(self.INTERVAL_S):
                 stamp = self._wal_stamp()
                 if stamp != seen:  # frames were written since the last look (the WAL is reused, not shrunk)
@@ -290,7 +276,7 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, _log_pages, _checkpointed = conn.execute(sql.PRAGMA_WAL_CHECKPOINT).fetchone()
         except sqlite3.Error:
             return  # locked or gone: the next round (or the safety net) takes it
         if not busy:
@@ -304,14 +290,16 @@ def open_database(url: str) -> Database:
     return Database(path)
 
 
-def insert_job(db: Database, queue: str, payload: dict[str, Any], run_at: float, priority: float | None = None) -> str:
-    """Add a job row (inside the caller's transaction when there is one) and return its id.
-
-    Without ``priority`` the job's priority is its due time ``run_at``.
-    """
-    row = db.fetchone(
-        "INSERT INTO jobs (queue, payload_json, run_at, priority) VALUES (?, ?, ?, ?) RETURNING id",
-        (queue, dumps(payload), run_at, run_at if priority is None else priority),
-    )
+def insert_job(db: Database, job: Enqueue, now: float) -> str:
+    """Add ``job`` due ``job.delay`` after ``now`` (inside the caller's transaction when there is one) and
+    return its id: a keyed job meeting a waiting one with its key merges into it (``statements.INSERT_JOB``)."""
+    params = {
+        "queue": job.queue,
+        "payload_json": dumps(job.payload),
+        "run_at": now + job.delay,
+        "priority": job.priority,
+        "key": job.key,
+    }
+    row = db.row(sql.INSERT_JOB, params, sql.Id)
     assert row is not None
-    return str(row[0])
+    return str(row.id)

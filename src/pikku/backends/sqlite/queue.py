@@ -4,6 +4,10 @@ A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``, taking due j
 order along the ``jobs_by_queue_priority`` index (a job's priority defaults to its due time). A job's
 ``attempts`` doubles as the claim token: ack, release and extend match id, owner and attempts, so a stale
 claim (an expired lease that was claimed again, even by the same owner) can no longer touch the job.
+
+Keyed jobs: the partial unique index ``jobs_waiting_by_key`` holds the waiting (unleased) jobs that have a
+key, so an enqueue merges into the waiting job with ``ON CONFLICT`` in the insert itself, a claim takes a
+job out of the index by leasing it, and a release merges into a waiting job before it could break it.
 """
 
 from __future__ import annotations
@@ -14,35 +18,45 @@ from collections.abc import Sequence
 from typing import Any
 
 from pikku._clock import now
-from pikku._records import Job
-from pikku.backends.sqlite.database import Database, insert_job
+from pikku._records import Enqueue, Job
+from pikku.backends.sqlite import statements as sql
+from pikku.backends.sqlite.database import Database, Params, dumps, insert_job
 
 #: How often ``wait`` looks for jobs other processes enqueued (its own wake it at once).
 POLL_S = 0.025
 
-_DUE = "run_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-_HELD = "id = ? AND owner = ? AND attempts = ? AND lease_until IS NOT NULL"
-_JOB_COLS = "id, queue, payload_json, attempts, run_at, lease_until, owner"
-_ORDER = "priority, run_at, id"
+
+def _job(row: sql.JobRow) -> Job:
+    payload = json.loads(row.payload_json)
+    return Job(str(row.id), row.queue, payload, row.attempts, row.run_at, row.lease_until, row.owner)
 
 
-def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
-    if queues is None:
-        return "", ()
-    names = tuple(dict.fromkeys(queues))
-    return f"queue IN ({', '.join('?' * len(names))}) AND ", names
+def _claim_order(row: sql.JobRow) -> tuple[float, float, int]:
+    return row.priority, row.run_at, row.id
 
 
-def _job(row: tuple[Any, ...]) -> Job:
-    job_id, queue, payload_json, attempts, run_at, lease_until, owner = row
-    return Job(str(job_id), queue, json.loads(payload_json), attempts, run_at, lease_until, owner)
-
-
-def _held_args(job: Job) -> tuple[Any, ...]:
+def _claim_token(job: Job) -> dict[str, Any]:
+    """The parameters that name one claim of a job (an id that is no number names none)."""
     try:
-        return (int(job.id), job.owner, job.attempts)
+        return {"id": int(job.id), "owner": job.owner, "attempts": job.attempts}
     except ValueError:
-        return (-1, None, 0)
+        return {"id": -1, "owner": None, "attempts": 0}
+
+
+def _among(queues: Sequence[str] | None, statements: tuple[str, str, str]) -> tuple[str, Params]:
+    """The statement of ``statements`` (every queue, one queue, several) that suits ``queues`` (None: every
+    queue), and its parameters: one queue by name, several as one JSON array."""
+    every, one, several = statements
+    names = None if queues is None else list(dict.fromkeys(queues))
+    if names is None:
+        return every, {}
+    if len(names) == 1:
+        return one, {"queue": names[0]}
+    return several, {"queues": dumps(names)}
+
+
+_CLAIM = (sql.CLAIM_JOBS, sql.CLAIM_JOBS_OF_QUEUE, sql.CLAIM_JOBS_OF_QUEUES)
+_ANY_DUE = (sql.ANY_DUE, sql.ANY_DUE_OF_QUEUE, sql.ANY_DUE_OF_QUEUES)
 
 
 class SQLiteQueue:
@@ -54,47 +68,52 @@ class SQLiteQueue:
         db.retain()
 
     async def enqueue(
-        self, queue: str, payload: dict[str, Any], *, delay: float = 0.0, priority: float | None = None
+        self,
+        queue: str,
+        payload: dict[str, Any],
+        *,
+        delay: float = 0.0,
+        priority: float | None = None,
+        key: str | None = None,
     ) -> str:
-        job_id = insert_job(self._db, queue, payload, now() + delay, priority)
+        job_id = insert_job(self._db, Enqueue(queue, payload, delay, priority, key), now())
         self._db.wakeup.set()
         return job_id
 
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
             return []
-        where, names = _queue_filter(queues)
+        statement, params = _among(queues, _CLAIM)
         t = now()
-        sql = (
-            "UPDATE jobs SET attempts = attempts + 1, owner = ?, lease_until = ? WHERE id IN "
-            f"(SELECT id FROM jobs WHERE {where}{_DUE} ORDER BY {_ORDER} LIMIT ?) RETURNING {_JOB_COLS}, priority"
-        )
         with self._db.write() as db:
-            rows = db.fetchall(sql, (owner, t + lease_s, *names, t, t, limit))
-        rows.sort(key=lambda row: (row[-1], row[4], row[0]))  # RETURNING's order is unspecified
-        return [_job(row[:-1]) for row in rows]
+            claim = {**params, "owner": owner, "lease_until": t + lease_s, "now": t, "limit": limit}
+            rows = db.rows(statement, claim, sql.JobRow)
+        rows.sort(key=_claim_order)  # RETURNING's order is unspecified
+        return [_job(row) for row in rows]
 
     async def ack(self, job: Job) -> bool:
-        return self._db.rowcount(f"DELETE FROM jobs WHERE {_HELD}", _held_args(job)) > 0
+        return self._db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
 
     async def release(self, job: Job, *, delay: float = 0.0) -> bool:
-        sql = f"UPDATE jobs SET owner = NULL, lease_until = NULL, run_at = ? WHERE {_HELD}"
-        if self._db.rowcount(sql, (now() + delay, *_held_args(job))):
+        token = _claim_token(job) | {"run_at": now() + delay}
+        with self._db.write() as db:
+            # A keyed job whose key has a waiting job merges into it; any other job waits again itself.
+            if db.row(sql.MERGE_RELEASED_JOB, token, sql.Id) is not None:
+                released = db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
+            else:
+                released = db.rowcount(sql.RELEASE_JOB, token) > 0
+        if released:
             self._db.wakeup.set()
-            return True
-        return False
+        return released
 
     async def extend(self, job: Job, lease_s: float) -> bool:
-        sql = f"UPDATE jobs SET lease_until = ? WHERE {_HELD}"
-        return self._db.rowcount(sql, (now() + lease_s, *_held_args(job))) > 0
+        return self._db.rowcount(sql.EXTEND_JOB, _claim_token(job) | {"lease_until": now() + lease_s}) > 0
 
     def _due(self, queues: Sequence[str] | None) -> bool:
         if queues is not None and not queues:
             return False
-        where, names = _queue_filter(queues)
-        t = now()
-        sql = f"SELECT 1 FROM jobs WHERE {where}{_DUE} LIMIT 1"
-        return self._db.fetchone(sql, (*names, t, t)) is not None
+        statement, params = _among(queues, _ANY_DUE)
+        return self._db.row(statement, {**params, "now": now()}, sql.Found) is not None
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
         """Return when this process enqueues or releases a job, when a poll finds a due job, or at timeout."""
@@ -114,10 +133,10 @@ class SQLiteQueue:
 
     async def count(self, queue: str | None = None) -> int:
         if queue is None:
-            row = self._db.fetchone("SELECT COUNT(*) FROM jobs")
+            row = self._db.row(sql.COUNT_JOBS, None, sql.Count)
         else:
-            row = self._db.fetchone("SELECT COUNT(*) FROM jobs WHERE queue = ?", (queue,))
-        return int(row[0]) if row else 0
+            row = self._db.row(sql.COUNT_JOBS_OF_QUEUE, {"queue": queue}, sql.Count)
+        return int(row.n) if row else 0
 
     async def close(self) -> None:
         if not self._closed:

@@ -29,37 +29,38 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
+from pikku.backends.sqlite import statements as sql
 from pikku.backends.sqlite.database import Database, dumps, insert_job
 
-_RUN_COLS = "run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at"
-_STEP_NAMES = (
-    *("run_id", "name", "form", "status", "rpc_name", "data_json", "result_json", "result_type", "error_json"),
-    *("attempts", "max_attempts", "wake_at", "lease_owner", "lease_until", "created_at", "updated_at"),
-)
-_STEP_COLS = ", ".join(_STEP_NAMES)
-_CLAIMABLE = "(status IN ('pending', 'scheduled') OR (status = 'running' AND COALESCE(lease_until, 0) <= ?))"
-_OPEN = "status NOT IN ('done', 'failed')"
-_RUN_RUNNING = "EXISTS (SELECT 1 FROM runs WHERE run_id = ? AND status = 'running')"
+#: Where the first page of ``list_runs`` starts: before every run.
+_NEWEST = {"before_created": float("inf"), "before_seq": 2**63 - 1}
+
+_LIST_RUNS = {  # by (workflow given, status given)
+    (False, False): sql.LIST_RUNS,
+    (True, False): sql.LIST_RUNS_OF_WORKFLOW,
+    (False, True): sql.LIST_RUNS_WITH_STATUS,
+    (True, True): sql.LIST_RUNS_OF_WORKFLOW_WITH_STATUS,
+}
 
 
-# Insert-if-absent of a step whose run exists; RETURNING nothing when it existed (or the run does not).
-_INSERT_STEP = (
-    "INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type, "
-    "attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?) "
-    f"ON CONFLICT (run_id, name) DO NOTHING RETURNING {_STEP_COLS}"
-)
-
-
-def _insert_args(step: NewStep, status: str, owner: str | None, t: float) -> tuple[Any, ...]:
-    """Parameters of :data:`_INSERT_STEP`: inserted ``done`` or claimed (``owner``), the step has one attempt."""
-    attempts = 1 if status in ("done", "running") else 0
-    lease_until = None if owner is None else t + step.lease_s
-    return (
-        *(step.run_id, step.name, step.form, status, step.rpc_name, step.data_json),
-        *(step.result_json, step.result_type, attempts, step.max_attempts, step.wake_at),
-        *(owner, lease_until, t, t, step.run_id),
-    )
+def _insert_params(step: NewStep, status: str, owner: str | None, t: float) -> dict[str, Any]:
+    """Parameters of ``INSERT_STEP``: inserted ``done`` or claimed (``owner``), the step has one attempt."""
+    return {
+        "run_id": step.run_id,
+        "name": step.name,
+        "form": step.form,
+        "status": status,
+        "rpc_name": step.rpc_name,
+        "data_json": step.data_json,
+        "result_json": step.result_json,
+        "result_type": step.result_type,
+        "attempts": 1 if status in ("done", "running") else 0,
+        "max_attempts": step.max_attempts,
+        "wake_at": step.wake_at,
+        "lease_owner": owner,
+        "lease_until": None if owner is None else t + step.lease_s,
+        "now": t,
+    }
 
 
 def _error(raw: str | None) -> ErrorInfo | None:
@@ -70,15 +71,42 @@ def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else dumps(error.to_dict())
 
 
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at = row
-    return RunRecord(run_id, workflow, status, input_json, output_json, _error(error_json), created_at, updated_at)
+def _run(row: sql.RunRow) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        workflow=row.workflow,
+        status=row.status,
+        input_json=row.input_json,
+        output_json=row.output_json,
+        error=_error(row.error_json),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
-def _step(row: tuple[Any, ...]) -> StepRecord:
-    fields = dict(zip(_STEP_NAMES, row, strict=True))
-    fields["error"] = _error(fields.pop("error_json"))
-    return StepRecord(**fields)
+def _step(row: sql.StepRow) -> StepRecord:
+    return StepRecord(
+        run_id=row.run_id,
+        name=row.name,
+        form=row.form,
+        status=row.status,
+        rpc_name=row.rpc_name,
+        data_json=row.data_json,
+        result_json=row.result_json,
+        result_type=row.result_type,
+        error=_error(row.error_json),
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        wake_at=row.wake_at,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _attempt(row: sql.AttemptRow) -> StepAttempt:
+    return StepAttempt(row.attempt, row.started_at, row.ended_at, _error(row.error_json))
 
 
 class SQLiteStateStore:
@@ -93,11 +121,11 @@ class SQLiteStateStore:
 
     # -- helpers
     def _require_run(self, run_id: str) -> None:
-        if self._db.fetchone("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)) is None:
+        if self._db.row(sql.RUN_EXISTS, {"run_id": run_id}, sql.Found) is None:
             raise RunNotFoundError(run_id)
 
     def _require_step(self, run_id: str, name: str) -> None:
-        if self._db.fetchone("SELECT 1 FROM steps WHERE run_id = ? AND name = ?", (run_id, name)) is None:
+        if self._db.row(sql.STEP_EXISTS, {"run_id": run_id, "name": name}, sql.Found) is None:
             self._require_run(run_id)
             raise StepNotFoundError(run_id, name)
 
@@ -111,7 +139,7 @@ class SQLiteStateStore:
 
     def _enqueue(self, handoff: Enqueue | None, t: float) -> None:
         if handoff is not None:
-            insert_job(self._db, handoff.queue, handoff.payload, t + handoff.delay, handoff.priority)
+            insert_job(self._db, handoff, t)
 
     def _notify(self, handoff: Enqueue | None) -> None:
         if handoff is not None:
@@ -130,15 +158,11 @@ class SQLiteStateStore:
     ) -> RunRecord:
         self._check_handoff(handoff)
         t = now()
-        # The lock (if any) is written by the INSERT itself: no separate acquire.
-        lock_until = None if lock_owner is None else t + lock_lease
-        sql = (
-            "INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until) "
-            "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)"
-        )
+        params = {"run_id": run_id, "workflow": workflow, "input_json": input_json, "now": t}
+        params |= {"lock_owner": lock_owner, "lock_until": None if lock_owner is None else t + lock_lease}
         try:
             with self._tx(handoff is not None) as db:
-                db.rowcount(sql, (run_id, workflow, input_json, t, t, lock_owner, lock_until))
+                db.rowcount(sql.INSERT_RUN, params)
                 self._enqueue(handoff, t)
         except sqlite3.IntegrityError:
             raise ValueError(f"run {run_id!r} already exists") from None
@@ -146,7 +170,10 @@ class SQLiteStateStore:
         return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        row = self._db.fetchone(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+        return self._read_run(run_id)
+
+    def _read_run(self, run_id: str) -> RunRecord:
+        row = self._db.row(sql.GET_RUN, {"run_id": run_id}, sql.RunRow)
         if row is None:
             raise RunNotFoundError(run_id)
         return _run(row)
@@ -159,26 +186,22 @@ class SQLiteStateStore:
         limit: int = 100,
         before: str | None = None,
     ) -> list[RunRecord]:
-        where, args = ["1"], []
-        if before is not None:
-            await self.get_run(before)  # RunNotFoundError for an anchor that does not exist
-            where.append("(created_at, rowid) < (SELECT created_at, rowid FROM runs WHERE run_id = ?)")
-            args.append(before)
-        if workflow is not None:
-            where.append("workflow = ?")
-            args.append(workflow)
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        sql = f"SELECT {_RUN_COLS} FROM runs WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        return [_run(row) for row in self._db.fetchall(sql, (*args, max(limit, 0)))]
+        statement = _LIST_RUNS[(workflow is not None, status is not None)]
+        params = {"workflow": workflow, "status": status, "limit": max(limit, 0)} | self._page_start(before)
+        return [_run(row) for row in self._db.rows(statement, params, sql.RunRow)]
+
+    def _page_start(self, before: str | None) -> dict[str, Any]:
+        """Where a page of runs starts: just after run ``before`` (RunNotFoundError if it does not exist)."""
+        if before is None:
+            return _NEWEST
+        row = self._db.row(sql.RUN_POSITION, {"run_id": before}, sql.RunPosition)
+        if row is None:
+            raise RunNotFoundError(before)
+        return {"before_created": row.created_at, "before_seq": row.seq}
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
-        sql = (
-            "UPDATE runs SET status = ?, output_json = ?, error_json = ?, updated_at = ?, "
-            "lock_owner = NULL, lock_until = NULL WHERE run_id = ? AND status = 'running'"
-        )
-        if self._db.rowcount(sql, (status, output, _error_json(error), now(), run_id)):
+        params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
+        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": now()}):
             return True
         self._require_run(run_id)
         return False
@@ -193,59 +216,45 @@ class SQLiteStateStore:
         return self._settle(run_id, "cancelled", None, None)
 
     # -- lock
-    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+    @staticmethod
+    def _lock_params(run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
         t = now()
-        sql = (
-            "UPDATE runs SET lock_owner = ?, lock_until = ? "
-            "WHERE run_id = ? AND (lock_owner IS NULL OR lock_owner = ? OR lock_until <= ?)"
-        )
-        if self._db.rowcount(sql, (owner, t + lease_s, run_id, owner, t)):
+        return {"run_id": run_id, "owner": owner, "lock_until": t + lease_s, "now": t}
+
+    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
+        if self._db.rowcount(sql.ACQUIRE_RUN_LOCK, self._lock_params(run_id, owner, lease_s)):
             return True
         self._require_run(run_id)
         return False
 
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """One transaction: the conditional lock ``UPDATE ... RETURNING`` the run, then the steps."""
-        t = now()
-        sql = (
-            "UPDATE runs SET lock_owner = ?, lock_until = ? WHERE run_id = ? AND status = 'running' "
-            f"AND (lock_owner IS NULL OR lock_owner = ? OR lock_until <= ?) RETURNING {_RUN_COLS}"
-        )
-        steps_sql = f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY rowid"
         with self._db.write() as db:
-            row = db.fetchone(sql, (owner, t + lease_s, run_id, owner, t))
+            row = db.row(sql.LOCK_RUNNING_RUN, self._lock_params(run_id, owner, lease_s), sql.RunRow)
             if row is None:  # settled, locked by another live owner, or missing
-                row = db.fetchone(f"SELECT {_RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
-                if row is None:
-                    raise RunNotFoundError(run_id)
-                return _run(row), None
-            steps = {step.name: step for step in map(_step, db.fetchall(steps_sql, (run_id,)))}
+                return self._read_run(run_id), None
+            steps = {step.name: step for step in map(_step, db.rows(sql.STEPS_OF_RUN, {"run_id": run_id}, sql.StepRow))}
         return _run(row), steps
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
-        sql = "UPDATE runs SET lock_until = ? WHERE run_id = ? AND lock_owner = ?"
-        if self._db.rowcount(sql, (now() + lease_s, run_id, owner)):
+        if self._db.rowcount(sql.RENEW_RUN_LOCK, self._lock_params(run_id, owner, lease_s)):
             return True
         self._require_run(run_id)
         return False
 
     async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
         refuse_ack(ack)
-        sql = "UPDATE runs SET lock_owner = NULL, lock_until = NULL WHERE run_id = ? AND lock_owner = ?"
-        self._db.rowcount(sql, (run_id, owner))
+        self._db.rowcount(sql.RELEASE_RUN_LOCK, {"run_id": run_id, "owner": owner})
 
     # -- steps
     async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
-        # One query: the run row is joined so that "no such run" and "no steps yet" differ.
-        cols = ", ".join(f"s.{c}" for c in _STEP_NAMES)
-        sql = f"SELECT {cols} FROM runs r LEFT JOIN steps s ON s.run_id = r.run_id WHERE r.run_id = ? ORDER BY s.rowid"
-        rows = self._db.fetchall(sql, (run_id,))
+        rows = self._db.rows(sql.RUN_WITH_STEPS, {"run_id": run_id}, sql.StepRow)
         if not rows:
             raise RunNotFoundError(run_id)
-        return {row[1]: _step(row) for row in rows if row[1] is not None}
+        return {row.name: _step(row) for row in rows if row.name is not None}
 
     async def get_step(self, run_id: str, name: str) -> StepRecord:
-        row = self._db.fetchone(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? AND name = ?", (run_id, name))
+        row = self._db.row(sql.GET_STEP, {"run_id": run_id, "name": name}, sql.StepRow)
         if row is None:
             self._require_run(run_id)
             raise StepNotFoundError(run_id, name)
@@ -261,12 +270,9 @@ class SQLiteStateStore:
             status = step.status
             if owner is not None and not self._run_is_running(db, step.run_id):
                 status, owner = "pending", None  # a claim needs a running run (as claim_step): inserted unclaimed
-            row = db.fetchone(_INSERT_STEP, _insert_args(step, status, owner, t))
+            row = db.row(sql.INSERT_STEP, _insert_params(step, status, owner, t), sql.StepRow)
             if row is not None and status == "running":  # claimed: its open attempt
-                db.rowcount(
-                    "INSERT INTO attempts (run_id, name, attempt, started_at) VALUES (?, ?, 1, ?)",
-                    (step.run_id, step.name, t),
-                )
+                db.rowcount(sql.START_ATTEMPT, {"run_id": step.run_id, "name": step.name, "attempt": 1, "now": t})
             if row is not None:
                 self._enqueue(handoff, t)
         if row is None:
@@ -277,77 +283,52 @@ class SQLiteStateStore:
     @staticmethod
     def _run_is_running(db: Database, run_id: str) -> bool:
         """Read inside the insert's write transaction, so the run cannot settle before the step is in."""
-        row = db.fetchone("SELECT status FROM runs WHERE run_id = ?", (run_id,))
-        return row is not None and row[0] == "running"
+        row = db.row(sql.RUN_STATUS, {"run_id": run_id}, sql.Status)
+        return row is not None and row.status == "running"
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
-        sql = (
-            "UPDATE steps SET status = 'scheduled', updated_at = ? WHERE run_id = ? AND name = ? AND status = 'pending'"
-        )
-        if self._db.rowcount(sql, (now(), run_id, name)):
+        if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": now()}):
             return True
         self._require_step(run_id, name)
         return False
 
     async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
         t = now()
-        sql = (
-            "UPDATE steps SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-            f"updated_at = ? WHERE run_id = ? AND name = ? AND {_CLAIMABLE} AND {_RUN_RUNNING} "
-            f"RETURNING {_STEP_COLS}"
-        )
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t}
         with self._db.write() as db:
-            row = db.fetchone(sql, (owner, t + lease_s, t, run_id, name, t, run_id))
+            row = db.row(sql.CLAIM_STEP, params, sql.StepRow)
             if row is not None:
-                attempt = row[_STEP_NAMES.index("attempts")]
-                db.rowcount(
-                    "INSERT INTO attempts (run_id, name, attempt, started_at) VALUES (?, ?, ?, ?)",
-                    (run_id, name, attempt, t),
-                )
+                db.rowcount(sql.START_ATTEMPT, {"run_id": run_id, "name": name, "attempt": row.attempts, "now": t})
         if row is None:
             self._require_step(run_id, name)
             return None
         return _step(row)
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
-        sql = (
-            "UPDATE steps SET lease_until = ? WHERE run_id = ? AND name = ? AND status = 'running' AND lease_owner = ?"
-        )
-        if self._db.rowcount(sql, (now() + lease_s, run_id, name, owner)):
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": now() + lease_s}
+        if self._db.rowcount(sql.RENEW_STEP_LEASE, params):
             return True
         self._require_step(run_id, name)
         return False
 
-    def _finish(
-        self,
-        run_id: str,
-        name: str,
-        sets: str,
-        args: tuple[Any, ...],
-        error: ErrorInfo | None,
-        handoff: Enqueue | None,
-        owner: str | None,
-    ) -> bool:
-        """Move an open step on (``sets``), end its open attempt, enqueue the hand-off: one transaction.
-
-        With ``owner`` the update matches only a step running under that owner's claim.
-        """
+    def _finish(self, statement: str, params: dict[str, Any], error: ErrorInfo | None, handoff: Enqueue | None) -> bool:
+        """Move an open step on (``statement``: COMPLETE_STEP or FAIL_STEP), end its open attempt, enqueue
+        the hand-off: one transaction. ``params`` name the step, and the ``owner`` whose claim it must be."""
         self._check_handoff(handoff)
         t = now()
-        held = "" if owner is None else " AND status = 'running' AND lease_owner = ?"
-        sql = (
-            f"UPDATE steps SET {sets}, lease_owner = NULL, lease_until = NULL, updated_at = ? "
-            f"WHERE run_id = ? AND name = ? AND {_OPEN}{held} RETURNING attempts"
-        )
-        where: tuple[Any, ...] = (run_id, name) if owner is None else (run_id, name, owner)
-        end = (
-            "UPDATE attempts SET ended_at = ?, error_json = ? "
-            "WHERE run_id = ? AND name = ? AND attempt = ? AND ended_at IS NULL"
-        )
+        run_id, name = params["run_id"], params["name"]
+        params["now"] = t
         with self._db.write() as db:
-            row = db.fetchone(sql, (*args, t, *where))
+            row = db.row(statement, params, sql.Attempts)
             if row is not None:
-                db.rowcount(end, (t, _error_json(error), run_id, name, row[0]))
+                ended = {
+                    "run_id": run_id,
+                    "name": name,
+                    "attempt": row.attempts,
+                    "error_json": _error_json(error),
+                    "now": t,
+                }
+                db.rowcount(sql.END_ATTEMPT, ended)
                 self._enqueue(handoff, t)
         if row is None:
             self._require_step(run_id, name)
@@ -367,8 +348,14 @@ class SQLiteStateStore:
         ack: Job | None = None,
     ) -> bool:
         refuse_ack(ack)
-        sets = "status = 'done', result_json = ?, result_type = ?, error_json = NULL"
-        return self._finish(run_id, name, sets, (result_json, result_type), None, handoff, owner)
+        params = {
+            "run_id": run_id,
+            "name": name,
+            "owner": owner,
+            "result_json": result_json,
+            "result_type": result_type,
+        }
+        return self._finish(sql.COMPLETE_STEP, params, None, handoff)
 
     async def fail_step(
         self,
@@ -383,18 +370,15 @@ class SQLiteStateStore:
     ) -> bool:
         refuse_ack(ack)
         status = "failed" if retry_at is None else "scheduled"
-        sets = "status = ?, wake_at = COALESCE(?, wake_at), error_json = ?"
-        return self._finish(run_id, name, sets, (status, retry_at, _error_json(error)), error, handoff, owner)
+        params: dict[str, Any] = {"run_id": run_id, "name": name, "owner": owner, "error_json": _error_json(error)}
+        params |= {"status": status, "retry_at": retry_at}
+        return self._finish(sql.FAIL_STEP, params, error, handoff)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
-        sql = (
-            "SELECT attempt, started_at, ended_at, error_json FROM attempts "
-            "WHERE run_id = ? AND name = ? ORDER BY attempt"
-        )
-        rows = self._db.fetchall(sql, (run_id, name))
+        rows = self._db.rows(sql.GET_ATTEMPTS, {"run_id": run_id, "name": name}, sql.AttemptRow)
         if not rows:
             return attempt_of_done_insert(await self.get_step(run_id, name))
-        return [StepAttempt(attempt, started, ended, _error(err)) for attempt, started, ended, err in rows]
+        return [_attempt(row) for row in rows]
 
     async def close(self) -> None:
         if not self._closed:

@@ -1,0 +1,531 @@
+"""Every SQL statement of the PostgreSQL backend, as a constant.
+
+Statements name tables without a schema: each pooled connection has ``search_path`` set to pikku's schema
+(see :mod:`pikku.backends.postgres.database`), so the text is the same for every configuration and nothing
+is ever formatted into it. Parameters are named (``%(run_id)s``); rows are read by column name.
+
+``pikku_now()`` is the database clock as epoch seconds, one instant per statement (migration 0003).
+
+Every statement that writes a job can announce it: ``pg_notify(%(channel)s, queue)`` runs only when
+``%(notify)s`` is true (a job due in 5 s or more is written quietly, see ``pikku.backends._wakeup``). The
+channel is a bound parameter, never text in the statement.
+
+Where an acknowledgement rides along (``ack_job_id``, ``ack_owner``, ``ack_attempts``: the claim of the job
+a worker processed), a data-modifying CTE deletes that job only while the claim holds it; it runs whether
+or not the rest of the statement matched, and with NULL parameters it deletes nothing.
+"""
+
+from __future__ import annotations
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+#: With a lock owner the run is inserted holding its lock; without, lock_lease is NULL and so is lock_until.
+CREATE_RUN = """
+INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
+VALUES (%(run_id)s, %(workflow)s, 'running', %(input_json)s, pikku_now(), pikku_now(),
+        %(lock_owner)s, pikku_now() + %(lock_lease)s::float8)
+RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+"""
+
+#: The run and its first job in one statement: a duplicate run id aborts both.
+CREATE_RUN_WITH_JOB = """
+WITH run AS (
+    INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
+    VALUES (%(run_id)s, %(workflow)s, 'running', %(input_json)s, pikku_now(), pikku_now(),
+            %(lock_owner)s, pikku_now() + %(lock_lease)s::float8)
+    RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT %(job_queue)s, %(job_payload)s, run.created_at + %(job_delay)s,
+           coalesce(%(job_priority)s::float8, run.created_at + %(job_delay)s), %(job_key)s
+    FROM run
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+), notice AS (
+    SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
+)
+SELECT run.run_id, run.workflow, run.status, run.input_json, run.output_json, run.error_json,
+       run.created_at, run.updated_at
+FROM run, notice
+"""
+
+GET_RUN = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+FROM runs WHERE run_id = %(run_id)s
+"""
+
+RUN_EXISTS = "SELECT 1 AS found FROM runs WHERE run_id = %(run_id)s"
+
+#: Where a page of list_runs starts: after this run in newest-first order.
+RUN_PAGE_ANCHOR = "SELECT created_at, seq FROM runs WHERE run_id = %(run_id)s"
+
+# list_runs: one statement per filter, each reading an index in newest-first order from the page anchor
+# (a first page passes +infinity). Without a status filter, one slice per status is merged: no extra
+# index, and each slice stops after `limit` rows however many runs exist.
+
+LIST_RUNS_WITH_STATUS = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+FROM runs
+WHERE status = %(status)s AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
+"""
+
+LIST_RUNS_OF_WORKFLOW_WITH_STATUS = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+FROM runs
+WHERE workflow = %(workflow)s AND status = %(status)s
+  AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
+"""
+
+LIST_RUNS = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+FROM (
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE status = 'running'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE status = 'completed'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE status = 'failed'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE status = 'cancelled'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+) AS merged
+ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
+"""
+
+LIST_RUNS_OF_WORKFLOW = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+FROM (
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE workflow = %(workflow)s AND status = 'running'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE workflow = %(workflow)s AND status = 'completed'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE workflow = %(workflow)s AND status = 'failed'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+     FROM runs
+     WHERE workflow = %(workflow)s AND status = 'cancelled'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+) AS merged
+ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
+"""
+
+#: running -> completed / failed / cancelled; settling releases the run lock, whoever holds it.
+SETTLE_RUN = """
+UPDATE runs
+SET status = %(status)s, output_json = %(output_json)s, error_json = %(error_json)s, updated_at = pikku_now(),
+    lock_owner = NULL, lock_until = NULL
+WHERE run_id = %(run_id)s AND status = 'running'
+"""
+
+# -- the run lock -------------------------------------------------------------------------------------
+
+ACQUIRE_RUN_LOCK = """
+UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s
+WHERE run_id = %(run_id)s AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
+"""
+
+#: The conditional lock (as ACQUIRE_RUN_LOCK, and only while the run is running) and the run joined with
+#: its steps, in one statement. Each row: the run's columns, whether the lock was taken, one step's columns
+#: (prefixed ``step_``; NULL without the lock, or without steps); no row at all means no run. Run and
+#: steps are read from the statement's snapshot: only a settle changes a run's columns, and a settle
+#: committing while the UPDATE waits for the row makes the lock fail.
+LOCK_RUN = """
+WITH locked AS (
+    UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s
+    WHERE run_id = %(run_id)s AND status = 'running'
+      AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
+    RETURNING run_id
+)
+SELECT r.run_id, r.workflow, r.status, r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
+       EXISTS (SELECT 1 FROM locked) AS locked,
+       s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
+       s.data_json AS step_data_json, s.result_json AS step_result_json, s.result_type AS step_result_type,
+       s.error_json AS step_error_json, s.attempts AS step_attempts, s.max_attempts AS step_max_attempts,
+       s.wake_at AS step_wake_at, s.lease_owner AS step_lease_owner, s.lease_until AS step_lease_until,
+       s.created_at AS step_created_at, s.updated_at AS step_updated_at
+FROM runs r
+LEFT JOIN steps s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM locked)
+WHERE r.run_id = %(run_id)s
+ORDER BY s.seq
+"""
+
+RENEW_RUN_LOCK = """
+UPDATE runs SET lock_until = pikku_now() + %(lease_s)s WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
+"""
+
+#: The release, and the acknowledgement of the job that drove the pass (NULL ack parameters: none).
+RELEASE_RUN_LOCK = """
+WITH ack AS (
+    DELETE FROM jobs
+    WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
+      AND locked_until IS NOT NULL
+)
+UPDATE runs SET lock_owner = NULL, lock_until = NULL WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
+"""
+
+# -- steps --------------------------------------------------------------------------------------------
+
+#: LEFT JOIN from the run: no row means no run, a NULL step name means no steps. One round trip.
+GET_STEPS = """
+SELECT s.name, s.form, s.status, s.rpc_name, s.data_json, s.result_json, s.result_type, s.error_json,
+       s.attempts, s.max_attempts, s.wake_at, s.lease_owner, s.lease_until, s.created_at, s.updated_at
+FROM runs r LEFT JOIN steps s ON s.run_id = r.run_id
+WHERE r.run_id = %(run_id)s
+ORDER BY s.seq
+"""
+
+#: As GET_STEPS: no row means no run, a NULL name means no such step.
+GET_STEP = """
+SELECT s.name, s.form, s.status, s.rpc_name, s.data_json, s.result_json, s.result_type, s.error_json,
+       s.attempts, s.max_attempts, s.wake_at, s.lease_owner, s.lease_until, s.created_at, s.updated_at
+FROM runs r LEFT JOIN steps s ON s.run_id = r.run_id AND s.name = %(name)s
+WHERE r.run_id = %(run_id)s
+"""
+
+STEP_EXISTS = """
+SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s) AS run_exists,
+       EXISTS (SELECT 1 FROM steps WHERE run_id = %(run_id)s AND name = %(name)s) AS step_exists
+"""
+
+#: An unclaimed step with no job (an inline step inserted done, a sleep, a failed first attempt): a plain
+#: insert, measurably cheaper for the server than the CTEs below; no row back means the step already
+#: exists, and the caller reads it. A step inserted done counts as one finished attempt with no attempt
+#: row (read back from the step itself, see get_attempts): one row and one FK check fewer per step.
+INSERT_STEP = """
+INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
+                   attempts, max_attempts, wake_at, created_at, updated_at)
+VALUES (%(run_id)s, %(name)s, %(form)s, %(status)s, %(rpc_name)s, %(data_json)s, %(result_json)s,
+        %(result_type)s, %(attempts)s::integer, %(max_attempts)s::integer, %(wake_at)s::float8,
+        pikku_now(), pikku_now())
+ON CONFLICT (run_id, name) DO NOTHING
+RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+          max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+"""
+
+#: Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step inserted
+#: running is claimed by lease_owner (a step the engine runs itself): one open attempt under that lease,
+#: just what CLAIM_STEP would leave. Like a claim, that needs a running run (`decided`; the EXISTS is only
+#: evaluated for a claim): for a settled one the step goes in pending.
+INSERT_CLAIMED_STEP = """
+WITH decided AS (
+    SELECT CASE
+        WHEN %(lease_owner)s::text IS NULL THEN %(status)s::text
+        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running') THEN %(status)s::text
+        ELSE 'pending' END AS status
+), inserted AS (
+    INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
+                       attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at)
+    SELECT %(run_id)s, %(name)s, %(form)s, decided.status, %(rpc_name)s, %(data_json)s, %(result_json)s,
+           %(result_type)s, CASE WHEN decided.status IN ('done', 'running') THEN 1 ELSE 0 END,
+           %(max_attempts)s::integer, %(wake_at)s::float8,
+           CASE WHEN decided.status = 'running' THEN %(lease_owner)s::text END,
+           CASE WHEN decided.status = 'running' THEN pikku_now() + %(lease_s)s::float8 END,
+           pikku_now(), pikku_now()
+    FROM decided
+    ON CONFLICT (run_id, name) DO NOTHING
+    RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+              max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+), attempt AS (
+    INSERT INTO step_attempts (run_id, name, attempt, started_at, ended_at)
+    SELECT %(run_id)s, name, 1, created_at, NULL FROM inserted WHERE status = 'running'
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+       max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+FROM steps WHERE run_id = %(run_id)s AND name = %(name)s AND NOT EXISTS (SELECT 1 FROM inserted)
+"""
+
+#: Dispatch: INSERT_CLAIMED_STEP and the step's job in one statement. The job is selected from
+#: `inserted`, so a step that already existed enqueues nothing.
+INSERT_STEP_WITH_JOB = """
+WITH decided AS (
+    SELECT CASE
+        WHEN %(lease_owner)s::text IS NULL THEN %(status)s::text
+        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running') THEN %(status)s::text
+        ELSE 'pending' END AS status
+), inserted AS (
+    INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
+                       attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at)
+    SELECT %(run_id)s, %(name)s, %(form)s, decided.status, %(rpc_name)s, %(data_json)s, %(result_json)s,
+           %(result_type)s, CASE WHEN decided.status IN ('done', 'running') THEN 1 ELSE 0 END,
+           %(max_attempts)s::integer, %(wake_at)s::float8,
+           CASE WHEN decided.status = 'running' THEN %(lease_owner)s::text END,
+           CASE WHEN decided.status = 'running' THEN pikku_now() + %(lease_s)s::float8 END,
+           pikku_now(), pikku_now()
+    FROM decided
+    ON CONFLICT (run_id, name) DO NOTHING
+    RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+              max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+), attempt AS (
+    INSERT INTO step_attempts (run_id, name, attempt, started_at, ended_at)
+    SELECT %(run_id)s, name, 1, created_at, NULL FROM inserted WHERE status = 'running'
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT %(job_queue)s, %(job_payload)s, inserted.created_at + %(job_delay)s,
+           coalesce(%(job_priority)s::float8, inserted.created_at + %(job_delay)s), %(job_key)s
+    FROM inserted
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+), notice AS (
+    SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
+)
+SELECT inserted.* FROM inserted, notice
+UNION ALL
+SELECT name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+       max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+FROM steps WHERE run_id = %(run_id)s AND name = %(name)s AND NOT EXISTS (SELECT 1 FROM inserted)
+"""
+
+MARK_STEP_SCHEDULED = """
+UPDATE steps SET status = 'scheduled', updated_at = pikku_now()
+WHERE run_id = %(run_id)s AND name = %(name)s AND status = 'pending'
+"""
+
+#: A claim matches only while the run is still running: a settled run's steps are never claimed.
+CLAIM_STEP = """
+WITH claimed AS (
+    UPDATE steps
+    SET status = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
+        lease_until = pikku_now() + %(lease_s)s, updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND name = %(name)s
+      AND (status IN ('pending', 'scheduled') OR (status = 'running' AND coalesce(lease_until, 0) <= pikku_now()))
+      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running')
+    RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+              max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+), attempt AS (
+    INSERT INTO step_attempts (run_id, name, attempt, started_at)
+    SELECT %(run_id)s, name, attempts, updated_at FROM claimed
+)
+SELECT * FROM claimed
+"""
+
+#: Settle a step (done, failed, or back to scheduled for a retry), end its open attempt and acknowledge
+#: the job that did the work: one statement, so one transaction. With an owner (a worker settling its own
+#: claim) only while the step is running under that claim. The result of a failed attempt is kept.
+SETTLE_STEP = """
+WITH settled AS (
+    UPDATE steps
+    SET status = %(status)s, result_json = coalesce(%(result_json)s, result_json),
+        result_type = CASE WHEN %(status)s = 'done' THEN %(result_type)s ELSE result_type END,
+        wake_at = coalesce(%(wake_at)s::float8, wake_at), error_json = %(error_json)s,
+        lease_owner = NULL, lease_until = NULL, updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND name = %(name)s AND status NOT IN ('done', 'failed')
+      AND (%(owner)s::text IS NULL OR (status = 'running' AND lease_owner = %(owner)s::text))
+    RETURNING run_id, name, attempts, updated_at
+), attempt AS (
+    UPDATE step_attempts AS a SET ended_at = settled.updated_at, error_json = %(error_json)s
+    FROM settled
+    WHERE a.run_id = settled.run_id AND a.name = settled.name AND a.attempt = settled.attempts
+      AND a.ended_at IS NULL
+), ack AS (
+    DELETE FROM jobs
+    WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
+      AND locked_until IS NOT NULL
+)
+SELECT count(*) AS settled FROM settled
+"""
+
+#: SETTLE_STEP, and the hand-off job (with its notice) when the step was settled.
+SETTLE_STEP_WITH_JOB = """
+WITH settled AS (
+    UPDATE steps
+    SET status = %(status)s, result_json = coalesce(%(result_json)s, result_json),
+        result_type = CASE WHEN %(status)s = 'done' THEN %(result_type)s ELSE result_type END,
+        wake_at = coalesce(%(wake_at)s::float8, wake_at), error_json = %(error_json)s,
+        lease_owner = NULL, lease_until = NULL, updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND name = %(name)s AND status NOT IN ('done', 'failed')
+      AND (%(owner)s::text IS NULL OR (status = 'running' AND lease_owner = %(owner)s::text))
+    RETURNING run_id, name, attempts, updated_at
+), attempt AS (
+    UPDATE step_attempts AS a SET ended_at = settled.updated_at, error_json = %(error_json)s
+    FROM settled
+    WHERE a.run_id = settled.run_id AND a.name = settled.name AND a.attempt = settled.attempts
+      AND a.ended_at IS NULL
+), ack AS (
+    DELETE FROM jobs
+    WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
+      AND locked_until IS NOT NULL
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT %(job_queue)s, %(job_payload)s, settled.updated_at + %(job_delay)s,
+           coalesce(%(job_priority)s::float8, settled.updated_at + %(job_delay)s), %(job_key)s
+    FROM settled
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM settled) AS settled,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices
+"""
+
+#: Only the owner of a running step extends its lease (even one that expired, while nobody took over);
+#: lease_until is not indexed, so this is a HOT update.
+RENEW_STEP_LEASE = """
+UPDATE steps SET lease_until = pikku_now() + %(lease_s)s
+WHERE run_id = %(run_id)s AND name = %(name)s AND status = 'running' AND lease_owner = %(owner)s
+"""
+
+GET_ATTEMPTS = """
+SELECT attempt, started_at, ended_at, error_json FROM step_attempts
+WHERE run_id = %(run_id)s AND name = %(name)s
+ORDER BY attempt
+"""
+
+# -- jobs ---------------------------------------------------------------------------------------------
+
+#: A job with a key merges into the waiting job with that key, if there is one (migration 0004): that job
+#: keeps its payload and id, and takes the earlier due time and the lower priority.
+ENQUEUE = """
+WITH job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    VALUES (%(queue)s, %(payload)s, pikku_now() + %(delay)s, coalesce(%(priority)s::float8, pikku_now() + %(delay)s),
+            %(key)s)
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING id, queue
+)
+SELECT job.id, (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices
+FROM job
+"""
+
+#: Per queue, the first due jobs by (priority, run_at, id) straight off jobs_claim (row-locked, skipping
+#: rows another claimer holds), then the first `limit` of those across queues, leased in the same
+#: statement. `id = ANY(ARRAY(...))`: a primary-key probe per picked id even in the generic (prepared)
+#: plan, where the unknown LIMIT would otherwise invite a hash join over the whole table.
+CLAIM_JOBS = """
+WITH picked AS (
+    SELECT c.id
+    FROM unnest(%(queues)s::text[]) AS qs(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM jobs
+        WHERE queue = qs.name AND run_at <= pikku_now() AND (locked_until IS NULL OR locked_until <= pikku_now())
+        ORDER BY priority, run_at, id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority, c.run_at, c.id LIMIT %(limit)s
+)
+UPDATE jobs SET attempts = attempts + 1, owner = %(owner)s, locked_until = pikku_now() + %(lease_s)s
+WHERE id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING id, queue, payload, attempts, run_at, locked_until, owner, priority
+"""
+
+#: CLAIM_JOBS over every queue that has jobs, found by a loose index scan of jobs_due (one index probe
+#: per distinct queue).
+CLAIM_JOBS_FROM_ALL_QUEUES = """
+WITH RECURSIVE qs(name) AS (
+    SELECT min(queue) FROM jobs
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs WHERE queue > qs.name) FROM qs WHERE qs.name IS NOT NULL
+), picked AS (
+    SELECT c.id
+    FROM qs
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM jobs
+        WHERE queue = qs.name AND run_at <= pikku_now() AND (locked_until IS NULL OR locked_until <= pikku_now())
+        ORDER BY priority, run_at, id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    WHERE qs.name IS NOT NULL
+    ORDER BY c.priority, c.run_at, c.id LIMIT %(limit)s
+)
+UPDATE jobs SET attempts = attempts + 1, owner = %(owner)s, locked_until = pikku_now() + %(lease_s)s
+WHERE id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING id, queue, payload, attempts, run_at, locked_until, owner, priority
+"""
+
+# A lease is one claim: the owner *and* the delivery it came with (attempts) must still match.
+
+ACK_JOB = """
+DELETE FROM jobs
+WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+"""
+
+#: A released job waits again with its id, payload, attempts and priority, due after `delay`: taken out
+#: and put back in one statement, so that a keyed one merges into a job with its key that is already
+#: waiting (the waiting one keeps its payload and takes the earlier due time and lower priority; the
+#: released one is gone). Reinserting the id deleted just before is fine: a row deleted by this very
+#: transaction never conflicts.
+RELEASE_JOB = """
+WITH released AS (
+    DELETE FROM jobs
+    WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+    RETURNING id, queue, payload, attempts, priority, dedupe_key
+), waiting AS (
+    INSERT INTO jobs (id, queue, payload, run_at, attempts, priority, dedupe_key)
+    OVERRIDING SYSTEM VALUE
+    SELECT id, queue, payload, pikku_now() + %(delay)s, attempts, priority, dedupe_key FROM released
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM released) AS released,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM waiting WHERE %(notify)s) AS notices
+"""
+
+EXTEND_JOB = """
+UPDATE jobs SET locked_until = pikku_now() + %(lease_s)s
+WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+"""
+
+COUNT_JOBS = "SELECT count(*) AS jobs FROM jobs WHERE queue = %(queue)s"
+
+COUNT_ALL_JOBS = "SELECT count(*) AS jobs FROM jobs"
+
+#: Seconds until the earliest delayed job of the queues falls due (one index probe per queue).
+NEXT_DUE = """
+SELECT min(n.run_at) - pikku_now() AS seconds
+FROM unnest(%(queues)s::text[]) AS qs(name)
+CROSS JOIN LATERAL (
+    SELECT run_at FROM jobs WHERE queue = qs.name AND run_at > pikku_now() ORDER BY run_at LIMIT 1
+) AS n
+"""
+
+NEXT_DUE_IN_ALL_QUEUES = """
+WITH RECURSIVE qs(name) AS (
+    SELECT min(queue) FROM jobs
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs WHERE queue > qs.name) FROM qs WHERE qs.name IS NOT NULL
+)
+SELECT min(n.run_at) - pikku_now() AS seconds
+FROM qs
+CROSS JOIN LATERAL (
+    SELECT run_at FROM jobs WHERE queue = qs.name AND run_at > pikku_now() ORDER BY run_at LIMIT 1
+) AS n
+WHERE qs.name IS NOT NULL
+"""
+
+#: A notice on one channel (the listener's own stop channel).
+NOTIFY = "SELECT pg_notify(%(channel)s, '') AS sent"
+

@@ -1,0 +1,18 @@
+-- ARGV: P, 'newest first' index key suffix, limit, the run to page after|''. Rows: run id, then the run
+-- fields workflow, status, input, output, error, created_at, updated_at.
+local P = ARGV[1]
+local out = {}
+local runs
+if ARGV[4] ~= '' then  -- page after run ARGV[4]: every index is scored by the same creation sequence
+  local seq = redis.call('ZSCORE', P .. ':idx', ARGV[4])
+  if not seq then return out end
+  runs = redis.call('ZREVRANGEBYSCORE', P .. ':idx' .. ARGV[2], '(' .. seq, '-inf', 'LIMIT', 0, tonumber(ARGV[3]))
+else
+  runs = redis.call('ZREVRANGE', P .. ':idx' .. ARGV[2], 0, tonumber(ARGV[3]) - 1)
+end
+for _, run in ipairs(runs) do
+  local v = redis.call('HMGET', P .. ':run:' .. run, 'workflow', 'status', 'input', 'output', 'error',
+    'created_at', 'updated_at')
+  out[#out + 1] = {run, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+end
+return out

@@ -1,0 +1,16 @@
+-- The state's building blocks: step fields, attempts, run indexes.
+-- Step hash fields ('<step>:<field>'), in the order every step-returning script reports them (the same
+-- list as pikku.backends.redis.scripts.STEP_FIELDS; tests/backends/test_redis_scripts.py keeps them equal).
+local STEP_FIELDS = {'form', 'status', 'rpc', 'data', 'result', 'rtype', 'error', 'attempts', 'max', 'wake',
+  'lowner', 'luntil', 'created', 'updated', 'seq'}
+local function read_step(sk, name)
+  local fields = {}
+  for i, f in ipairs(STEP_FIELDS) do fields[i] = name .. ':' .. f end
+  return redis.call('HMGET', sk, unpack(fields))
+end
+local function attempts_key(P, run, name) return P .. ':att:' .. #run .. ':' .. run .. ':' .. name end
+local function index(P, op, run, status, workflow, seq)
+  for _, key in ipairs({P .. ':idx:s:' .. status, P .. ':idx:ws:' .. status .. ':' .. workflow}) do
+    if op == 'add' then redis.call('ZADD', key, seq, run) else redis.call('ZREM', key, run) end
+  end
+end

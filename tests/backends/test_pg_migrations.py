@@ -1,0 +1,114 @@
+"""PostgreSQL schema upgrades: a database made by an older pikku migrates in place and keeps its data."""
+
+from __future__ import annotations
+
+import importlib.resources
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pikku[postgres]')")
+
+from psycopg import sql  # noqa: E402
+
+from pikku.backends.postgres import open_pair  # noqa: E402
+from pikku.backends.postgres.database import SCHEMA_VERSION, migrate  # noqa: E402
+
+pytestmark = pytest.mark.postgres
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SCHEMA_V2 = Path(__file__).parent / "data" / "postgres_schema_v2.sql"
+
+
+def _admin() -> Any:
+    return psycopg.connect(ADMIN_DSN, autocommit=True)
+
+
+@pytest.fixture
+def schemas() -> Iterator[list[str]]:
+    """Names for schemas of this test; every one is dropped afterwards."""
+    names = [f"pikku_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    yield names
+    with _admin() as conn:
+        for name in names:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def _create_v2(schema: str) -> None:
+    """The schema as the code before keyed jobs made it, with a run, a waiting job and a claimed job."""
+    with _admin() as conn:
+        conn.execute(sql.SQL(SCHEMA_V2.read_text()).format(s=sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(
+            "INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "VALUES ('r1', 'wf', 'running', '{}', 1, 1)"
+        )
+        conn.execute(
+            "INSERT INTO jobs (queue, payload, run_at, priority) VALUES ('q', '{\"n\": 1}', 1, 1), ('q', '{}', 1, 1)"
+        )
+        conn.execute("UPDATE jobs SET owner = 'old', attempts = 1, locked_until = 1e12 WHERE payload = '{}'")
+
+
+def _shape(schema: str) -> dict[str, Any]:
+    """Columns (name, type, nullability, default) and index definitions of ``schema``, schema name removed."""
+    with _admin() as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity "
+            "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2",
+            (schema,),
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, replace(indexdef, quote_ident(schemaname) || '.', '') "
+            "FROM pg_indexes WHERE schemaname = %s ORDER BY 1",
+            (schema,),
+        ).fetchall()
+        options = conn.execute(
+            "SELECT relname, reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE nspname = %s AND relkind = 'r' ORDER BY 1",
+            (schema,),
+        ).fetchall()
+    return {"columns": columns, "indexes": indexes, "options": options}
+
+
+async def test_a_schema_made_before_keyed_jobs_upgrades_in_place(schemas: list[str]) -> None:
+    """A version-2 schema, as the previous code created it, is upgraded on first use: every later
+    migration is applied once, its jobs survive (the waiting one is claimed, the claimed one stays
+    leased to its owner), and keyed enqueues work on it."""
+    old = schemas[0]
+    _create_v2(old)
+    state, queue, _ = await open_pair(f"{ADMIN_DSN}?schema={old}")
+    try:
+        with _admin() as conn:
+            versions = conn.execute(
+                sql.SQL("SELECT version FROM {} ORDER BY 1").format(sql.Identifier(old, "pikku_schema_version"))
+            ).fetchall()
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+        assert (await state.get_run("r1")).status == "running"
+        assert await queue.count("q") == 2
+        first = await queue.enqueue("q", {"n": 2}, key="k")
+        assert await queue.enqueue("q", {"n": 3}, key="k") == first
+        jobs = await queue.claim(["q"], owner="w", lease_s=30, limit=5)
+        assert [job.payload for job in jobs] == [{"n": 1}, {"n": 2}]  # not the one "old" holds
+    finally:
+        await queue.close()
+        await state.close()
+
+
+async def test_an_upgraded_schema_is_the_schema_a_fresh_install_makes(schemas: list[str]) -> None:
+    """Upgrading the previous code's schema and migrating an empty one end with the same tables, columns,
+    indexes and storage options: there is one schema, whichever way a database got there."""
+    old, fresh = schemas
+    _create_v2(old)
+    assert await migrate(f"{ADMIN_DSN}?schema={old}") == SCHEMA_VERSION
+    assert await migrate(f"{ADMIN_DSN}?schema={fresh}") == SCHEMA_VERSION
+    assert _shape(old) == _shape(fresh)
+
+
+def test_migrations_ship_as_package_data() -> None:
+    """The migrations are .sql files inside the package (so in the wheel), numbered 1..N without gaps."""
+    folder = importlib.resources.files("pikku.backends.postgres").joinpath("migrations")
+    names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+    assert [int(name.split("_", 1)[0]) for name in names] == list(range(1, SCHEMA_VERSION + 1))

@@ -1,0 +1,116 @@
+"""The Redis backend's Lua scripts as files, keyed jobs' bookkeeping, and keyspaces written by older pikku.
+
+``data/redis_before_keys.json`` holds the DUMP payloads of every key the code before keyed jobs (commit
+d22d587) wrote under one prefix: a running run with a done step, a claimed job (its claim in ``meta``), a
+waiting job and a delayed one. Restored under a test's prefix, it is what an upgrade finds in Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from pikku._records import Job
+from pikku.backends._wakeup import QUIET_DELAY_S
+from pikku.backends.redis import open_pair
+from pikku.backends.redis.connection import parse_url
+from pikku.backends.redis.scripts import PIECES, STEP_FIELDS, piece, script
+
+DATA = Path(__file__).parent / "data"
+ADMIN_URL = "redis://127.0.0.1:6379/0"
+
+
+def _lua_files() -> set[str]:
+    folder = resources.files("pikku.backends.redis") / "lua"
+    return {item.name.removesuffix(".lua") for item in folder.iterdir() if item.name.endswith(".lua")}
+
+
+def test_every_script_is_made_of_packaged_lua_files() -> None:
+    """Each script is the concatenation of .lua files found through importlib.resources, and every .lua
+    file is used by some script (none left behind after an edit)."""
+    used = {name for pieces in PIECES.values() for name in pieces}
+    assert used == _lua_files()
+    for name, pieces in PIECES.items():
+        assert script(name) == "\n".join(piece(part) for part in pieces)
+
+
+def test_the_lua_step_fields_match_the_python_ones() -> None:
+    """Step-returning scripts report fields in STEP_FIELDS order: the Lua list and the Python one agree."""
+    match = re.search(r"local STEP_FIELDS = \{([^}]*)\}", piece("state"))
+    assert match is not None
+    assert tuple(re.findall(r"'([^']+)'", match.group(1))) == STEP_FIELDS
+
+
+def test_the_lua_quiet_delay_matches_the_python_one() -> None:
+    """A job delayed this long is enqueued without a wake-up, on Redis as on every other backend."""
+    match = re.search(r"local QUIET_DELAY_S = ([0-9.]+)", piece("queue"))
+    assert match is not None and float(match.group(1)) == QUIET_DELAY_S
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[aioredis.Redis]:
+    """A plain client for writing and looking at keys directly."""
+    client = aioredis.Redis.from_url(ADMIN_URL)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _restore_old_keyspace(admin: aioredis.Redis, prefix: str) -> dict[str, str]:
+    saved = json.loads((DATA / "redis_before_keys.json").read_text(encoding="utf-8"))
+    for suffix, payload in saved["keys"].items():
+        await admin.restore(f"{prefix}:{suffix}", 0, base64.b64decode(payload))
+    claimed: dict[str, str] = saved["meta"]["claimed"]
+    return claimed
+
+
+@pytest.mark.redis
+async def test_a_keyspace_from_before_keyed_jobs_keeps_working(redis_url: str, admin: aioredis.Redis) -> None:
+    """Runs, steps and jobs written before keyed jobs read and move on: the old claim acks its job, the
+    waiting job is claimed, and keyed jobs (whose key map the old keyspace lacks) merge among themselves
+    but never into the old unkeyed jobs."""
+    prefix = parse_url(redis_url)[1]
+    claimed = await _restore_old_keyspace(admin, prefix)
+    state, queue, _ = await open_pair(redis_url)
+    try:
+        assert (await state.get_steps("old-run"))["a"].result_json == '"done"'
+        old_claim = Job(claimed["id"], "orch", {}, attempts=int(claimed["attempts"]), owner=claimed["owner"])
+        assert await queue.ack(old_claim)
+        first = await queue.enqueue("orch", {"new": 1}, key="old-run", priority=0.5)
+        assert await queue.enqueue("orch", {"new": 2}, key="old-run") == first
+        assert await queue.count("orch") == 3  # the old waiting and delayed jobs, and one keyed job
+        jobs = await queue.claim(["orch"], owner="new-worker", lease_s=30, limit=10)
+        assert [job.payload for job in jobs] == [{"new": 1}, {"run_id": "old-run", "n": 2}]
+    finally:
+        await queue.close()
+        await state.close()
+
+
+@pytest.mark.redis
+async def test_keyed_jobs_leave_no_key_map_behind(redis_url: str, admin: aioredis.Redis) -> None:
+    """The key map holds only waiting keyed jobs: a claim takes the key out, a release puts it back (so
+    the next enqueue merges), and an acked job leaves no key map at all."""
+    prefix = parse_url(redis_url)[1]
+    state, queue, _ = await open_pair(redis_url)
+    key_map = f"{prefix}:k:q"
+    try:
+        job_id = await queue.enqueue("q", {}, key="k")
+        assert await admin.hget(key_map, "k") == job_id.encode()
+        [job] = await queue.claim(["q"], owner="w", lease_s=30)
+        assert not await admin.exists(key_map)
+        assert await queue.release(job)
+        assert await queue.enqueue("q", {}, key="k") == job_id
+        [job] = await queue.claim(["q"], owner="w", lease_s=30)
+        assert await queue.ack(job)
+        assert not await admin.exists(key_map)
+    finally:
+        await queue.close()
+        await state.close()

@@ -28,6 +28,7 @@ from pikku._errors import (
     InvalidOutputError,
     RunIdInUseError,
     RunNotFoundError,
+    RunTimeoutError,
     StepFailedError,
     StepNotFoundError,
     UnknownRPCError,
@@ -240,9 +241,13 @@ class Engine:
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
         )
         outcome, passed = Outcome("paused"), False
+        wf = get_workflow(run.workflow)
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
-                outcome = await self._pass(run, steps, serves)
+                if wf.timeout is None:
+                    outcome = await self._pass(run, steps, serves)
+                else:
+                    outcome = await self._timed_pass(wf, run, steps, serves)
             passed = True
         finally:
             renewer.cancel()
@@ -252,10 +257,28 @@ class Engine:
                 await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
                 if merge:
                     outcome = Outcome(outcome.kind, outcome.wake_at, acked=True)
-        if outcome.kind == "paused" and outcome.wake_at is not None:
-            wf = get_workflow(run.workflow)
-            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, outcome.wake_at - now())))
+        wake_at = outcome.wake_at if outcome.kind == "paused" else None
+        if outcome.kind == "paused" and wf.timeout is not None:  # a pass at the deadline, whatever else waits
+            wake_at = min(wake_at or float("inf"), run.updated_at + wf.timeout)
+        if wake_at is not None:  # keyed by run: merges with a replay already waiting
+            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
         return outcome
+
+    async def _timed_pass(
+        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None
+    ) -> Outcome:
+        """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
+        the run fails, and a pass still running at the deadline is cancelled first."""
+        assert wf.timeout is not None
+        left = run.updated_at + wf.timeout - now()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return await asyncio.wait_for(self._pass(run, steps, serves), left)
+        except TimeoutError:
+            error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
+            await self.state.fail_run(run.run_id, error)
+            return Outcome("failed")
 
     async def put(self, job: Enqueue) -> None:
         """Enqueue a job (a wake-up, a recovered step)."""

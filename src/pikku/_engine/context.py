@@ -261,10 +261,11 @@ class WorkflowContext:
         ``#`` is reserved for them: an explicit ``a#1`` would be the loop's second ``a`` and return its
         value without running.
         """
-        if "#" in name:
+        if "#" in name or not name.isprintable():
             raise InvalidStepNameError(
-                f"step name {name!r} of workflow {self._wf.name!r} contains '#'",
-                hint="'#' numbers the repeats of a name in a loop (name, name#1, ...); use another character",
+                f"step name {name!r} of workflow {self._wf.name!r} contains '#' or a control character",
+                hint="'#' numbers the repeats of a name in a loop (name, name#1, ...), and stores refuse control "
+                "characters such as NUL: use plain printable names",
             )
         count = self._reached.get(name, 0)
         self._reached[name] = count + 1

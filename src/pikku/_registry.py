@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from pikku import _naming
+from pikku import _naming, _serde
 from pikku._duration import parse_duration
 from pikku._errors import ConfigError, UnknownRPCError, UnknownWorkflowError
 
@@ -182,6 +183,7 @@ def pikku_func(func: F | None = None, /, *, name: str | None = None) -> F | Call
                 hint="give one of them another name with @pikku_func(name=...)",
             )
         _FUNCTIONS[rpc] = FunctionDef(rpc, f)
+        _serde.trust_package_of(getattr(f, "__module__", "") or "")
         f.__pikku_rpc__ = rpc  # type: ignore[attr-defined]
         return f
 
@@ -220,12 +222,13 @@ def wire_workflow(
             hint="workflow names are unique; rename one",
         )
     limit = None if timeout is None else parse_duration(timeout)
-    if limit is not None and limit <= 0:
+    if limit is not None and not 0 < limit < math.inf:
         raise ConfigError(f"workflow {name!r}: timeout must be positive, not {timeout!r}", hint='e.g. timeout="1h"')
     wf = WorkflowDef(name, func, description, execution_mode, retries, limit)
     if name in _PENDING_INFO:
         wf.attach_info(_PENDING_INFO[name])
     _WORKFLOWS[name] = wf
+    _serde.trust_package_of(getattr(func, "__module__", "") or "")
     return wf
 
 

@@ -42,7 +42,7 @@ async def _orchestrators_only(rt: Runtime, workflow: str, run_id: str) -> None:
     )
     task = asyncio.ensure_future(worker.run())
     try:
-        for _ in range(600):
+        for _ in range(3000):  # up to 30 s on a loaded box; a passing run takes under a second
             run = await rt.engine.state.get_run(run_id)
             if run.status != "running":
                 break

@@ -22,6 +22,11 @@ echo "== invoice (inline: every step runs in this process)"
 $pikku start invoice '{"order_id": "o-1", "customer_email": "bo@example.com",
   "items": [{"sku": "apple", "quantity": 3, "unit_price": 0.5}, {"sku": "pear", "quantity": 1, "unit_price": 2.25}]}' --wait
 
+echo "== pikku runs list"
+$pikku runs list --limit 5
+echo "== pikku runs show (the onboarding run)"
+$pikku runs show "$($pikku runs list --workflow onboarding --limit 1 --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["run_id"])')"
+
 kill -TERM $worker
 wait $worker || true
 echo "== worker log"

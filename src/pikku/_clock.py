@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -39,6 +40,22 @@ async def sleep(seconds: float) -> None:
     """Wait ``seconds`` of the current clock's time (the event loop's sleep on the wall clock)."""
     clock = _CLOCK.get()
     await (asyncio.sleep(seconds) if clock is None else clock.sleep(seconds))
+
+
+async def sleep_watching(seconds: float, keep_waiting: Callable[[], Awaitable[bool]], every: float) -> None:
+    """Sleep ``seconds``, but stop early once ``keep_waiting()`` (asked every ``every`` seconds) says no.
+
+    On a substitute clock the sleep is one piece: its time jumps, so looking every ``every`` seconds of it
+    would cost a look per jump without telling anything new.
+    """
+    if _CLOCK.get() is not None:
+        await sleep(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, every))
+        if left > every and not await keep_waiting():
+            return
 
 
 def use_clock(clock: Clock | None) -> contextvars.Token[Clock | None]:

@@ -118,6 +118,19 @@ class RunIdInUseError(PikkuError):
         )
 
 
+class RunTimeoutError(PikkuError):
+    """A run went on longer than its workflow's ``timeout=``; the run fails (resume restarts its clock)."""
+
+    code = "PIKKU_RUN_TIMEOUT"
+
+    def __init__(self, run_id: str, workflow: str, timeout: float) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r} of workflow {workflow!r} did not finish within its timeout of {timeout:g}s",
+            hint="find the step it waited on (pikku runs show RUN_ID); raise timeout= or resume the run",
+        )
+
+
 class InvalidOutputError(PikkuError):
     """A workflow returned a value that does not match its declared output type; the run fails."""
 

@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
-from pikku import _naming
+from pikku import _naming, _serde
+from pikku._duration import parse_duration
 from pikku._errors import ConfigError, UnknownRPCError, UnknownWorkflowError
 
 ExecutionMode = Literal["remote", "inline"]
@@ -116,6 +118,8 @@ class WorkflowDef:
     description: str | None = None
     execution_mode: ExecutionMode = "remote"
     retries: int | None = None
+    #: Seconds a run may take from its start (or its last resume) before it fails with PIKKU_RUN_TIMEOUT.
+    timeout: float | None = None
     info: WorkflowInfo | None = None
     _fn: FunctionDef | None = None
     _routes: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
@@ -179,6 +183,7 @@ def pikku_func(func: F | None = None, /, *, name: str | None = None) -> F | Call
                 hint="give one of them another name with @pikku_func(name=...)",
             )
         _FUNCTIONS[rpc] = FunctionDef(rpc, f)
+        _serde.trust_package_of(getattr(f, "__module__", "") or "")
         f.__pikku_rpc__ = rpc  # type: ignore[attr-defined]
         return f
 
@@ -196,11 +201,14 @@ def wire_workflow(
     description: str | None = None,
     execution_mode: ExecutionMode = "remote",
     retries: int | None = None,
+    timeout: str | float | None = None,
 ) -> WorkflowDef:
     """Register ``func`` as the workflow ``name``.
 
     ``execution_mode="remote"`` (the default) runs RPC steps on queue workers; ``"inline"`` runs every
     step in the process that drives the run. ``retries`` is the default for steps that set none.
+    ``timeout`` ("1h", or seconds) fails a run still going that long after its start (or its last resume)
+    with PIKKU_RUN_TIMEOUT, even one whose code awaits forever outside any step.
     """
     if execution_mode not in ("remote", "inline"):
         raise ConfigError(
@@ -213,10 +221,14 @@ def wire_workflow(
             f"workflow name {name!r} is wired twice: {_origin(existing.func)} and {_origin(func)}",
             hint="workflow names are unique; rename one",
         )
-    wf = WorkflowDef(name, func, description, execution_mode, retries)
+    limit = None if timeout is None else parse_duration(timeout)
+    if limit is not None and not 0 < limit < math.inf:
+        raise ConfigError(f"workflow {name!r}: timeout must be positive, not {timeout!r}", hint='e.g. timeout="1h"')
+    wf = WorkflowDef(name, func, description, execution_mode, retries, limit)
     if name in _PENDING_INFO:
         wf.attach_info(_PENDING_INFO[name])
     _WORKFLOWS[name] = wf
+    _serde.trust_package_of(getattr(func, "__module__", "") or "")
     return wf
 
 

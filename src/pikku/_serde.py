@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
 import sys
 from typing import Any
@@ -52,12 +53,15 @@ def type_tag(value: Any) -> str | None:
 def type_from_tag(tag: str) -> Any:
     """The model or dataclass a stored :func:`type_tag` names, among the classes this process has loaded.
 
-    The tag comes from the database, so it is never imported: a module the app has not imported itself
-    (its wiring imports every module that defines functions and models) cannot be named into loading,
-    and only a pydantic model or dataclass class is accepted. CorruptStateError otherwise.
+    The tag comes from the database, so it is not trusted: only a module already loaded, or one of the
+    app's own packages (those its registered functions and workflows live in), is looked at -- never
+    another installed module -- and only a pydantic model or dataclass class is accepted. CorruptStateError
+    otherwise.
     """
     module_name, _, qualname = tag.partition(":")
     obj: Any = sys.modules.get(module_name)
+    if obj is None and module_name.partition(".")[0] in _APP_PACKAGES:
+        obj = _import_app_module(module_name)
     for part in qualname.split(".") if obj is not None else ():
         obj = getattr(obj, part, None) if not part.startswith("__") else None
     if not _is_model_class(obj):
@@ -65,6 +69,26 @@ def type_from_tag(tag: str) -> Any:
             f"result type {tag!r}", "it names no model or dataclass this app has loaded (types are never imported)"
         )
     return obj
+
+
+#: Top-level packages of the app's own code (those its functions and workflows are defined in): a stored
+#: type tag may name a module of theirs that this process has not imported yet (a model imported inside a
+#: step), and that module is the app's own code, which the app would import anyway.
+_APP_PACKAGES: set[str] = set()
+
+
+def trust_package_of(module_name: str) -> None:
+    """Let stored type tags name modules of ``module_name``'s top-level package (called at registration)."""
+    root = module_name.partition(".")[0]
+    if root and root not in ("builtins", "__main__"):
+        _APP_PACKAGES.add(root)
+
+
+def _import_app_module(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except Exception:  # a tag naming a module the app does not have: refused below like any unknown type
+        return None
 
 
 def _is_model_class(obj: Any) -> bool:

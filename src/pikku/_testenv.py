@@ -38,6 +38,8 @@ class VirtualClock:
         self._now = time.time() if start is None else start
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        #: Tasks waiting in :meth:`sleep` right now (an inline driver between passes).
+        self.parked = 0
 
     def now(self) -> float:
         """The virtual time, in epoch seconds."""
@@ -50,7 +52,11 @@ class VirtualClock:
             return
         done = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), done))
-        await done
+        self.parked += 1
+        try:
+            await done
+        finally:
+            self.parked -= 1
 
     def advance(self, duration: str | float) -> None:
         """Move time forward by ``duration`` (``"2h"``, seconds): timers that come due fire in order."""
@@ -115,6 +121,7 @@ class WorkflowEnvironment:
         self._worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
         self._stalled = 0
+        self._drivers = 0  # env.run calls in progress
 
     async def __aenter__(self) -> WorkflowEnvironment:
         self._services._base = await _app_services() if self._base_services is APP_SERVICES else self._base_services
@@ -167,8 +174,12 @@ class WorkflowEnvironment:
         """Await ``awaitable`` (e.g. starting an inline run, which drives it to the end) with time skipping."""
         task = asyncio.ensure_future(awaitable)
         deadline = time.monotonic() + timeout
-        while not task.done():
-            await self._tick(deadline, "env.run")
+        self._drivers += 1
+        try:
+            while not task.done():
+                await self._tick(deadline, "env.run")
+        finally:
+            self._drivers -= 1
         return task.result()
 
     async def _tick(self, deadline: float, what: str, *, until: float | None = None) -> None:
@@ -195,7 +206,9 @@ class WorkflowEnvironment:
     def _idle(self) -> bool:
         assert self._worker is not None and self.clock is not None
         due = self._next_job_at()
-        return self._worker.in_flight == 0 and (due is None or due > self.clock.now())
+        # An inline driver mid-pass (awaiting real I/O, say) is busy; one parked in the clock's sleep is not.
+        drivers_busy = self._drivers > self.clock.parked
+        return not drivers_busy and self._worker.in_flight == 0 and (due is None or due > self.clock.now())
 
     def _next_job_at(self) -> float | None:
         """The next job the environment's worker can take (a job of a queue it does not serve never comes)."""

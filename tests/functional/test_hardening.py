@@ -74,6 +74,8 @@ async def test_an_unprintable_exception_still_fails_its_step_once(rt: Runtime, w
 async def hash_name_wf(services: Any, data: str) -> None:
     if data == "do":
         await services.workflow.do("pay#v2", lambda: 1)
+    elif data == "nul":
+        await services.workflow.do("pay\x00", lambda: 1)  # PostgreSQL text cannot hold NUL
     else:
         await services.workflow.sleep(0, name="nap#1")
 
@@ -81,9 +83,10 @@ async def hash_name_wf(services: Any, data: str) -> None:
 wire_workflow(name="h-hash", func=hash_name_wf)
 
 
-@pytest.mark.parametrize("how", ["do", "sleep"])
+@pytest.mark.parametrize("how", ["do", "sleep", "nul"])
 async def test_a_step_name_with_a_hash_fails_the_run_with_a_coded_error(rt: Runtime, how: str) -> None:
-    """'#' is reserved for loop repeats: an explicit one is refused instead of aliasing a loop's step."""
+    """'#' is reserved for loop repeats (an explicit one would alias a loop's step), and a control character
+    such as NUL is refused before it reaches a store (PostgreSQL rejects it with a driver traceback)."""
     handle = await WorkflowClient("h-hash").start(how)
     await settle(rt, [handle.run_id])
     run = await handle.get_run()

@@ -22,3 +22,16 @@ async def wrong_step_result(services: Services) -> None:
 
 async def unknown_rpc(services: Services) -> None:
     await services.workflow.do("x", "no.such.rpc", {})  # E: call-overload
+
+
+async def awaited_patched(services: Services) -> None:
+    await services.workflow.patched("fraud-check")  # E: misc
+
+
+def patch_id_not_str(services: Services) -> None:
+    services.workflow.patched(1)  # E: arg-type
+
+
+def deprecate_patch_returns_nothing(services: Services) -> None:
+    if services.workflow.deprecate_patch("fraud-check"):  # E: func-returns-value
+        pass

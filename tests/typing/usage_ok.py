@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pikku_gen.workflow.map import workflows
-from pikku_gen.workflow.types import Services
+from pikku_gen.workflow.types import Services, Workflow
 
 from example_app.models import Email, OnboardingInput, OnboardingOutput, User
 from pikku import WorkflowRun
+from pikku._engine.context import WorkflowContext
 
 
 async def start_and_wait() -> OnboardingOutput:
@@ -26,3 +27,17 @@ async def a_workflow(services: Services, data: OnboardingInput) -> str:
     rate: float = await services.workflow.do("rate", lambda: 0.2)
     await services.workflow.sleep("1s", description="wait")
     return f"{receipt.message_id}{rate}"
+
+
+async def a_patched_workflow(services: Services, data: OnboardingInput) -> str:
+    workflow = services.workflow
+    workflow.deprecate_patch("welcome-v1")
+    if workflow.patched("fraud-check"):
+        await workflow.do("fraud", lambda: None)
+    taken: bool = workflow.patched("audit")
+    return f"{data.email}{taken}"
+
+
+def the_runtime_context_is_a_workflow(context: WorkflowContext) -> Workflow:
+    # The generated protocol promises nothing the engine's services.workflow lacks.
+    return context

@@ -20,6 +20,7 @@ APPLICATION_NAMES = [
     "RunNotFoundError",
     "RunPage",
     "RunSummary",
+    "RunTimeoutError",
     "Runtime",
     "Services",
     "Settings",

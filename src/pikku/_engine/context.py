@@ -119,9 +119,10 @@ class WorkflowContext:
         self._seen: set[str] = set()  # step names this pass reached
         self._recorded = frozenset(steps)  # what the pass started with
         self._recorded_seen = 0  # how many of those this pass reached
-        self._live_at = time.monotonic()
+        self._live_at = time.monotonic()  # when the run was last known to be running (the pass's start)
         self._patches: dict[str, bool] = {}
-        self._unwritten_markers: list[str] = []  # when the run was last known to be running (the pass's start)
+        self._unwritten_markers: list[str] = []
+        self._marker_lock = asyncio.Lock()
         self._warned_insert = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -221,10 +222,13 @@ class WorkflowContext:
             self._check_replay(rec, "marker", None)
 
     async def _write_markers(self) -> None:
-        while self._unwritten_markers:
-            name = self._unwritten_markers[0]
-            self._steps[name] = await _guard(self._host.record_marker(self.run_id, name))
-            self._unwritten_markers.pop(0)
+        # Siblings of a fan-out arrive here together: one writes, the others wait, so no step of theirs is
+        # recorded before the marker (a replay would then see a step beyond the patch and say False).
+        async with self._marker_lock:
+            while self._unwritten_markers:
+                name = self._unwritten_markers[0]
+                self._steps[name] = await _guard(self._host.record_marker(self.run_id, name))
+                self._unwritten_markers.pop(0)
 
     async def sleep(self, duration: str | float, *, description: str | None = None, name: str | None = None) -> None:
         """Pause the run durably: the wake-up time is stored, so restarts do not shorten or lose it."""
@@ -261,10 +265,11 @@ class WorkflowContext:
         ``#`` is reserved for them: an explicit ``a#1`` would be the loop's second ``a`` and return its
         value without running.
         """
-        if "#" in name:
+        if "#" in name or not name.isprintable():
             raise InvalidStepNameError(
-                f"step name {name!r} of workflow {self._wf.name!r} contains '#'",
-                hint="'#' numbers the repeats of a name in a loop (name, name#1, ...); use another character",
+                f"step name {name!r} of workflow {self._wf.name!r} contains '#' or a control character",
+                hint="'#' numbers the repeats of a name in a loop (name, name#1, ...), and stores refuse control "
+                "characters such as NUL: use plain printable names",
             )
         count = self._reached.get(name, 0)
         self._reached[name] = count + 1

@@ -29,6 +29,7 @@ from pikku._errors import (
     InvalidOutputError,
     RunIdInUseError,
     RunNotFoundError,
+    RunTimeoutError,
     StepFailedError,
     StepNotFoundError,
     UnknownRPCError,
@@ -51,6 +52,9 @@ from pikku._services import RPC, Services, call_workflow, validate_input
 from pikku.backends import Backend, JobQueue, StateStore
 
 log = get_logger("pikku.engine")
+
+#: How often an inline run's driver, asleep until a timer, looks whether the run was cancelled meanwhile.
+INLINE_CANCEL_CHECK_S = 1.0
 
 #: Whether the worker running a pass serves a queue (so it can run that queue's steps itself).
 Serves = Callable[[str], bool]
@@ -185,6 +189,10 @@ class Engine:
             existing = await self.state.get_run(run_id)
             if existing.workflow != workflow:
                 raise RunIdInUseError(run_id, existing.workflow, workflow) from None
+            if existing.status == "running" and not await self.state.get_steps(run_id):
+                # A retried start whose first start may have died before enqueueing (write-then-enqueue):
+                # its job again; keyed by run, it merges into the first one if that one is there.
+                await self.put(first)
             return Started(run_id, created=False)
         if wf.execution_mode == "inline":
             await self.drive_inline(run_id, fresh=created)
@@ -200,9 +208,18 @@ class Engine:
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
             elif outcome.wake_at is not None:
-                await _clock.sleep(max(0.0, outcome.wake_at - now()))
+                await self._sleep_unless_settled(run_id, outcome.wake_at)
             else:  # waiting on a step someone else runs (the run was started in remote mode)
                 await asyncio.sleep(0.1)
+
+    async def _sleep_unless_settled(self, run_id: str, wake_at: float) -> None:
+        """Sleep until ``wake_at``, looking at the run every INLINE_CANCEL_CHECK_S: a cancelled run's driver
+        returns then, not at the end of a long sleep."""
+
+        async def still_running() -> bool:
+            return (await self.state.get_run(run_id)).status not in SETTLED_RUN_STATUSES
+
+        await _clock.sleep_watching(max(0.0, wake_at - now()), still_running, INLINE_CANCEL_CHECK_S)
 
     # -- orchestration ---------------------------------------------------------------------------------
     async def orchestrate(
@@ -244,9 +261,13 @@ class Engine:
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
         )
         outcome, passed = Outcome("paused"), False
+        wf = get_workflow(run.workflow)
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
-                outcome = await self._pass(run, steps, serves)
+                if wf.timeout is None:
+                    outcome = await self._pass(run, steps, serves)
+                else:
+                    outcome = await self._timed_pass(wf, run, steps, serves)
             passed = True
         finally:
             renewer.cancel()
@@ -256,10 +277,32 @@ class Engine:
                 await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
                 if merge:
                     outcome = Outcome(outcome.kind, outcome.wake_at, acked=True)
-        if outcome.kind == "paused" and outcome.wake_at is not None:
-            wf = get_workflow(run.workflow)
-            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, outcome.wake_at - now())))
+        wake_at = outcome.wake_at if outcome.kind == "paused" else None
+        if outcome.kind == "paused" and wf.timeout is not None:  # a pass at the deadline, whatever else waits
+            wake_at = min(wake_at or float("inf"), run.updated_at + wf.timeout)
+        if wake_at is not None:  # keyed by run: merges with a replay already waiting
+            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
         return outcome
+
+    async def _timed_pass(
+        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None
+    ) -> Outcome:
+        """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
+        the run fails, and a pass still running at the deadline is cancelled first."""
+        assert wf.timeout is not None
+        left = run.updated_at + wf.timeout - now()
+        if left > 0:
+            # Only this deadline counts: a TimeoutError of anything inside the pass propagates as itself.
+            deadline = asyncio.timeout(left)
+            try:
+                async with deadline:
+                    return await self._pass(run, steps, serves)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+        error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
+        await self.state.fail_run(run.run_id, error)
+        return Outcome("failed")
 
     async def put(self, job: Enqueue) -> None:
         """Enqueue a job (a wake-up, a recovered step)."""

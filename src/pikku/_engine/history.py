@@ -16,7 +16,7 @@ from typing import Any
 from pikku import _serde
 from pikku._engine.calls import StepCall, StepOutcome, Where
 from pikku._engine.context import WorkflowContext
-from pikku._errors import CorruptStateError, NonDeterminismError, WorkflowAsyncException
+from pikku._errors import CorruptStateError, NonDeterminismError, WorkflowAsyncException, WorkflowCancelled
 from pikku._records import ErrorInfo, RunRecord, StepAttempt, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
 from pikku._services import RPC, Services, call_workflow
@@ -127,6 +127,10 @@ async def replay_history(history: dict[str, Any], *, services: Any = None) -> No
         raise
     except WorkflowAsyncException:
         return  # the history ends at a step not finished yet; all before it matched
+    except WorkflowCancelled:
+        if run.status != "cancelled":  # the recorded run did not cancel itself: the code now does
+            raise
+        return
     except Exception:
         if run.status != "failed":  # the recorded run did not fail here: the code now does something else
             raise

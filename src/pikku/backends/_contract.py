@@ -92,14 +92,11 @@ class StateStore(Protocol):
         ...
 
     # -- the run lock: one orchestrator at a time per run -------------------------------------------
-    async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
-        """Take the lock if free, expired, or already ``owner``'s (then the lease is extended)."""
-        ...
-
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """What a replay pass starts with, in one round trip where the backend allows.
 
-        Takes the lock as :meth:`acquire_run_lock` does and returns the run with all its steps. Returns
+        Takes the lock if it is free, expired, or already ``owner``'s (then the lease is extended), and
+        returns the run with all its steps. Returns
         ``(run, None)`` without taking the lock when the run is settled or the lock is held by another
         live owner. RunNotFoundError for a missing run.
         """

@@ -153,10 +153,20 @@ class WriteThenEnqueue(_Base):
         handoff: Enqueue | None = None,
         ack: Job | None = None,
     ) -> bool:
-        """Record the attempt; only if it was recorded, enqueue the hand-off; then the ack."""
-        recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, owner=owner)
-        if recorded and handoff is not None:
+        """Record the attempt and enqueue the hand-off, then the ack.
+
+        A retry's job is enqueued before the write: a crash in between leaves a job for a step still held
+        under our lease (it is claimed once the lease runs out), whereas the other order could leave a
+        step scheduled for a retry that nothing will ever run. A final failure's replay goes after the
+        write, and only if the write applied.
+        """
+        if retry_at is not None and handoff is not None:
             await self.enqueue(handoff)
+            recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, owner=owner)
+        else:
+            recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, owner=owner)
+            if recorded and handoff is not None:
+                await self.enqueue(handoff)
         await self._ack(ack)
         return recorded
 

@@ -69,7 +69,12 @@ class StepMeta:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowMeta:
-    """A ``wire_workflow(...)`` call with its resolved function and the steps found in it."""
+    """A ``wire_workflow(...)`` call with its resolved function and the steps found in it.
+
+    ``timeout`` is the run time limit in seconds when ``timeout=`` is a literal, else None. It is not
+    rendered yet: a ``"timeout": null`` in every workflow's metadata would change the output of every
+    project, so it waits for the runtime's ``WorkflowInfo`` to take it.
+    """
 
     name: str
     description: str | None
@@ -78,6 +83,7 @@ class WorkflowMeta:
     wire_module: str
     steps: tuple[StepMeta, ...]
     location: Location
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scan_support import Scan, codes, only
+from scan_support import Scan, codes, only, workflow
 
 from pikku.cli.model import Location
 
@@ -299,3 +299,47 @@ def test_diagnostics_sorted(scan: Scan) -> None:
         ("PKU004", "app/a.py", 6, 11),
         ("PKU001", "app/b.py", 1, 1),
     ]
+
+
+@pytest.mark.parametrize(
+    ("literal", "why"),
+    [
+        ('"1 hour"', "it is not a duration"),
+        ('"5x"', "it is not a duration"),
+        ('"-1h"', "it is not a duration"),
+        ('""', "it is not a duration"),
+        ('"0s"', "more than 0 seconds"),
+        ("0", "more than 0 seconds"),
+        ("0.0", "more than 0 seconds"),
+        ("-5", "more than 0 seconds"),
+        ("-1.5", "more than 0 seconds"),
+        ("1e999", "not a finite number"),
+        ('"' + "9" * 400 + 'd"', "not a finite number"),
+        ("True", "neither a duration string nor a number of seconds"),
+        ('b"1h"', "neither a duration string nor a number of seconds"),
+        ("2j", "neither a duration string nor a number of seconds"),
+    ],
+)
+def test_pku024_bad_timeout_literal(scan: Scan, literal: str, why: str) -> None:
+    """PKU024 is at a literal timeout= that parse_duration refuses or that is not positive; it names the
+    workflow, the literal as written and why, and the fix shows the accepted forms."""
+    wiring = f'wire_workflow(name="w", func=flow, timeout={literal})'
+    model = scan({"app/f.py": _flow("pass", wiring)})
+    error = only(model, "PKU024")
+    assert error.level == "error"
+    assert error.location == Location("app/f.py", 7, wiring.index("timeout=") + len("timeout=") + 1)
+    assert error.message.startswith(f"wire_workflow timeout {literal} of workflow 'w' is not a valid run time limit")
+    assert why in error.message
+    assert 'timeout="30s"' in error.hint and "positive number of seconds" in error.hint
+    assert workflow(model, "w").timeout is None
+    assert model.has_errors
+
+
+def test_pku024_not_reported_for_non_literals(scan: Scan) -> None:
+    """A timeout= whose value is only known at run time (a name, an attribute, a call, an f-string) or None
+    passes silently and records no limit."""
+    values = ["TIMEOUT", "settings.run_timeout", 'hours("1")', 'f"{n}s"', '"1" f"{n}"', "None", "-TIMEOUT"]
+    wiring = "\n".join(f'wire_workflow(name="w{i}", func=flow, timeout={v})' for i, v in enumerate(values))
+    model = scan({"app/f.py": _flow("pass", wiring)})
+    assert model.diagnostics == ()
+    assert [w.timeout for w in model.workflows] == [None] * len(values)

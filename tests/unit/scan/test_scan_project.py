@@ -10,6 +10,7 @@ from scan_support import Scan, write_project
 
 from pikku._errors import ConfigError
 from pikku.cli.scan import FileFacts, find_source_files, link, scan_file, scan_project, scan_source
+from pikku.cli.scan.facts import FACTS_VERSION
 from pikku.cli.scan.files import module_name
 
 PROJECT = {
@@ -87,9 +88,9 @@ def test_facts_from_json_rejects_other_versions() -> None:
     """Facts written by another scanner version (or garbage) raise ValueError, so a cache can discard them."""
     good = scan_source("app/m.py", b"x = 1\n").to_json()
     with pytest.raises(ValueError, match="version"):
-        FileFacts.from_json(good.replace('"version": 1', '"version": 0'))
+        FileFacts.from_json(good.replace(f'"version": {FACTS_VERSION}', '"version": 0'))
     with pytest.raises(ValueError, match="malformed"):
-        FileFacts.from_json('{"version": 1, "facts": {}}')
+        FileFacts.from_json(f'{{"version": {FACTS_VERSION}, "facts": {{}}}}')
 
 
 def test_scan_source_matches_scan_file(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 from scan_support import Scan, workflow
 
 from pikku.cli.model import Location, TypeRef
+from pikku.cli.scan import FileFacts, scan_source
 
 FLOW = """
 from pikku import pikku_func, wire_workflow
@@ -130,3 +131,40 @@ def test_wire_inside_function_is_ignored(scan: Scan) -> None:
     """Only module-level wire_workflow calls count."""
     model = scan({"app/f.py": FLOW + "def setup():\n    wire_workflow(name='x', func=onboarding)\n"})
     assert model.workflows == ()
+
+
+@pytest.mark.parametrize(
+    ("literal", "seconds"),
+    [
+        ('"30s"', 30.0),
+        ('"5m"', 300.0),
+        ('"1h"', 3600.0),
+        ('"3d"', 259200.0),
+        ('"1h30m"', 5400.0),
+        ('"250ms"', 0.25),
+        ('"1" "h"', 3600.0),
+        ("90", 90.0),
+        ("1_800", 1800.0),
+        ("0.5", 0.5),
+        ("+10", 10.0),
+    ],
+)
+def test_timeout_literal_in_seconds(scan: Scan, literal: str, seconds: float) -> None:
+    """A literal timeout= (duration string or positive seconds) is read as parse_duration reads it."""
+    model = scan({"app/flows.py": FLOW + f'wire_workflow(name="w", func=onboarding, timeout={literal})\n'})
+    assert model.diagnostics == ()
+    assert workflow(model, "w").timeout == seconds
+
+
+def test_timeout_absent_is_none(scan: Scan) -> None:
+    """Without timeout= the workflow has no run time limit."""
+    model = scan({"app/flows.py": FLOW + 'wire_workflow(name="w", func=onboarding)\n'})
+    assert workflow(model, "w").timeout is None
+
+
+def test_timeout_survives_the_facts_cache() -> None:
+    """The timeout is part of a file's facts, so a prebuild that reuses cached facts still knows it."""
+    facts = scan_source("app/flows.py", (FLOW + 'wire_workflow(name="w", func=onboarding, timeout="2h")\n').encode())
+    again = FileFacts.from_json(facts.to_json())
+    assert [w.timeout for w in again.wires] == [7200.0]
+    assert again == facts

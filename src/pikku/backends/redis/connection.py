@@ -112,4 +112,9 @@ async def open_database(url: str) -> RedisDatabase:
     except BackendUnavailableError:
         await db.client.aclose()
         raise
+    except redis.exceptions.ResponseError as exc:  # e.g. /99 on a server with 16 databases
+        await db.client.aclose()
+        raise BackendURLError(
+            f"Redis refused {redact_url(url)!r}: {exc}", hint="check the database number (redis://host:6379/0)"
+        ) from exc
     return db

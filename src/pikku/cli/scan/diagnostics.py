@@ -29,6 +29,7 @@ SOURCE_SKIPPED = "PKU020"
 SOURCE_TOO_LARGE = "PKU021"
 LONE_SURROGATE = "PKU022"
 SOURCE_UNREADABLE = "PKU023"
+BAD_TIMEOUT = "PKU024"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -54,6 +55,10 @@ _HINTS: dict[str, str] = {
     SOURCE_TOO_LARGE: "split the module, or move generated code or data out of the [tool.pikku] source folders",
     LONE_SURROGATE: "use real characters: a lone surrogate (\\ud800-\\udfff) cannot be stored, sent or encoded",
     SOURCE_UNREADABLE: "make the file readable by the user running prebuild, or move it out of the source folders",
+    BAD_TIMEOUT: (
+        'give a duration with a unit (ms, s, m, h, d), e.g. timeout="30s", "5m", "1h" or "3d", or a positive '
+        "number of seconds; leave timeout= out for no limit"
+    ),
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

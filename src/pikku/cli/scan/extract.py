@@ -25,6 +25,7 @@ from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.steps import find_steps, literal_str
 from pikku.cli.scan.surrogates import surrogates_reported
+from pikku.cli.scan.timeouts import read_timeout
 from pikku.cli.scan.walk import find
 
 _EXECUTION_MODES = ("remote", "inline")
@@ -281,13 +282,15 @@ class _FileScan:
         """Record a ``wire_workflow(...)`` call; problems that need no other file are reported here."""
         keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
         func = keywords.get("func")
+        name = self.wire_name(call, keywords.get("name"))
         facts = WireFacts(
-            name=self.wire_name(call, keywords.get("name")),
+            name=name,
             description=literal_str(keywords.get("description")),
             execution_mode=self.execution_mode(keywords.get("execution_mode")),
             func_target=self.func_target(call, func),
             func_location=self.locator.at(func if func is not None else call),
             location=self.locator.at(call),
+            timeout=self.timeout(name, keywords.get("timeout")),
         )
         self.wires.append(facts)
 
@@ -314,6 +317,16 @@ class _FileScan:
         shown = repr(mode) if mode is not None else _CODEGEN.code_for_node(node)
         self.error(codes.BAD_EXECUTION_MODE, node, f"wire_workflow execution_mode {shown} is not supported")
         return "remote"
+
+    def timeout(self, workflow: str | None, node: cst.BaseExpression | None) -> float | None:
+        """A literal ``timeout=`` in seconds; PKU024 at a literal the runtime would refuse."""
+        timeout = read_timeout(node)
+        if timeout.problem is not None and node is not None:
+            of = f" of workflow {workflow!r}" if workflow is not None else ""
+            shown = _CODEGEN.code_for_node(node)
+            message = f"wire_workflow timeout {shown}{of} is not a valid run time limit: {timeout.problem}"
+            self.error(codes.BAD_TIMEOUT, node, message)
+        return timeout.seconds
 
     def func_target(self, call: cst.Call, node: cst.BaseExpression | None) -> str | None:
         """The dotted path ``func=`` names; whether a function is there is the link phase's question."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 from pikku.cli.model import Diagnostic, Location, StepMeta, TypeRef
 
 # Bump when the shape below changes so a cache written by an older scanner is ignored, not misread.
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: WireFacts.timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,10 @@ class FunctionFacts:
 
 @dataclass(frozen=True, slots=True)
 class WireFacts:
-    """A module-level ``wire_workflow(...)`` call; ``func_target`` is the dotted path ``func=`` names."""
+    """A module-level ``wire_workflow(...)`` call; ``func_target`` is the dotted path ``func=`` names.
+
+    ``timeout`` is a literal ``timeout=`` in seconds; None when absent, not a literal, or invalid (PKU024).
+    """
 
     name: str | None
     description: str | None
@@ -47,6 +50,7 @@ class WireFacts:
     func_target: str | None
     func_location: Location
     location: Location
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,9 @@ def _function_relocated(f: FunctionFacts, fix: Callable[[Location], Location]) -
 
 
 def _wire_relocated(w: WireFacts, fix: Callable[[Location], Location]) -> WireFacts:
-    return WireFacts(w.name, w.description, w.execution_mode, w.func_target, fix(w.func_location), fix(w.location))
+    return WireFacts(
+        w.name, w.description, w.execution_mode, w.func_target, fix(w.func_location), fix(w.location), w.timeout
+    )
 
 
 # -- encoding ---------------------------------------------------------------------------------------
@@ -163,6 +169,7 @@ def _wire(w: WireFacts) -> dict[str, Any]:
         "func_target": w.func_target,
         "func_loc": _loc(w.func_location),
         "loc": _loc(w.location),
+        "timeout": w.timeout,
     }
 
 
@@ -225,6 +232,7 @@ def _wire_of(v: dict[str, Any]) -> WireFacts:
         func_target=v["func_target"],
         func_location=_location_of(v["func_loc"]),
         location=_location_of(v["loc"]),
+        timeout=None if v["timeout"] is None else float(v["timeout"]),
     )
 
 

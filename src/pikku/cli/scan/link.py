@@ -104,6 +104,7 @@ def _workflows(
             wire_module=wire_module,
             steps=_checked_steps(func, rpc_names, found),
             location=wire.location,
+            timeout=wire.timeout,
         )
         first = by_name.setdefault(wire.name, workflow)
         if first is not workflow:

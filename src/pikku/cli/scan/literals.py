@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-Literal = cst.SimpleString | cst.ConcatenatedString | cst.Integer | cst.Float
+Literal = cst.SimpleString | cst.ConcatenatedString | cst.Integer | cst.Float | cst.Imaginary
 
 
 class InvalidLiteral(Exception):

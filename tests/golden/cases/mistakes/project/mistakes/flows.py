@@ -16,3 +16,4 @@ wire_workflow(name="order v2", func=flow)
 wire_workflow(name="order_v2", func=flow)
 if __name__ == "__main__":
     wire_workflow(name="main-only", func=flow)
+wire_workflow(name="slow", func=flow, timeout="1 hour")

@@ -15,5 +15,5 @@ async def checkout(services, data: list[Item]) -> list[str] | None:
     return ids if total else None
 
 
-wire_workflow(name="checkout", func=checkout)
+wire_workflow(name="checkout", func=checkout, timeout="1h")
 wire_workflow(name="checkout-inline", func=checkout, execution_mode="inline", description="Same, in one process")

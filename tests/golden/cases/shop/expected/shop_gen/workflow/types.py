@@ -82,6 +82,12 @@ class Workflow(typing.Protocol):
     ) -> None:
         """Pause the run durably."""
 
+    def patched(self, patch_id: str) -> bool:
+        """Whether this run takes the new code path of patch ``patch_id`` (synchronous: no await)."""
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """The old branch of ``patched(patch_id)`` is gone: runs with or without its marker go on."""
+
 
 class Services(typing.Protocol):
     """What functions receive: pikku's services plus the app's own (untyped here)."""

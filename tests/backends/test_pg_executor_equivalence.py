@@ -131,6 +131,7 @@ READS = [
     ("count_jobs", statements.COUNT_JOBS, {"queue": "q"}),
     ("positional", "SELECT g AS n, %s::text AS t FROM generate_series(1, 3) AS g ORDER BY g", ("x",)),
     ("no params", "SELECT 1 AS one WHERE false", ()),
+    ("no params, empty mapping", "SELECT 1 AS one", {}),  # as pikku's COUNT_ALL_JOBS is called
 ]
 
 

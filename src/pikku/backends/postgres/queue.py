@@ -28,6 +28,7 @@ from pikku.backends.postgres.database import PgDatabase, Row, claim_of
 
 __all__ = ["PostgresQueue"]
 
+
 def _job(row: Row) -> Job:
     return Job(
         id=str(row["id"]),

@@ -528,4 +528,3 @@ WHERE qs.name IS NOT NULL
 
 #: A notice on one channel (the listener's own stop channel).
 NOTIFY = "SELECT pg_notify(%(channel)s, '') AS sent"
-

@@ -266,7 +266,14 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             statements.LIST_RUNS_WITH_STATUS,
             {"status": "completed", "limit": 100, "before_created_at": 1e9 + 500, "before_seq": 500},
         ),
-        "claim_step": (statements.CLAIM_STEP, {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0}),
+        "claim_step": (
+            statements.CLAIM_STEP,
+            {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0, "form": None},
+        ),
+        "claim_step(form)": (
+            statements.CLAIM_STEP,
+            {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0, "form": "rpc"},
+        ),
         "insert_step+handoff": (
             statements.INSERT_STEP_WITH_JOB,
             step | {"status": "scheduled", "lease_owner": None, "lease_s": None, "job_priority": 5.0} | job,

@@ -313,7 +313,9 @@ UPDATE steps SET status = 'scheduled', updated_at = pikku_now()
 WHERE run_id = %(run_id)s AND name = %(name)s AND status = 'pending'
 """
 
-#: A claim matches only while the run is still running: a settled run's steps are never claimed.
+#: A claim matches only while the run is still running: a settled run's steps are never claimed. With a
+#: form (a queue job claims only rpc steps) a step of another form is not matched: a test on the one row
+#: the primary key finds, so the plan is the same with or without it.
 CLAIM_STEP = """
 WITH claimed AS (
     UPDATE steps
@@ -321,6 +323,7 @@ WITH claimed AS (
         lease_until = pikku_now() + %(lease_s)s, updated_at = pikku_now()
     WHERE run_id = %(run_id)s AND name = %(name)s
       AND (status IN ('pending', 'scheduled') OR (status = 'running' AND coalesce(lease_until, 0) <= pikku_now()))
+      AND (%(form)s::text IS NULL OR form = %(form)s::text)
       AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running')
     RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
               max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at

@@ -23,6 +23,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     attempt_of_done_insert,
     claim_owner,
@@ -275,8 +276,10 @@ class PostgresStateStore:
         await self._require_step(run_id, name)
         return False
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
-        params = {"run_id": run_id, "name": name, "owner": owner, "lease_s": float(lease_s)}
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_s": float(lease_s), "form": form}
         row = await self._db.fetchone(statements.CLAIM_STEP, params)
         if row is not None:
             return _step(run_id, row)

@@ -313,6 +313,9 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             {"job_id": 5, "owner": "w", "attempts": 1, "delay": 0.0, "notify": True, "channel": "c"},
         ),
         "wait: next due": (statements.NEXT_DUE, {"queues": ["q1"]}),
+        # Dead jobs: not hot, but never a scan of the jobs.
+        "dead_letter": (statements.DEAD_LETTER_JOB, {"job_id": 5, "owner": "w", "attempts": 1, "reason": "x"}),
+        "retry_dead": (statements.RETRY_DEAD_JOB, {"job_id": 5, "channel": "c"}),
     }
     seq_scans = {
         name: plan

@@ -529,5 +529,44 @@ CROSS JOIN LATERAL (
 WHERE qs.name IS NOT NULL
 """
 
+# -- dead jobs (migration 0005) -----------------------------------------------------------------------
+
+#: Out of delivery for good, for the claim that returned the job: moved from jobs to dead_jobs in one
+#: statement, with the reason and the time.
+DEAD_LETTER_JOB = """
+WITH dead AS (
+    DELETE FROM jobs
+    WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+    RETURNING id, queue, payload, attempts, priority, dedupe_key
+)
+INSERT INTO dead_jobs (id, queue, payload, attempts, priority, dedupe_key, reason, died_at)
+SELECT id, queue, payload, attempts, priority, dedupe_key, %(reason)s, pikku_now() FROM dead
+"""
+
+LIST_DEAD_JOBS = """
+SELECT id, queue, payload, attempts, reason, died_at FROM dead_jobs
+ORDER BY died_at DESC, id DESC LIMIT %(limit)s
+"""
+
+#: A dead job back on its queue, due now, with 0 deliveries and its payload, priority and key: a new job
+#: (a new id, so that no claim of the dead one can ever ack, release or extend it), or, for a keyed job,
+#: merged into the job waiting with its key as any enqueue is. Due now, so always announced.
+RETRY_DEAD_JOB = """
+WITH revived AS (
+    DELETE FROM dead_jobs WHERE id = %(job_id)s
+    RETURNING queue, payload, priority, dedupe_key
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT queue, payload, pikku_now(), priority, dedupe_key FROM revived
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM revived) AS retried,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM job) AS notices
+"""
+
+DROP_DEAD_JOB = "DELETE FROM dead_jobs WHERE id = %(job_id)s"
+
 #: A notice on one channel (the listener's own stop channel).
 NOTIFY = "SELECT pg_notify(%(channel)s, '') AS sent"

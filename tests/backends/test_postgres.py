@@ -240,7 +240,8 @@ def _plan(schema: str, query: str, params: Any, mode: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["custom", "generic"])
 async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQueue], mode: str) -> None:
-    """With 20k runs/steps/jobs analysed, no hot-path statement plans a Seq Scan, prepared or not."""
+    """With 20k runs/steps/jobs analysed, no hot-path statement (nor a page of a prune) plans a Seq Scan,
+    prepared or not."""
     state, _ = pair
     schema = state._db.cfg.schema
     _fill(schema)
@@ -313,7 +314,13 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             {"job_id": 5, "owner": "w", "attempts": 1, "delay": 0.0, "notify": True, "channel": "c"},
         ),
         "wait: next due": (statements.NEXT_DUE, {"queues": ["q1"]}),
-        # Dead jobs: not hot, but never a scan of the jobs.
+        # Operating runs and dead jobs: not hot, but a page of a prune must not read every run.
+        "get_run_attempts": (statements.GET_RUN_ATTEMPTS, {"run_id": "r123"}),
+        "resume_run": (statements.RESUME_RUN, {"run_id": "r124"}),
+        "delete_runs": (
+            statements.DELETE_RUNS,
+            {"statuses": ["completed", "failed"], "before": 1e9 + 5000, "limit": 500},
+        ),
         "dead_letter": (statements.DEAD_LETTER_JOB, {"job_id": 5, "owner": "w", "attempts": 1, "reason": "x"}),
         "retry_dead": (statements.RETRY_DEAD_JOB, {"job_id": 5, "channel": "c"}),
     }

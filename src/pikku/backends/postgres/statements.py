@@ -406,6 +406,63 @@ WHERE run_id = %(run_id)s AND name = %(name)s
 ORDER BY attempt
 """
 
+#: Every step's attempts in one read (run inspection). As GET_STEPS: no row means no run, a NULL name no
+#: steps; a NULL attempt is a step without attempt rows, whose own columns say whether it was inserted
+#: done (one attempt kept on the step, see INSERT_STEP).
+GET_RUN_ATTEMPTS = """
+SELECT s.name, s.form, s.status, s.attempts, s.created_at, a.attempt, a.started_at, a.ended_at, a.error_json
+FROM runs r
+LEFT JOIN steps s ON s.run_id = r.run_id
+LEFT JOIN step_attempts a ON a.run_id = s.run_id AND a.name = s.name
+WHERE r.run_id = %(run_id)s
+ORDER BY s.seq, a.attempt
+"""
+
+# -- operating runs -----------------------------------------------------------------------------------
+
+#: failed/cancelled -> running, error cleared, and every failed step pending again with a fresh budget
+#: (attempts kept, max_attempts = attempts + max_attempts, error and lease cleared): one statement. Of
+#: racing resumes the first to update the run wins; the others wait for its row, find it running and match
+#: nothing, and so change no step either.
+RESUME_RUN = """
+WITH resumed AS (
+    UPDATE runs SET status = 'running', error_json = NULL, updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND status IN ('failed', 'cancelled')
+    RETURNING run_id, updated_at
+), retried AS (
+    UPDATE steps AS s
+    SET status = 'pending', error_json = NULL, lease_owner = NULL, lease_until = NULL,
+        max_attempts = s.attempts + s.max_attempts, updated_at = resumed.updated_at
+    FROM resumed
+    WHERE s.run_id = resumed.run_id AND s.status = 'failed'
+)
+SELECT count(*) AS resumed FROM resumed
+"""
+
+#: Prune: up to `limit` runs of the given statuses last changed before `before`, least recently changed
+#: first: per status a slice of runs_settled (migration 0006), then the first `limit` across them, deleted
+#: by primary key. The DELETE tests status and time itself: a run a concurrent write changed meanwhile (a
+#: resume made it running again) is tested again on its new version and kept, so a running run is never
+#: deleted. Its steps and their attempts go in the same statement (ON DELETE CASCADE: run, steps, attempts).
+DELETE_RUNS = """
+WITH picked AS (
+    SELECT c.run_id
+    FROM unnest(%(statuses)s::text[]) AS st(status)
+    CROSS JOIN LATERAL (
+        SELECT run_id, updated_at, seq FROM runs
+        WHERE status = st.status AND status <> 'running' AND updated_at < %(before)s::float8
+        ORDER BY updated_at, seq LIMIT %(limit)s
+    ) AS c
+    ORDER BY c.updated_at, c.seq LIMIT %(limit)s
+), deleted AS (
+    DELETE FROM runs
+    WHERE run_id = ANY(ARRAY(SELECT run_id FROM picked))
+      AND status = ANY(%(statuses)s::text[]) AND status <> 'running' AND updated_at < %(before)s::float8
+    RETURNING run_id, updated_at, seq
+)
+SELECT run_id FROM deleted ORDER BY updated_at, seq
+"""
+
 # -- jobs ---------------------------------------------------------------------------------------------
 
 #: A job with a key merges into the waiting job with that key, if there is one (migration 0004): that job

@@ -210,3 +210,15 @@ async def test_a_claim_of_the_dead_job_cannot_touch_its_retried_job(pair: Pair) 
     assert new.id != old.id and new.attempts == old.attempts == 1
     assert await queue.ack(old) is False and await queue.release(old) is False
     assert await queue.ack(new) is True
+
+
+async def test_a_dead_job_is_named_by_its_id_exactly(pair: Pair) -> None:
+    """retry_dead and drop_dead take the id list_dead shows, digits only: " 7" or "0_7" name no dead job."""
+    _, queue, _ = pair
+    await queue.enqueue("q", {})
+    [job] = await queue.claim(["q"], owner="w", lease_s=30)
+    assert await queue.dead_letter(job, "bad")
+    for other in (f" {job.id}", f"0_{job.id}", f"{job.id}.0", "-1", "99999999999999999999999"):
+        assert await queue.retry_dead(other) is False and await queue.drop_dead(other) is False
+    assert [dead.id for dead in await queue.list_dead()] == [job.id]
+    assert await queue.drop_dead(job.id) is True

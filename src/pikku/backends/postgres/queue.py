@@ -3,7 +3,8 @@
 A job is due when ``run_at`` has passed and it has no live lease (``locked_until``); a claim leases it,
 so a worker that dies without acking leaves a job that is due again when its lease runs out. Due jobs are
 claimed by (priority, run_at, id) off the ``jobs_claim`` index; a job's priority defaults to its due time.
-A job with a key merges into the waiting job of its queue with that key (``jobs_waiting_key``).
+A job with a key merges into the waiting job of its queue with that key (``jobs_waiting_key``). A
+dead-lettered job moves to ``dead_jobs``, which no claim reads, until an operator retries or drops it.
 Enqueues and releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement,
 delivered on commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain
 timeouts while that connection is down. Times are the database clock (see :mod:`pikku.backends.postgres.database`).
@@ -54,11 +55,9 @@ def _dead(row: Row) -> DeadJob:
 
 
 def _dead_id(job_id: str) -> int | None:
-    """The id of a dead job of this queue, None for text that cannot be one (no such dead job)."""
-    try:
-        return int(job_id)
-    except ValueError:
-        return None
+    """The id of a dead job of this queue, None for text that cannot be one (no such dead job). Digits
+    only: ``int()`` would also take " 7" or "7_0", which name no job this queue ever handed out."""
+    return int(job_id) if job_id.isascii() and job_id.isdigit() else None
 
 
 class _Listener:

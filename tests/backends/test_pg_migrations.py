@@ -14,13 +14,17 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip i
 
 from psycopg import sql  # noqa: E402
 
+from pikku._records import ErrorInfo, StepAttempt  # noqa: E402
 from pikku.backends.postgres import open_pair  # noqa: E402
 from pikku.backends.postgres.database import SCHEMA_VERSION, migrate  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+ERROR = ErrorInfo(message="down", type="ConnectionError", stack="...", code=None)
+ERROR_JSON = '{"message": "down", "type": "ConnectionError", "stack": "...", "code": null}'
 SCHEMA_V2 = Path(__file__).parent / "data" / "postgres_schema_v2.sql"
+SCHEMA_V4 = Path(__file__).parent / "data" / "postgres_schema_v4.sql"
 
 
 def _admin() -> Any:
@@ -50,6 +54,40 @@ def _create_v2(schema: str) -> None:
             "INSERT INTO jobs (queue, payload, run_at, priority) VALUES ('q', '{\"n\": 1}', 1, 1), ('q', '{}', 1, 1)"
         )
         conn.execute("UPDATE jobs SET owner = 'old', attempts = 1, locked_until = 1e12 WHERE payload = '{}'")
+
+
+def _create_v4(schema: str) -> None:
+    """The schema as the code before dead jobs made it, holding runs of each kind with their steps and
+    attempts (times in 1970: long settled), a waiting keyed job and a job another worker holds."""
+    with _admin() as conn, conn.transaction():
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(SCHEMA_V4.read_text())
+        conn.execute(
+            "INSERT INTO runs (run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at) "
+            "VALUES ('done', 'wf', 'completed', '{}', '1', NULL, 1, 2), "
+            "('failed', 'wf', 'failed', '{}', NULL, %(error)s, 3, 4), "
+            "('live', 'wf', 'running', '{}', NULL, NULL, 5, 5)",
+            {"error": ERROR_JSON},
+        )
+        conn.execute(
+            "INSERT INTO steps (run_id, name, form, status, result_json, error_json, attempts, max_attempts, "
+            "created_at, updated_at) VALUES ('done', 'a', 'rpc', 'done', '1', NULL, 1, 1, 1, 2), "
+            "('failed', 'ok', 'inline', 'done', '2', NULL, 1, 1, 3, 3), "
+            "('failed', 'pay', 'rpc', 'failed', NULL, %(error)s, 2, 2, 3, 4)",
+            {"error": ERROR_JSON},
+        )
+        conn.execute(
+            "INSERT INTO step_attempts (run_id, name, attempt, started_at, ended_at, error_json) "
+            "VALUES ('done', 'a', 1, 1, 2, NULL), ('failed', 'pay', 1, 3, 3.5, %(error)s), "
+            "('failed', 'pay', 2, 3.5, 4, %(error)s)",
+            {"error": ERROR_JSON},
+        )
+        conn.execute(
+            "INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key) "
+            "VALUES ('orch', '{\"run_id\": \"live\"}', 5, 5, 'live'), ('steps', '{\"n\": 1}', 5, 5, NULL)"
+        )
+        conn.execute("UPDATE jobs SET owner = 'old', attempts = 1, locked_until = 1e12 WHERE queue = 'steps'")
 
 
 def _shape(schema: str) -> dict[str, Any]:
@@ -102,6 +140,54 @@ async def test_an_upgraded_schema_is_the_schema_a_fresh_install_makes(schemas: l
     indexes and storage options: there is one schema, whichever way a database got there."""
     old, fresh = schemas
     _create_v2(old)
+    assert await migrate(f"{ADMIN_DSN}?schema={old}") == SCHEMA_VERSION
+    assert await migrate(f"{ADMIN_DSN}?schema={fresh}") == SCHEMA_VERSION
+    assert _shape(old) == _shape(fresh)
+
+
+async def test_a_schema_made_before_dead_jobs_upgrades_in_place_and_keeps_its_data(schemas: list[str]) -> None:
+    """A version-4 schema with runs, steps, attempts and jobs is upgraded on first use (dead jobs, the
+    prune index): its runs, steps, attempts and jobs are all there, and the operations the upgrade serves
+    work on them (run attempts, resume, prune, dead-lettering and retrying a job)."""
+    old = schemas[0]
+    _create_v4(old)
+    state, queue, _ = await open_pair(f"{ADMIN_DSN}?schema={old}")
+    try:
+        with _admin() as conn:
+            versions = conn.execute(
+                sql.SQL("SELECT version FROM {} ORDER BY 1").format(sql.Identifier(old, "pikku_schema_version"))
+            ).fetchall()
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+        assert (await state.get_run("failed")).error == ERROR
+        assert await state.get_run_attempts("failed") == {
+            "ok": [StepAttempt(1, 3.0, 3.0)],
+            "pay": [StepAttempt(1, 3.0, 3.5, ERROR), StepAttempt(2, 3.5, 4.0, ERROR)],
+        }
+        assert await state.resume_run("failed") is True
+        pay = await state.get_step("failed", "pay")
+        assert (pay.status, pay.attempts, pay.max_attempts) == ("pending", 2, 4)
+        assert await state.delete_runs(before=10.0, statuses=("completed", "failed"), limit=10) == ["done"]
+        assert {r.run_id for r in await state.list_runs()} == {"failed", "live"}
+
+        assert await queue.count() == 2
+        waiting = await queue.enqueue("orch", {"run_id": "again"}, key="live")  # merges into the old job
+        [job] = await queue.claim(None, owner="w", lease_s=30)  # not the one "old" holds
+        assert (job.id, job.payload) == (waiting, {"run_id": "live"})
+        assert await queue.dead_letter(job, "bad") is True
+        assert [(d.id, d.reason) for d in await queue.list_dead()] == [(waiting, "bad")]
+        assert await queue.count() == 1
+        assert await queue.retry_dead(waiting) is True
+        assert await queue.count() == 2 and await queue.list_dead() == []
+    finally:
+        await queue.close()
+        await state.close()
+
+
+async def test_a_schema_upgraded_from_version_4_is_the_schema_a_fresh_install_makes(schemas: list[str]) -> None:
+    """From the previous code's schema (version 4) the upgrade ends with the tables, columns, indexes and
+    storage options of a fresh install."""
+    old, fresh = schemas
+    _create_v4(old)
     assert await migrate(f"{ADMIN_DSN}?schema={old}") == SCHEMA_VERSION
     assert await migrate(f"{ADMIN_DSN}?schema={fresh}") == SCHEMA_VERSION
     assert _shape(old) == _shape(fresh)

@@ -240,7 +240,8 @@ def _plan(schema: str, query: str, params: Any, mode: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["custom", "generic"])
 async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQueue], mode: str) -> None:
-    """With 20k runs/steps/jobs analysed, no hot-path statement plans a Seq Scan, prepared or not."""
+    """With 20k runs/steps/jobs analysed, no hot-path statement (nor a page of a prune) plans a Seq Scan,
+    prepared or not."""
     state, _ = pair
     schema = state._db.cfg.schema
     _fill(schema)
@@ -266,7 +267,14 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             statements.LIST_RUNS_WITH_STATUS,
             {"status": "completed", "limit": 100, "before_created_at": 1e9 + 500, "before_seq": 500},
         ),
-        "claim_step": (statements.CLAIM_STEP, {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0}),
+        "claim_step": (
+            statements.CLAIM_STEP,
+            {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0, "form": None},
+        ),
+        "claim_step(form)": (
+            statements.CLAIM_STEP,
+            {"run_id": "r123", "name": "a", "owner": "w", "lease_s": 30.0, "form": "rpc"},
+        ),
         "insert_step+handoff": (
             statements.INSERT_STEP_WITH_JOB,
             step | {"status": "scheduled", "lease_owner": None, "lease_s": None, "job_priority": 5.0} | job,
@@ -306,6 +314,15 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
             {"job_id": 5, "owner": "w", "attempts": 1, "delay": 0.0, "notify": True, "channel": "c"},
         ),
         "wait: next due": (statements.NEXT_DUE, {"queues": ["q1"]}),
+        # Operating runs and dead jobs: not hot, but a page of a prune must not read every run.
+        "get_run_attempts": (statements.GET_RUN_ATTEMPTS, {"run_id": "r123"}),
+        "resume_run": (statements.RESUME_RUN, {"run_id": "r124"}),
+        "delete_runs": (
+            statements.DELETE_RUNS,
+            {"statuses": ["completed", "failed"], "before": 1e9 + 5000, "limit": 500},
+        ),
+        "dead_letter": (statements.DEAD_LETTER_JOB, {"job_id": 5, "owner": "w", "attempts": 1, "reason": "x"}),
+        "retry_dead": (statements.RETRY_DEAD_JOB, {"job_id": 5, "channel": "c"}),
     }
     seq_scans = {
         name: plan

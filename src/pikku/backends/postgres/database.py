@@ -1,6 +1,6 @@
 """The PostgreSQL database shared by :mod:`pikku.backends.postgres.store` and :mod:`pikku.backends.postgres.queue`.
 
-One schema holds runs, steps, step attempts and jobs. This module owns the URL, the connection pool, the
+One schema holds runs, steps, step attempts, jobs and dead jobs. This module owns the URL, the connection pool, the
 schema migrations and the one place where driver errors become :class:`BackendUnavailableError`.
 
 Clock: every timestamp is the *database's* clock (``pikku_now()``: ``statement_timestamp()`` as epoch

@@ -3,7 +3,8 @@
 A job is due when ``run_at`` has passed and it has no live lease (``locked_until``); a claim leases it,
 so a worker that dies without acking leaves a job that is due again when its lease runs out. Due jobs are
 claimed by (priority, run_at, id) off the ``jobs_claim`` index; a job's priority defaults to its due time.
-A job with a key merges into the waiting job of its queue with that key (``jobs_waiting_key``).
+A job with a key merges into the waiting job of its queue with that key (``jobs_waiting_key``). A
+dead-lettered job moves to ``dead_jobs``, which no claim reads, until an operator retries or drops it.
 Enqueues and releases ``NOTIFY`` a channel of the schema (payload: the queue name) in the same statement,
 delivered on commit; :meth:`PostgresQueue.wait` listens on a dedicated connection and falls back to plain
 timeouts while that connection is down. Times are the database clock (see :mod:`pikku.backends.postgres.database`).
@@ -21,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pikku._records import Job
+from pikku._records import DeadJob, Job
 from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups, wakes
 from pikku.backends.postgres import statements
 from pikku.backends.postgres.database import PgDatabase, Row, claim_of
@@ -40,6 +41,23 @@ def _job(row: Row) -> Job:
         owner=row["owner"],
         receipt=str(row["attempts"]),
     )
+
+
+def _dead(row: Row) -> DeadJob:
+    return DeadJob(
+        id=str(row["id"]),
+        queue=row["queue"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        reason=row["reason"],
+        died_at=row["died_at"],
+    )
+
+
+def _dead_id(job_id: str) -> int | None:
+    """The id of a dead job of this queue, None for text that cannot be one (no such dead job). Digits
+    only: ``int()`` would also take " 7" or "7_0", which name no job this queue ever handed out."""
+    return int(job_id) if job_id.isascii() and job_id.isdigit() else None
 
 
 class _Listener:
@@ -217,6 +235,26 @@ class PostgresQueue:
         else:
             row = await self._db.fetchone(statements.COUNT_JOBS, {"queue": queue})
         return int(row["jobs"]) if row else 0
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        params = self._held(job, reason=reason)
+        return params is not None and await self._db.rowcount(statements.DEAD_LETTER_JOB, params) > 0
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        if limit <= 0:
+            return []
+        return [_dead(row) for row in await self._db.fetchall(statements.LIST_DEAD_JOBS, {"limit": limit})]
+
+    async def retry_dead(self, job_id: str) -> bool:
+        dead_id = _dead_id(job_id)
+        if dead_id is None:
+            return False
+        row = await self._db.fetchone(statements.RETRY_DEAD_JOB, {"job_id": dead_id, "channel": self._channel})
+        return bool(row and row["retried"])
+
+    async def drop_dead(self, job_id: str) -> bool:
+        dead_id = _dead_id(job_id)
+        return dead_id is not None and await self._db.rowcount(statements.DROP_DEAD_JOB, {"job_id": dead_id}) > 0
 
     async def close(self) -> None:
         if not self._closed:

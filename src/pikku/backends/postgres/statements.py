@@ -313,7 +313,9 @@ UPDATE steps SET status = 'scheduled', updated_at = pikku_now()
 WHERE run_id = %(run_id)s AND name = %(name)s AND status = 'pending'
 """
 
-#: A claim matches only while the run is still running: a settled run's steps are never claimed.
+#: A claim matches only while the run is still running: a settled run's steps are never claimed. With a
+#: form (a queue job claims only rpc steps) a step of another form is not matched: a test on the one row
+#: the primary key finds, so the plan is the same with or without it.
 CLAIM_STEP = """
 WITH claimed AS (
     UPDATE steps
@@ -321,6 +323,7 @@ WITH claimed AS (
         lease_until = pikku_now() + %(lease_s)s, updated_at = pikku_now()
     WHERE run_id = %(run_id)s AND name = %(name)s
       AND (status IN ('pending', 'scheduled') OR (status = 'running' AND coalesce(lease_until, 0) <= pikku_now()))
+      AND (%(form)s::text IS NULL OR form = %(form)s::text)
       AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running')
     RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
               max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
@@ -401,6 +404,63 @@ GET_ATTEMPTS = """
 SELECT attempt, started_at, ended_at, error_json FROM step_attempts
 WHERE run_id = %(run_id)s AND name = %(name)s
 ORDER BY attempt
+"""
+
+#: Every step's attempts in one read (run inspection). As GET_STEPS: no row means no run, a NULL name no
+#: steps; a NULL attempt is a step without attempt rows, whose own columns say whether it was inserted
+#: done (one attempt kept on the step, see INSERT_STEP).
+GET_RUN_ATTEMPTS = """
+SELECT s.name, s.form, s.status, s.attempts, s.created_at, a.attempt, a.started_at, a.ended_at, a.error_json
+FROM runs r
+LEFT JOIN steps s ON s.run_id = r.run_id
+LEFT JOIN step_attempts a ON a.run_id = s.run_id AND a.name = s.name
+WHERE r.run_id = %(run_id)s
+ORDER BY s.seq, a.attempt
+"""
+
+# -- operating runs -----------------------------------------------------------------------------------
+
+#: failed/cancelled -> running, error cleared, and every failed step pending again with a fresh budget
+#: (attempts kept, max_attempts = attempts + max_attempts, error and lease cleared): one statement. Of
+#: racing resumes the first to update the run wins; the others wait for its row, find it running and match
+#: nothing, and so change no step either.
+RESUME_RUN = """
+WITH resumed AS (
+    UPDATE runs SET status = 'running', error_json = NULL, updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND status IN ('failed', 'cancelled')
+    RETURNING run_id, updated_at
+), retried AS (
+    UPDATE steps AS s
+    SET status = 'pending', error_json = NULL, lease_owner = NULL, lease_until = NULL,
+        max_attempts = s.attempts + s.max_attempts, updated_at = resumed.updated_at
+    FROM resumed
+    WHERE s.run_id = resumed.run_id AND s.status = 'failed'
+)
+SELECT count(*) AS resumed FROM resumed
+"""
+
+#: Prune: up to `limit` runs of the given statuses last changed before `before`, least recently changed
+#: first: per status a slice of runs_settled (migration 0006), then the first `limit` across them, deleted
+#: by primary key. The DELETE tests status and time itself: a run a concurrent write changed meanwhile (a
+#: resume made it running again) is tested again on its new version and kept, so a running run is never
+#: deleted. Its steps and their attempts go in the same statement (ON DELETE CASCADE: run, steps, attempts).
+DELETE_RUNS = """
+WITH picked AS (
+    SELECT c.run_id
+    FROM unnest(%(statuses)s::text[]) AS st(status)
+    CROSS JOIN LATERAL (
+        SELECT run_id, updated_at, seq FROM runs
+        WHERE status = st.status AND status <> 'running' AND updated_at < %(before)s::float8
+        ORDER BY updated_at, seq LIMIT %(limit)s
+    ) AS c
+    ORDER BY c.updated_at, c.seq LIMIT %(limit)s
+), deleted AS (
+    DELETE FROM runs
+    WHERE run_id = ANY(ARRAY(SELECT run_id FROM picked))
+      AND status = ANY(%(statuses)s::text[]) AND status <> 'running' AND updated_at < %(before)s::float8
+    RETURNING run_id, updated_at, seq
+)
+SELECT run_id FROM deleted ORDER BY updated_at, seq
 """
 
 # -- jobs ---------------------------------------------------------------------------------------------
@@ -525,6 +585,45 @@ CROSS JOIN LATERAL (
 ) AS n
 WHERE qs.name IS NOT NULL
 """
+
+# -- dead jobs (migration 0005) -----------------------------------------------------------------------
+
+#: Out of delivery for good, for the claim that returned the job: moved from jobs to dead_jobs in one
+#: statement, with the reason and the time.
+DEAD_LETTER_JOB = """
+WITH dead AS (
+    DELETE FROM jobs
+    WHERE id = %(job_id)s AND owner = %(owner)s AND attempts = %(attempts)s AND locked_until IS NOT NULL
+    RETURNING id, queue, payload, attempts, priority, dedupe_key
+)
+INSERT INTO dead_jobs (id, queue, payload, attempts, priority, dedupe_key, reason, died_at)
+SELECT id, queue, payload, attempts, priority, dedupe_key, %(reason)s, pikku_now() FROM dead
+"""
+
+LIST_DEAD_JOBS = """
+SELECT id, queue, payload, attempts, reason, died_at FROM dead_jobs
+ORDER BY died_at DESC, id DESC LIMIT %(limit)s
+"""
+
+#: A dead job back on its queue, due now, with 0 deliveries and its payload, priority and key: a new job
+#: (a new id, so that no claim of the dead one can ever ack, release or extend it), or, for a keyed job,
+#: merged into the job waiting with its key as any enqueue is. Due now, so always announced.
+RETRY_DEAD_JOB = """
+WITH revived AS (
+    DELETE FROM dead_jobs WHERE id = %(job_id)s
+    RETURNING queue, payload, priority, dedupe_key
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT queue, payload, pikku_now(), priority, dedupe_key FROM revived
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM revived) AS retried,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM job) AS notices
+"""
+
+DROP_DEAD_JOB = "DELETE FROM dead_jobs WHERE id = %(job_id)s"
 
 #: A notice on one channel (the listener's own stop channel).
 NOTIFY = "SELECT pg_notify(%(channel)s, '') AS sent"

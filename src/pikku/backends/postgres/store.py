@@ -10,6 +10,7 @@ false" (return False/None). Timestamps come from the database clock (see :mod:`p
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg.errors
@@ -23,6 +24,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     attempt_of_done_insert,
     claim_owner,
@@ -87,6 +89,19 @@ def _step(run_id: str, row: Row, prefix: str = "") -> StepRecord:
         lease_until=row[prefix + "lease_until"],
         created_at=row[prefix + "created_at"],
         updated_at=row[prefix + "updated_at"],
+    )
+
+
+def _unattempted(run_id: str, row: Row) -> StepRecord:
+    """The step of a GET_RUN_ATTEMPTS row without attempt rows, as far as :func:`attempt_of_done_insert`
+    reads it (the row carries no values or lease)."""
+    return StepRecord(
+        run_id=run_id,
+        name=row["name"],
+        form=row["form"],
+        status=row["status"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
     )
 
 
@@ -275,8 +290,10 @@ class PostgresStateStore:
         await self._require_step(run_id, name)
         return False
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
-        params = {"run_id": run_id, "name": name, "owner": owner, "lease_s": float(lease_s)}
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_s": float(lease_s), "form": form}
         row = await self._db.fetchone(statements.CLAIM_STEP, params)
         if row is not None:
             return _step(run_id, row)
@@ -382,6 +399,38 @@ class PostgresStateStore:
             StepAttempt(row["attempt"], row["started_at"], row["ended_at"], _error(row["error_json"], where))
             for row in rows
         ]
+
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        rows = await self._db.fetchall(statements.GET_RUN_ATTEMPTS, {"run_id": run_id})
+        if not rows:
+            raise RunNotFoundError(run_id)
+        every: dict[str, list[StepAttempt]] = {}
+        for row in rows:
+            name = row["name"]
+            if name is None:  # a run without steps
+                continue
+            if row["attempt"] is None:  # no attempt rows: inserted done (one attempt on the step), or none
+                every[name] = attempt_of_done_insert(_unattempted(run_id, row))
+                continue
+            error = _error(row["error_json"], f"step_attempts[{run_id!r}, {name!r}]")
+            every.setdefault(name, []).append(StepAttempt(row["attempt"], row["started_at"], row["ended_at"], error))
+        return every
+
+    # -- operating runs
+    async def resume_run(self, run_id: str) -> bool:
+        row = await self._db.fetchone(statements.RESUME_RUN, {"run_id": run_id})
+        if row and row["resumed"]:
+            return True
+        await self._require_run(run_id)
+        return False
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        wanted = [status for status in dict.fromkeys(statuses) if status != "running"]
+        if limit <= 0 or not wanted:
+            return []
+        # The statement itself never deletes a running run; leaving "running" out only saves its slice.
+        params = {"statuses": wanted, "before": float(before), "limit": limit}
+        return [row["run_id"] for row in await self._db.fetchall(statements.DELETE_RUNS, params)]
 
     async def close(self) -> None:
         if not self._closed:

@@ -564,20 +564,22 @@ class FileStateStore:
     def _delete_run(self, run_id: str, wanted: set[RunStatus], before: float) -> bool:
         """Delete the run if, looked at again under its lock, it is still of a wanted status and older than
         ``before`` (a run resumed meanwhile is running: kept). The lock file goes last, still held."""
-        path = self._path(run_id)
-        lock_path = path.with_suffix(".lock")
-        with locked(make_lock(lock_path)):
-            try:
-                run = self._read(run_id, self._run)
-            except (RunNotFoundError, CorruptStateError):
-                return False
-            if run.status not in wanted or run.updated_at >= before:
-                return False
-            path.unlink()
-            self._marker(path).unlink(missing_ok=True)
-            self._settled.discard(path.stem)
-            lock_path.unlink(missing_ok=True)
-        return True
+
+        def change(doc: Doc) -> tuple[bool, bool]:
+            run = doc["run"]
+            return run["status"] in wanted and run["updated_at"] < before, False
+
+        def after(path: Path, doomed: bool) -> None:
+            if doomed:
+                path.unlink()
+                self._marker(path).unlink(missing_ok=True)
+                self._settled.discard(path.stem)
+                path.with_suffix(".lock").unlink(missing_ok=True)
+
+        try:
+            return self._change(run_id, change, after)
+        except (RunNotFoundError, CorruptStateError):  # deleted meanwhile, or unreadable: not this call's
+            return False
 
     async def close(self) -> None:
         return None

@@ -3,6 +3,9 @@
 ``data/redis_before_keys.json`` holds the DUMP payloads of every key the code before keyed jobs (commit
 d22d587) wrote under one prefix: a running run with a done step, a claimed job (its claim in ``meta``), a
 waiting job and a delayed one. Restored under a test's prefix, it is what an upgrade finds in Redis.
+``data/redis_before_dead.json`` is the same for the code before dead jobs and run pruning (commit 45aafb7):
+a failed run (a done inline step, an rpc step that failed its one attempt), a completed run, a keyed job
+claimed by ``old-worker`` (attempt 1) and a waiting job with the same key.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -20,6 +24,7 @@ import redis.asyncio as aioredis
 from pikku._records import Job
 from pikku.backends._wakeup import QUIET_DELAY_S
 from pikku.backends.redis import open_pair
+from pikku.backends.redis import store as redis_store
 from pikku.backends.redis.connection import parse_url
 from pikku.backends.redis.scripts import PIECES, STEP_FIELDS, piece, script
 
@@ -64,8 +69,10 @@ async def admin() -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-async def _restore_old_keyspace(admin: aioredis.Redis, prefix: str) -> dict[str, str]:
-    saved = json.loads((DATA / "redis_before_keys.json").read_text(encoding="utf-8"))
+async def _restore_old_keyspace(
+    admin: aioredis.Redis, prefix: str, dump: str = "redis_before_keys.json"
+) -> dict[str, str]:
+    saved = json.loads((DATA / dump).read_text(encoding="utf-8"))
     for suffix, payload in saved["keys"].items():
         await admin.restore(f"{prefix}:{suffix}", 0, base64.b64decode(payload))
     claimed: dict[str, str] = saved["meta"]["claimed"]
@@ -111,6 +118,63 @@ async def test_keyed_jobs_leave_no_key_map_behind(redis_url: str, admin: aioredi
         [job] = await queue.claim(["q"], owner="w", lease_s=30)
         assert await queue.ack(job)
         assert not await admin.exists(key_map)
+    finally:
+        await queue.close()
+        await state.close()
+
+
+@pytest.mark.redis
+async def test_a_keyspace_from_before_dead_jobs_resumes_prunes_and_dead_letters(
+    redis_url: str, admin: aioredis.Redis
+) -> None:
+    """On a keyspace written before dead jobs and the settled-run index: a failed run resumes (failed step
+    pending with a fresh budget, attempts kept), the completed run (settled without an index entry) is still
+    found and pruned with its steps and attempt lists, and the job claimed before the upgrade is
+    dead-lettered by its old claim, listed, and retried into the waiting job with its key."""
+    prefix = parse_url(redis_url)[1]
+    claimed = await _restore_old_keyspace(admin, prefix, "redis_before_dead.json")
+    state, queue, _ = await open_pair(redis_url)
+    try:
+        assert await state.resume_run("old-failed") is True
+        b = await state.get_step("old-failed", "b")
+        assert (b.status, b.error, b.attempts, b.max_attempts) == ("pending", None, 1, 2)
+        every = await state.get_run_attempts("old-failed")
+        assert [len(every["a"]), len(every["b"])] == [1, 1] and every["b"][0].error is not None
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=10) == ["old-done"]
+        assert [run.run_id for run in await state.list_runs()] == ["old-failed"]
+        assert not await admin.keys(f"{prefix}:*old-done*")
+        old_claim = Job(claimed["id"], "orch", {}, attempts=int(claimed["attempts"]), owner=claimed["owner"])
+        assert await queue.dead_letter(old_claim, "forged") is True
+        [dead] = await queue.list_dead()
+        assert (dead.id, dead.payload, dead.attempts, dead.reason) == ("1", {"run_id": "old-failed"}, 1, "forged")
+        assert await queue.count("orch") == 1
+        assert await queue.retry_dead("1") is True
+        assert await queue.count("orch") == 1  # merged into the waiting job with its key
+        [job] = await queue.claim(["orch"], owner="new-worker", lease_s=30)
+        assert job.payload == {"run_id": "old-failed", "n": 2} and job.attempts == 1
+    finally:
+        await queue.close()
+        await state.close()
+
+
+@pytest.mark.redis
+async def test_runs_settled_without_an_index_entry_are_indexed_page_by_page_and_pruned_oldest_first(
+    redis_url: str, admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the settled-run index by last change lacks runs (an older pikku settled them), delete_runs
+    indexes them in pages of INDEX_PAGE first and then deletes oldest change first, as for indexed runs."""
+    monkeypatch.setattr(redis_store, "INDEX_PAGE", 2)
+    prefix = parse_url(redis_url)[1]
+    state, queue, _ = await open_pair(redis_url)
+    try:
+        for i in range(5):
+            await state.create_run(f"r{i}", "wf", "{}")
+        for i in (3, 1, 4, 0, 2):  # settled in another order than created
+            await state.complete_run(f"r{i}", "null")
+        await admin.delete(f"{prefix}:idx:u:completed")  # as if an older pikku had settled them
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=3) == ["r3", "r1", "r4"]
+        assert await admin.zcard(f"{prefix}:idx:u:completed") == 2
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=3) == ["r0", "r2"]
     finally:
         await queue.close()
         await state.close()

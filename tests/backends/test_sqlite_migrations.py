@@ -2,12 +2,16 @@
 
 ``data/sqlite_v2.sql`` is the SQL dump of a database written by the code before keyed jobs (schema
 version 2, commit d22d587): a running run with a done step, a claimed job (``old-worker``, attempt 1), a
-waiting job and a delayed one.
+waiting job and a delayed one. ``data/sqlite_v3.sql`` is one written by the code before dead jobs and run
+pruning (schema version 3, commit 45aafb7): a failed run (a done inline step, an rpc step that failed its
+one attempt), a completed run, a keyed job claimed by ``old-worker`` (attempt 1) and a waiting job with the
+same key.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from pikku._records import Job
@@ -40,6 +44,37 @@ async def test_a_version_2_database_is_migrated_and_its_data_still_works(tmp_pat
     finally:
         await backend.close()
     with sqlite3.connect(tmp_path / "old.sqlite3") as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+async def test_a_version_3_database_resumes_prunes_and_dead_letters_its_old_data(tmp_path: Path) -> None:
+    """After the upgrade to version 4 a run failed under version 3 resumes (its failed step pending with a
+    fresh budget, its attempts kept), an old completed run is pruned with its steps, and the job claimed
+    before the upgrade is dead-lettered by its old claim, listed, and retried into the waiting job with its
+    key (one job left)."""
+    url = _restore("sqlite_v3.sql", tmp_path / "v3.sqlite3")
+    backend = await open_backend(url)
+    state, queue = backend.state, backend.queue
+    try:
+        assert await state.resume_run("old-failed") is True
+        b = await state.get_step("old-failed", "b")
+        assert (b.status, b.error, b.attempts, b.max_attempts) == ("pending", None, 1, 2)
+        every = await state.get_run_attempts("old-failed")
+        assert [len(every["a"]), len(every["b"])] == [1, 1] and every["b"][0].error is not None
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=10) == ["old-done"]
+        assert [run.run_id for run in await state.list_runs()] == ["old-failed"]
+        old_claim = Job("1", "orch", {}, attempts=1, owner="old-worker")
+        assert await queue.dead_letter(old_claim, "forged") is True
+        [dead] = await queue.list_dead()
+        assert (dead.id, dead.payload, dead.attempts, dead.reason) == ("1", {"run_id": "old-failed"}, 1, "forged")
+        assert await queue.count("orch") == 1
+        assert await queue.retry_dead("1") is True
+        assert await queue.count("orch") == 1  # merged into the waiting job with its key
+        [job] = await queue.claim(["orch"], owner="new-worker", lease_s=30)
+        assert job.payload == {"run_id": "old-failed", "n": 2} and job.attempts == 1
+    finally:
+        await backend.close()
+    with sqlite3.connect(tmp_path / "v3.sqlite3") as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 

@@ -41,3 +41,22 @@ def test_a_shape_that_does_not_match_the_columns_is_refused(tmp_path: Path) -> N
     finally:
         db.checkpointer.stop()
         db.conn.close()
+
+
+def test_pruning_walks_the_settled_runs_index_in_order(tmp_path: Path) -> None:
+    """delete_runs' page of one status is read along the partial index runs_settled_by_update, already in
+    oldest-change-first order (no sort of every settled run per page), and a claim's form condition keeps
+    the step claim on the steps primary key."""
+    db = open_database(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+
+        def plan(text: str) -> str:
+            params = dict.fromkeys(re.findall(r":(\w+)", text))
+            return " | ".join(str(row[3]) for row in db.conn.execute(f"EXPLAIN QUERY PLAN {text}", params))
+
+        prune = plan(sql.RUNS_TO_DELETE_WITH_STATUS)
+        assert "runs_settled_by_update (status=? AND updated_at<?)" in prune and "TEMP B-TREE" not in prune
+        assert "(run_id=? AND name=?)" in plan(sql.CLAIM_STEP)
+    finally:
+        db.checkpointer.stop()
+        db.conn.close()

@@ -12,6 +12,13 @@ and get it written in on their first claim, so a later release keeps it.
 A keyed job's file stores its ``key``. A keyed enqueue, and the release of a keyed job, look for a waiting
 (unleased) job with that key under the queue's lock and merge into it, so across processes there is never
 more than one; a job file without a ``key`` (any written before keys existed) never merges.
+
+Dead jobs are files in ``<dir>/queue/dead/``, out of the directory claims and counts read. Dead-lettering
+writes the reason and time into the leased job file, then renames it there (one atomic step out of
+delivery; a crash before the rename leaves a leased job that is delivered again once its lease runs out).
+A retried one is written back as a new job (a new id: a delivery count reset to 0 must not make an old
+claim token valid again) into its dead file, which is then renamed into the queue; a keyed one merges into
+the job waiting with its key instead, like a keyed enqueue. All of it under the queue's lock.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 
 from pikku._clock import now
 from pikku._errors import CorruptStateError
-from pikku._records import Job
+from pikku._records import DeadJob, Job
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,20 @@ def _due(raw: dict[str, Any], t: float) -> bool:
     return bool(raw["run_at"] <= t and (raw["lease_until"] is None or raw["lease_until"] <= t))
 
 
+def _safe_id(job_id: str) -> bool:
+    """Whether ``job_id`` can name a job file (not empty, no path, not hidden)."""
+    return bool(job_id) and os.sep not in job_id and not job_id.startswith(".")
+
+
+def _dead(job_id: str, raw: dict[str, Any]) -> DeadJob:
+    """A dead job from its file (named by its id: a retry cut short leaves the new job's fields in it)."""
+    return DeadJob(job_id, raw["queue"], raw["payload"], raw["attempts"], raw["reason"], raw["died_at"])
+
+
+def _newest_death_first(dead: DeadJob) -> tuple[float, str]:
+    return -dead.died_at, dead.id
+
+
 def _absorb(path: Path, waiting: dict[str, Any], raw: dict[str, Any]) -> str:
     """The waiting keyed job takes ``raw``'s due time and priority where they are earlier; its id."""
     waiting.update(run_at=min(waiting["run_at"], raw["run_at"]), priority=min(_priority(waiting), _priority(raw)))
@@ -71,11 +92,19 @@ class FileQueue:
     def __init__(self, root: Path) -> None:
         self._dir = root / "queue"
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._dead = self._dir / "dead"
+        self._dead.mkdir(exist_ok=True)
         self._lock = make_lock(self._dir / "queue.lock")
         self._wakeup = asyncio.Event()
 
     def _path(self, job_id: str) -> Path:
         return self._dir / f"{job_id}.json"
+
+    def _dead_path(self, job_id: str) -> Path | None:
+        """The file of a dead job, or None for an id that cannot name one (a path, a hidden file)."""
+        if not _safe_id(job_id):
+            return None
+        return self._dead / f"{job_id}.json"
 
     def _scan(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Every readable job file; unreadable ones are logged and skipped so the others keep flowing."""
@@ -97,7 +126,7 @@ class FileQueue:
     def _held(self, job: Job) -> dict[str, Any] | None:
         """The stored job if ``job``'s claim still holds it (same owner and attempts, leased)."""
         path = self._path(job.id)
-        if not job.id or os.sep in job.id or job.id.startswith("."):
+        if not _safe_id(job.id):
             return None
         try:
             raw = read_json(path)
@@ -221,6 +250,67 @@ class FileQueue:
 
     async def count(self, queue: str | None = None) -> int:
         return sum(1 for _, raw in self._scan() if queue is None or raw["queue"] == queue)
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        with locked(self._lock):
+            raw = self._held(job)
+            if raw is None:
+                return False
+            path = self._path(job.id)
+            write_json(path, raw | {"reason": reason, "died_at": now()})  # still leased: no claim takes it
+            os.replace(path, self._dead / path.name)
+        return True
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        dead = []
+        for entry in os.scandir(self._dead):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue
+            try:
+                dead.append(_dead(entry.name.removesuffix(".json"), read_json(Path(entry.path))))
+            except FileNotFoundError:
+                continue  # retried or dropped meanwhile
+            except (CorruptStateError, KeyError, TypeError) as exc:
+                log.warning("skipping unreadable dead job file %s: %s", entry.path, exc)
+        dead.sort(key=_newest_death_first)
+        return dead[: max(limit, 0)]
+
+    async def retry_dead(self, job_id: str) -> bool:
+        path = self._dead_path(job_id)
+        if path is None:
+            return False
+        with locked(self._lock):
+            try:
+                dead = read_json(path)
+            except FileNotFoundError:
+                return False
+            t = now()
+            raw = {"id": uuid.uuid4().hex, "queue": dead["queue"], "payload": dead["payload"], "attempts": 0}
+            raw |= {"run_at": t, "priority": t, "lease_until": None, "owner": None}
+            found = None if dead.get("key") is None else self._waiting(dead["queue"], dead["key"])
+            if found is not None:
+                _absorb(*found, raw)
+                path.unlink()
+            else:
+                if dead.get("key") is not None:
+                    raw["key"] = dead["key"]
+                # The new job, whole, before it enters the queue (still listed as dead, should the rename
+                # never come: a later retry takes it again).
+                write_json(path, raw | {"seq": next_seq(), "reason": dead["reason"], "died_at": dead["died_at"]})
+                os.replace(path, self._path(raw["id"]))
+        self._wakeup.set()
+        return True
+
+    async def drop_dead(self, job_id: str) -> bool:
+        path = self._dead_path(job_id)
+        if path is None:
+            return False
+        with locked(self._lock):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+        return True
 
     async def close(self) -> None:
         return None

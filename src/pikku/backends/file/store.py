@@ -9,7 +9,12 @@ is refused with TypeError before anything is written.
 ``<dir>/running/`` indexes the runs that may be running (an empty file per run), so that the recovery
 sweep's listing of running runs reads those files only, however many settled runs the directory holds.
 Each store rebuilds the index from the run files now and then (RECONCILE_S), so a marker lost to a power
-cut, or a run written by an older pikku, is found again.
+cut, or a run written by an older pikku, is found again. A marker is made and removed only under its run's
+lock (create, resume; settle, delete, and the listing's removal of a marker a crash left behind), so a
+resume racing any of them cannot leave a running run without one.
+
+``delete_runs`` reads every run file to choose its page, then deletes each chosen run under its lock after
+checking it again: the run file (steps and attempts are in it), its marker, and last its lock file.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +40,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     claim_owner,
     refuse_ack,
@@ -142,16 +148,35 @@ class FileStateStore:
         with _checked(path):
             return read(doc)
 
-    def _change(self, run_id: str, change: Callable[[Doc], tuple[T, bool]]) -> T:
-        """Read-modify-write the run file under its lock; ``change`` says whether to write."""
+    def _change(
+        self,
+        run_id: str,
+        change: Callable[[Doc], tuple[T, bool]],
+        after: Callable[[Path, T], None] | None = None,
+    ) -> T:
+        """Read-modify-write the run file under its lock; ``change`` says whether to write. ``after`` (given
+        the run file's path and the result) runs once the file is written, still under the lock."""
         path = self._path(run_id)
-        with locked(make_lock(path.with_suffix(".lock"))):
-            doc = self._load(run_id, path)
+        lock_path = path.with_suffix(".lock")
+        with locked(make_lock(lock_path)):
+            try:
+                doc = self._load(run_id, path)
+            except RunNotFoundError:
+                # No such run (never, or deleted): leave no lock file behind. The unlink is the last thing
+                # done under the lock; a process that waited on it finds the file gone and locks a new one.
+                lock_path.unlink(missing_ok=True)
+                raise
             with _checked(path):
                 result, dirty = change(doc)
             if dirty:
                 write_json(path, doc)
+            if after is not None:
+                after(path, result)
         return result
+
+    def _marker(self, path: Path) -> Path:
+        """The running index's marker of the run whose file is ``path``."""
+        return self._running / path.stem
 
     # -- records
     @staticmethod
@@ -219,8 +244,9 @@ class FileStateStore:
         last = self._reconciled_at
         rebuild = running_only and (last is None or time.monotonic() - last >= RECONCILE_S)
         paths: Iterator[Path] = self._dir.glob("*.json")
-        if rebuild:  # a run once seen settled stays settled: its file is not read again
-            paths = (p for p in paths if p.stem not in self._settled)
+        if rebuild:  # a run seen settled is not read again, unless it has a marker (resumed since)
+            marked = {marker.name for marker in self._running.iterdir()}
+            paths = (p for p in paths if p.stem not in self._settled or p.stem in marked)
         elif running_only:
             paths = (self._dir / f"{m.name}.json" for m in self._running.iterdir())
         for path in paths:
@@ -234,17 +260,33 @@ class FileStateStore:
                 log.warning("skipping unreadable run file %s: %s", path, exc)
                 continue
             if running_only:
-                marker = self._running / path.stem
+                marker = self._marker(path)
                 if run.status in SETTLED_RUN_STATUSES:
                     self._settled.add(path.stem)
-                    marker.unlink(missing_ok=True)  # left by a crash between the settle and its unlink
+                    if marker.exists():  # left by a crash between a settle's write and its unlink
+                        self._drop_marker_if_settled(run.run_id)
                     continue
+                self._settled.discard(path.stem)
                 if rebuild:
                     marker.touch()
             yield run, seq
         if rebuild:
             self._drop_orphan_markers()
             self._reconciled_at = time.monotonic()
+
+    def _drop_marker_if_settled(self, run_id: str) -> None:
+        """Remove the marker of a run found settled, looking again under the run's lock: a resume (which
+        makes the marker under that lock) cannot come in between the look and the unlink."""
+
+        def change(doc: Doc) -> tuple[bool, bool]:
+            return doc["run"]["status"] in SETTLED_RUN_STATUSES, False
+
+        def after(path: Path, settled: bool) -> None:
+            if settled:
+                self._marker(path).unlink(missing_ok=True)
+
+        with suppress(RunNotFoundError, CorruptStateError):  # deleted meanwhile (marker and all), or unreadable
+            self._change(run_id, change, after)
 
     def _drop_orphan_markers(self) -> None:
         """Markers whose run file never came (a crash inside create_run), once they are a minute old: a
@@ -264,11 +306,12 @@ class FileStateStore:
             doc["lock"] = None  # a settled run needs no lock
             return True, True
 
-        settled = self._change(run_id, change)
-        stem = self._path(run_id).stem
-        (self._running / stem).unlink(missing_ok=True)
-        self._settled.add(stem)
-        return settled
+        def after(path: Path, _settled: bool) -> None:
+            # Under the lock: a resume, which makes the marker under it, cannot come in before the unlink.
+            self._marker(path).unlink(missing_ok=True)
+            self._settled.add(path.stem)
+
+        return self._change(run_id, change, after)
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:
         return self._settle(run_id, "completed", output_json, None)
@@ -369,10 +412,14 @@ class FileStateStore:
 
         return self._change(run_id, change)
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
         def change(doc: Doc) -> tuple[StepRecord | None, bool]:
             step, t = self._step(doc, run_id, name), now()
             if doc["run"]["status"] in SETTLED_RUN_STATUSES:  # a settled run's steps are never claimed
+                return None, False
+            if form is not None and step["form"] != form:  # a step of another form is left as it is
                 return None, False
             expired = step["status"] == "running" and (step["lease_until"] or 0.0) <= t
             if step["status"] not in ("pending", "scheduled") and not expired:
@@ -465,6 +512,74 @@ class FileStateStore:
             return [StepAttempt(**_with_error(raw)) for raw in doc["attempts"].get(name, [])]
 
         return self._read(run_id, read)
+
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        def read(doc: Doc) -> dict[str, list[StepAttempt]]:
+            attempts = doc["attempts"]
+            return {name: [StepAttempt(**_with_error(raw)) for raw in attempts.get(name, [])] for name in doc["steps"]}
+
+        return self._read(run_id, read)
+
+    # -- operating runs
+    async def resume_run(self, run_id: str) -> bool:
+        """One read-modify-write under the run's lock (one winner); the run's marker is made before the
+        file says running, so the running index never misses it."""
+
+        def change(doc: Doc) -> tuple[bool, bool]:
+            run = doc["run"]
+            if run["status"] not in ("failed", "cancelled"):
+                return False, False
+            t = now()
+            run.update(status="running", error=None, updated_at=t)
+            for step in doc["steps"].values():
+                if step["status"] == "failed":
+                    step.update(status="pending", error=None, lease_owner=None, lease_until=None, updated_at=t)
+                    step["max_attempts"] = step["attempts"] + step["max_attempts"]
+            self._marker(self._path(run_id)).touch()
+            return True, True
+
+        resumed = self._change(run_id, change)
+        if resumed:
+            self._settled.discard(self._path(run_id).stem)
+        return resumed
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        wanted = set(statuses) - {"running"}
+        if not wanted or limit <= 0:
+            return []
+        found = [
+            (run.updated_at, seq, run.run_id)
+            for run, seq in self._runs(running_only=False)
+            if run.status in wanted and run.updated_at < before
+        ]
+        found.sort()  # oldest change first; ties in creation order
+        deleted: list[str] = []
+        for _, _, run_id in found:
+            if len(deleted) == limit:
+                break
+            if self._delete_run(run_id, wanted, before):
+                deleted.append(run_id)
+        return deleted
+
+    def _delete_run(self, run_id: str, wanted: set[RunStatus], before: float) -> bool:
+        """Delete the run if, looked at again under its lock, it is still of a wanted status and older than
+        ``before`` (a run resumed meanwhile is running: kept). The lock file goes last, still held."""
+
+        def change(doc: Doc) -> tuple[bool, bool]:
+            run = doc["run"]
+            return run["status"] in wanted and run["updated_at"] < before, False
+
+        def after(path: Path, doomed: bool) -> None:
+            if doomed:
+                path.unlink()
+                self._marker(path).unlink(missing_ok=True)
+                self._settled.discard(path.stem)
+                path.with_suffix(".lock").unlink(missing_ok=True)
+
+        try:
+            return self._change(run_id, change, after)
+        except (RunNotFoundError, CorruptStateError):  # deleted meanwhile, or unreadable: not this call's
+            return False
 
     async def close(self) -> None:
         return None

@@ -11,6 +11,9 @@ stream with one consumer group holding the leased jobs.
   queue and claim) and then ranked by priority with the ready jobs.
 * ack: ``XACK`` + ``XDEL``; release: the same, then back onto the ready set (keeping its priority) or the
   delayed set.
+* dead_letter: the same as ack, the job kept in a dead job hash and the ``P:dead`` set instead (one script),
+  so it is never claimed or counted again; retry_dead enqueues it again as a new job (merging like any
+  keyed enqueue), drop_dead deletes it.
 
 Why not stream order: see :mod:`pikku.backends.redis.scripts`.
 
@@ -33,7 +36,7 @@ import redis.exceptions
 from redis.asyncio.client import PubSub
 
 from pikku._errors import BackendUnavailableError
-from pikku._records import Enqueue, Job
+from pikku._records import DeadJob, Enqueue, Job
 from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups
 from pikku.backends.redis.connection import RedisDatabase
 
@@ -76,6 +79,22 @@ class _ClaimedRow(NamedTuple):
             lease_until=float(self.lease_until),
             owner=owner,
             receipt=str(self.attempts),
+        )
+
+
+class _DeadRow(NamedTuple):
+    """One row of the list_dead script's reply."""
+
+    id: str
+    queue: str
+    payload: str
+    attempts: str
+    reason: str
+    died_at: str
+
+    def dead(self) -> DeadJob:
+        return DeadJob(
+            self.id, self.queue, json.loads(self.payload), int(self.attempts), self.reason, float(self.died_at)
         )
 
 
@@ -214,6 +233,21 @@ class RedisQueue:
 
     async def count(self, queue: str | None = None) -> int:
         return int(await self._db.script("COUNT", *_queues_arg(None if queue is None else [queue])))
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        return await self._held("DEAD_LETTER", job, reason)
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        if limit <= 0:
+            return []
+        rows = await self._db.script("LIST_DEAD", limit)
+        return [_DeadRow(*row).dead() for row in rows]
+
+    async def retry_dead(self, job_id: str) -> bool:
+        return bool(await self._db.script("RETRY_DEAD", job_id))
+
+    async def drop_dead(self, job_id: str) -> bool:
+        return bool(await self._db.script("DROP_DEAD", job_id))
 
     async def prune_consumers(self, idle_s: float, *, owners: Sequence[str] = ()) -> int:
         """Remove consumers that hold no job and are ``owners`` or idle ``idle_s``; how many went."""

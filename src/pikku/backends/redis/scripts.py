@@ -13,6 +13,10 @@ Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis
 * ``P:att:<len>:<run_id>:<step>`` list of attempts, ``started[\\tended\\terror_json]``
 * ``P:idx``, ``P:idx:s:<status>``, ``P:idx:w:<workflow>``, ``P:idx:ws:<status>:<workflow>``
                                sorted sets of run ids scored by creation sequence (list_runs, newest first)
+* ``P:idx:u:<status>``         settled runs of a status scored by their last change (delete_runs, oldest
+                               first); kept with ``P:idx:s:<status>`` by settle, resume and delete. Runs settled
+                               by a pikku from before it are brought in by ``index_settled.lua`` when
+                               ``delete_runs`` finds the two sets' sizes differ
 * ``P:r:<queue>``              ready (due, unleased) jobs, zset scored by priority; the member is the job's
                                zero-padded ``run_at:id``, so equal priorities go by (run_at, id)
 * ``P:q:<queue>``              stream of delivered (leased) jobs (entry field ``j`` = job id), consumer group
@@ -26,6 +30,10 @@ Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis
                                a claim takes the job's key out, a release puts it back or merges the job
                                into the one waiting. Keyspaces from before keyed jobs have no such hash:
                                their jobs have no key and never merge
+* ``P:x:<id>``                 dead job hash: q p a k (as the job's), why (the reason), t (when it died); the
+                               job hash and every queue set and stream entry of it are gone
+* ``P:dead``                   dead job ids, zset scored by the time they died (list_dead, newest first).
+                               Keyspaces from before dead jobs have neither: they have no dead jobs
 * ``P:queues``, ``P:jobseq``, ``P:runseq``; pub/sub channel ``P:wake`` (payload: queue name)
 
 Why a ready zset and not stream order: a stream is FIFO and ``XREADGROUP`` delivers only its next entries,
@@ -65,6 +73,10 @@ PIECES: dict[str, tuple[str, ...]] = {
     "COUNT": (*_QUEUE, "count"),
     "NEXT_DUE": (*_QUEUE, "next_due"),
     "PRUNE_CONSUMERS": (*_QUEUE, "prune_consumers"),
+    "DEAD_LETTER": (*_QUEUE, "dead_letter"),
+    "LIST_DEAD": ("list_dead",),
+    "RETRY_DEAD": (*_QUEUE, "retry_dead"),
+    "DROP_DEAD": ("drop_dead",),
     "CREATE_RUN": (*_STATE, "create_run"),
     "SETTLE_RUN": ("common", "state", "settle_run"),
     "LIST_RUNS": ("list_runs",),
@@ -74,6 +86,10 @@ PIECES: dict[str, tuple[str, ...]] = {
     "MOVE_STEP": ("common", "state", "move_step"),
     "RENEW_STEP": ("common", "renew_step"),
     "SETTLE_STEP": (*_STATE, "settle_step"),
+    "RUN_ATTEMPTS": ("state", "run_attempts"),
+    "RESUME_RUN": ("common", "state", "resume_run"),
+    "DELETE_RUNS": ("state", "delete_runs"),
+    "INDEX_SETTLED": ("index_settled",),
 }
 
 

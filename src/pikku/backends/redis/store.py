@@ -1,14 +1,15 @@
 """Redis state store.
 
 Reads are single commands or one pipelined round trip; every conditional transition (run create and
-settle, run lock, step insert, claim, schedule, lease renewal, complete, fail) is one Lua script, so exactly
-one of two racing workers wins, and create_run/insert_step/complete/fail enqueue the hand-off job inside the
-same script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
+settle, run lock, step insert, claim, schedule, lease renewal, complete, fail, resume, delete) is one Lua
+script, so exactly one of two racing workers wins, and create_run/insert_step/complete/fail enqueue the
+hand-off job inside the same script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
@@ -20,6 +21,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     claim_owner,
     refuse_ack,
@@ -33,6 +35,8 @@ __all__ = ["RedisStateStore"]
 _RUN_FIELDS = ("workflow", "status", "input", "output", "error", "created_at", "updated_at")
 #: The hand-off arguments of a script call that enqueues nothing (see ``enqueue_args``).
 _NO_JOB = ("", "", "0", "", "")
+#: How many runs one call of ``index_settled.lua`` looks at (each call is atomic, and short).
+INDEX_PAGE = 1000
 
 
 def _error_json(error: ErrorInfo | None) -> str:
@@ -141,6 +145,17 @@ def _new_step_fields(step: NewStep) -> list[str]:
         "wake": None if step.wake_at is None else repr(float(step.wake_at)),
     }
     return [x for k, v in values.items() if v is not None for x in (k, v)]
+
+
+def _attempts(run_id: str, name: str, entries: list[str]) -> list[StepAttempt]:
+    """A step's attempts from its attempt list (``started[\tended\terror_json]`` each)."""
+    where = f"redis attempts {run_id!r}/{name!r}"
+    attempts = []
+    for n, entry in enumerate(entries, start=1):
+        started, _, rest = entry.partition("\t")
+        ended, _, err = rest.partition("\t")
+        attempts.append(StepAttempt(n, float(started), _float(ended or None), _error(err, where)))
+    return attempts
 
 
 class RedisStateStore:
@@ -299,12 +314,15 @@ class RedisStateStore:
             raise StepNotFoundError(run_id, name)
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
-        code, *_ = await self._db.script("MOVE_STEP", run_id, name, "schedule", "", "0")
+        code, *_ = await self._db.script("MOVE_STEP", run_id, name, "schedule", "", "0", "")
         self._check(code, run_id, name)
         return bool(code)
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
-        code, *fields = await self._db.script("MOVE_STEP", run_id, name, "claim", owner, repr(float(lease_s)))
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
+        lease = repr(float(lease_s))
+        code, *fields = await self._db.script("MOVE_STEP", run_id, name, "claim", owner, lease, form or "")
         self._check(code, run_id, name)
         return _step_from_list(run_id, name, fields) if code == 1 else None
 
@@ -386,13 +404,44 @@ class RedisStateStore:
             raise RunNotFoundError(run_id)
         if not step_exists:
             raise StepNotFoundError(run_id, name)
-        where = f"redis attempts {run_id!r}/{name!r}"
-        attempts = []
-        for n, entry in enumerate(entries, start=1):
-            started, _, rest = entry.partition("\t")
-            ended, _, err = rest.partition("\t")
-            attempts.append(StepAttempt(n, float(started), _float(ended or None), _error(err, where)))
-        return attempts
+        return _attempts(run_id, name, entries)
+
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        """One script reads every step's attempt list (a consistent snapshot, one round trip)."""
+        reply = await self._db.script("RUN_ATTEMPTS", run_id)
+        if reply is None:
+            raise RunNotFoundError(run_id)
+        names, lists = reply[0::2], reply[1::2]
+        return {name: _attempts(run_id, name, entries) for name, entries in zip(names, lists, strict=True)}
+
+    # -- operating runs
+    async def resume_run(self, run_id: str) -> bool:
+        code = await self._db.script("RESUME_RUN", run_id)
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return bool(code)
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        """One script chooses and deletes the page. Its first call also reports the statuses whose index by
+        last change misses runs settled by an older pikku; those are indexed first (page by page), then
+        the page is deleted without that check, so runs an older pikku settles meanwhile cannot hold it up."""
+        wanted = sorted(set(statuses) - {"running"})
+        if not wanted or limit <= 0:
+            return []
+        cutoff = repr(float(before))
+        code, *rest = await self._db.script("DELETE_RUNS", cutoff, limit, "1", *wanted)
+        if code == 0:
+            for status in rest:
+                await self._index_settled(status)
+            code, *rest = await self._db.script("DELETE_RUNS", cutoff, limit, "0", *wanted)
+        return [str(run_id) for run_id in rest]
+
+    async def _index_settled(self, status: str) -> None:
+        after = ""
+        while True:
+            after = await self._db.script("INDEX_SETTLED", status, after, INDEX_PAGE)
+            if not after:
+                return
 
     async def close(self) -> None:
         if not self._closed:

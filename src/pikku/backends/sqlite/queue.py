@@ -8,6 +8,10 @@ claim (an expired lease that was claimed again, even by the same owner) can no l
 Keyed jobs: the partial unique index ``jobs_waiting_by_key`` holds the waiting (unleased) jobs that have a
 key, so an enqueue merges into the waiting job with ``ON CONFLICT`` in the insert itself, a claim takes a
 job out of the index by leasing it, and a release merges into a waiting job before it could break it.
+
+Dead jobs move to the ``dead_jobs`` table in the transaction that dead-letters them, so claims and counts,
+which read ``jobs`` only, never see them. A retried one is enqueued again as a new job (a new id: a
+delivery count reset to 0 must not make an old claim token valid again), merging like any keyed enqueue.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pikku._clock import now
-from pikku._records import Enqueue, Job
+from pikku._records import DeadJob, Enqueue, Job
 from pikku.backends.sqlite import statements as sql
 from pikku.backends.sqlite.database import Database, Params, dumps, insert_job
 
@@ -29,6 +33,18 @@ POLL_S = 0.025
 def _job(row: sql.JobRow) -> Job:
     payload = json.loads(row.payload_json)
     return Job(str(row.id), row.queue, payload, row.attempts, row.run_at, row.lease_until, row.owner)
+
+
+def _dead(row: sql.DeadJobRow) -> DeadJob:
+    return DeadJob(str(row.id), row.queue, json.loads(row.payload_json), row.attempts, row.reason, row.died_at)
+
+
+def _dead_id(job_id: str) -> dict[str, Any]:
+    """The parameter that names a dead job (an id that is no number names none)."""
+    try:
+        return {"id": int(job_id)}
+    except ValueError:
+        return {"id": -1}
 
 
 def _claim_order(row: sql.JobRow) -> tuple[float, float, int]:
@@ -137,6 +153,31 @@ class SQLiteQueue:
         else:
             row = self._db.row(sql.COUNT_JOBS_OF_QUEUE, {"queue": queue}, sql.Count)
         return int(row.n) if row else 0
+
+    async def dead_letter(self, job: Job, reason: str) -> bool:
+        with self._db.write() as db:
+            moved = db.rowcount(sql.DEAD_LETTER_JOB, _claim_token(job) | {"reason": reason, "now": now()}) > 0
+            if moved:
+                db.rowcount(sql.ACK_JOB, _claim_token(job))
+        return moved
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        return [_dead(row) for row in self._db.rows(sql.LIST_DEAD_JOBS, {"limit": max(limit, 0)}, sql.DeadJobRow)]
+
+    async def retry_dead(self, job_id: str) -> bool:
+        t = now()
+        with self._db.write() as db:
+            dead = db.row(sql.TAKE_DEAD_JOB, _dead_id(job_id), sql.RetriedJobRow)
+            if dead is not None:  # payload_json as stored: the queue never re-encodes it
+                again = {"queue": dead.queue, "payload_json": dead.payload_json, "run_at": t, "priority": None}
+                db.row(sql.INSERT_JOB, again | {"key": dead.key}, sql.Id)
+        if dead is None:
+            return False
+        self._db.wakeup.set()
+        return True
+
+    async def drop_dead(self, job_id: str) -> bool:
+        return self._db.rowcount(sql.DROP_DEAD_JOB, _dead_id(job_id)) > 0
 
     async def close(self) -> None:
         if not self._closed:

@@ -93,6 +93,29 @@ class AttemptRow(NamedTuple):
     error_json: str | None
 
 
+class RunAttemptRow(NamedTuple):
+    """One attempt of one step of a run (``RUN_ATTEMPTS``): a step without attempt rows has one row whose
+    attempt columns are None; a run without steps, one row whose columns are all None."""
+
+    name: str | None
+    form: StepForm
+    status: StepStatus
+    attempts: int
+    created_at: float
+    attempt: int | None
+    started_at: float
+    ended_at: float | None
+    error_json: str | None
+
+
+class RunToDelete(NamedTuple):
+    """A run ``delete_runs`` may delete, and its place in the oldest-change-first order."""
+
+    run_id: str
+    updated_at: float
+    seq: int
+
+
 class JobRow(NamedTuple):
     id: int
     queue: str
@@ -102,6 +125,23 @@ class JobRow(NamedTuple):
     lease_until: float | None
     owner: str | None
     priority: float
+
+
+class DeadJobRow(NamedTuple):
+    id: int
+    queue: str
+    payload_json: str
+    attempts: int
+    reason: str
+    died_at: float
+
+
+class RetriedJobRow(NamedTuple):
+    """What a retried dead job is enqueued with again."""
+
+    queue: str
+    payload_json: str
+    key: str | None
 
 
 # -- schema -------------------------------------------------------------------------------------------
@@ -219,11 +259,12 @@ UPDATE steps SET status = 'scheduled', updated_at = :now
 WHERE run_id = :run_id AND name = :name AND status = 'pending'
 """
 
-# Claimable: pending or scheduled, or running under an expired lease, of a run that is still running.
+# Claimable: pending or scheduled, or running under an expired lease, of a run that is still running; with
+# a :form (a queue job claims only rpc steps), only a step of that form.
 CLAIM_STEP = """
 UPDATE steps SET status = 'running', lease_owner = :owner, lease_until = :lease_until,
     attempts = attempts + 1, updated_at = :now
-WHERE run_id = :run_id AND name = :name
+WHERE run_id = :run_id AND name = :name AND (:form IS NULL OR form = :form)
     AND (status IN ('pending', 'scheduled') OR (status = 'running' AND COALESCE(lease_until, 0) <= :now))
     AND EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id AND status = 'running')
 RETURNING run_id, name, form, status, rpc_name, data_json, result_json, result_type, error_json,
@@ -254,6 +295,33 @@ WHERE run_id = :run_id AND name = :name AND status NOT IN ('done', 'failed')
 RETURNING attempts
 """
 
+# -- operating runs -----------------------------------------------------------------------------------
+
+# resume_run: the run first (its condition decides), then, in the same transaction, its failed steps: each
+# pending again with a fresh budget of as many attempts as it had, its attempt rows kept.
+RESUME_RUN = """
+UPDATE runs SET status = 'running', error_json = NULL, updated_at = :now
+WHERE run_id = :run_id AND status IN ('failed', 'cancelled')
+"""
+RESUME_FAILED_STEPS = """
+UPDATE steps SET status = 'pending', error_json = NULL, lease_owner = NULL, lease_until = NULL,
+    max_attempts = attempts + max_attempts, updated_at = :now
+WHERE run_id = :run_id AND status = 'failed'
+"""
+
+# delete_runs: for each status asked for, its oldest runs (walked in order along runs_settled_by_update:
+# `status <> 'running'` is that partial index's own condition, and keeps a running run out whatever
+# :status says); the oldest of them all are then deleted with their attempts and steps, in the same
+# transaction. :run_ids is a JSON array.
+RUNS_TO_DELETE_WITH_STATUS = """
+SELECT run_id, updated_at, rowid AS seq FROM runs
+WHERE status <> 'running' AND status = :status AND updated_at < :before
+ORDER BY updated_at, rowid LIMIT :limit
+"""
+DELETE_ATTEMPTS_OF_RUNS = "DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
+DELETE_STEPS_OF_RUNS = "DELETE FROM steps WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
+DELETE_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
+
 # -- attempts -----------------------------------------------------------------------------------------
 
 START_ATTEMPT = """
@@ -268,6 +336,17 @@ WHERE run_id = :run_id AND name = :name AND attempt = :attempt AND ended_at IS N
 GET_ATTEMPTS = """
 SELECT attempt, started_at, ended_at, error_json FROM attempts
 WHERE run_id = :run_id AND name = :name ORDER BY attempt
+"""
+
+# Every attempt of every step of a run in one query. The run row is joined so that "no such run" (no row)
+# and "no steps yet" differ; a step without attempt rows (inserted done, or not attempted) comes as one row
+# whose attempt columns are NULL.
+RUN_ATTEMPTS = """
+SELECT s.name, s.form, s.status, s.attempts, s.created_at, a.attempt, a.started_at, a.ended_at, a.error_json
+FROM runs r
+LEFT JOIN steps s ON s.run_id = r.run_id
+LEFT JOIN attempts a ON a.run_id = s.run_id AND a.name = s.name
+WHERE r.run_id = :run_id ORDER BY s.rowid, a.attempt
 """
 
 # -- jobs ---------------------------------------------------------------------------------------------
@@ -357,3 +436,23 @@ WHERE id = :id AND owner = :owner AND attempts = :attempts AND lease_until IS NO
 
 COUNT_JOBS = "SELECT COUNT(*) AS n FROM jobs"
 COUNT_JOBS_OF_QUEUE = "SELECT COUNT(*) AS n FROM jobs WHERE queue = :queue"
+
+# -- dead jobs ----------------------------------------------------------------------------------------
+
+# dead_letter: the claim's job moves to dead_jobs (this copy, then ACK_JOB's delete, in one transaction).
+DEAD_LETTER_JOB = """
+INSERT INTO dead_jobs (id, queue, payload_json, attempts, key, reason, died_at)
+SELECT id, queue, payload_json, attempts, key, :reason, :now FROM jobs
+WHERE id = :id AND owner = :owner AND attempts = :attempts AND lease_until IS NOT NULL
+"""
+
+LIST_DEAD_JOBS = """
+SELECT id, queue, payload_json, attempts, reason, died_at FROM dead_jobs
+ORDER BY died_at DESC, id DESC LIMIT :limit
+"""
+
+# retry_dead: taken out of dead_jobs, then enqueued again with INSERT_JOB (due now, no delivery yet), where
+# a keyed one merges into a waiting job with its key as any keyed enqueue does.
+TAKE_DEAD_JOB = "DELETE FROM dead_jobs WHERE id = :id RETURNING queue, payload_json, key"
+
+DROP_DEAD_JOB = "DELETE FROM dead_jobs WHERE id = :id"

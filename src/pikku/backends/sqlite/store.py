@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -24,6 +25,7 @@ from pikku._records import (
     RunRecord,
     RunStatus,
     StepAttempt,
+    StepForm,
     StepRecord,
     attempt_of_done_insert,
     claim_owner,
@@ -103,6 +105,10 @@ def _step(row: sql.StepRow) -> StepRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _oldest_change_first(row: sql.RunToDelete) -> tuple[float, int]:
+    return row.updated_at, row.seq
 
 
 def _attempt(row: sql.AttemptRow) -> StepAttempt:
@@ -292,9 +298,11 @@ class SQLiteStateStore:
         self._require_step(run_id, name)
         return False
 
-    async def claim_step(self, run_id: str, name: str, owner: str, lease_s: float) -> StepRecord | None:
+    async def claim_step(
+        self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
+    ) -> StepRecord | None:
         t = now()
-        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t}
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t, "form": form}
         with self._db.write() as db:
             row = db.row(sql.CLAIM_STEP, params, sql.StepRow)
             if row is not None:
@@ -379,6 +387,55 @@ class SQLiteStateStore:
         if not rows:
             return attempt_of_done_insert(await self.get_step(run_id, name))
         return [_attempt(row) for row in rows]
+
+    async def get_run_attempts(self, run_id: str) -> dict[str, list[StepAttempt]]:
+        rows = self._db.rows(sql.RUN_ATTEMPTS, {"run_id": run_id}, sql.RunAttemptRow)
+        if not rows:
+            raise RunNotFoundError(run_id)
+        every: dict[str, list[StepAttempt]] = {}
+        for row in rows:
+            if row.name is None:  # the run has no steps
+                continue
+            attempts = every.setdefault(row.name, [])
+            if row.attempt is not None:
+                attempts.append(StepAttempt(row.attempt, row.started_at, row.ended_at, _error(row.error_json)))
+            else:  # no attempt rows: a step inserted done has its one attempt on the step (see get_attempts)
+                step = StepRecord(
+                    run_id, row.name, row.form, row.status, attempts=row.attempts, created_at=row.created_at
+                )
+                attempts += attempt_of_done_insert(step)
+        return every
+
+    # -- operating runs
+    async def resume_run(self, run_id: str) -> bool:
+        """One transaction: the run back to running (the condition that picks one winner), then its failed steps."""
+        params = {"run_id": run_id, "now": now()}
+        with self._db.write() as db:
+            resumed = db.rowcount(sql.RESUME_RUN, params) > 0
+            if resumed:
+                db.rowcount(sql.RESUME_FAILED_STEPS, params)
+        if not resumed:
+            self._require_run(run_id)
+        return resumed
+
+    async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
+        """One transaction: the page of runs is chosen and deleted with its steps and attempts, so no write
+        in between can make a chosen run running again."""
+        if limit <= 0:
+            return []
+        with self._db.write() as db:
+            chosen: list[sql.RunToDelete] = []
+            for status in set(statuses) - {"running"}:
+                params = {"status": status, "before": before, "limit": limit}
+                chosen += db.rows(sql.RUNS_TO_DELETE_WITH_STATUS, params, sql.RunToDelete)
+            chosen.sort(key=_oldest_change_first)
+            run_ids = [row.run_id for row in chosen[:limit]]
+            if run_ids:
+                doomed = {"run_ids": dumps(run_ids)}
+                db.rowcount(sql.DELETE_ATTEMPTS_OF_RUNS, doomed)
+                db.rowcount(sql.DELETE_STEPS_OF_RUNS, doomed)
+                db.rowcount(sql.DELETE_RUNS, doomed)
+        return run_ids
 
     async def close(self) -> None:
         if not self._closed:

@@ -1,5 +1,6 @@
 -- ARGV: P, run_id, status, output_json|'', error_json|''. 1 settled (the run lock cleared: a settled run
--- needs none), 0 already settled, -1 no run.
+-- needs none), 0 already settled, -1 no run. The run joins its status's P:idx:u index, scored by the time
+-- it settled (delete_runs walks it oldest first).
 local P, run, status = ARGV[1], ARGV[2], ARGV[3]
 local rk = P .. ':run:' .. run
 local current, workflow, seq = unpack(redis.call('HMGET', rk, 'status', 'workflow', 'seq'))
@@ -13,4 +14,5 @@ for i, f in ipairs({'output', 'error'}) do
 end
 index(P, 'rem', run, 'running', workflow, seq)
 index(P, 'add', run, status, workflow, seq)
+redis.call('ZADD', P .. ':idx:u:' .. status, ts, run)
 return 1

@@ -14,3 +14,12 @@ local function index(P, op, run, status, workflow, seq)
     if op == 'add' then redis.call('ZADD', key, seq, run) else redis.call('ZREM', key, run) end
   end
 end
+-- Every step of a steps hash: name -> status (a step's fields are '<name>:<field>'; only its status field
+-- ends in ':status', whatever the name holds).
+local function step_statuses(sk)
+  local found, flat = {}, redis.call('HGETALL', sk)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], -7) == ':status' then found[string.sub(flat[i], 1, -8)] = flat[i + 1] end
+  end
+  return found
+end

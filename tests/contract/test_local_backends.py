@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import sqlite3
 from pathlib import Path
@@ -12,6 +13,8 @@ from pikku._errors import BackendURLError, CorruptStateError
 from pikku.backends import open_backend
 from pikku.backends._urls import path_from_url
 from pikku.backends.file.store import file_stem
+
+MIGRATIONS = importlib.resources.files("pikku.backends.sqlite") / "migrations"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +113,8 @@ async def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
         await second.close()
     with sqlite3.connect(tmp_path / "nested" / "dir" / "db.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        newest = max(int(f.name[:4]) for f in MIGRATIONS.iterdir() if f.name.endswith(".sql"))
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(newest,)]
 
 
 async def test_sqlite_garbage_file_is_corrupt_state(tmp_path: Path) -> None:

@@ -9,8 +9,6 @@ import os
 import time
 from typing import Any
 
-import pytest
-
 from pikku._errors import RunNotFoundError
 from pikku._records import ErrorInfo, NewStep
 from pikku.backends import open_backend
@@ -190,17 +188,6 @@ async def test_dead_jobs_are_listed_newest_first_up_to_the_limit(queue: JobQueue
     assert [d.reason for d in await queue.list_dead()] == ["third", "second", "first"]
 
 
-@pytest.fixture
-def keeps_keys(backend_kind: str, request: pytest.FixtureRequest) -> None:
-    """The memory queue's retry_dead enqueues the dead job without its key (``DeadJob`` has none, and the
-    memory backend is the reference, outside this change): expected to fail there until it keeps it. Strict,
-    so the mark goes once it does."""
-    if backend_kind == "memory":
-        reason = "memory/queue.py retry_dead re-enqueues a dead keyed job without its key"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.usefixtures("keeps_keys")
 async def test_a_retried_keyed_job_merges_into_the_job_waiting_with_its_key(queue: JobQueue) -> None:
     """A dead keyed job put back while a job with its queue and key waits adds nothing: the waiting job
     stays, with its payload, and is due no later than now."""
@@ -212,7 +199,6 @@ async def test_a_retried_keyed_job_merges_into_the_job_waiting_with_its_key(queu
     assert (job.id, job.payload) == (waiting, {"n": 2})
 
 
-@pytest.mark.usefixtures("keeps_keys")
 async def test_a_retried_keyed_job_keeps_its_key(queue: JobQueue) -> None:
     """A dead keyed job put back with no job waiting with its key waits under that key again: the next
     enqueue with the key merges into it."""

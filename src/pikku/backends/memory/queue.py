@@ -20,6 +20,7 @@ class MemoryQueue:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._dead: dict[str, DeadJob] = {}
+        self._dead_keys: dict[str, str | None] = {}
         self._seq: dict[str, int] = {}
         self._priority: dict[str, float] = {}
         self._keys: dict[str, str] = {}  # job id -> key, for keyed jobs
@@ -157,7 +158,8 @@ class MemoryQueue:
         held = self._held(job)
         if held is None:
             return False
-        del self._jobs[held.id]
+        self._dead_keys[held.id] = self._keys.get(held.id)  # a retried keyed job waits under its key again
+        self._drop(held.id)
         self._dead[held.id] = DeadJob(held.id, held.queue, copy.deepcopy(held.payload), held.attempts, reason, now())
         return True
 
@@ -168,10 +170,11 @@ class MemoryQueue:
         dead = self._dead.pop(job_id, None)
         if dead is None:
             return False
-        self.enqueue_now(dead.queue, dead.payload)
+        self.enqueue_now(dead.queue, dead.payload, key=self._dead_keys.pop(job_id, None))
         return True
 
     async def drop_dead(self, job_id: str) -> bool:
+        self._dead_keys.pop(job_id, None)
         return self._dead.pop(job_id, None) is not None
 
     def next_due_at(self, queues: Sequence[str] | None = None) -> float | None:

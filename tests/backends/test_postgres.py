@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 import random
@@ -498,6 +499,30 @@ async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> Non
     finally:
         await queue.close()
         await state.close()
+
+
+async def test_a_caller_cancelled_while_its_connection_goes_back_loses_no_connection(pg_url: str) -> None:
+    """psycopg_pool's putconn can wait (its lock) and a cancellation there loses the connection for good;
+    pikku returns connections in a task of its own, so a caller cancelled just then loses nothing."""
+    db = await open_database(f"{pg_url}&pool_min=1&pool_max=1&pool_timeout=1")
+    db.acquire()
+    real_putconn = db.pool.putconn
+
+    async def slow_putconn(conn: Any) -> None:
+        await asyncio.sleep(0.2)  # where the pool waits for its lock when many return at once
+        await real_putconn(conn)
+
+    db.pool.putconn = slow_putconn  # type: ignore[method-assign]
+    try:
+        caller = asyncio.ensure_future(db.fetchone("SELECT 1 AS one", ()))
+        await asyncio.sleep(0.1)  # the statement is done; its connection is on its way back
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+        assert await asyncio.wait_for(db.fetchone("SELECT 2 AS two", ()), 2.0) == {"two": 2}
+    finally:
+        db.pool.putconn = real_putconn  # type: ignore[method-assign]
+        await db.release()
 
 
 async def test_a_cancelled_caller_leaves_its_connection_usable(pg_url: str) -> None:

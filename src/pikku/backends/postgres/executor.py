@@ -9,9 +9,9 @@ name, and the reply is awaited on the event loop's reader for the socket (``Asyn
 :mod:`psycopg.pq`). Server errors raise psycopg's classes with psycopg's messages, looked up by SQLSTATE
 (:func:`psycopg.errors.lookup`). Only documented psycopg APIs are used.
 
-It pays rent: ``cursor.execute(..., prepare=True)`` instead costs 1.22x the CPU per inline step and
-1.18x per remote step (client and server together) and drains 0.85x the steps/s of a remote 10-step
-drain (bench/NOTES.md, "Architecture: fast paths"); tests/backends/test_pg_executor_equivalence.py holds
+It pays rent: ``cursor.execute(..., prepare=True)`` instead costs 1.22-1.24x the CPU per inline step
+and 1.18x per remote step (client and server together) and drains 0.79-0.88x the steps/s (bench/NOTES.md,
+"Architecture: fast paths"); tests/backends/test_pg_executor_equivalence.py holds
 it to the same rows, errors and cancellation outcome as that plain path.
 
 Only ``%s`` and ``%(name)s`` placeholders are understood (and ``%%`` for a literal ``%``), which is all

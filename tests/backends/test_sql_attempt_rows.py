@@ -31,6 +31,7 @@ async def test_sqlite_writes_no_attempt_row_for_a_done_insert(tmp_path: Path) ->
 
 
 async def test_postgres_writes_no_attempt_row_for_a_done_insert(pg_url: str) -> None:
+    """On PostgreSQL only the step inserted claimed has an attempt row; the one inserted done has none."""
     state = await postgres.open_state(pg_url)
     try:
         await _exercise(state)

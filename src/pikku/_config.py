@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pikku._errors import ConfigError
+from pikku._duration import parse_duration
+from pikku._engine.retention import Retention
+from pikku._errors import ConfigError, PikkuError
+from pikku._records import SETTLED_RUN_STATUSES, RunStatus
 
 DEFAULT_STATE_URL = "sqlite:///.pikku-data/pikku.sqlite3"
 
@@ -25,6 +28,8 @@ class PikkuConfig:
     state_url: str = DEFAULT_STATE_URL
     queue_url: str | None = None
     settings: dict[str, float | int | bool] = field(default_factory=dict)
+    #: ``[tool.pikku.settings] retention``: what workers prune now and then (None: they never prune).
+    retention: Retention | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,6 +94,8 @@ SETTING_KEYS = frozenset(
 )
 #: Settings that are switches (TOML booleans), not numbers.
 SWITCH_KEYS = frozenset({"local_steps"})
+#: Settings of the workers' periodic pruning (a duration, a list of statuses, a duration).
+RETENTION_KEYS = frozenset({"retention", "retention_status", "retention_interval"})
 
 
 def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int | bool]:
@@ -98,6 +105,8 @@ def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int | bool
             f"{path}: [tool.pikku.settings] must be a table", hint="[tool.pikku.settings]\nstep_lease = 30"
         )
     for key, value in raw.items():
+        if key in RETENTION_KEYS:
+            continue
         if key in SWITCH_KEYS:
             if not isinstance(value, bool):
                 raise ConfigError(
@@ -107,13 +116,49 @@ def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int | bool
         if key not in SETTING_KEYS:
             raise ConfigError(
                 f"{path}: [tool.pikku.settings] has unknown key {key!r}",
-                hint=f"known keys: {', '.join(sorted(SETTING_KEYS | SWITCH_KEYS))}",
+                hint=f"known keys: {', '.join(sorted(SETTING_KEYS | SWITCH_KEYS | RETENTION_KEYS))}",
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(
                 f"{path}: [tool.pikku.settings] {key} must be a number >= 0, not {value!r}", hint=f"{key} = 30"
             )
-    return dict(raw)
+    return {k: v for k, v in raw.items() if k not in RETENTION_KEYS}
+
+
+def _retention(path: Path, table: dict[str, Any]) -> Retention | None:
+    """``retention = "30d"`` (with ``retention_status`` and ``retention_interval``), or None when unset."""
+    raw = table.get("settings", {})
+    if "retention" not in raw:
+        for key in sorted(RETENTION_KEYS & set(raw)):
+            raise ConfigError(
+                f"{path}: [tool.pikku.settings] {key} needs retention", hint='retention = "30d"  # prune older runs'
+            )
+        return None
+    where = f"{path}: [tool.pikku.settings]"
+    older_than = _duration(where, "retention", raw["retention"])
+    interval = _duration(where, "retention_interval", raw.get("retention_interval", 3600.0))
+    statuses = raw.get("retention_status", ["completed"])
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    settled = sorted(SETTLED_RUN_STATUSES)
+    if not isinstance(statuses, list) or not statuses or any(s not in SETTLED_RUN_STATUSES for s in statuses):
+        raise ConfigError(
+            f"{where} retention_status must list settled run statuses, not {raw['retention_status']!r}",
+            hint=f"choose from {', '.join(settled)} (active runs are never pruned)",
+        )
+    if interval <= 0:
+        raise ConfigError(f"{where} retention_interval must be more than 0", hint='retention_interval = "1h"')
+    chosen: tuple[RunStatus, ...] = tuple(dict.fromkeys(statuses))
+    return Retention(older_than=older_than, statuses=chosen, interval=interval)
+
+
+def _duration(where: str, key: str, value: Any) -> float:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ConfigError(f"{where} {key} must be a duration, not {value!r}", hint=f'{key} = "30d"')
+    try:
+        return parse_duration(value)
+    except PikkuError as exc:
+        raise ConfigError(f"{where} {key}: {exc.message}", hint=exc.hint) from None
 
 
 def load_config(start: Path | None = None) -> PikkuConfig:
@@ -143,5 +188,6 @@ def load_config(start: Path | None = None) -> PikkuConfig:
         state_url=table.get("state_url", DEFAULT_STATE_URL),
         queue_url=table.get("queue_url"),
         settings=_settings(path, table),
+        retention=_retention(path, table),
         raw=dict(table),
     )

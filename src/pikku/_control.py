@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.fork import fork
 from pikku._engine.history import export_history
 from pikku._engine.jobs import orchestrate_job
+from pikku._engine.retention import prune
 from pikku._errors import ConfigError, InvalidInputError, RunNotFoundError
 from pikku._logcontext import get_logger
 from pikku._records import DeadJob, RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
@@ -27,7 +27,6 @@ log = get_logger("pikku.control")
 #: Characters a caller-chosen run id may not hold: ``@`` names schedule ticks, ``/`` child runs.
 RESERVED_IN_RUN_IDS = ("@", "/")
 MAX_PAGE = 500
-PRUNE_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +170,8 @@ async def prune_runs(older_than: str | float, status: Sequence[str] = ("complete
     statuses: list[RunStatus] = [checked for s in status if (checked := check_status(s)) is not None]
     if "running" in statuses:
         raise InvalidInputError("running runs are never pruned", hint="prune completed, failed or cancelled runs")
-    cutoff = now() - parse_duration(older_than)
     runtime = await get_runtime()
-    deleted = 0
-    while True:
-        page = await runtime.engine.state.delete_runs(before=cutoff, statuses=statuses, limit=PRUNE_PAGE)
-        deleted += len(page)
-        if len(page) < PRUNE_PAGE:
-            return deleted
+    return await prune(runtime.engine.state, parse_duration(older_than), statuses)
 
 
 async def fork_run(run_id: str, from_step: str) -> str:

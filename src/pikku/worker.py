@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pikku._engine.engine import ACKED, Engine
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import SweepCursor, recover
+from pikku._engine.retention import Retention, prune_once
 from pikku._errors import BackendUnavailableError
 from pikku._logcontext import get_logger
 from pikku._records import Job
@@ -35,6 +36,7 @@ class Worker:
         stop_grace: float = 10.0,
         recovery_interval: float | None = 30.0,
         recovery_stale_after: float = 300.0,
+        retention: Retention | None = None,
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
@@ -45,6 +47,7 @@ class Worker:
         self.stop_grace = stop_grace
         self.recovery_interval = recovery_interval
         self.recovery_stale_after = recovery_stale_after
+        self.retention = retention
         self._sweep = SweepCursor()  # where the next recovery sweep resumes
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -53,14 +56,16 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight."""
-        sweeper = asyncio.ensure_future(self._recovery_loop()) if self.recovery_interval else None
+        chores = [asyncio.ensure_future(self._recovery_loop())] if self.recovery_interval else []
+        if self.retention is not None:
+            chores.append(asyncio.ensure_future(self._retention_loop(self.retention)))
         try:
             while not self.stopping.is_set():
                 if not await self._fill() and not self.stopping.is_set():
                     await self._idle()
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for chore in chores:
+                chore.cancel()
             await self._drain()
 
     async def _recovery_loop(self) -> None:
@@ -73,6 +78,12 @@ class Worker:
                 await recover(self.engine, stale_after=self.recovery_stale_after, cursor=self._sweep)
             except Exception:
                 log.exception("recovery sweep failed; trying again later")
+
+    async def _retention_loop(self, retention: Retention) -> None:
+        """Now and then, delete settled runs past their retention (``[tool.pikku.settings] retention``)."""
+        while True:
+            await asyncio.sleep(retention.interval * random.uniform(0.5, 1.5))  # jittered like the sweep
+            await prune_once(self.engine.state, retention)
 
     def serves(self, queue: str) -> bool:
         """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""

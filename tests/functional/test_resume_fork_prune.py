@@ -11,9 +11,11 @@ import pytest
 import pikku
 from pikku import pikku_func, wire_workflow
 from pikku._engine.recovery import SweepCursor, recover
+from pikku._engine.retention import Retention, prune_once
 from pikku._runtime import Runtime
 from pikku.testing import settle
 from pikku.wiring import WorkflowClient
+from pikku.worker import Worker
 
 CALLS: collections.Counter[str] = collections.Counter()
 BROKEN: set[str] = set()
@@ -123,3 +125,47 @@ async def test_prune_deletes_old_settled_runs_and_never_a_running_one(rt: Runtim
     assert [r.run_id for r in (await pikku.list_runs()).runs] == [sleeping.run_id]
     with pytest.raises(pikku.InvalidInputError):
         await pikku.prune_runs("1d", status=("running",))
+
+
+async def test_a_worker_with_retention_prunes_old_settled_runs_now_and_then(rt: Runtime) -> None:
+    """A worker given a Retention deletes settled runs of the chosen statuses once they are old enough,
+    again and again, and leaves active runs and other statuses alone."""
+    BROKEN.add("b")
+    failed = await WorkflowClient("rf-chain").start(None)
+    await settle(rt, [failed.run_id])
+    BROKEN.clear()
+    done = [await WorkflowClient("rf-chain").start(None) for _ in range(2)]
+    await settle(rt, [h.run_id for h in done])
+    sleeping = await WorkflowClient("rf-sleepy").start(None)
+    await asyncio.sleep(0.05)
+    retention = Retention(older_than=0.02, statuses=("completed",), interval=0.02)
+    worker = Worker(rt.engine, retention=retention, recovery_interval=None, poll_interval=0.01)
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await _until_listed(lambda ids: not set(ids) & {h.run_id for h in done})
+        later = await WorkflowClient("rf-chain").start(None)  # completes under the worker, pruned in turn
+        await _until_listed(lambda ids: later.run_id not in ids)
+    finally:
+        worker.stop()
+        await task
+    left = {r.run_id: r.status for r in (await pikku.list_runs()).runs}
+    assert left == {failed.run_id: "failed", sleeping.run_id: "running"}
+
+
+async def _until_listed(done: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done([r.run_id for r in (await pikku.list_runs()).runs]):
+        assert loop.time() < deadline, "retention did not prune in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_prune_once_logs_and_survives_a_failing_store(rt: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    """A store error during a worker's prune is logged and the worker keeps going (returns 0)."""
+
+    class Broken:
+        async def delete_runs(self, **_: Any) -> list[str]:
+            raise ConnectionError("db down")
+
+    assert await prune_once(Broken(), Retention(older_than=1.0)) == 0  # type: ignore[arg-type]
+    assert "retention: pruning failed" in caplog.text

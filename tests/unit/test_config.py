@@ -73,3 +73,50 @@ def test_local_steps_switch_reaches_the_engine(tmp_path: Path) -> None:
     assert engine_settings(load_config(_write(tmp_path, "[tool.pikku]\n"))).local_steps is True
     cfg = load_config(_write(tmp_path, "[tool.pikku]\n[tool.pikku.settings]\nlocal_steps = false\n"))
     assert engine_settings(cfg).local_steps is False
+
+
+def test_retention_settings_make_a_retention(tmp_path: Path) -> None:
+    """retention, retention_status and retention_interval become the workers' Retention; engine settings
+    stay free of them."""
+    body = (
+        '[tool.pikku.settings]\nstep_lease = 2\nretention = "30d"\n'
+        'retention_status = ["completed", "cancelled"]\nretention_interval = "10m"\n'
+    )
+    cfg = load_config(_write(tmp_path, body))
+    assert cfg.retention is not None
+    assert (cfg.retention.older_than, cfg.retention.statuses, cfg.retention.interval) == (
+        30 * 86400.0,
+        ("completed", "cancelled"),
+        600.0,
+    )
+    assert set(cfg.settings) == {"step_lease"}
+    assert engine_settings(cfg).step_lease == 2
+
+
+def test_without_retention_workers_never_prune(tmp_path: Path) -> None:
+    """No retention key: no Retention, and the default status is completed only when it is set."""
+    assert load_config(_write(tmp_path, "[tool.pikku]\n")).retention is None
+    only = load_config(_write(tmp_path, "[tool.pikku.settings]\nretention = 60\n")).retention
+    assert only is not None and only.statuses == ("completed",) and only.interval == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('retention = "soon"', "retention: invalid duration 'soon'"),
+        ("retention = true", "retention must be a duration"),
+        ('retention = "1d"\nretention_status = ["running"]', "retention_status must list settled run statuses"),
+        ('retention = "1d"\nretention_status = ["done"]', "retention_status must list settled run statuses"),
+        ('retention = "1d"\nretention_status = []', "retention_status must list settled run statuses"),
+        ('retention = "1d"\nretention_interval = 0', "retention_interval must be more than 0"),
+        ('retention_status = ["failed"]', "retention_status needs retention"),
+    ],
+)
+def test_retention_mistakes_name_the_key(tmp_path: Path, body: str, message: str) -> None:
+    """A bad retention setting is a ConfigError naming pyproject.toml and the key, with a fix."""
+    _write(tmp_path, f"[tool.pikku.settings]\n{body}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert message in str(info.value)
+    assert "pyproject.toml" in str(info.value)
+    assert info.value.hint

@@ -86,6 +86,7 @@ async def _serve(
         stop_grace=stop_grace,
         recovery_interval=float(sweep.get("recovery_interval", 30.0)) or None,
         recovery_stale_after=float(sweep.get("recovery_stale_after", 300.0)),
+        retention=config.retention,
     )
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)

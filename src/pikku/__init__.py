@@ -22,6 +22,8 @@ from pikku._control import (
 from pikku._engine.engine import Settings, current_step
 from pikku._errors import (
     BackendUnavailableError,
+    ChildWorkflowCancelledError,
+    ChildWorkflowFailedError,
     ConfigError,
     CorruptStateError,
     InvalidInputError,
@@ -51,6 +53,8 @@ from pikku.worker import Worker
 
 __all__ = [
     "BackendUnavailableError",
+    "ChildWorkflowCancelledError",
+    "ChildWorkflowFailedError",
     "ConfigError",
     "CorruptStateError",
     "ErrorInfo",

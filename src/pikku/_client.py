@@ -13,7 +13,9 @@ from typing import Any, Generic, TypeVar
 
 from pikku import _control, _serde
 from pikku._errors import WorkflowCancelledError, WorkflowFailedError, WorkflowTimeoutError
+from pikku._hooks import HOOKS
 from pikku._records import ErrorInfo, RunRecord, RunStatus, StepRecord
+from pikku._registry import get_workflow
 from pikku._runtime import get_runtime
 from pikku._sync import run_sync
 
@@ -32,6 +34,12 @@ class WorkflowRun(Generic[O]):
     error: ErrorInfo | None
     created_at: float
     updated_at: float
+    #: The run that started this one as a child (``workflow.call_workflow`` / ``start_workflow``).
+    parent_run_id: str | None = None
+    #: The run this one was forked from (``pikku.fork_run``).
+    forked_from: str | None = None
+    #: Why the run was cancelled (``cancel(reason=...)``), while it is cancelled.
+    cancel_reason: str | None = None
 
 
 class WorkflowHandle(Generic[O]):
@@ -81,7 +89,8 @@ class WorkflowHandle(Generic[O]):
         return run_sync(self.result(timeout))
 
     async def cancel(self, reason: str | None = None) -> bool:
-        """End the run as ``cancelled``; False when it had settled already (see :func:`pikku.cancel_run`)."""
+        """End the run (and its running child runs) as ``cancelled``, keeping ``reason``; False when it had
+        settled already (see :func:`pikku.cancel_run`)."""
         return await _control.cancel_run(self.run_id, reason)
 
 
@@ -139,6 +148,9 @@ class WorkflowClient(Generic[I, O]):
             record.error,
             record.created_at,
             record.updated_at,
+            record.parent_run_id,
+            record.forked_from,
+            record.cancel_reason,
         )
 
     def start_sync(self, data: I, *, run_id: str | None = None) -> WorkflowHandle[O]:
@@ -148,3 +160,12 @@ class WorkflowClient(Generic[I, O]):
     def get_run_sync(self, run_id: str) -> WorkflowRun[O]:
         """Blocking :meth:`get_run` for sync callers."""
         return run_sync(self.get_run(run_id))
+
+
+def child_handle(workflow: str, run_id: str) -> WorkflowHandle[Any]:
+    """The handle ``workflow.start_workflow`` returns: typed by the child workflow's input and output."""
+    wf = get_workflow(workflow)
+    return WorkflowClient[Any, Any](workflow, wf.function.input_type, wf.function.output_type).handle(run_id)
+
+
+HOOKS.handle = child_handle

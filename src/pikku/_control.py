@@ -6,6 +6,7 @@ Everything here reads and writes through the store contract, so it works alike o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,15 @@ class RunSummary:
     output: Any
     error_code: str | None
     error_message: str | None
+    #: The run that started this one as a child (``workflow.call_workflow`` / ``start_workflow``).
+    parent_run_id: str | None = None
+    #: The run this one was forked from (``pikku.fork_run``).
+    forked_from: str | None = None
+    #: Why the run was cancelled (``cancel_run(reason=...)``), while it is cancelled.
+    cancel_reason: str | None = None
+    #: The run's child runs, oldest first: filled by :func:`get_run` (one more indexed read), empty in
+    #: the pages of :func:`list_runs`.
+    children: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +115,18 @@ async def list_runs(
 
 
 async def get_run(run_id: str) -> RunSummary:
-    """One run as :func:`list_runs` shows it; RunNotFoundError for an unknown id."""
+    """One run as :func:`list_runs` shows it, with its children; RunNotFoundError for an unknown id."""
     runtime = await get_runtime()
-    return _summary(await runtime.engine.state.get_run(run_id))
+    state = runtime.engine.state
+    summary = _summary(await state.get_run(run_id))
+    children = tuple(child.run_id for child in await state.list_children(run_id))
+    return dataclasses.replace(summary, children=children)
+
+
+async def list_children(run_id: str) -> list[RunSummary]:
+    """The run's child runs, oldest first, as :func:`list_runs` shows runs; RunNotFoundError."""
+    runtime = await get_runtime()
+    return [_summary(child) for child in await runtime.engine.state.list_children(run_id)]
 
 
 async def get_steps(run_id: str) -> list[StepView]:
@@ -130,25 +149,25 @@ async def export_run(run_id: str) -> dict[str, Any]:
 
 
 async def cancel_run(run_id: str, reason: str | None = None) -> bool:
-    """End a running run as ``cancelled``. False (and nothing changes) when it had settled already.
+    """End a running run as ``cancelled``, keeping ``reason`` (``cancel_reason`` of the run). False (and
+    the run unchanged) when it had settled already.
 
     No new step is dispatched after this; a step body already running finishes, its result is stored,
-    and the pass it hands off to finds the run settled. ``result()`` raises WorkflowCancelledError.
+    and the pass it hands off to finds the run settled. ``result()`` raises WorkflowCancelledError. Its
+    running child runs are cancelled too (recursively), with the reason "parent run ... was cancelled";
+    a child cancelled on its own makes its parent's ``call_workflow`` raise ChildWorkflowCancelledError.
     """
     runtime = await get_runtime()
-    state = runtime.engine.state
-    await state.get_run(run_id)  # RunNotFoundError for an unknown id
-    cancelled = await state.cancel_run(run_id)
-    if cancelled:
-        log.info("run %s cancelled%s", run_id, f": {reason}" if reason else "")
-    return cancelled
+    await runtime.engine.state.get_run(run_id)  # RunNotFoundError for an unknown id
+    return await runtime.engine.cancel(run_id, reason)
 
 
 async def resume_run(run_id: str) -> bool:
     """A ``failed`` or ``cancelled`` run becomes ``running`` again and a pass is queued: its done steps
     are kept, its failed step runs again with a fresh attempt budget, its error is cleared (also for
-    failures with no failed step: non-determinism, an invalid output). False when the run is running
-    already; InvalidInputError for a completed run (there is nothing left to do)."""
+    failures with no failed step: non-determinism, an invalid output). Child runs that were cancelled
+    because this run was are resumed with it. False when the run is running already; InvalidInputError
+    for a completed run (there is nothing left to do)."""
     runtime = await get_runtime()
     engine = runtime.engine
     run = await engine.state.get_run(run_id)
@@ -161,6 +180,10 @@ async def resume_run(run_id: str) -> bool:
         return False
     await engine.put(orchestrate_job(get_workflow(run.workflow), run_id, run.created_at))
     log.info("run %s resumed", run_id)
+    # Children its cancel cancelled go on too, so that steps waiting for them are not failed by it.
+    children = await engine.children.resume_cascaded(run_id)
+    if children:
+        log.info("run %s: child runs resumed with it: %s", run_id, ", ".join(children))
     return True
 
 
@@ -212,6 +235,9 @@ def _summary(record: RunRecord) -> RunSummary:
         output,
         error.code if error else None,
         error.message if error else None,
+        parent_run_id=record.parent_run_id,
+        forked_from=record.forked_from,
+        cancel_reason=record.cancel_reason,
     )
 
 
@@ -249,6 +275,7 @@ __all__ = [
     "fork_run",
     "get_run",
     "get_steps",
+    "list_children",
     "list_dead_jobs",
     "list_runs",
     "prune_runs",

@@ -200,6 +200,48 @@ class StepFailedError(PikkuError):
         super().__init__(f"step {step!r} of run {run_id!r} failed: {error.type}: {error.message}")
 
 
+class ChildWorkflowFailedError(PikkuError):
+    """A child run (``workflow.call_workflow``) ended failed: raised in the parent at the call, where it can
+    be caught. ``error`` is the child's stored error; ``child_code`` and ``child_message`` its code and
+    message; ``child_run_id`` the child (``<parent run id>/<step>``)."""
+
+    code = "PIKKU_CHILD_WORKFLOW_FAILED"
+
+    def __init__(self, run_id: str, step: str, child_run_id: str, error: Any) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.child_run_id = child_run_id
+        self.error = error
+        super().__init__(
+            f"child run {child_run_id!r} (step {step!r} of run {run_id!r}) {self._ended}: "
+            f"{error.type}{f' [{error.code}]' if error.code else ''}: {error.message}",
+            hint=f"see why with `pikku runs show {child_run_id}`; catch {type(self).__name__} to go on without it",
+        )
+
+    _ended = "failed"
+
+    @property
+    def child_code(self) -> str | None:
+        """The child's error code (a PikkuError's ``code``), or None for a plain exception."""
+        code: str | None = self.error.code
+        return code
+
+    @property
+    def child_message(self) -> str:
+        """The child's error message."""
+        message: str = self.error.message
+        return message
+
+
+class ChildWorkflowCancelledError(ChildWorkflowFailedError):
+    """A child run (``workflow.call_workflow``) was cancelled before it finished: raised in the parent at
+    the call. A subclass of :class:`ChildWorkflowFailedError` (the child gave no output either way), so
+    ``except ChildWorkflowFailedError`` catches both; catch this one first to tell them apart."""
+
+    code = "PIKKU_CHILD_WORKFLOW_CANCELLED"
+    _ended = "was cancelled"
+
+
 class WorkflowFailedError(PikkuError):
     """Raised by ``handle.result()`` when the run ended in failure; carries the stored error."""
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
 StepStatus = Literal["pending", "scheduled", "running", "done", "failed"]
-StepForm = Literal["rpc", "inline", "sleep", "marker"]
+StepForm = Literal["rpc", "inline", "sleep", "marker", "child"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "completed", "failed", "cancelled")
 SETTLED_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -54,6 +54,14 @@ class RunRecord:
     error: ErrorInfo | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: The run that started this one as a child (``workflow.call_workflow`` / ``start_workflow``), or None.
+    parent_run_id: str | None = None
+    #: The run this one was forked from (``pikku.fork_run``), or None.
+    forked_from: str | None = None
+    #: Why the run was cancelled (``cancel_run(reason=...)``), while it is cancelled; None otherwise.
+    cancel_reason: str | None = None
+    #: How many times the run was resumed (``pikku.resume_run``): each failure episode is told apart by it.
+    resumes: int = 0
 
 
 @dataclass(slots=True)

@@ -164,7 +164,7 @@ FAILURES = [
 ]
 _INSERT_DEFAULTS = {"rpc_name": None, "data_json": None, "result_json": None, "result_type": None}
 _INSERT_DEFAULTS |= {"attempts": 0, "max_attempts": 1, "wake_at": None}
-_RUN_DEFAULTS = {"lock_owner": None, "lock_lease": None}
+_RUN_DEFAULTS = {"lock_owner": None, "lock_lease": None, "parent_run_id": None, "forked_from": None}
 
 
 @pytest.mark.parametrize(("query", "params"), [pytest.param(q, p, id=i) for i, q, p in FAILURES])

@@ -294,8 +294,9 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         "mark_step_scheduled": (statements.MARK_STEP_SCHEDULED, {"run_id": "r123", "name": "a"}),
         "settle run": (
             statements.SETTLE_RUN,
-            {"run_id": "r123", "status": "completed", "output_json": "1", "error_json": None},
+            {"run_id": "r123", "status": "completed", "output_json": "1", "error_json": None, "cancel_reason": None},
         ),
+        "list_children": (statements.LIST_CHILDREN, {"run_id": "r123"}),
         "acquire_run_lock": (statements.ACQUIRE_RUN_LOCK, {"run_id": "r123", "owner": "w", "lease_s": 30.0}),
         "lock_run": (statements.LOCK_RUN, {"run_id": "r124", "owner": "w", "lease_s": 30.0}),
         "get_attempts": (statements.GET_ATTEMPTS, {"run_id": "r123", "name": "a"}),

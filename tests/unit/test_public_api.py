@@ -7,6 +7,8 @@ import pikku
 
 APPLICATION_NAMES = [
     "BackendUnavailableError",
+    "ChildWorkflowCancelledError",
+    "ChildWorkflowFailedError",
     "ConfigError",
     "CorruptStateError",
     "ErrorInfo",

@@ -1,4 +1,4 @@
-"""``services.workflow`` during one replay pass: ``do`` and ``sleep``.
+"""``services.workflow`` during one replay pass: ``do``, ``sleep``, ``call_workflow`` and ``start_workflow``.
 
 A pass starts from the step states read once by the engine. A step already done returns its stored
 value; a step not done is dispatched (remote RPC), executed here (inline form, or inline mode), or waited
@@ -16,13 +16,17 @@ from pikku import _serde
 from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
+from pikku._engine.children import STARTED, child_error, child_output, child_run_id
 from pikku._errors import (
+    ChildWorkflowFailedError,
+    InvalidInputError,
     InvalidStepNameError,
     NonDeterminismError,
     PayloadTooLargeError,
     StepFailedError,
     StepSerializationError,
     UnknownRPCError,
+    UnknownWorkflowError,
     WorkflowAsyncException,
 )
 from pikku._hooks import HOOKS
@@ -76,6 +80,14 @@ class StepHost(Protocol):
         """Record a ``marker`` step (a patch taken), done (once)."""
         ...
 
+    async def start_child(self, run: RunRecord, name: str, workflow: str, data: Any, detached: bool) -> StepRecord:
+        """Create the child run ``<run id>/<name>`` (once) and record the ``child`` step for it."""
+        ...
+
+    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
+        """The ``child`` step, settled from its child run once that has settled; None while it runs."""
+        ...
+
 
 class BackendFault(BaseException):
     """A store or queue error met inside a pass, carried past user code (which cannot catch it)."""
@@ -86,7 +98,16 @@ class BackendFault(BaseException):
 
 
 # What the engine raises on purpose for the workflow to see; anything else from the engine is a fault.
-_WORKFLOW_FACING = (StepFailedError, NonDeterminismError, UnknownRPCError, StepSerializationError, PayloadTooLargeError)
+_WORKFLOW_FACING = (
+    StepFailedError,
+    NonDeterminismError,
+    UnknownRPCError,
+    StepSerializationError,
+    PayloadTooLargeError,
+    ChildWorkflowFailedError,
+    UnknownWorkflowError,
+    InvalidInputError,
+)
 
 
 async def _guard(op: Awaitable[T]) -> T:
@@ -126,6 +147,8 @@ class WorkflowContext:
         self._warned_insert = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: Child runs this pass waits for (``call_workflow``): an inline driver drives them itself.
+        self.waiting_children: list[str] = []
 
     @property
     def run_id(self) -> str:
@@ -250,6 +273,52 @@ class WorkflowContext:
         if (rec.wake_at or 0.0) > now():
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
         await _guard(self._host.end_sleep(self.run_id, name))
+
+    async def call_workflow(self, name: str, workflow: str, data: Any = None, *, description: str | None = None) -> Any:
+        """Run the wired workflow ``workflow`` as a child and return its output (a durable wait: the pass
+        pauses, holding no worker or lock, until the child settles). The child's run id is
+        ``<this run id>/<name>``. ChildWorkflowFailedError when the child failed (its error code and
+        message on it), ChildWorkflowCancelledError (a subclass) when it was cancelled."""
+        rec = await self._child_step(name, workflow, data, detached=False)
+        if rec.status == "scheduled":
+            settled = await _guard(self._host.child_outcome(self.run_id, rec.name))
+            if settled is None:
+                self.waiting_children.append(child_run_id(self.run_id, rec.name))
+                raise self._pause(f"waiting for child run {child_run_id(self.run_id, rec.name)!r}")
+            self._steps[rec.name] = rec = settled
+        if rec.status == "failed":
+            raise child_error(self.run_id, rec)
+        return child_output(rec, workflow)
+
+    async def start_workflow(
+        self, name: str, workflow: str, data: Any = None, *, description: str | None = None
+    ) -> Any:
+        """Start the wired workflow ``workflow`` as a child without waiting for it; its handle (a
+        ``WorkflowHandle``). The child's run id is ``<this run id>/<name>``, so it starts once."""
+        rec = await self._child_step(name, workflow, data, detached=True)
+        child = child_run_id(self.run_id, rec.name)
+        return HOOKS.handle(workflow, child) if HOOKS.handle is not None else child
+
+    async def _child_step(self, name: str, workflow: str, data: Any, *, detached: bool) -> StepRecord:
+        """The ``child`` step ``name``: the recorded one (checked against what the code does now), or a new
+        one with its child run started. A first ``call_workflow`` pauses right after (the child runs)."""
+        self._track()
+        if self._unwritten_markers:
+            await self._write_markers()
+        name = self._reach(name)
+        rec = self._steps.get(name)
+        if rec is not None:
+            self._check_replay(rec, "child", workflow)
+            if (rec.result_type == STARTED) != detached:
+                ways = ("a started child step", "a child step waited for")
+                raise NonDeterminismError(self.run_id, name, ways[not detached], ways[detached])
+            return rec
+        rec = await _guard(self._host.start_child(self._run, name, workflow, data, detached))
+        self._steps[name] = rec
+        if not detached and rec.status == "scheduled":
+            self.waiting_children.append(child_run_id(self.run_id, name))
+            raise self._pause(f"started child run {child_run_id(self.run_id, name)!r}")
+        return rec
 
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:
@@ -412,4 +481,8 @@ def _marker_name(patch_id: str) -> str:
 
 
 def _describe(form: str, rpc_name: str | None) -> str:
-    return f"an rpc step calling {rpc_name!r}" if form == "rpc" else f"an {form} step"
+    if form == "rpc":
+        return f"an rpc step calling {rpc_name!r}"
+    if form == "child":
+        return f"a child step running workflow {rpc_name!r}"
+    return f"an {form} step"

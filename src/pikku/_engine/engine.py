@@ -9,6 +9,7 @@ Inline mode: the caller of ``start`` drives the passes itself and every step run
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pikku import _clock, _serde
 from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall
+from pikku._engine.children import Children, cascade_reason
 from pikku._engine.context import BackendFault, WorkflowContext
 from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
@@ -95,6 +97,8 @@ class Outcome:
     wake_at: float | None = None
     #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
     acked: bool = False
+    #: The child runs a paused pass waits for (``workflow.call_workflow``): an inline driver drives them.
+    children: tuple[str, ...] = ()
 
 
 #: What :meth:`Engine.handle_job` returns when the job was acknowledged by the transition that ended its
@@ -128,6 +132,7 @@ class Engine:
             self.settings.step_lease,
             self.settings.payload_limit,
         )
+        self.children = Children(self)
         # Runs with a pass in progress in this engine. The run lock is re-entrant for its owner (renewals,
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
@@ -207,6 +212,9 @@ class Engine:
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
+            elif outcome.children:  # no worker may be there to run them: drive them here, then go on
+                for child in outcome.children:
+                    await self.drive_inline(child)
             elif outcome.wake_at is not None:
                 await self._sleep_unless_settled(run_id, outcome.wake_at)
             else:  # waiting on a step someone else runs (the run was started in remote mode)
@@ -244,19 +252,11 @@ class Engine:
     async def _orchestrate(
         self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None
     ) -> Outcome:
+        opened = await self._open(run_id, fresh)
+        if isinstance(opened, Outcome):
+            return opened
+        run, steps = opened
         lease = self.settings.run_lock_lease
-        steps: dict[str, StepRecord] | None
-        try:
-            if fresh is not None:
-                run, steps = fresh, {}
-            else:  # the lock, the run and all its steps: one round trip where the backend allows
-                run, steps = await self.state.lock_run(run_id, self.owner, lease)
-        except RunNotFoundError:
-            return Outcome("missing")
-        if run.status in SETTLED_RUN_STATUSES:
-            return Outcome("settled")
-        if steps is None:
-            return Outcome("busy")
         renewer = LeaseKeeper(
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
         )
@@ -276,13 +276,31 @@ class Engine:
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
                 await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
                 if merge:
-                    outcome = Outcome(outcome.kind, outcome.wake_at, acked=True)
+                    outcome = dataclasses.replace(outcome, acked=True)
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
         if outcome.kind == "paused" and wf.timeout is not None:  # a pass at the deadline, whatever else waits
             wake_at = min(wake_at or float("inf"), run.updated_at + wf.timeout)
         if wake_at is not None:  # keyed by run: merges with a replay already waiting
             await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
         return outcome
+
+    async def _open(self, run_id: str, fresh: RunRecord | None) -> tuple[RunRecord, dict[str, StepRecord]] | Outcome:
+        """The run and its steps under the run lock (``fresh``: just created holding it, no steps yet), or
+        how the pass ends before it starts."""
+        if fresh is not None:
+            return fresh, {}
+        try:  # the lock, the run and all its steps: one round trip where the backend allows
+            run, steps = await self.state.lock_run(run_id, self.owner, self.settings.run_lock_lease)
+        except RunNotFoundError:
+            return Outcome("missing")
+        if run.status in SETTLED_RUN_STATUSES:
+            return Outcome("settled")
+        if steps is None:
+            return Outcome("busy")
+        if await self.children.parent_cancelled(run):  # a child its parent's cancel missed: cancelled now
+            await self.children.cancel(run_id, cascade_reason(run.parent_run_id or ""))
+            return Outcome("cancelled")
+        return run, steps
 
     async def _timed_pass(
         self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None
@@ -301,7 +319,8 @@ class Engine:
                 if not deadline.expired():
                     raise
         error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
-        await self.state.fail_run(run.run_id, error)
+        if await self.state.fail_run(run.run_id, error):
+            await self.children.wake_parent(run)
         return Outcome("failed")
 
     async def put(self, job: Enqueue) -> None:
@@ -323,11 +342,11 @@ class Engine:
             output_json = _output_json(wf, output, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
-            return Outcome("paused", ctx.wake_at)
+            return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children))
         except WorkflowCancelled as cancel:
             await _join_siblings(ctx)
             log.info("run %s of workflow %s cancelled itself: %s", run.run_id, wf.name, cancel.reason)
-            await self.state.cancel_run(run.run_id)
+            await self.children.cancel(run.run_id, cancel.reason)
             return Outcome("cancelled")
         except BackendFault as fault:
             # The store or queue failed under the workflow: not the workflow's failure. The run stays
@@ -336,11 +355,18 @@ class Engine:
             raise fault.error from fault
         except Exception as exc:
             await _join_siblings(ctx)
-            await self.state.fail_run(run.run_id, _run_error(exc))
+            if await self.state.fail_run(run.run_id, _run_error(exc)):
+                await self.children.wake_parent(run)
             return Outcome("failed")
         await _join_siblings(ctx)
-        await self.state.complete_run(run.run_id, output_json)
+        if await self.state.complete_run(run.run_id, output_json):
+            await self.children.wake_parent(run)
         return Outcome("completed")
+
+    async def cancel(self, run_id: str, reason: str | None = None) -> bool:
+        """End the run as ``cancelled`` with ``reason``, and every running run below it (child runs);
+        False when the run had settled already (its descendants are cancelled still)."""
+        return await self.children.cancel(run_id, reason)
 
     # -- steps: the pass's host (see WorkflowContext); every attempt runs in self.steps -------------------
     def step_host(self) -> _Host:
@@ -464,6 +490,17 @@ class _Host:
     async def run_is_live(self, run_id: str) -> bool:
         """Whether the run is still ``running``."""
         return (await self._engine.state.get_run(run_id)).status == "running"
+
+    async def start_child(self, run: RunRecord, name: str, workflow: str, data: Any, detached: bool) -> StepRecord:
+        """The child run (once) and the parent's step for it."""
+        wf = get_workflow(workflow)
+        what, limit = f"input of child workflow {workflow!r}", self._engine.settings.payload_limit
+        input_json = _serde.encode(validate_input(wf.function, data), wf.function.input_type, what=what, limit=limit)
+        return await self._engine.children.start(run, name, workflow, input_json, detached=detached)
+
+    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
+        """The parent's step settled from its child, or None while the child runs."""
+        return await self._engine.children.outcome(run_id, name)
 
 
 async def _join_siblings(ctx: WorkflowContext) -> None:

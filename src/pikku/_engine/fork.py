@@ -12,9 +12,9 @@ from pikku._registry import get_workflow
 
 
 async def fork(engine: Any, run_id: str, from_step: str) -> str:
-    """The new run's id. Created holding its own run lock, so no pass starts before the copied steps
-    are in place; the steps before ``from_step`` (in the order first reached) that finished are copied
-    as done, and the rest runs anew."""
+    """The new run's id (its ``forked_from`` is ``run_id``). Created holding its own run lock, so no pass
+    starts before the copied steps are in place; the steps before ``from_step`` (in the order first
+    reached) that finished are copied as done, and the rest runs anew."""
     state = engine.state
     run = await state.get_run(run_id)
     steps = sorted((await state.get_steps(run_id)).values(), key=lambda s: (s.created_at, s.name))
@@ -30,7 +30,7 @@ async def fork(engine: Any, run_id: str, from_step: str) -> str:
     lease = engine.settings.run_lock_lease
     await engine.transitions.create_run(
         new_id, run.workflow, run.input_json, first_job=orchestrate_job(wf, new_id, None),
-        lock_owner=engine.owner, lock_lease=lease,
+        lock_owner=engine.owner, lock_lease=lease, forked_from=run_id,
     )  # fmt: skip
     for step in kept:
         await state.insert_step(_copy(new_id, step))

@@ -105,6 +105,12 @@ class _ReadOnlyHost:
     async def record_marker(self, run_id: str, name: str) -> StepRecord:
         raise _HistoryEnds(self._run_id, f"the history ends before marker {name!r}")
 
+    async def start_child(self, run: RunRecord, name: str, workflow: str, data: Any, detached: bool) -> StepRecord:
+        raise self._end(name, f"a child step running workflow {workflow!r}")
+
+    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
+        raise _HistoryEnds(self._run_id, f"the history ends while child step {name!r} runs")
+
 
 def _what(form: str, rpc_name: str | None) -> str:
     return f"an {form} step" + (f" calling {rpc_name!r}" if rpc_name else "")

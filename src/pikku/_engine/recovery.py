@@ -70,6 +70,12 @@ def _is_quiet(steps: list[StepRecord], cutoff: float) -> bool:
     return not any(s.status == "scheduled" and s.wake_at is not None and s.wake_at > t for s in steps)
 
 
+def _only_children_left(steps: list[StepRecord]) -> bool:
+    """Whether every step not done yet is a child step (the run waits for child runs, nothing else)."""
+    open_steps = [s for s in steps if s.status not in ("done", "failed")]
+    return bool(open_steps) and all(s.form == "child" for s in open_steps)
+
+
 def _stranded(step: StepRecord) -> bool:
     """An rpc step whose job may be gone: queued, or running under a lease that ran out."""
     if step.form != "rpc":
@@ -80,6 +86,8 @@ def _stranded(step: StepRecord) -> bool:
 async def _recover_run(engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float) -> int:
     if not _is_quiet(steps, cutoff):
         return 0
+    if _only_children_left(steps) and not await engine.children.settled_child_waiting(run, steps):
+        return 0  # it waits for child runs still going: the settle of each wakes it
     enqueued = 0
     if wf.execution_mode == "remote":
         for step in filter(_stranded, steps):

@@ -49,13 +49,16 @@ class StateStore(Protocol):
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         """Insert a new run with status ``running``. Raises ``ValueError`` if the id already exists.
 
         With ``handoff`` (only when ``supports_handoff``) the run's first job is enqueued in the same
         transaction, so a run never exists without the job that drives it. With ``lock_owner`` the run is
         created already holding the run lock for ``lock_lease`` seconds (an inline run's driver: it
-        saves the separate acquire).
+        saves the separate acquire). ``parent_run_id`` (a child run: :meth:`list_children` of the parent
+        finds it) and ``forked_from`` are stored on the run as given; ``resumes`` starts at 0.
         """
         ...
 
@@ -87,8 +90,14 @@ class StateStore(Protocol):
         """``running`` -> ``failed`` with error, releasing the run lock. False (and no change) if already settled."""
         ...
 
-    async def cancel_run(self, run_id: str) -> bool:
-        """``running`` -> ``cancelled``, releasing the run lock. False (and no change) if already settled."""
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        """``running`` -> ``cancelled`` with ``reason`` kept as ``cancel_reason``, releasing the run lock.
+        False (and no change, the first reason kept) if already settled."""
+        ...
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        """The runs created with ``parent_run_id=run_id``, oldest first (creation order), read through an
+        index (never a scan of every run). RunNotFoundError when ``run_id`` names no run."""
         ...
 
     # -- the run lock: one orchestrator at a time per run -------------------------------------------
@@ -220,9 +229,10 @@ class StateStore(Protocol):
     async def resume_run(self, run_id: str) -> bool:
         """``failed`` or ``cancelled`` -> ``running``, in one atomic write.
 
-        The run's error is cleared. Every ``failed`` step becomes ``pending`` (error cleared, lease
-        cleared) with a fresh budget: ``max_attempts`` becomes ``attempts + max_attempts``, and its
-        attempt log is kept. ``done`` steps are kept as they are. False (and no change) when the run is
+        The run's error and ``cancel_reason`` are cleared and its ``resumes`` count goes up by one. Every
+        ``failed`` step becomes ``pending`` (error cleared, lease cleared) with a fresh budget:
+        ``max_attempts`` becomes ``attempts + max_attempts``, and its attempt log is kept.
+        ``done`` steps are kept as they are. False (and no change) when the run is
         ``running`` or ``completed``. RunNotFoundError for a missing run. Enqueueing the next pass is the
         caller's business.
         """
@@ -349,6 +359,8 @@ class Transitions(Protocol):
         first_job: Enqueue,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         """Create the run (see :meth:`StateStore.create_run`) and enqueue the job that drives it."""
         ...

@@ -47,11 +47,14 @@ class SharedTransaction(_Base):
         first_job: Enqueue,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         """The run and its first job in one write."""
         return await self.state.create_run(
-            run_id, workflow, input_json, handoff=first_job, lock_owner=lock_owner, lock_lease=lock_lease
-        )
+            run_id, workflow, input_json, handoff=first_job, lock_owner=lock_owner, lock_lease=lock_lease,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
 
     async def dispatch_step(self, step: NewStep, job: Enqueue) -> StepRecord:
         """The step inserted ``scheduled`` together with its job (nothing if it existed)."""
@@ -107,9 +110,14 @@ class WriteThenEnqueue(_Base):
         first_job: Enqueue,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         """The run, then its first job (a run left without one is found by the recovery sweep)."""
-        run = await self.state.create_run(run_id, workflow, input_json, lock_owner=lock_owner, lock_lease=lock_lease)
+        run = await self.state.create_run(
+            run_id, workflow, input_json, lock_owner=lock_owner, lock_lease=lock_lease,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
         await self.enqueue(first_job)
         return run
 

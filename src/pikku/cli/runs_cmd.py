@@ -69,36 +69,57 @@ def show_cmd(
 ) -> None:
     """A run and its steps: status, attempts, duration and error of each."""
 
-    async def read() -> tuple[_control.RunSummary, list[_control.StepView]]:
-        return await _control.get_run(run_id), await _control.get_steps(run_id)
+    async def read() -> tuple[_control.RunSummary, list[_control.StepView], list[_control.RunSummary]]:
+        return await _control.get_run(run_id), await _control.get_steps(run_id), await _control.list_children(run_id)
 
-    run, steps = _call(root, read)
+    run, steps, children = _call(root, read)
     if as_json:
-        _print_json({"run": dataclasses.asdict(run), "steps": [dataclasses.asdict(s) for s in steps]})
+        _print_json({
+            "run": dataclasses.asdict(run),
+            "steps": [dataclasses.asdict(s) for s in steps],
+            "children": [dataclasses.asdict(c) for c in children],
+        })  # fmt: skip
         return
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"run [bold]{escape(run.run_id)}[/bold] of {escape(run.workflow)}: {_status(run.status)}")
+    _print_origin(console, run)
     if run.error_message:
         console.print(f"  error {escape(run.error_code or '')}: {escape(run.error_message)}")
     table = Table("step", "form", "status", "attempts", "duration", "error", box=None, pad_edge=False)
     for step in steps:
-        what = f"rpc {step.rpc_name}" if step.rpc_name else step.form
+        what = _what(step.form, step.rpc_name)
         error = getattr(step.error, "message", "") or ""
         duration = "" if step.duration is None else f"{step.duration * 1000:.0f} ms"
         table.add_row(
             escape(step.name), escape(what), _status(step.status), str(len(step.attempts)), duration, escape(error[:80])
         )
     console.print(table)
+    if children:
+        kids = Table("child run", "workflow", "status", box=None, pad_edge=False)
+        for child in children:
+            kids.add_row(escape(child.run_id), escape(child.workflow), _status(child.status))
+        console.print(kids)
+
+
+def _print_origin(console: Console, run: _control.RunSummary) -> None:
+    """Where a run came from (its parent, the run it was forked from) and why it was cancelled."""
+    if run.parent_run_id is not None:
+        console.print(f"  child of run {escape(run.parent_run_id)}")
+    if run.forked_from is not None:
+        console.print(f"  forked from run {escape(run.forked_from)}")
+    if run.cancel_reason is not None:
+        console.print(f"  cancelled: {escape(run.cancel_reason)}")
 
 
 @runs.command("cancel")
 def cancel_cmd(
     run_id: str = typer.Argument(..., help="The run's id."),
-    reason: str | None = typer.Option(None, "--reason", help="Why (logged)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept on the run: runs show prints it)."),
     as_json: bool = AS_JSON,
     root: Path | None = ROOT,
 ) -> None:
-    """Cancel a running run (a settled run is left as it is, and the command says so)."""
+    """Cancel a running run and its running child runs (a settled run is left as it is, and the command
+    says so)."""
     cancelled = _call(root, lambda: _control.cancel_run(run_id, reason))
     if as_json:
         _print_json({"run_id": run_id, "cancelled": cancelled})
@@ -193,6 +214,12 @@ def _default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
+
+
+def _what(form: str, rpc_name: str | None) -> str:
+    if form == "child":
+        return f"child {rpc_name}"
+    return f"rpc {rpc_name}" if rpc_name else form
 
 
 def _status(status: str) -> str:

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import logging
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -114,6 +115,7 @@ class FileStateStore:
     supports_ack = False
 
     def __init__(self, root: Path) -> None:
+        self._root = root
         self._dir = root / "runs"
         self._dir.mkdir(parents=True, exist_ok=True)
         # The running index: an empty marker per run that may be running, so that listing running runs
@@ -178,6 +180,10 @@ class FileStateStore:
         """The running index's marker of the run whose file is ``path``."""
         return self._running / path.stem
 
+    def _children_of(self, run_id: str) -> Path:
+        """The folder of the children index of ``run_id``: an empty file per child, named by its file stem."""
+        return self._root / "children" / file_stem(run_id)
+
     # -- records
     @staticmethod
     def _run(doc: Doc) -> RunRecord:
@@ -202,16 +208,25 @@ class FileStateStore:
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         self._no_handoff(handoff)
         t = now()
-        run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        run = RunRecord(
+            run_id, workflow, "running", input_json, created_at=t, updated_at=t,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
         lock = None if lock_owner is None else {"owner": lock_owner, "until": t + lock_lease}
         path = self._path(run_id)
         with locked(make_lock(path.with_suffix(".lock"))):
             if path.exists():
                 raise ValueError(f"run {run_id!r} already exists")
             (self._running / path.stem).touch()
+            if parent_run_id is not None:  # the children index: made before the file, like the running marker
+                folder = self._children_of(parent_run_id)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / path.stem).touch()
             doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": lock}
             write_json(path, {**doc, "steps": {}, "attempts": {}})
         return run
@@ -297,12 +312,15 @@ class FileStateStore:
                 if not (self._dir / f"{marker.name}.json").exists() and marker.stat().st_mtime < cutoff:
                     marker.unlink()
 
-    def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
+    def _settle(
+        self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None, reason: str | None = None
+    ) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
             run = doc["run"]
             if run["status"] in SETTLED_RUN_STATUSES:
                 return False, False
             run.update(status=status, output_json=output, error=_plain(error), updated_at=now())
+            run["cancel_reason"] = reason
             doc["lock"] = None  # a settled run needs no lock
             return True, True
 
@@ -319,8 +337,27 @@ class FileStateStore:
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
         return self._settle(run_id, "failed", None, error)
 
-    async def cancel_run(self, run_id: str) -> bool:
-        return self._settle(run_id, "cancelled", None, None)
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        return self._settle(run_id, "cancelled", None, None, reason)
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        """Through the children index: the run files its markers name, of this parent (a marker whose file
+        is missing, deleted or not yet written, is skipped), in creation order."""
+        self._read(run_id, lambda doc: None)  # RunNotFoundError for an unknown parent
+        folder = self._children_of(run_id)
+        found: list[tuple[float, int, str, RunRecord]] = []
+        for marker in folder.iterdir() if folder.is_dir() else ():
+            path = self._dir / f"{marker.name}.json"
+            try:
+                doc = read_json(path)
+                with _checked(path):
+                    run, seq = self._run(doc), int(doc["run"].get("seq", 0))
+            except FileNotFoundError:
+                continue
+            if run.parent_run_id == run_id:
+                found.append((run.created_at, seq, run.run_id, run))
+        found.sort(key=_newest_first_key)
+        return [run for _, _, _, run in found]
 
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -530,7 +567,8 @@ class FileStateStore:
             if run["status"] not in ("failed", "cancelled"):
                 return False, False
             t = now()
-            run.update(status="running", error=None, updated_at=t)
+            run.update(status="running", error=None, cancel_reason=None, updated_at=t)
+            run["resumes"] = int(run.get("resumes", 0)) + 1
             for step in doc["steps"].values():
                 if step["status"] == "failed":
                     step.update(status="pending", error=None, lease_owner=None, lease_until=None, updated_at=t)
@@ -565,14 +603,20 @@ class FileStateStore:
         """Delete the run if, looked at again under its lock, it is still of a wanted status and older than
         ``before`` (a run resumed meanwhile is running: kept). The lock file goes last, still held."""
 
+        parent: list[str | None] = [None]
+
         def change(doc: Doc) -> tuple[bool, bool]:
             run = doc["run"]
+            parent[0] = run.get("parent_run_id")
             return run["status"] in wanted and run["updated_at"] < before, False
 
         def after(path: Path, doomed: bool) -> None:
             if doomed:
                 path.unlink()
                 self._marker(path).unlink(missing_ok=True)
+                if parent[0] is not None:
+                    (self._children_of(parent[0]) / path.stem).unlink(missing_ok=True)
+                shutil.rmtree(self._children_of(run_id), ignore_errors=True)  # its own children index
                 self._settled.discard(path.stem)
                 path.with_suffix(".lock").unlink(missing_ok=True)
 

@@ -45,6 +45,7 @@ class MemoryStateStore:
         self._locks: dict[str, _Lock] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
+        self._children: dict[str, list[str]] = {}  # parent run id -> child run ids, in creation order
         # Where a hand-off goes in the same step as the write (the co-located queue's put_now), or None.
         self._sink = sink
         self.supports_handoff = sink is not None
@@ -60,15 +61,22 @@ class MemoryStateStore:
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         self._check_handoff(handoff)
         if run_id in self._runs:
             raise ValueError(f"run {run_id!r} already exists")
         t = now()
-        run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        run = RunRecord(
+            run_id, workflow, "running", input_json, created_at=t, updated_at=t,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
         self._runs[run_id] = run
         self._order[run_id] = next(self._counter)
         self._steps[run_id] = {}
+        if parent_run_id is not None:
+            self._children.setdefault(parent_run_id, []).append(run_id)
         if lock_owner is not None:
             self._locks[run_id] = _Lock(lock_owner, t + lock_lease)
         self._handoff(handoff)
@@ -105,13 +113,20 @@ class MemoryStateStore:
         runs.sort(key=place, reverse=True)
         return [copy.copy(r) for r in runs[:limit]]
 
-    def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
+    def _settle(
+        self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None, reason: str | None = None
+    ) -> bool:
         run = self._run(run_id)
         if run.status in SETTLED_RUN_STATUSES:
             return False
         run.status, run.output_json, run.error, run.updated_at = status, output, error, now()
+        run.cancel_reason = reason
         self._locks.pop(run_id, None)
         return True
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        self._run(run_id)
+        return [copy.copy(self._runs[c]) for c in self._children.get(run_id, ()) if c in self._runs]
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:
         return self._settle(run_id, "completed", output_json, None)
@@ -119,8 +134,8 @@ class MemoryStateStore:
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
         return self._settle(run_id, "failed", None, error)
 
-    async def cancel_run(self, run_id: str) -> bool:
-        return self._settle(run_id, "cancelled", None, None)
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        return self._settle(run_id, "cancelled", None, None, reason)
 
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -306,7 +321,8 @@ class MemoryStateStore:
         if run.status not in ("failed", "cancelled"):
             return False
         t = now()
-        run.status, run.error, run.updated_at = "running", None, t
+        run.status, run.error, run.cancel_reason, run.updated_at = "running", None, None, t
+        run.resumes += 1
         for step in self._steps[run_id].values():
             if step.status == "failed":
                 step.status, step.error, step.lease_owner, step.lease_until = "pending", None, None, None
@@ -323,6 +339,9 @@ class MemoryStateStore:
             for name in self._steps.pop(run.run_id, {}):
                 self._attempts.pop((run.run_id, name), None)
             del self._runs[run.run_id], self._order[run.run_id]
+            self._children.pop(run.run_id, None)
+            if run.parent_run_id is not None and run.run_id in self._children.get(run.parent_run_id, ()):
+                self._children[run.parent_run_id].remove(run.run_id)
             self._locks.pop(run.run_id, None)
         return [r.run_id for r in doomed]
 

@@ -21,19 +21,23 @@ from __future__ import annotations
 
 #: With a lock owner the run is inserted holding its lock; without, lock_lease is NULL and so is lock_until.
 CREATE_RUN = """
-INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
+INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until,
+                  parent_run_id, forked_from)
 VALUES (%(run_id)s, %(workflow)s, 'running', %(input_json)s, pikku_now(), pikku_now(),
-        %(lock_owner)s, pikku_now() + %(lock_lease)s::float8)
-RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+        %(lock_owner)s, pikku_now() + %(lock_lease)s::float8, %(parent_run_id)s, %(forked_from)s)
+RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 """
 
 #: The run and its first job in one statement: a duplicate run id aborts both.
 CREATE_RUN_WITH_JOB = """
 WITH run AS (
-    INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
+    INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until,
+                      parent_run_id, forked_from)
     VALUES (%(run_id)s, %(workflow)s, 'running', %(input_json)s, pikku_now(), pikku_now(),
-            %(lock_owner)s, pikku_now() + %(lock_lease)s::float8)
-    RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+            %(lock_owner)s, pikku_now() + %(lock_lease)s::float8, %(parent_run_id)s, %(forked_from)s)
+    RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 ), job AS (
     INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
     SELECT %(job_queue)s, %(job_payload)s, run.created_at + %(job_delay)s,
@@ -46,12 +50,13 @@ WITH run AS (
     SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
 )
 SELECT run.run_id, run.workflow, run.status, run.input_json, run.output_json, run.error_json,
-       run.created_at, run.updated_at
+       run.created_at, run.updated_at, run.parent_run_id, run.forked_from, run.cancel_reason, run.resumes
 FROM run, notice
 """
 
 GET_RUN = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 FROM runs WHERE run_id = %(run_id)s
 """
 
@@ -65,14 +70,16 @@ RUN_PAGE_ANCHOR = "SELECT created_at, seq FROM runs WHERE run_id = %(run_id)s"
 # index, and each slice stops after `limit` rows however many runs exist.
 
 LIST_RUNS_WITH_STATUS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 FROM runs
 WHERE status = %(status)s AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
 LIST_RUNS_OF_WORKFLOW_WITH_STATUS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 FROM runs
 WHERE workflow = %(workflow)s AND status = %(status)s
   AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
@@ -80,27 +87,32 @@ ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
 LIST_RUNS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE status = 'running'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE status = 'completed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE status = 'failed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE status = 'cancelled'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
@@ -110,27 +122,32 @@ ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
 LIST_RUNS_OF_WORKFLOW = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
 FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE workflow = %(workflow)s AND status = 'running'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE workflow = %(workflow)s AND status = 'completed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE workflow = %(workflow)s AND status = 'failed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
     UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at, seq
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
      WHERE workflow = %(workflow)s AND status = 'cancelled'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
@@ -143,8 +160,15 @@ ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 SETTLE_RUN = """
 UPDATE runs
 SET status = %(status)s, output_json = %(output_json)s, error_json = %(error_json)s, updated_at = pikku_now(),
-    lock_owner = NULL, lock_until = NULL
+    cancel_reason = %(cancel_reason)s, lock_owner = NULL, lock_until = NULL
 WHERE run_id = %(run_id)s AND status = 'running'
+"""
+
+#: A parent's children in creation order, read off the partial index runs_by_parent (migration 0008).
+LIST_CHILDREN = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes
+FROM runs WHERE parent_run_id = %(run_id)s ORDER BY created_at, seq
 """
 
 # -- the run lock -------------------------------------------------------------------------------------
@@ -167,6 +191,7 @@ WITH locked AS (
     RETURNING run_id
 )
 SELECT r.run_id, r.workflow, r.status, r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
+       r.parent_run_id, r.forked_from, r.cancel_reason, r.resumes,
        EXISTS (SELECT 1 FROM locked) AS locked,
        s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
        s.data_json AS step_data_json, s.result_json AS step_result_json, s.result_type AS step_result_type,
@@ -426,7 +451,8 @@ ORDER BY s.seq, a.attempt
 #: nothing, and so change no step either.
 RESUME_RUN = """
 WITH resumed AS (
-    UPDATE runs SET status = 'running', error_json = NULL, updated_at = pikku_now()
+    UPDATE runs SET status = 'running', error_json = NULL, cancel_reason = NULL, resumes = resumes + 1,
+                    updated_at = pikku_now()
     WHERE run_id = %(run_id)s AND status IN ('failed', 'cancelled')
     RETURNING run_id, updated_at
 ), retried AS (

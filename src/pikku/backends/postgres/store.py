@@ -66,6 +66,10 @@ def _run(row: Row) -> RunRecord:
         error=_error(row["error_json"], f"runs[{row['run_id']!r}]"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        parent_run_id=row["parent_run_id"],
+        forked_from=row["forked_from"],
+        cancel_reason=row["cancel_reason"],
+        resumes=row["resumes"],
     )
 
 
@@ -125,6 +129,8 @@ class PostgresStateStore:
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         params: dict[str, Any] = {
             "run_id": run_id,
@@ -132,6 +138,8 @@ class PostgresStateStore:
             "input_json": input_json,
             "lock_owner": lock_owner,
             "lock_lease": None if lock_owner is None else lock_lease,
+            "parent_run_id": parent_run_id,
+            "forked_from": forked_from,
         }
         query = statements.CREATE_RUN
         if handoff is not None:
@@ -179,8 +187,11 @@ class PostgresStateStore:
             raise RunNotFoundError(before)
         return {"before_created_at": row["created_at"], "before_seq": row["seq"]}
 
-    async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:
+    async def _settle(
+        self, run_id: str, status: str, output: str | None, error: ErrorInfo | None, reason: str | None = None
+    ) -> bool:
         params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
+        params["cancel_reason"] = reason
         if await self._db.rowcount(statements.SETTLE_RUN, params):
             return True
         await self._require_run(run_id)
@@ -192,8 +203,12 @@ class PostgresStateStore:
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
         return await self._settle(run_id, "failed", None, error)
 
-    async def cancel_run(self, run_id: str) -> bool:
-        return await self._settle(run_id, "cancelled", None, None)
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        return await self._settle(run_id, "cancelled", None, None, reason)
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        await self._require_run(run_id)  # children may outlive a pruned parent: their rows alone do not say
+        return [_run(row) for row in await self._db.fetchall(statements.LIST_CHILDREN, {"run_id": run_id})]
 
     async def _require_run(self, run_id: str) -> None:
         if await self._db.fetchone(statements.RUN_EXISTS, {"run_id": run_id}) is None:

@@ -7,7 +7,10 @@ each script builds them from the prefix ``P`` it gets as its first argument.
 
 Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis.connection`):
 
-* ``P:run:<run_id>``           hash of the run (+ ``seq``, ``lock_owner``, ``lock_until``)
+* ``P:run:<run_id>``           hash of the run (+ ``seq``, ``lock_owner``, ``lock_until``; ``parent``,
+                               ``forked_from``, ``cancel_reason``, ``resumes`` only when set: a hash written
+                               before them reads as no parent, no fork, no reason, no resume)
+* ``P:children:<run_id>``      sorted set of a run's child run ids scored by creation sequence (list_children)
 * ``P:steps:<run_id>``         one hash for all steps of a run, fields ``<step>:<field>`` (+ ``#n`` counter),
                                so ``get_steps`` is a single HGETALL
 * ``P:att:<len>:<run_id>:<step>`` list of attempts, ``started[\\tended\\terror_json]``
@@ -80,6 +83,7 @@ PIECES: dict[str, tuple[str, ...]] = {
     "CREATE_RUN": (*_STATE, "create_run"),
     "SETTLE_RUN": ("common", "state", "settle_run"),
     "LIST_RUNS": ("list_runs",),
+    "LIST_CHILDREN": ("list_children",),
     "RUN_LOCK": ("common", "run_lock"),
     "LOCK_RUN": ("common", "lock_run"),
     "INSERT_STEP": (*_STATE, "insert_step"),

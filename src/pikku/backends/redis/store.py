@@ -32,7 +32,10 @@ from pikku.backends.redis.scripts import STEP_FIELDS
 
 __all__ = ["RedisStateStore"]
 
-_RUN_FIELDS = ("workflow", "status", "input", "output", "error", "created_at", "updated_at")
+_RUN_FIELDS = (
+    "workflow", "status", "input", "output", "error", "created_at", "updated_at",
+    "parent", "forked_from", "cancel_reason", "resumes",
+)  # fmt: skip
 #: The hand-off arguments of a script call that enqueues nothing (see ``enqueue_args``).
 _NO_JOB = ("", "", "0", "", "")
 #: How many runs one call of ``index_settled.lua`` looks at (each call is atomic, and short).
@@ -68,6 +71,11 @@ class _RunFields(NamedTuple):
     error: str | None
     created_at: str
     updated_at: str
+    #: Absent (None) in a hash written before child runs, forks and cancel reasons: read as none.
+    parent: str | None = None
+    forked_from: str | None = None
+    cancel_reason: str | None = None
+    resumes: str | None = None
 
 
 def _run(run_id: str, fields: _RunFields) -> RunRecord:
@@ -80,6 +88,10 @@ def _run(run_id: str, fields: _RunFields) -> RunRecord:
         error=_error(fields.error, f"redis run {run_id!r}"),
         created_at=float(fields.created_at),
         updated_at=float(fields.updated_at),
+        parent_run_id=fields.parent,
+        forked_from=fields.forked_from,
+        cancel_reason=fields.cancel_reason,
+        resumes=int(fields.resumes or 0),
     )
 
 
@@ -184,14 +196,20 @@ class RedisStateStore:
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         hand = self._handoff_args(handoff)
         lock = ["", "0"] if lock_owner is None else [lock_owner, repr(float(lock_lease))]
-        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json, *hand, *lock)
+        origin = [parent_run_id or "", forked_from or ""]
+        created = await self._db.script("CREATE_RUN", run_id, workflow, input_json, *hand, *lock, *origin)
         if created is None:
             raise ValueError(f"run {run_id!r} already exists")
         t = float(created)
-        return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        return RunRecord(
+            run_id, workflow, "running", input_json, created_at=t, updated_at=t,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
 
     async def get_run(self, run_id: str) -> RunRecord:
         key = self._run_key(run_id)
@@ -224,8 +242,10 @@ class RedisStateStore:
         rows = await self._db.script("LIST_RUNS", index, limit, before or "")
         return [_run(run_id, _RunFields(*fields)) for run_id, *fields in rows]
 
-    async def _settle(self, run_id: str, status: str, output: str | None, error: ErrorInfo | None) -> bool:
-        code = await self._db.script("SETTLE_RUN", run_id, status, output or "", _error_json(error))
+    async def _settle(
+        self, run_id: str, status: str, output: str | None, error: ErrorInfo | None, reason: str | None = None
+    ) -> bool:
+        code = await self._db.script("SETTLE_RUN", run_id, status, output or "", _error_json(error), reason or "")
         if code < 0:
             raise RunNotFoundError(run_id)
         return bool(code)
@@ -236,8 +256,14 @@ class RedisStateStore:
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
         return await self._settle(run_id, "failed", None, error)
 
-    async def cancel_run(self, run_id: str) -> bool:
-        return await self._settle(run_id, "cancelled", None, None)
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        return await self._settle(run_id, "cancelled", None, None, reason)
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        code, *rows = await self._db.script("LIST_CHILDREN", run_id)
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return [_run(child, _RunFields(*fields)) for child, *fields in rows]
 
     # -- lock
     async def _lock(self, mode: str, run_id: str, owner: str, lease_s: float) -> bool:

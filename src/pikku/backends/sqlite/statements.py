@@ -63,6 +63,10 @@ class RunRow(NamedTuple):
     error_json: str | None
     created_at: float
     updated_at: float
+    parent_run_id: str | None
+    forked_from: str | None
+    cancel_reason: str | None
+    resumes: int
 
 
 class StepRow(NamedTuple):
@@ -160,12 +164,15 @@ UPDATE_SCHEMA_VERSION = "UPDATE schema_version SET version = :version"
 
 # The lock (if any) is written by the INSERT itself: an inline run's driver needs no separate acquire.
 INSERT_RUN = """
-INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
-VALUES (:run_id, :workflow, 'running', :input_json, :now, :now, :lock_owner, :lock_until)
+INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until,
+    parent_run_id, forked_from)
+VALUES (:run_id, :workflow, 'running', :input_json, :now, :now, :lock_owner, :lock_until, :parent_run_id,
+    :forked_from)
 """
 
 GET_RUN = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes
 FROM runs WHERE run_id = :run_id
 """
 RUN_EXISTS = "SELECT 1 AS found FROM runs WHERE run_id = :run_id"
@@ -177,22 +184,26 @@ RUN_POSITION = "SELECT created_at, rowid AS seq FROM runs WHERE run_id = :run_id
 # The four listings differ only in their filter; each keeps its own index usable: (status, created_at),
 # (workflow, status, created_at) or (created_at), walked newest first from the page's start position.
 LIST_RUNS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at FROM runs
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes FROM runs
 WHERE (created_at, rowid) < (:before_created, :before_seq)
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
 """
 LIST_RUNS_OF_WORKFLOW = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at FROM runs
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes FROM runs
 WHERE workflow = :workflow AND (created_at, rowid) < (:before_created, :before_seq)
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
 """
 LIST_RUNS_WITH_STATUS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at FROM runs
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes FROM runs
 WHERE status = :status AND (created_at, rowid) < (:before_created, :before_seq)
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
 """
 LIST_RUNS_OF_WORKFLOW_WITH_STATUS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at FROM runs
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes FROM runs
 WHERE workflow = :workflow AND status = :status AND (created_at, rowid) < (:before_created, :before_seq)
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
 """
@@ -200,8 +211,15 @@ ORDER BY created_at DESC, rowid DESC LIMIT :limit
 # A settled run needs no lock: settling clears it, whoever holds it.
 SETTLE_RUN = """
 UPDATE runs SET status = :status, output_json = :output_json, error_json = :error_json, updated_at = :now,
-    lock_owner = NULL, lock_until = NULL
+    cancel_reason = :cancel_reason, lock_owner = NULL, lock_until = NULL
 WHERE run_id = :run_id AND status = 'running'
+"""
+
+# list_children: a parent's children in creation order, read off the partial index runs_by_parent.
+LIST_CHILDREN = """
+SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes
+FROM runs WHERE parent_run_id = :run_id ORDER BY created_at, rowid
 """
 
 ACQUIRE_RUN_LOCK = """
@@ -213,7 +231,8 @@ WHERE run_id = :run_id AND (lock_owner IS NULL OR lock_owner = :owner OR lock_un
 LOCK_RUNNING_RUN = """
 UPDATE runs SET lock_owner = :owner, lock_until = :lock_until
 WHERE run_id = :run_id AND status = 'running' AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
-RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
+RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+    parent_run_id, forked_from, cancel_reason, resumes
 """
 
 RENEW_RUN_LOCK = "UPDATE runs SET lock_until = :lock_until WHERE run_id = :run_id AND lock_owner = :owner"
@@ -300,7 +319,8 @@ RETURNING attempts
 # resume_run: the run first (its condition decides), then, in the same transaction, its failed steps: each
 # pending again with a fresh budget of as many attempts as it had, its attempt rows kept.
 RESUME_RUN = """
-UPDATE runs SET status = 'running', error_json = NULL, updated_at = :now
+UPDATE runs SET status = 'running', error_json = NULL, cancel_reason = NULL, resumes = resumes + 1,
+    updated_at = :now
 WHERE run_id = :run_id AND status IN ('failed', 'cancelled')
 """
 RESUME_FAILED_STEPS = """

@@ -83,6 +83,10 @@ def _run(row: sql.RunRow) -> RunRecord:
         error=_error(row.error_json),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        parent_run_id=row.parent_run_id,
+        forked_from=row.forked_from,
+        cancel_reason=row.cancel_reason,
+        resumes=row.resumes,
     )
 
 
@@ -161,11 +165,14 @@ class SQLiteStateStore:
         handoff: Enqueue | None = None,
         lock_owner: str | None = None,
         lock_lease: float = 0.0,
+        parent_run_id: str | None = None,
+        forked_from: str | None = None,
     ) -> RunRecord:
         self._check_handoff(handoff)
         t = now()
         params = {"run_id": run_id, "workflow": workflow, "input_json": input_json, "now": t}
         params |= {"lock_owner": lock_owner, "lock_until": None if lock_owner is None else t + lock_lease}
+        params |= {"parent_run_id": parent_run_id, "forked_from": forked_from}
         try:
             with self._tx(handoff is not None) as db:
                 db.rowcount(sql.INSERT_RUN, params)
@@ -173,7 +180,10 @@ class SQLiteStateStore:
         except sqlite3.IntegrityError:
             raise ValueError(f"run {run_id!r} already exists") from None
         self._notify(handoff)
-        return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+        return RunRecord(
+            run_id, workflow, "running", input_json, created_at=t, updated_at=t,
+            parent_run_id=parent_run_id, forked_from=forked_from,
+        )  # fmt: skip
 
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read_run(run_id)
@@ -205,9 +215,11 @@ class SQLiteStateStore:
             raise RunNotFoundError(before)
         return {"before_created": row.created_at, "before_seq": row.seq}
 
-    def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
+    def _settle(
+        self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None, reason: str | None = None
+    ) -> bool:
         params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
-        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": now()}):
+        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": now(), "cancel_reason": reason}):
             return True
         self._require_run(run_id)
         return False
@@ -218,8 +230,12 @@ class SQLiteStateStore:
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
         return self._settle(run_id, "failed", None, error)
 
-    async def cancel_run(self, run_id: str) -> bool:
-        return self._settle(run_id, "cancelled", None, None)
+    async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
+        return self._settle(run_id, "cancelled", None, None, reason)
+
+    async def list_children(self, run_id: str) -> list[RunRecord]:
+        self._require_run(run_id)  # children may outlive a pruned parent: their rows alone do not say
+        return [_run(row) for row in self._db.rows(sql.LIST_CHILDREN, {"run_id": run_id}, sql.RunRow)]
 
     # -- lock
     @staticmethod

@@ -1,6 +1,6 @@
 -- ARGV: P, before, limit, check ('1' | '0'), status... Deletes up to `limit` runs of those statuses whose
 -- last change (their settle) is before `before`, oldest first (ties: creation order), with their steps hash,
--- attempt lists and index entries; returns {1, run ids...}. A running run is never deleted: only settled
+-- attempt lists, index entries and children index; returns {1, run ids...}. A running run is never deleted: only settled
 -- runs are in the P:idx:u:<status> indexes walked here, and each run's own status is checked again.
 -- With check '1', first {0, status...}: the statuses whose P:idx:u index lacks runs of P:idx:s (settled
 -- by a pikku from before that index, see index_settled.lua), and nothing is deleted.
@@ -35,12 +35,13 @@ local deleted = {1}
 for i = 1, math.min(limit, #cands) do
   local run, status = cands[i][1], cands[i][3]
   local rk = P .. ':run:' .. run
-  local current, workflow, seq = unpack(redis.call('HMGET', rk, 'status', 'workflow', 'seq'))
+  local current, workflow, seq, parent = unpack(redis.call('HMGET', rk, 'status', 'workflow', 'seq', 'parent'))
   redis.call('ZREM', P .. ':idx:u:' .. status, run)
   if current == status then
     local sk = P .. ':steps:' .. run
     for name in pairs(step_statuses(sk)) do redis.call('DEL', attempts_key(P, run, name)) end
-    redis.call('DEL', sk, rk)
+    redis.call('DEL', sk, rk, P .. ':children:' .. run)
+    if parent then redis.call('ZREM', P .. ':children:' .. parent, run) end
     redis.call('ZREM', P .. ':idx', run)
     redis.call('ZREM', P .. ':idx:w:' .. workflow, run)
     index(P, 'rem', run, status, workflow, seq)

@@ -1,5 +1,6 @@
 -- ARGV: P, 'newest first' index key suffix, limit, the run to page after|''. Rows: run id, then the run
--- fields workflow, status, input, output, error, created_at, updated_at.
+-- fields workflow, status, input, output, error, created_at, updated_at, parent, forked_from, cancel_reason,
+-- resumes.
 local P = ARGV[1]
 local out = {}
 local runs
@@ -12,7 +13,9 @@ else
 end
 for _, run in ipairs(runs) do
   local v = redis.call('HMGET', P .. ':run:' .. run, 'workflow', 'status', 'input', 'output', 'error',
-    'created_at', 'updated_at')
-  out[#out + 1] = {run, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+    'created_at', 'updated_at', 'parent', 'forked_from', 'cancel_reason', 'resumes')
+  local row = {run}
+  for i = 1, 11 do row[i + 1] = v[i] end
+  out[#out + 1] = row
 end
 return out

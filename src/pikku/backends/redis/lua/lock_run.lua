@@ -1,17 +1,18 @@
 -- ARGV: P, run_id, owner, lease_s. The opening read of a replay pass: {-1} no run; {0, run fields...} when
 -- the run is settled or another owner's lock is live (the lock untouched); else the lock is taken (as
 -- run_lock.lua's acquire) and {1, run fields..., the steps hash as HGETALL's flat list}. Run fields:
--- workflow, status, input, output, error, created_at, updated_at.
+-- workflow, status, input, output, error, created_at, updated_at, parent, forked_from, cancel_reason, resumes.
 local P, owner = ARGV[1], ARGV[3]
 local rk = P .. ':run:' .. ARGV[2]
 local v = redis.call('HMGET', rk, 'workflow', 'status', 'input', 'output', 'error', 'created_at', 'updated_at',
-  'lock_owner', 'lock_until')
-local workflow, status, lock_owner, lock_until = v[1], v[2], v[8], v[9]
+  'parent', 'forked_from', 'cancel_reason', 'resumes', 'lock_owner', 'lock_until')
+local workflow, status, lock_owner, lock_until = v[1], v[2], v[12], v[13]
 if not workflow then return {-1} end
-local out = {0, v[1], v[2], v[3], v[4], v[5], v[6], v[7]}  -- the run fields, in the reply's order
+local out = {0}  -- then the run fields, in the reply's order (a missing field is nil: false in the reply)
+for i = 1, 11 do out[i + 1] = v[i] end
 local t = clock()
 if status ~= 'running' or (lock_owner and lock_owner ~= owner and tonumber(lock_until) > t) then return out end
 redis.call('HSET', rk, 'lock_owner', owner, 'lock_until', fmt(t + tonumber(ARGV[4])))
 out[1] = 1
-out[9] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2])
+out[13] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2])
 return out

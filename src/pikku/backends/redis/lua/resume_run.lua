@@ -1,5 +1,5 @@
 -- ARGV: P, run_id. 1 resumed, 0 the run is not failed or cancelled (nothing changed), -1 no run.
--- failed|cancelled -> running, its error cleared, out of its settled index; every failed step pending again
+-- failed|cancelled -> running, its error and cancel reason cleared, its resume count up by one, out of its settled index; every failed step pending again
 -- (error and lease cleared) with a fresh budget of as many attempts as it had, its attempt list kept.
 local P, run = ARGV[1], ARGV[2]
 local rk = P .. ':run:' .. run
@@ -8,7 +8,8 @@ if not status then return -1 end
 if status ~= 'failed' and status ~= 'cancelled' then return 0 end
 local _, ts = clock()
 redis.call('HSET', rk, 'status', 'running', 'updated_at', ts)
-redis.call('HDEL', rk, 'error', 'output')
+redis.call('HDEL', rk, 'error', 'output', 'cancel_reason')
+redis.call('HINCRBY', rk, 'resumes', 1)
 index(P, 'rem', run, status, workflow, seq)
 redis.call('ZREM', P .. ':idx:u:' .. status, run)
 index(P, 'add', run, 'running', workflow, seq)

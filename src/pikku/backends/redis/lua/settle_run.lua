@@ -1,4 +1,4 @@
--- ARGV: P, run_id, status, output_json|'', error_json|''. 1 settled (the run lock cleared: a settled run
+-- ARGV: P, run_id, status, output_json|'', error_json|'', cancel reason|''. 1 settled (the run lock cleared: a settled run
 -- needs none), 0 already settled, -1 no run. The run joins its status's P:idx:u index, scored by the time
 -- it settled (delete_runs walks it oldest first).
 local P, run, status = ARGV[1], ARGV[2], ARGV[3]
@@ -9,7 +9,7 @@ if current ~= 'running' then return 0 end
 local _, ts = clock()
 redis.call('HSET', rk, 'status', status, 'updated_at', ts)
 redis.call('HDEL', rk, 'lock_owner', 'lock_until')
-for i, f in ipairs({'output', 'error'}) do
+for i, f in ipairs({'output', 'error', 'cancel_reason'}) do
   if ARGV[3 + i] ~= '' then redis.call('HSET', rk, f, ARGV[3 + i]) else redis.call('HDEL', rk, f) end
 end
 index(P, 'rem', run, 'running', workflow, seq)

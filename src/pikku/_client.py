@@ -1,20 +1,24 @@
 """The typed client: ``workflows.<name>.start(...)``, ``get_run(...)``, ``handle.result(...)``.
 
 The generated ``pikku_gen.workflow.map`` builds one :class:`WorkflowClient` per workflow, typed by the
-workflow's input and output models. Every async method has a ``*_sync`` twin for sync callers.
+workflow's input and output models; a workflow that waits for events gets a subclass whose ``send_event``
+is typed per event name and payload (it calls :meth:`WorkflowClient._send_event`). ``start``, ``get_run``
+and ``handle.result`` have ``*_sync`` twins for sync callers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pikku import _control, _serde
-from pikku._errors import WorkflowCancelledError, WorkflowFailedError, WorkflowTimeoutError
+from pikku._engine.events import awaited_events
+from pikku._errors import InvalidInputError, WorkflowCancelledError, WorkflowFailedError, WorkflowTimeoutError
 from pikku._hooks import HOOKS
-from pikku._records import ErrorInfo, RunRecord, RunStatus, StepRecord
+from pikku._records import SETTLED_RUN_STATUSES, ErrorInfo, RunRecord, RunStatus, StepRecord
 from pikku._registry import get_workflow
 from pikku._runtime import get_runtime
 from pikku._sync import run_sync
@@ -25,7 +29,8 @@ O = TypeVar("O")  # noqa: E741 - the conventional name for an output type
 
 @dataclass(frozen=True, slots=True)
 class WorkflowRun(Generic[O]):
-    """A run as the client sees it: status, typed output when completed, stored error when failed."""
+    """A run as the client sees it: status, typed output when completed, stored error when failed, and the
+    events it waits for while it is unfinished."""
 
     run_id: str
     workflow: str
@@ -40,6 +45,7 @@ class WorkflowRun(Generic[O]):
     forked_from: str | None = None
     #: Why the run was cancelled (``cancel(reason=...)``), while it is cancelled.
     cancel_reason: str | None = None
+    waiting_for: tuple[str, ...] = ()
 
 
 class WorkflowHandle(Generic[O]):
@@ -68,8 +74,9 @@ class WorkflowHandle(Generic[O]):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.005
+        runtime = await get_runtime()
         while True:
-            run = await self.get_run()
+            run = self._client.to_run(await runtime.engine.state.get_run(self.run_id))  # one read per look
             if run.status == "completed":
                 return run.output  # type: ignore[return-value]
             if run.status == "failed":
@@ -121,9 +128,25 @@ class WorkflowClient(Generic[I, O]):
         return await _control.list_runs(self.name, status, limit, cursor)
 
     async def get_run(self, run_id: str) -> WorkflowRun[O]:
-        """The run with its typed output; RunNotFoundError for an unknown id."""
+        """The run with its typed output, and the events it waits for while unfinished; RunNotFoundError for
+        an unknown id."""
         runtime = await get_runtime()
-        return self.to_run(await runtime.engine.state.get_run(run_id))
+        state = runtime.engine.state
+        run = self.to_run(await state.get_run(run_id))
+        if run.status in SETTLED_RUN_STATUSES:
+            return run
+        return dataclasses.replace(run, waiting_for=awaited_events((await state.get_steps(run_id)).values()))
+
+    async def _send_event(self, run_id: str, event: str, payload: Any, *, event_id: str | None = None) -> bool:
+        """:func:`pikku.send_event` for a run of this workflow (the generated, typed ``send_event`` calls it)."""
+        runtime = await get_runtime()
+        record = await runtime.engine.state.get_run(run_id)
+        if record.workflow != self.name:
+            raise InvalidInputError(
+                f"run {run_id!r} is a run of workflow {record.workflow!r}, not of {self.name!r}",
+                hint=f"send it through workflows of {record.workflow!r}, or pikku.send_event",
+            )
+        return await _control.send_event(run_id, event, payload, event_id=event_id)
 
     async def get_steps(self, run_id: str) -> list[StepRecord]:
         """The run's steps in the order they were first reached."""

@@ -1,5 +1,6 @@
-"""Operating runs: list them, read their steps, cancel them (``pikku.list_runs``, ``pikku.get_steps``,
-``pikku.cancel_run``; the generated client and ``pikku runs`` use the same functions).
+"""Operating runs: list them, read their steps, cancel them, send them events (``pikku.list_runs``,
+``pikku.get_steps``, ``pikku.cancel_run``, ``pikku.send_event``; the generated client and ``pikku runs`` use
+the same functions).
 
 Everything here reads and writes through the store contract, so it works alike on every backend.
 """
@@ -13,13 +14,23 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from pikku._duration import parse_duration
+from pikku._engine.events import awaited_events
 from pikku._engine.fork import fork
 from pikku._engine.history import export_history
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.retention import prune
 from pikku._errors import ConfigError, InvalidInputError, RunNotFoundError
 from pikku._logcontext import get_logger
-from pikku._records import DeadJob, RunRecord, RunStatus, StepAttempt, StepForm, StepRecord, StepStatus
+from pikku._records import (
+    SETTLED_RUN_STATUSES,
+    DeadJob,
+    RunRecord,
+    RunStatus,
+    StepAttempt,
+    StepForm,
+    StepRecord,
+    StepStatus,
+)
 from pikku._registry import get_workflow
 from pikku._runtime import get_runtime
 
@@ -32,7 +43,11 @@ MAX_PAGE = 500
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One run as listed: status, timing, and the error of a failed run (output as plain JSON)."""
+    """One run as listed: status, timing, and the error of a failed run (output as plain JSON).
+
+    ``waiting_for`` names the events an unfinished run waits for (``get_run`` reads it from the run's
+    steps; a listing leaves it empty, to read one page per call).
+    """
 
     run_id: str
     workflow: str
@@ -51,6 +66,7 @@ class RunSummary:
     #: The run's child runs, oldest first: filled by :func:`get_run` (one more indexed read), empty in
     #: the pages of :func:`list_runs`.
     children: tuple[str, ...] = ()
+    waiting_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +131,40 @@ async def list_runs(
 
 
 async def get_run(run_id: str) -> RunSummary:
-    """One run as :func:`list_runs` shows it, with its children; RunNotFoundError for an unknown id."""
+    """One run as :func:`list_runs` shows it, with its children and the events it waits for;
+    RunNotFoundError for an unknown id."""
     runtime = await get_runtime()
     state = runtime.engine.state
-    summary = _summary(await state.get_run(run_id))
+    record = await state.get_run(run_id)
     children = tuple(child.run_id for child in await state.list_children(run_id))
-    return dataclasses.replace(summary, children=children)
+    summary = dataclasses.replace(_summary(record), children=children)
+    if record.status in SETTLED_RUN_STATUSES:
+        return summary
+    return dataclasses.replace(summary, waiting_for=awaited_events((await state.get_steps(run_id)).values()))
 
 
 async def list_children(run_id: str) -> list[RunSummary]:
     """The run's child runs, oldest first, as :func:`list_runs` shows runs; RunNotFoundError."""
     runtime = await get_runtime()
     return [_summary(child) for child in await runtime.engine.state.list_children(run_id)]
+
+
+async def send_event(run_id: str, event: str, payload: Any, *, event_id: str | None = None) -> bool:
+    """Send the event ``event`` to a run: kept until its ``wait_for_event(event, ...)`` takes it (first in,
+    first out), and the run is woken. True when stored; False when ``event_id`` was sent to this run
+    before (nothing stored: a retried send is safe).
+
+    ``payload`` is validated against the model the workflow waits with (a model instance, or plain data).
+    Refused, with nothing stored: InvalidEventPayloadError (pydantic's errors in ``.errors``; the run keeps
+    waiting), RunSettledError for a completed, failed or cancelled run, RunNotFoundError for an unknown run
+    id (never kept for a run that may come later), UnknownEventError for an event its workflow never waits
+    for (naming those it does).
+    """
+    runtime = await get_runtime()
+    stored = await runtime.engine.send_event(run_id, event, payload, event_id=event_id)
+    if stored:
+        log.info("event %r sent to run %s", event, run_id)
+    return stored
 
 
 async def get_steps(run_id: str) -> list[StepView]:
@@ -163,11 +201,11 @@ async def cancel_run(run_id: str, reason: str | None = None) -> bool:
 
 
 async def resume_run(run_id: str) -> bool:
-    """A ``failed`` or ``cancelled`` run becomes ``running`` again and a pass is queued: its done steps
-    are kept, its failed step runs again with a fresh attempt budget, its error is cleared (also for
-    failures with no failed step: non-determinism, an invalid output). Child runs that were cancelled
-    because this run was are resumed with it. False when the run is running already; InvalidInputError
-    for a completed run (there is nothing left to do)."""
+    """A ``failed``, ``cancelled`` or ``suspended`` run becomes ``running`` again and a pass is queued: its
+    done steps are kept (a suspend step is passed), its failed step runs again with a fresh attempt budget,
+    its error is cleared (also for failures with no failed step: non-determinism, an invalid output). Child
+    runs that were cancelled because this run was are resumed with it. False when the run is running or
+    waiting already; InvalidInputError for a completed run (there is nothing left to do)."""
     runtime = await get_runtime()
     engine = runtime.engine
     run = await engine.state.get_run(run_id)
@@ -188,11 +226,14 @@ async def resume_run(run_id: str) -> bool:
 
 
 async def prune_runs(older_than: str | float, status: Sequence[str] = ("completed",)) -> int:
-    """Delete settled runs (with their steps) whose last change is older than ``older_than`` ("30d"),
-    page by page; returns how many. Running runs are never pruned."""
+    """Delete settled runs (with their steps and events) whose last change is older than ``older_than``
+    ("30d"), page by page; returns how many. Running, waiting and suspended runs are never pruned."""
     statuses: list[RunStatus] = [checked for s in status if (checked := check_status(s)) is not None]
-    if "running" in statuses:
-        raise InvalidInputError("running runs are never pruned", hint="prune completed, failed or cancelled runs")
+    unsettled = [s for s in statuses if s not in SETTLED_RUN_STATUSES]
+    if unsettled:
+        raise InvalidInputError(
+            f"{unsettled[0]} runs are never pruned", hint="prune completed, failed or cancelled runs"
+        )
     runtime = await get_runtime()
     return await prune(runtime.engine.state, parse_duration(older_than), statuses)
 
@@ -281,4 +322,5 @@ __all__ = [
     "prune_runs",
     "resume_run",
     "retry_dead_job",
+    "send_event",
 ]

@@ -269,6 +269,47 @@ class WorkflowTimeoutError(PikkuError):
     code = "PIKKU_TIMEOUT"
 
 
+class RunSettledError(PikkuError):
+    """The run has settled (completed, failed or cancelled): it takes no more events."""
+
+    code = "PIKKU_RUN_SETTLED"
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(
+            f"run {run_id!r} is {status}: it waits for nothing any more, so the event was not kept",
+            hint="send events only to runs still going (pikku runs show RUN_ID shows what a run waits for)",
+        )
+
+
+class UnknownEventError(PikkuError):
+    """The run's workflow never waits for an event of this name."""
+
+    code = "PIKKU_UNKNOWN_EVENT"
+
+    def __init__(self, workflow: str, event: str, known: list[str]) -> None:
+        self.workflow = workflow
+        self.event = event
+        self.known = sorted(known)
+        waits = ", ".join(repr(name) for name in self.known) or "no event at all"
+        super().__init__(
+            f"workflow {workflow!r} never waits for an event {event!r}, so it was not kept; it waits for {waits}",
+            hint="send one of the events its wait_for_event calls name (run `pikku prebuild` after adding one)",
+        )
+
+
+class InvalidEventPayloadError(InvalidInputError):
+    """An event's payload does not validate against the model its workflow waits for it with. ``errors`` are
+    pydantic's validation errors (JSON-ready)."""
+
+    code = "PIKKU_INVALID_EVENT_PAYLOAD"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]], *, hint: str | None = None) -> None:
+        self.errors = errors
+        super().__init__(message, hint=hint)
+
+
 class WorkflowAsyncException(BaseException):
     """Control flow, not an error: the replay reached work that is not done yet and pauses here.
 

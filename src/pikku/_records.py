@@ -9,12 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RunStatus = Literal["running", "completed", "failed", "cancelled"]
+RunStatus = Literal["running", "waiting", "suspended", "completed", "failed", "cancelled"]
 StepStatus = Literal["pending", "scheduled", "running", "done", "failed"]
-StepForm = Literal["rpc", "inline", "sleep", "marker", "child"]
+StepForm = Literal["rpc", "inline", "sleep", "marker", "event", "suspend", "child"]
 
-RUN_STATUSES: tuple[RunStatus, ...] = ("running", "completed", "failed", "cancelled")
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "waiting", "suspended", "completed", "failed", "cancelled")
 SETTLED_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+#: Runs that go on by themselves: ``running`` (a pass or a step has work to do) and ``waiting`` (nothing to do
+#: but a timer, an event or a child run: it holds no worker and no lock). Claims, the run lock and the recovery
+#: sweep treat both alike; pruning never deletes either.
+ACTIVE_RUN_STATUSES: frozenset[str] = frozenset({"running", "waiting"})
+#: Step forms that only wait for something outside the run (a time, an event, a child run): a pass that
+#: pauses on nothing else leaves its run ``waiting``.
+WAIT_FORMS: frozenset[str] = frozenset({"sleep", "event", "child"})
 STEP_STATUSES: tuple[StepStatus, ...] = ("pending", "scheduled", "running", "done", "failed")
 
 
@@ -62,6 +69,28 @@ class RunRecord:
     cancel_reason: str | None = None
     #: How many times the run was resumed (``pikku.resume_run``): each failure episode is told apart by it.
     resumes: int = 0
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """An event sent to a run (``pikku.send_event``), kept until a ``wait_for_event`` step takes it.
+
+    ``seq`` orders a run's events (first in, first out per name); ``event_id`` makes a send idempotent (unique
+    per run); ``consumed_by`` is the name of the step that took it (None while it waits).
+    """
+
+    run_id: str
+    seq: int
+    name: str
+    payload_json: str
+    event_id: str | None = None
+    created_at: float = 0.0
+    consumed_by: str | None = None
+
+
+#: What :meth:`~pikku.backends.StateStore.send_event` did: stored the event, found one with its ``event_id``
+#: already (nothing stored), or refused it because the run has settled (nothing stored).
+SendResult = Literal["stored", "duplicate", "settled"]
 
 
 @dataclass(slots=True)

@@ -121,6 +121,9 @@ class WorkflowDef:
     #: Seconds a run may take from its start (or its last resume) before it fails with PIKKU_RUN_TIMEOUT.
     timeout: float | None = None
     info: WorkflowInfo | None = None
+    #: The events its ``wait_for_event`` calls name, with the model each payload is validated against (filled
+    #: by the generated wirings, see :func:`register_workflow_events`); None while unknown.
+    events: dict[str, Any] | None = None
     _fn: FunctionDef | None = None
     _routes: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
 
@@ -162,6 +165,7 @@ def _template_pattern(template: str) -> re.Pattern[str]:
 _FUNCTIONS: dict[str, FunctionDef] = {}
 _WORKFLOWS: dict[str, WorkflowDef] = {}
 _PENDING_INFO: dict[str, WorkflowInfo] = {}
+_PENDING_EVENTS: dict[str, dict[str, Any]] = {}
 
 
 @overload
@@ -227,6 +231,8 @@ def wire_workflow(
     wf = WorkflowDef(name, func, description, execution_mode, retries, limit)
     if name in _PENDING_INFO:
         wf.attach_info(_PENDING_INFO[name])
+    if name in _PENDING_EVENTS:
+        wf.events = _PENDING_EVENTS[name]
     _WORKFLOWS[name] = wf
     _serde.trust_package_of(getattr(func, "__module__", "") or "")
     return wf
@@ -238,6 +244,14 @@ def register_workflow_meta(infos: tuple[WorkflowInfo, ...] | list[WorkflowInfo])
         _PENDING_INFO[info.name] = info
         if info.name in _WORKFLOWS:
             _WORKFLOWS[info.name].attach_info(info)
+
+
+def register_workflow_events(workflow: str, events: dict[str, Any]) -> None:
+    """Record the events ``workflow`` waits for: event name -> payload model (called by the generated wirings,
+    from prebuild's scan of its ``wait_for_event`` calls). Sends are then checked against them."""
+    _PENDING_EVENTS[workflow] = dict(events)
+    if workflow in _WORKFLOWS:
+        _WORKFLOWS[workflow].events = dict(events)
 
 
 def get_function(rpc_name: str) -> FunctionDef:

@@ -4,9 +4,10 @@ The environment is the production engine and worker on the in-memory backend; on
 With time skipping, a :class:`VirtualClock` stands in for the wall clock (through ``pikku._clock``, in
 this environment's tasks only), and time jumps to the next timer -- a sleep's wake-up, a retry, a
 durable timeout -- while the test awaits an environment call (:meth:`WorkflowEnvironment.result`,
-:meth:`~WorkflowEnvironment.sleep`, :meth:`~WorkflowEnvironment.run`) and every run is idle: no job due,
-none in flight. A test can still act between timers (send an event before a 3-day timeout), and timers
-still fire in order.
+:meth:`~WorkflowEnvironment.sleep`, :meth:`~WorkflowEnvironment.run`,
+:meth:`~WorkflowEnvironment.until_waiting`) and every run is idle: no job due, none in flight. A test can
+still act between timers (``until_waiting`` stops as soon as a run waits for an event, before its 3-day
+timeout; then ``pikku.send_event``), and timers still fire in order.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from pikku import _control
 from pikku._clock import reset_clock, use_clock
 from pikku._config import load_config
 from pikku._duration import parse_duration
@@ -156,7 +158,7 @@ class WorkflowEnvironment:
     async def result(self, handle: Any, *, timeout: float = 30.0) -> Any:
         """Wait for the run behind ``handle`` to settle, skipping time while it is idle; its output (or
         the error ``handle.result()`` raises). ``timeout`` is in real seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = self._begin(timeout)
         while (await self.runtime.engine.state.get_run(handle.run_id)).status not in SETTLED_RUN_STATUSES:
             await self._tick(deadline, f"run {handle.run_id}")
         return await handle.result(timeout=0)
@@ -166,14 +168,34 @@ class WorkflowEnvironment:
         if self.clock is None:
             await asyncio.sleep(parse_duration(duration))
             return
-        target, deadline = self.clock.now() + parse_duration(duration), time.monotonic() + timeout
+        target, deadline = self.clock.now() + parse_duration(duration), self._begin(timeout)
         while self.clock.now() < target:
             await self._tick(deadline, "env.sleep", until=target)
+
+    async def until_waiting(self, handle: Any, event: str | None = None, *, timeout: float = 30.0) -> None:
+        """Run the environment, skipping time while it is idle, until the run behind ``handle`` waits for the
+        event ``event`` (any event when None) and nothing else can move: then send it (``pikku.send_event``).
+
+        Time stops short of the wait's own timeout. WorkflowTimeoutError if the run settles first, or does
+        not get there within ``timeout`` real seconds.
+        """
+        deadline = self._begin(timeout)
+        what = f"run {handle.run_id} waiting for " + (f"event {event!r}" if event else "an event")
+
+        async def arrived() -> bool:
+            run = await _control.get_run(handle.run_id)
+            if run.status in SETTLED_RUN_STATUSES:
+                raise WorkflowTimeoutError(f"{what}: it is {run.status} already", hint="look at its steps")
+            waits = event in run.waiting_for if event is not None else bool(run.waiting_for)
+            return waits and self._idle_now()
+
+        while not await arrived():
+            await self._tick(deadline, what, ready=arrived)
 
     async def run(self, awaitable: Awaitable[T], *, timeout: float = 30.0) -> T:
         """Await ``awaitable`` (e.g. starting an inline run, which drives it to the end) with time skipping."""
         task = asyncio.ensure_future(awaitable)
-        deadline = time.monotonic() + timeout
+        deadline = self._begin(timeout)
         self._drivers += 1
         try:
             while not task.done():
@@ -182,11 +204,26 @@ class WorkflowEnvironment:
             self._drivers -= 1
         return task.result()
 
-    async def _tick(self, deadline: float, what: str, *, until: float | None = None) -> None:
+    def _begin(self, timeout: float) -> float:
+        """The real-time deadline of an environment call; each call starts with no stall counted (one that
+        raised for a run waiting on an event must not make the next call, after the send, raise at once)."""
+        self._stalled = 0
+        return time.monotonic() + timeout
+
+    async def _tick(
+        self,
+        deadline: float,
+        what: str,
+        *,
+        until: float | None = None,
+        ready: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Let the environment run a moment, then, if everything is idle, skip time to the next timer --
+        unless ``ready`` says what the caller waits for has come meanwhile (time must not pass it by)."""
         await asyncio.sleep(TICK_S)
         if time.monotonic() > deadline:
             raise WorkflowTimeoutError(f"{what} did not finish within the environment's real-time limit")
-        if self.clock is None or not self._idle():
+        if self.clock is None or not self._idle() or (ready is not None and await ready()):
             self._stalled = 0
             return
         timers = [t for t in (self._next_job_at(), self.clock.next_wake(), until) if t is not None]
@@ -202,6 +239,14 @@ class WorkflowEnvironment:
             )
         self._stalled = 0
         self.clock.move_to(min(timers))
+
+    def _idle_now(self) -> bool:
+        """Nothing can move without an event or time passing (also without time skipping)."""
+        assert self._worker is not None
+        if self.clock is None:
+            due = self._next_job_at()
+            return self._worker.in_flight == 0 and self._drivers == 0 and (due is None or due > time.time())
+        return self._idle()
 
     def _idle(self) -> bool:
         assert self._worker is not None and self.clock is not None

@@ -7,7 +7,7 @@ this short, pinned list (``__all__``, checked by a test) rather than on whatever
 from __future__ import annotations
 
 from pikku._client import WorkflowClient
-from pikku._registry import QueueWorker, StepInfo, WorkflowInfo, register_workflow_meta
+from pikku._registry import QueueWorker, StepInfo, WorkflowInfo, register_workflow_events, register_workflow_meta
 from pikku._services import StepContext
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "StepInfo",
     "WorkflowClient",
     "WorkflowInfo",
+    "register_workflow_events",
     "register_workflow_meta",
 ]

@@ -183,13 +183,15 @@ async def test_hostile_schema_name_cannot_inject_with_standard_conforming_string
 
 
 def _fill(schema: str) -> None:
-    """ROWS runs over 50 workflows and every status, 2 steps and attempts per run, ROWS jobs in 5 queues."""
+    """ROWS runs over 50 workflows and every status, 2 steps and attempts and an event per run (every other
+    one taken), ROWS jobs in 5 queues."""
     s = quote_ident(schema)
     with _admin() as conn:
         conn.execute(
             f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
             "SELECT 'r' || g, 'wf' || (g %% 50), "
-            "(ARRAY['running','completed','completed','completed','failed','cancelled'])[1 + g %% 6], "
+            "(ARRAY['running','completed','completed','completed','failed','cancelled','waiting','suspended'])"
+            "[1 + g %% 8], "
             "'{}', 1e9 + g, 1e9 + g FROM generate_series(1, %s) g",
             (ROWS,),
         )
@@ -208,7 +210,13 @@ def _fill(schema: str) -> None:
             "SELECT 'q' || (g %% 5), '{}', 1e9 + g, 1e9 + g %% 1000 FROM generate_series(1, %s) g",
             (ROWS,),
         )
-        conn.execute(f"ANALYZE {s}.runs, {s}.steps, {s}.step_attempts, {s}.jobs")
+        conn.execute(
+            f"INSERT INTO {s}.events (run_id, name, payload_json, event_id, created_at, consumed_by) "
+            "SELECT 'r' || g, 'approval', '{}', 'e' || g, 1e9 + g, CASE WHEN g %% 2 = 0 THEN 'w' END "
+            "FROM generate_series(1, %s) g",
+            (ROWS,),
+        )
+        conn.execute(f"ANALYZE {s}.runs, {s}.steps, {s}.step_attempts, {s}.jobs, {s}.events")
 
 
 def _positional(query: str, params: Any) -> tuple[str, list[Any]]:
@@ -290,7 +298,21 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         ),
         "complete_step+handoff+ack": (statements.SETTLE_STEP_WITH_JOB, settle | job | {"job_priority": None} | ack),
         "complete_step+ack": (statements.SETTLE_STEP, settle | ack),
-        "release_run_lock+ack": (statements.RELEASE_RUN_LOCK, {"run_id": "r123", "owner": "w"} | ack),
+        "release_run_lock+ack": (
+            statements.RELEASE_RUN_LOCK,
+            {"run_id": "r123", "owner": "w", "waiting": True} | ack,
+        ),
+        "send_event": (
+            statements.SEND_EVENT,
+            {"run_id": "r123", "name": "approval", "payload_json": "{}", "event_id": "e1"},
+        ),
+        "send_event+wake": (
+            statements.SEND_EVENT_WITH_JOB,
+            {"run_id": "r123", "name": "approval", "payload_json": "{}", "event_id": None, "job_priority": 1.0} | job,
+        ),
+        "take_event": (statements.TAKE_EVENT, {"run_id": "r123", "step": "a", "name": "approval"}),
+        "get_events": (statements.GET_EVENTS, {"run_id": "r123"}),
+        "suspend_run": (statements.SUSPEND_RUN, {"run_id": "r124", "name": "hold", "data_json": "null"}),
         "mark_step_scheduled": (statements.MARK_STEP_SCHEDULED, {"run_id": "r123", "name": "a"}),
         "settle run": (
             statements.SETTLE_RUN,
@@ -329,7 +351,9 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
     seq_scans = {
         name: plan
         for name, (query, params) in cases.items()
-        if re.search(r"Seq Scan on (runs|steps|step_attempts|jobs)\b", plan := _plan(schema, query, params, mode))
+        if re.search(
+            r"Seq Scan on (runs|steps|step_attempts|jobs|events)\b", plan := _plan(schema, query, params, mode)
+        )
     }
     assert not seq_scans, "\n\n".join(f"{name}:\n{plan}" for name, plan in seq_scans.items())
 

@@ -45,8 +45,9 @@ def test_a_shape_that_does_not_match_the_columns_is_refused(tmp_path: Path) -> N
 
 def test_pruning_walks_the_settled_runs_index_in_order(tmp_path: Path) -> None:
     """delete_runs' page of one status is read along the partial index runs_settled_by_update, already in
-    oldest-change-first order (no sort of every settled run per page), and a claim's form condition keeps
-    the step claim on the steps primary key."""
+    oldest-change-first order (no sort of every settled run per page), a claim's form condition keeps
+    the step claim on the steps primary key, and a run's oldest waiting event of a name and its events are
+    read off their indexes in order."""
     db = open_database(f"sqlite:///{tmp_path / 's.db'}")
     try:
 
@@ -57,6 +58,9 @@ def test_pruning_walks_the_settled_runs_index_in_order(tmp_path: Path) -> None:
         prune = plan(sql.RUNS_TO_DELETE_WITH_STATUS)
         assert "runs_settled_by_update (status=? AND updated_at<?)" in prune and "TEMP B-TREE" not in prune
         assert "(run_id=? AND name=?)" in plan(sql.CLAIM_STEP)
+        take = plan(sql.OLDEST_WAITING_EVENT)
+        assert "events_waiting (run_id=? AND name=?)" in take and "TEMP B-TREE" not in take
+        assert "events_of_run (run_id=?)" in plan(sql.EVENTS_OF_RUN)
     finally:
         db.checkpointer.stop()
         db.conn.close()

@@ -37,6 +37,8 @@ PROJECT = Path(__file__).parent / "project"
 PIKKU = Path(sys.executable).with_name("pikku")
 #: ``pikku worker --lease``: how long a dead worker's claimed job stays invisible.
 JOB_LEASE = 2.0
+#: Run statuses a run ends in (a waiting or suspended run is not done).
+SETTLED = ("completed", "failed", "cancelled")
 
 
 @dataclass
@@ -198,12 +200,12 @@ class Chaos:
         while True:
             try:
                 for run_id in ids:
-                    if run_id not in last or last[run_id].status == "running":
+                    if run_id not in last or last[run_id].status not in SETTLED:
                         last[run_id] = await self.rt.engine.state.get_run(run_id)
             except Exception:
                 await asyncio.sleep(0.2)  # a server restarting under us: look again
                 continue
-            if all(r.status != "running" for r in last.values()) or time.monotonic() > deadline:
+            if all(r.status in SETTLED for r in last.values()) or time.monotonic() > deadline:
                 return last
             await asyncio.sleep(0.1)
 

@@ -68,7 +68,7 @@ def test_sleeping_run_survives_sigkill(tmp_path: Path) -> None:
             try:
 
                 async def settled() -> bool:
-                    return (await state.get_run(run_id)).status != "running"
+                    return (await state.get_run(run_id)).status in ("completed", "failed", "cancelled")
 
                 await _wait_for(settled, 40)
             finally:

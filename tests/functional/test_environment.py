@@ -89,7 +89,7 @@ async def test_time_moves_only_while_the_test_awaits_the_environment() -> None:
         await asyncio.sleep(0.05)  # not an environment call: no skipping
         assert env.clock.now() == before
         await env.sleep("1d")
-        assert (await handle.get_run()).status == "running"
+        assert (await handle.get_run()).status == "waiting"  # asleep: nothing to do but its timer
         assert env.clock.now() - before >= 86400
         env.clock.advance("6d")
         env.override_services(mailer=FakeMailer())

@@ -44,7 +44,7 @@ async def _orchestrators_only(rt: Runtime, workflow: str, run_id: str) -> None:
     try:
         for _ in range(3000):  # up to 30 s on a loaded box; a passing run takes under a second
             run = await rt.engine.state.get_run(run_id)
-            if run.status != "running":
+            if run.status in ("completed", "failed", "cancelled"):
                 break
             waiting = await rt.engine.queue.count(f"workflow-{workflow}-orchestrator")
             assert waiting <= 1, "a run never has more than one replay waiting"

@@ -55,6 +55,7 @@ async def _wait_settled(rt: Any, ids: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         running = await rt.engine.state.list_runs(status="running", limit=1)
+        running = running or await rt.engine.state.list_runs(status="waiting", limit=1)
         if not running:
             return
         if time.monotonic() > deadline:

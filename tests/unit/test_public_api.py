@@ -12,6 +12,7 @@ APPLICATION_NAMES = [
     "ConfigError",
     "CorruptStateError",
     "ErrorInfo",
+    "InvalidEventPayloadError",
     "InvalidInputError",
     "InvalidOutputError",
     "InvalidStepNameError",
@@ -21,6 +22,7 @@ APPLICATION_NAMES = [
     "RunIdInUseError",
     "RunNotFoundError",
     "RunPage",
+    "RunSettledError",
     "RunSummary",
     "RunTimeoutError",
     "Runtime",
@@ -31,6 +33,7 @@ APPLICATION_NAMES = [
     "StepNotFoundError",
     "StepSerializationError",
     "StepView",
+    "UnknownEventError",
     "UnknownRPCError",
     "UnknownWorkflowError",
     "Worker",
@@ -44,6 +47,7 @@ APPLICATION_NAMES = [
     "configure",
     "current_step",
     "fork_run",
+    "get_run",
     "get_runtime",
     "get_steps",
     "invocation_id",
@@ -52,6 +56,7 @@ APPLICATION_NAMES = [
     "pikku_func",
     "prune_runs",
     "resume_run",
+    "send_event",
     "wire_workflow",
 ]
 
@@ -63,7 +68,8 @@ def test_pikku_all_is_pinned() -> None:
 
 def test_engine_internals_and_wiring_names_are_not_public() -> None:
     """WorkflowAsyncException and set_runtime are engine internals; generated-code names live in pikku.wiring."""
-    for name in ("WorkflowAsyncException", "set_runtime", "register_workflow_meta", "QueueWorker", "WorkflowClient"):
+    internal = ("WorkflowAsyncException", "set_runtime", "register_workflow_meta", "register_workflow_events")
+    for name in (*internal, "QueueWorker", "WorkflowClient"):
         assert name not in pikku.__all__
 
 

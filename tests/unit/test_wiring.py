@@ -14,6 +14,7 @@ def test_wiring_all_is_pinned() -> None:
         "StepInfo",
         "WorkflowClient",
         "WorkflowInfo",
+        "register_workflow_events",
         "register_workflow_meta",
     ]
 

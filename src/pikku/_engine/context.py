@@ -1,16 +1,20 @@
-"""``services.workflow`` during one replay pass: ``do``, ``sleep``, ``call_workflow`` and ``start_workflow``.
+"""``services.workflow`` during one replay pass: ``do``, ``sleep``, ``wait_for_event``, ``suspend``,
+``call_workflow`` and ``start_workflow``.
 
 A pass starts from the step states read once by the engine. A step already done returns its stored
 value; a step not done is dispatched (remote RPC), executed here (inline form, or inline mode), or waited
-for, and then the pass pauses by raising :class:`WorkflowAsyncException`.
+for, and then the pass pauses by raising :class:`WorkflowAsyncException`. A pass that pauses with nothing
+to do but wait (a timer, an event, a child run: see :meth:`WorkflowContext.waiting`) leaves its run
+``waiting``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pikku import _serde
 from pikku._clock import now
@@ -31,7 +35,7 @@ from pikku._errors import (
 )
 from pikku._hooks import HOOKS
 from pikku._logcontext import get_logger
-from pikku._records import RunRecord, StepForm, StepRecord
+from pikku._records import WAIT_FORMS, RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 T = TypeVar("T")
@@ -40,6 +44,10 @@ log = get_logger("pikku.engine")
 
 #: How stale a pass's knowledge that its run is still running may be before a step runs in-process.
 LIVENESS_CHECK_S = 0.25
+
+#: What a paused pass waits for, when nothing else holds it up: only timers (sleeps, the timeouts of
+#: waits), or something from outside the run (an event, a child run), timers or not.
+WaitKind = Literal["timer", "world"]
 
 
 class StepHost(Protocol):
@@ -64,12 +72,22 @@ class StepHost(Protocol):
         """Queue the job of a step whose runner died (its lease ran out) again."""
         ...
 
-    async def begin_sleep(self, run_id: str, name: str, wake_at: float) -> StepRecord:
-        """Record a durable sleep until ``wake_at`` (once)."""
+    async def begin_timer(
+        self, run_id: str, name: str, wake_at: float | None, *, form: StepForm = "sleep", data_json: str | None = None
+    ) -> StepRecord:
+        """Record a durable timer step (a sleep, or a wait with its timeout) due at ``wake_at`` (once)."""
         ...
 
-    async def end_sleep(self, run_id: str, name: str) -> None:
-        """Mark a sleep whose time has come done."""
+    async def end_timer(self, run_id: str, name: str) -> None:
+        """Mark a timer step whose time has come done (a sleep over, a wait timed out: result null)."""
+        ...
+
+    async def take_event(self, run_id: str, name: str, event: str) -> StepRecord | None:
+        """The waiting step ``name`` takes the oldest event ``event`` sent to the run: the step done, or None."""
+        ...
+
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        """Suspend the run, recording its ``suspend`` step ``name`` (once); False if the run was not active."""
         ...
 
     async def run_is_live(self, run_id: str) -> bool:
@@ -145,6 +163,9 @@ class WorkflowContext:
         self._unwritten_markers: list[str] = []
         self._marker_lock = asyncio.Lock()
         self._warned_insert = False
+        self._busy = False  # paused for something other than a wait (a step to run, a retry, a lock)
+        #: Set when this pass suspended the run (``suspend``).
+        self.suspended = False
         self.wake_at: float | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         #: Child runs this pass waits for (``call_workflow``): an inline driver drives them itself.
@@ -260,19 +281,111 @@ class WorkflowContext:
             await self._write_markers()
         seconds = parse_duration(duration)
         name = self._reach(name or f"sleep:{duration}")
+        rec = await self._timer("sleep", name, seconds)
+        if rec.status == "done":
+            return
+        if not self._timer_due(rec):
+            raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
+        await self._end_timer(rec)
+
+    async def wait_for_event(
+        self,
+        event: str,
+        model: Any,
+        *,
+        timeout: str | float | None = None,
+        description: str | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Wait durably for the event ``event`` sent to this run (``pikku.send_event``) and return its payload
+        validated as ``model`` (a pydantic model, dataclass or TypedDict); None once ``timeout`` passed first.
+
+        Each call takes one event of that name, first in, first out; an event sent before the run got here
+        waits for it. The timeout is a durable timer like ``sleep``'s; without one the run waits for ever.
+        While it waits the run holds no worker and no lock, and its status is ``waiting``.
+        """
+        self._track()
+        if self._unwritten_markers:
+            await self._write_markers()
+        _check_event_name(event)
+        seconds = None if timeout is None else parse_duration(timeout)
+        name = self._reach(name or f"event:{event}")
+        data_json = _serde.encode({"event": event, "timeout": seconds}, what=f"wait of step {name!r}")
+        rec = await self._timer("event", name, seconds, data_json)
+        if rec.status not in ("done", "failed"):
+            taken = await _guard(self._host.take_event(self.run_id, name, event))
+            if taken is not None:
+                rec = self._steps[name] = taken
+        if rec.status in ("done", "failed"):
+            return _event_value(rec, model)
+        if not self._timer_due(rec):
+            raise self._pause(f"waiting for event {event!r}", wake_at=rec.wake_at)
+        await self._end_timer(rec)
+        return None
+
+    async def suspend(self, reason: str, *, name: str | None = None) -> None:
+        """Stop the run here as ``suspended`` until ``pikku.resume_run`` continues it (a hold for a human).
+
+        Recorded as a step, so the replay after the resume passes it.
+        """
+        self._track()
+        if self._unwritten_markers:
+            await self._write_markers()
+        name = self._reach(name or "suspend")
         rec = self._steps.get(name)
         if rec is not None:
-            self._check_replay(rec, "sleep", None)
-            if rec.status == "done":
-                return
-        else:
-            rec = await _guard(self._host.begin_sleep(self.run_id, name, now() + seconds))
-            self._steps[name] = rec
-            if HOOKS.event is not None:
-                HOOKS.event("workflow.sleep", {"pikku.step": name, "pikku.seconds": seconds})
-        if (rec.wake_at or 0.0) > now():
-            raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
-        await _guard(self._host.end_sleep(self.run_id, name))
+            self._check_replay(rec, "suspend", None)
+            return
+        data_json = _serde.encode(str(reason), what=f"reason of step {name!r}")
+        if not await _guard(self._host.suspend_run(self.run_id, name, data_json)):
+            raise self._pause("the run was settled elsewhere (cancelled)", busy=True)
+        self.suspended = True
+        if HOOKS.event is not None:
+            HOOKS.event("workflow.suspend", {"pikku.step": name, "pikku.reason": str(reason)})
+        raise WorkflowAsyncException(self.run_id, f"suspended: {reason}")
+
+    def waiting(self) -> WaitKind | None:
+        """What this paused pass waits for, when it is only waiting: every step it reached that is not
+        finished is a wait (a ``sleep``, ``event`` or ``child`` step it knows the record of) and it paused
+        for nothing else. ``"world"`` when one of them waits for an event or a child run, ``"timer"``
+        when all are timers; None when something else holds the run up (it stays ``running``)."""
+        if self._busy:
+            return None
+        open_forms = {
+            rec.form
+            for name in self._seen
+            if (rec := self._steps.get(name)) is not None and rec.status not in ("done", "failed")
+        }
+        if not open_forms or not open_forms <= WAIT_FORMS:
+            return None
+        return "timer" if open_forms == {"sleep"} else "world"
+
+    async def _timer(
+        self, form: StepForm, name: str, seconds: float | None, data_json: str | None = None
+    ) -> StepRecord:
+        """The durable timer step ``name`` of a sleep or a wait: its record, made once with its wake-up time
+        (``seconds`` from now; None: no timer) and checked against the code on a replay."""
+        rec = self._steps.get(name)
+        if rec is not None:
+            self._check_replay(rec, form, None)
+            return rec
+        wake_at = None if seconds is None else now() + seconds
+        rec = await _guard(self._host.begin_timer(self.run_id, name, wake_at, form=form, data_json=data_json))
+        self._steps[name] = rec
+        if HOOKS.event is not None:
+            HOOKS.event(
+                f"workflow.{'sleep' if form == 'sleep' else 'wait'}", {"pikku.step": name, "pikku.seconds": seconds}
+            )
+        return rec
+
+    async def _end_timer(self, rec: StepRecord) -> None:
+        await _guard(self._host.end_timer(self.run_id, rec.name))
+        self._steps[rec.name] = dataclasses.replace(rec, status="done", result_json="null")
+
+    @staticmethod
+    def _timer_due(rec: StepRecord) -> bool:
+        """Whether a timer step's time has come (one without a wake-up time never comes due)."""
+        return rec.wake_at is not None and rec.wake_at <= now()
 
     async def call_workflow(self, name: str, workflow: str, data: Any = None, *, description: str | None = None) -> Any:
         """Run the wired workflow ``workflow`` as a child and return its output (a durable wait: the pass
@@ -358,7 +471,7 @@ class WorkflowContext:
         takes effect in-process within that time; across processes the next pass finds the run settled.
         """
         if not await _guard(self._host.run_is_live(self.run_id)):
-            raise WorkflowAsyncException(self.run_id, "the run was settled elsewhere (cancelled)")
+            raise self._pause("the run was settled elsewhere (cancelled)", busy=True)
         self._live_at = time.monotonic()
 
     def _see(self, name: str) -> None:
@@ -432,8 +545,8 @@ class WorkflowContext:
         if outcome.kind == "retry":
             # An rpc step retries on its queue (its settle replays the run); an inline step in a later pass.
             wake_at = outcome.retry_at if where == "inline" else None
-            raise self._pause(f"step {call.name!r} failed; retrying", wake_at=wake_at)
-        raise WorkflowAsyncException(self.run_id, f"step {call.name!r} is held or was taken over elsewhere")
+            raise self._pause(f"step {call.name!r} failed; retrying", wake_at=wake_at, busy=True)
+        raise self._pause(f"step {call.name!r} is held or was taken over elsewhere", busy=True)
 
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name
@@ -468,10 +581,28 @@ class WorkflowContext:
             return True
         return rec.status == "running" and (rec.lease_until or 0.0) <= now()
 
-    def _pause(self, reason: str, *, wake_at: float | None = None) -> WorkflowAsyncException:
+    def _pause(self, reason: str, *, wake_at: float | None = None, busy: bool = False) -> WorkflowAsyncException:
+        """The pause to raise. ``busy``: the pass pauses for work that is not a wait, whatever steps it knows
+        of (see :meth:`waiting`)."""
         if wake_at is not None:
             self.wake_at = wake_at if self.wake_at is None else min(self.wake_at, wake_at)
+        self._busy = self._busy or busy
         return WorkflowAsyncException(self.run_id, reason, wake_at=wake_at)
+
+
+def _check_event_name(event: str) -> None:
+    if not isinstance(event, str) or not event or not event.isprintable():
+        raise InvalidStepNameError(
+            f"event name {event!r} is empty, not a string, or holds a control character",
+            hint='name events with short printable literals: workflow.wait_for_event("approval", Approval)',
+        )
+
+
+def _event_value(rec: StepRecord, model: Any) -> Any:
+    """What a finished wait returns: the event's payload as ``model``, or None for a wait that timed out."""
+    if rec.result_json is None or rec.result_json == "null":
+        return None
+    return _serde.decode(rec.result_json, model)
 
 
 def _marker_name(patch_id: str) -> str:

@@ -4,6 +4,8 @@ Remote mode: the orchestrator job replays the run; an RPC step not done yet is i
 and the step marked scheduled, then the pass pauses. The step worker claims the step, runs the rpc, and
 stores the result together with the orchestrator hand-off (one transaction where the backend allows).
 Inline mode: the caller of ``start`` drives the passes itself and every step runs in its process.
+Events: ``send_event`` keeps the event for the run and wakes it (its orchestrator job, keyed by run); the
+pass that reaches the ``wait_for_event`` takes it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall
 from pikku._engine.children import Children, cascade_reason
-from pikku._engine.context import BackendFault, WorkflowContext
+from pikku._engine.context import BackendFault, WaitKind, WorkflowContext
+from pikku._engine.events import event_payload_json
 from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
@@ -31,6 +34,7 @@ from pikku._errors import (
     InvalidOutputError,
     RunIdInUseError,
     RunNotFoundError,
+    RunSettledError,
     RunTimeoutError,
     StepFailedError,
     StepNotFoundError,
@@ -41,12 +45,14 @@ from pikku._errors import (
 )
 from pikku._logcontext import get_logger, log_context
 from pikku._records import (
+    ACTIVE_RUN_STATUSES,
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
     Job,
     NewStep,
     RunRecord,
+    StepForm,
     StepRecord,
 )
 from pikku._registry import WorkflowDef, get_function, get_workflow
@@ -93,12 +99,14 @@ class Started:
 class Outcome:
     """How one orchestration attempt ended."""
 
-    kind: Literal["completed", "failed", "cancelled", "paused", "settled", "busy", "missing"]
+    kind: Literal["completed", "failed", "cancelled", "suspended", "paused", "settled", "busy", "missing"]
     wake_at: float | None = None
     #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
     acked: bool = False
     #: The child runs a paused pass waits for (``workflow.call_workflow``): an inline driver drives them.
     children: tuple[str, ...] = ()
+    #: A pause with nothing to do but wait (its run is left ``waiting``): for timers only, or for the world.
+    waiting: WaitKind | None = None
 
 
 #: What :meth:`Engine.handle_job` returns when the job was acknowledged by the transition that ended its
@@ -208,7 +216,11 @@ class Engine:
         while True:
             outcome = await self.orchestrate(run_id, fresh=fresh)
             fresh = None
-            if outcome.kind in ("completed", "failed", "cancelled", "settled", "missing"):
+            if outcome.kind in ("completed", "failed", "cancelled", "suspended", "settled", "missing"):
+                return outcome
+            if outcome.waiting == "world":
+                # Waiting for an event or a child run: the send (or the child) wakes it through its queue,
+                # and a worker takes it from there; its timeout, if any, is a delayed job too.
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
@@ -225,7 +237,7 @@ class Engine:
         returns then, not at the end of a long sleep."""
 
         async def still_running() -> bool:
-            return (await self.state.get_run(run_id)).status not in SETTLED_RUN_STATUSES
+            return (await self.state.get_run(run_id)).status in ACTIVE_RUN_STATUSES
 
         await _clock.sleep_watching(max(0.0, wake_at - now()), still_running, INLINE_CANCEL_CHECK_S)
 
@@ -274,7 +286,8 @@ class Engine:
             if outcome.kind not in ("completed", "failed", "cancelled"):  # settling the run released the lock
                 # A pass that pauses with a wake-up job still to put keeps its job until that is put.
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
-                await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None)
+                waiting = passed and outcome.waiting is not None
+                await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None, waiting=waiting)
                 if merge:
                     outcome = dataclasses.replace(outcome, acked=True)
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
@@ -293,8 +306,8 @@ class Engine:
             run, steps = await self.state.lock_run(run_id, self.owner, self.settings.run_lock_lease)
         except RunNotFoundError:
             return Outcome("missing")
-        if run.status in SETTLED_RUN_STATUSES:
-            return Outcome("settled")
+        if run.status in SETTLED_RUN_STATUSES or run.status == "suspended":
+            return Outcome("settled")  # until settled, or resumed (resume_run queues the next pass)
         if steps is None:
             return Outcome("busy")
         if await self.children.parent_cancelled(run):  # a child its parent's cancel missed: cancelled now
@@ -342,7 +355,9 @@ class Engine:
             output_json = _output_json(wf, output, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
-            return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children))
+            if ctx.suspended:
+                return Outcome("suspended")
+            return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children), waiting=ctx.waiting())
         except WorkflowCancelled as cancel:
             await _join_siblings(ctx)
             log.info("run %s of workflow %s cancelled itself: %s", run.run_id, wf.name, cancel.reason)
@@ -367,6 +382,27 @@ class Engine:
         """End the run as ``cancelled`` with ``reason``, and every running run below it (child runs);
         False when the run had settled already (its descendants are cancelled still)."""
         return await self.children.cancel(run_id, reason)
+
+    # -- events ----------------------------------------------------------------------------------------
+    async def send_event(self, run_id: str, event: str, payload: Any, *, event_id: str | None = None) -> bool:
+        """Keep ``payload`` for the run's next ``wait_for_event(event, ...)`` and wake the run; True when
+        stored, False when ``event_id`` was sent before (nothing stored: a retried send is harmless).
+
+        RunNotFoundError for an unknown run id (nothing kept for a run that may come later), RunSettledError
+        for a settled run, UnknownEventError for an event its workflow never waits for,
+        InvalidEventPayloadError (pydantic's errors attached) for a payload its model refuses: nothing is
+        stored then, and the run keeps waiting.
+        """
+        run = await self.state.get_run(run_id)
+        if run.status in SETTLED_RUN_STATUSES:
+            raise RunSettledError(run_id, run.status)
+        wf = get_workflow(run.workflow)
+        payload_json = event_payload_json(wf, event, payload, self.settings.payload_limit)
+        wake = orchestrate_job(wf, run_id, run.created_at)
+        result = await self.transitions.send_event(run_id, event, payload_json, event_id=event_id, wake=wake)
+        if result == "settled":  # settled between the look above and the write
+            raise RunSettledError(run_id, (await self.state.get_run(run_id)).status)
+        return result == "stored"
 
     # -- steps: the pass's host (see WorkflowContext); every attempt runs in self.steps -------------------
     def step_host(self) -> _Host:
@@ -473,14 +509,24 @@ class _Host:
         """Queue the abandoned step's job again."""
         await self._engine.transitions.enqueue(call.step_job())
 
-    async def begin_sleep(self, run_id: str, name: str, wake_at: float) -> StepRecord:
-        """The sleep step, scheduled until ``wake_at``."""
-        new = NewStep(run_id, name, "sleep", status="scheduled", wake_at=wake_at)
+    async def begin_timer(
+        self, run_id: str, name: str, wake_at: float | None, *, form: StepForm = "sleep", data_json: str | None = None
+    ) -> StepRecord:
+        """The timer step (a sleep, a wait), scheduled until ``wake_at``."""
+        new = NewStep(run_id, name, form, data_json=data_json, status="scheduled", wake_at=wake_at)
         return await self._engine.state.insert_step(new)
 
-    async def end_sleep(self, run_id: str, name: str) -> None:
-        """The sleep step, done."""
+    async def end_timer(self, run_id: str, name: str) -> None:
+        """The timer step, done (result null)."""
         await self._engine.state.complete_step(run_id, name, "null")
+
+    async def take_event(self, run_id: str, name: str, event: str) -> StepRecord | None:
+        """The wait step takes the oldest event of its name, if one is there."""
+        return await self._engine.state.take_event(run_id, name, event)
+
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        """The run suspended with its suspend step, in one write."""
+        return await self._engine.state.suspend_run(run_id, name, data_json)
 
     async def record_marker(self, run_id: str, name: str) -> StepRecord:
         """A marker step, inserted done."""

@@ -17,7 +17,7 @@ from pikku import _serde
 from pikku._engine.calls import StepCall, StepOutcome, Where
 from pikku._engine.context import WorkflowContext
 from pikku._errors import CorruptStateError, NonDeterminismError, WorkflowAsyncException, WorkflowCancelled
-from pikku._records import ErrorInfo, RunRecord, StepAttempt, StepRecord
+from pikku._records import ErrorInfo, RunRecord, StepAttempt, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_workflow
 from pikku._services import RPC, Services, call_workflow
 
@@ -93,11 +93,19 @@ class _ReadOnlyHost:
     async def requeue_step(self, call: StepCall) -> None:
         raise self._end(call.name, _what(call.form, call.rpc_name))
 
-    async def begin_sleep(self, run_id: str, name: str, wake_at: float) -> StepRecord:
-        raise self._end(name, "a sleep step")
+    async def begin_timer(
+        self, run_id: str, name: str, wake_at: float | None, *, form: StepForm = "sleep", data_json: str | None = None
+    ) -> StepRecord:
+        raise self._end(name, f"a {form} step")
 
-    async def end_sleep(self, run_id: str, name: str) -> None:
-        raise _HistoryEnds(self._run_id, f"the history ends during sleep {name!r}")
+    async def end_timer(self, run_id: str, name: str) -> None:
+        raise _HistoryEnds(self._run_id, f"the history ends during the timer of {name!r}")
+
+    async def take_event(self, run_id: str, name: str, event: str) -> StepRecord | None:
+        raise _HistoryEnds(self._run_id, f"the history ends while {name!r} waits for event {event!r}")
+
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        raise self._end(name, "a suspend step")
 
     async def run_is_live(self, run_id: str) -> bool:
         return True

@@ -14,6 +14,11 @@ Rules every state store follows:
   racing workers cannot both win, and a stored result is never overwritten.
 * Timestamps are epoch seconds (``time.time()``), supplied by the store when it writes.
 * Values are JSON text; the store never parses or re-encodes ``*_json`` fields.
+* Run statuses: ``running`` and ``waiting`` are active (a waiting run has nothing to do but a timer, an
+  event or a child run; it goes back to ``running`` when a pass takes its lock), ``suspended`` is stopped
+  until :meth:`StateStore.resume_run`, and ``completed``, ``failed``, ``cancelled`` are settled. Moving between
+  ``running`` and ``waiting`` leaves ``updated_at`` alone (it is the last settle, suspend or resume: a run's
+  time limit counts from it).
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from pikku._records import (
     DeadJob,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
@@ -82,17 +89,19 @@ class StateStore(Protocol):
         ...
 
     async def complete_run(self, run_id: str, output_json: str) -> bool:
-        """``running`` -> ``completed`` with output, releasing the run lock whoever holds it (a settled run
-        needs none). False (and no change) if the run is already settled."""
+        """``running`` (or ``waiting``, ``suspended``) -> ``completed`` with output, releasing the run lock
+        whoever holds it (a settled run needs none). False (and no change) if the run is already settled."""
         ...
 
     async def fail_run(self, run_id: str, error: ErrorInfo) -> bool:
-        """``running`` -> ``failed`` with error, releasing the run lock. False (and no change) if already settled."""
+        """Any unsettled status -> ``failed`` with error, releasing the run lock. False (and no change) if
+        already settled."""
         ...
 
     async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
-        """``running`` -> ``cancelled`` with ``reason`` kept as ``cancel_reason``, releasing the run lock.
-        False (and no change, the first reason kept) if already settled."""
+        """Any unsettled status (``running``, ``waiting``, ``suspended``) -> ``cancelled`` with ``reason``
+        kept as ``cancel_reason``, releasing the run lock. False (and no change, the first reason kept) if
+        already settled."""
         ...
 
     async def list_children(self, run_id: str) -> list[RunRecord]:
@@ -100,14 +109,24 @@ class StateStore(Protocol):
         index (never a scan of every run). RunNotFoundError when ``run_id`` names no run."""
         ...
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        """``running`` or ``waiting`` -> ``suspended`` (``updated_at`` set), with the ``suspend`` step ``name``
+        inserted ``done`` (``data_json`` its input: the reason; result ``null``; one finished attempt, as any
+        step inserted done) in the same atomic write, so a replay after :meth:`resume_run` passes it.
+
+        False (and no change) when the run is not running or waiting, or already has a step ``name``. The
+        run lock is left as it is (the suspending pass releases it). RunNotFoundError for a missing run.
+        """
+        ...
+
     # -- the run lock: one orchestrator at a time per run -------------------------------------------
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         """What a replay pass starts with, in one round trip where the backend allows.
 
         Takes the lock if it is free, expired, or already ``owner``'s (then the lease is extended), and
-        returns the run with all its steps. Returns
-        ``(run, None)`` without taking the lock when the run is settled or the lock is held by another
-        live owner. RunNotFoundError for a missing run.
+        returns the run with all its steps; a ``waiting`` run becomes ``running`` in the same write (the
+        returned record says ``running``). Returns ``(run, None)`` without taking the lock when the run is
+        settled or suspended, or the lock is held by another live owner. RunNotFoundError for a missing run.
         """
         ...
 
@@ -115,10 +134,12 @@ class StateStore(Protocol):
         """Extend the lease if ``owner`` still holds it; False if it was lost."""
         ...
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
         """Free the lock if ``owner`` holds it; a no-op otherwise, even for an unknown run.
 
-        With ``ack`` (only when ``supports_ack``) that job is acknowledged in the same transaction."""
+        With ``waiting`` (a pass that paused with nothing to do but wait) a ``running`` run becomes
+        ``waiting`` in the same write, only if ``owner`` held the lock. With ``ack`` (only when
+        ``supports_ack``) that job is acknowledged in the same transaction."""
         ...
 
     # -- steps ----------------------------------------------------------------------------------------
@@ -144,7 +165,7 @@ class StateStore(Protocol):
         running a step itself: no separate :meth:`claim_step`): ``attempts`` 1, ``lease_owner`` set,
         ``lease_until`` the store's time plus ``step.lease_s``, and one open attempt record (attempt 1,
         started at the step's ``created_at``) -- exactly what a ``pending`` insert followed by
-        :meth:`claim_step` leaves, in the same single write. Like a claim it needs the run to be ``running``:
+        :meth:`claim_step` leaves, in the same single write. Like a claim it needs the run to be unsettled:
         for a settled run the step is inserted ``pending`` and unclaimed instead (the caller sees no claim).
         ``ValueError`` (nothing written) for a ``running`` step without a ``lease_owner``. The lease fields
         are ignored for any other status, and for a step that already exists (returned unchanged).
@@ -163,8 +184,9 @@ class StateStore(Protocol):
         With ``form``, only a step of that form is claimed (a queue job claims only ``rpc`` steps): a step
         of another form is not claimed and nothing changes (None), so a forged job cannot touch it.
 
-        Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired, of a run that is still
-        ``running`` (a step of a completed, failed or cancelled run is never claimed). The claim sets
+        Claimable: ``pending`` or ``scheduled``, or ``running`` whose lease expired, of a run that is not
+        settled (``running``, ``waiting`` or ``suspended``: a step already dispatched still runs; a step of a
+        completed, failed or cancelled run is never claimed). The claim sets
         ``running``, the owner and lease, increments ``attempts`` and records a started attempt. Returns the
         updated record, or None when the step is done, failed, or held under a live lease.
         """
@@ -225,23 +247,58 @@ class StateStore(Protocol):
         none (a sleep done without a claim) may be absent. RunNotFoundError for a missing run."""
         ...
 
+    # -- events ---------------------------------------------------------------------------------------
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        """Keep an event for the run, in one atomic write: ``"stored"`` with the next ``seq`` of the run.
+
+        ``"duplicate"`` (nothing stored) when ``event_id`` is given and the run already has an event with that
+        id, consumed or not. ``"settled"`` (nothing stored) when the run is completed, failed or cancelled; an
+        event for a ``suspended`` run is kept for after its resume. RunNotFoundError for a missing run: an
+        event is never kept for a run that does not exist. With ``handoff`` (only when ``supports_handoff``)
+        that job (the run's wake-up) is enqueued in the same transaction, unless the result is ``"settled"``.
+        """
+        ...
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        """The ``event`` step ``step`` takes the oldest waiting event called ``name``: in one atomic write the
+        event is marked consumed by the step and the step becomes ``done`` with the event's payload as its
+        result (no attempt: nothing was executed). Returns the done step.
+
+        A step already ``done`` or ``failed`` is returned as it is and takes nothing. None (no change) when
+        no event of that name waits. StepNotFoundError / RunNotFoundError for a missing step or run.
+        """
+        ...
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        """Every event of the run, consumed or not, in ``seq`` order. RunNotFoundError for a missing run."""
+        ...
+
     # -- operating runs -------------------------------------------------------------------------------
     async def resume_run(self, run_id: str) -> bool:
-        """``failed`` or ``cancelled`` -> ``running``, in one atomic write.
+        """``failed``, ``cancelled`` or ``suspended`` -> ``running``, in one atomic write.
 
         The run's error and ``cancel_reason`` are cleared and its ``resumes`` count goes up by one. Every
         ``failed`` step becomes ``pending`` (error cleared, lease cleared) with a fresh budget:
-        ``max_attempts`` becomes ``attempts + max_attempts``, and its attempt log is kept.
-        ``done`` steps are kept as they are. False (and no change) when the run is
-        ``running`` or ``completed``. RunNotFoundError for a missing run. Enqueueing the next pass is the
+        ``max_attempts`` becomes ``attempts + max_attempts``, and its attempt log is kept. ``done`` steps
+        are kept as they are. False (and no change) when the run is ``running``, ``waiting`` or
+        ``completed``. RunNotFoundError for a missing run. Enqueueing the next pass is the
         caller's business.
         """
         ...
 
     async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
         """Delete up to ``limit`` runs whose status is in ``statuses`` and whose ``updated_at`` is before
-        ``before``, oldest first, with their steps and attempts; returns their ids. A ``running`` run is
-        never deleted, even when ``statuses`` names it (a run being written must not vanish)."""
+        ``before``, oldest first, with their steps, attempts and events; returns their ids. Only settled runs
+        are deleted: a ``running``, ``waiting`` or ``suspended`` run never is, even when ``statuses`` names it
+        (a run being written, or waiting for the world, must not vanish)."""
         ...
 
     async def close(self) -> None:
@@ -401,8 +458,16 @@ class Transitions(Protocol):
         """:meth:`StateStore.fail_step`, then ``handoff`` only if the attempt was recorded; ``ack`` always."""
         ...
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
-        """:meth:`StateStore.release_run_lock`; ``ack`` (the job that drove the pass) always."""
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
+        """:meth:`StateStore.release_run_lock` (with ``waiting``); ``ack`` (the job that drove the pass) always."""
+        ...
+
+    async def send_event(
+        self, run_id: str, name: str, payload_json: str, *, event_id: str | None, wake: Enqueue
+    ) -> SendResult:
+        """:meth:`StateStore.send_event`, and ``wake`` (the run's next pass) unless the run has settled: in the
+        same transaction where the store can, else right after the write (a duplicate enqueues it again, so a
+        send retried after a crash between the two still wakes the run)."""
         ...
 
     async def enqueue(self, job: Enqueue) -> None:

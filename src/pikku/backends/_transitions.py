@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, StepRecord
+from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, SendResult, StepRecord
 from pikku.backends._contract import JobQueue, StateStore
 
 
@@ -29,9 +29,9 @@ class _Base:
         if job is not None:
             await self.queue.ack(job)
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
-        """Free the run lock, then acknowledge the job that drove the pass."""
-        await self.state.release_run_lock(run_id, owner)
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
+        """Free the run lock (leaving the run ``waiting`` when asked), then acknowledge the job that drove the pass."""
+        await self.state.release_run_lock(run_id, owner, waiting=waiting)
         await self._ack(ack)
 
 
@@ -93,6 +93,12 @@ class SharedTransaction(_Base):
         recorded = await self.state.fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=owner)
         await self._ack(ack)
         return recorded
+
+    async def send_event(
+        self, run_id: str, name: str, payload_json: str, *, event_id: str | None, wake: Enqueue
+    ) -> SendResult:
+        """The event and the run's wake-up in one write."""
+        return await self.state.send_event(run_id, name, payload_json, event_id=event_id, handoff=wake)
 
     async def resend_handoff(self, job: Enqueue) -> None:
         """Nothing to repair: the hand-off committed with the step's settle."""
@@ -177,6 +183,16 @@ class WriteThenEnqueue(_Base):
                 await self.enqueue(handoff)
         await self._ack(ack)
         return recorded
+
+    async def send_event(
+        self, run_id: str, name: str, payload_json: str, *, event_id: str | None, wake: Enqueue
+    ) -> SendResult:
+        """The event, then the run's wake-up unless it has settled (also after a duplicate: the first send
+        may have died between its write and its enqueue)."""
+        result = await self.state.send_event(run_id, name, payload_json, event_id=event_id)
+        if result != "settled":
+            await self.enqueue(wake)
+        return result
 
     async def resend_handoff(self, job: Enqueue) -> None:
         """The worker that settled the step may have died before enqueuing: enqueue it (again)."""

@@ -6,8 +6,9 @@ reads need no lock. A run file that cannot be read raises CorruptStateError for 
 skips it with a warning. There is no co-located queue, so ``supports_handoff`` is False and a ``handoff``
 is refused with TypeError before anything is written.
 
-``<dir>/running/`` indexes the runs that may be running (an empty file per run), so that the recovery
-sweep's listing of running runs reads those files only, however many settled runs the directory holds.
+``<dir>/running/`` indexes the runs that may be unsettled (running, waiting or suspended: an empty file per
+run), so that the recovery sweep's listing of running runs reads those files only, however many settled
+runs the directory holds.
 Each store rebuilds the index from the run files now and then (RECONCILE_S), so a marker lost to a power
 cut, or a run written by an older pikku, is found again. A marker is made and removed only under its run's
 lock (create, resume; settle, delete, and the listing's removal of a marker a crash left behind), so a
@@ -36,10 +37,12 @@ from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
@@ -57,6 +60,10 @@ FORMAT = 1
 #: Seconds between two rebuilds of a store's running index from the run files (see FileStateStore).
 RECONCILE_S = 600.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+#: A pass never takes the lock of a settled or suspended run.
+_UNPASSABLE = SETTLED_RUN_STATUSES | {"suspended"}
 
 
 def file_stem(run_id: str) -> str:
@@ -244,7 +251,7 @@ class FileStateStore:
     ) -> list[RunRecord]:
         anchor = None if before is None else (*self._read(before, _place), before)
         found: list[tuple[float, int, str, RunRecord]] = []
-        for run, seq in self._runs(running_only=status == "running"):
+        for run, seq in self._runs(running_only=status is not None and status not in SETTLED_RUN_STATUSES):
             if anchor is not None and (run.created_at, seq, run.run_id) >= anchor:
                 continue
             if (workflow is None or run.workflow == workflow) and (status is None or run.status == status):
@@ -359,6 +366,23 @@ class FileStateStore:
         found.sort(key=_newest_first_key)
         return [run for _, _, _, run in found]
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        def change(doc: Doc) -> tuple[bool, bool]:
+            run = doc["run"]
+            if run["status"] not in ("running", "waiting") or name in doc["steps"]:
+                return False, False
+            t = now()
+            run.update(status="suspended", updated_at=t)
+            record = StepRecord(
+                run_id, name, "suspend", "done", data_json=data_json, result_json="null", created_at=t, updated_at=t
+            )
+            first = _first_attempt(record, None, 0.0, t)
+            doc["attempts"][name] = [_plain(first)]
+            doc["steps"][name] = _plain(record)
+            return True, True
+
+        return self._change(run_id, change)
+
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
@@ -375,11 +399,11 @@ class FileStateStore:
 
         def change(doc: Doc) -> tuple[tuple[RunRecord, dict[str, StepRecord] | None], bool]:
             run, held, t = self._run(doc), doc["lock"], now()
-            if run.status in SETTLED_RUN_STATUSES or (
-                held is not None and held["owner"] != owner and held["until"] > t
-            ):
+            if run.status in _UNPASSABLE or (held is not None and held["owner"] != owner and held["until"] > t):
                 return (run, None), False
             doc["lock"] = {"owner": owner, "until": t + lease_s}
+            if run.status == "waiting":
+                doc["run"]["status"] = run.status = "running"
             return (run, self._steps(doc)), True
 
         return self._change(run_id, change)
@@ -394,7 +418,7 @@ class FileStateStore:
 
         return self._change(run_id, change)
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
         refuse_ack(ack)
 
         def change(doc: Doc) -> tuple[None, bool]:
@@ -402,6 +426,8 @@ class FileStateStore:
             if held is None or held["owner"] != owner:
                 return None, False
             doc["lock"] = None
+            if waiting and doc["run"]["status"] == "running":
+                doc["run"]["status"] = "waiting"
             return None, True
 
         with suppress(RunNotFoundError):  # releasing the lock of an unknown run is a no-op
@@ -429,7 +455,7 @@ class FileStateStore:
             t = now()
             fields = {name: getattr(step, name) for name in _NEW_STEP_FIELDS}
             record = StepRecord(**fields, created_at=t, updated_at=t)
-            if owner is not None and doc["run"]["status"] != "running":
+            if owner is not None and doc["run"]["status"] in SETTLED_RUN_STATUSES:
                 record.status = "pending"  # a claim needs a running run (as claim_step): inserted unclaimed
             first = _first_attempt(record, owner, step.lease_s, t)
             if first is not None:
@@ -557,6 +583,48 @@ class FileStateStore:
 
         return self._read(run_id, read)
 
+    # -- events
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        self._no_handoff(handoff)
+
+        def change(doc: Doc) -> tuple[SendResult, bool]:
+            if doc["run"]["status"] in SETTLED_RUN_STATUSES:
+                return "settled", False
+            events = doc.setdefault("events", [])  # a run file from before events has none
+            if event_id is not None and any(e["event_id"] == event_id for e in events):
+                return "duplicate", False
+            seq = events[-1]["seq"] + 1 if events else 1
+            events.append(_plain(EventRecord(run_id, seq, name, payload_json, event_id, now())))
+            return "stored", True
+
+        return self._change(run_id, change)
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        def change(doc: Doc) -> tuple[StepRecord | None, bool]:
+            rec = self._step(doc, run_id, step)
+            if rec["status"] in ("done", "failed"):
+                return StepRecord(**_with_error(rec)), False
+            event = next((e for e in doc.get("events", []) if e["name"] == name and e["consumed_by"] is None), None)
+            if event is None:
+                return None, False
+            event["consumed_by"] = step
+            rec.update(status="done", result_json=event["payload_json"], result_type=None, error=None)
+            rec.update(lease_owner=None, lease_until=None, updated_at=now())
+            return StepRecord(**_with_error(rec)), True
+
+        return self._change(run_id, change)
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        return self._read(run_id, lambda doc: [EventRecord(**raw) for raw in doc.get("events", [])])
+
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         """One read-modify-write under the run's lock (one winner); the run's marker is made before the
@@ -564,7 +632,7 @@ class FileStateStore:
 
         def change(doc: Doc) -> tuple[bool, bool]:
             run = doc["run"]
-            if run["status"] not in ("failed", "cancelled"):
+            if run["status"] not in ("failed", "cancelled", "suspended"):
                 return False, False
             t = now()
             run.update(status="running", error=None, cancel_reason=None, updated_at=t)
@@ -582,7 +650,7 @@ class FileStateStore:
         return resumed
 
     async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
-        wanted = set(statuses) - {"running"}
+        wanted = set(statuses) & SETTLED_RUN_STATUSES
         if not wanted or limit <= 0:
             return []
         found = [

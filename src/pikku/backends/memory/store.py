@@ -16,16 +16,21 @@ from pikku._records import (
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
     claim_owner,
     refuse_ack,
 )
+
+#: A pass never takes the lock of a settled or suspended run.
+_UNPASSABLE = SETTLED_RUN_STATUSES | {"suspended"}
 
 
 class _Lock(NamedTuple):
@@ -46,6 +51,7 @@ class MemoryStateStore:
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
         self._children: dict[str, list[str]] = {}  # parent run id -> child run ids, in creation order
+        self._events: dict[str, list[EventRecord]] = {}
         # Where a hand-off goes in the same step as the write (the co-located queue's put_now), or None.
         self._sink = sink
         self.supports_handoff = sink is not None
@@ -137,6 +143,19 @@ class MemoryStateStore:
     async def cancel_run(self, run_id: str, reason: str | None = None) -> bool:
         return self._settle(run_id, "cancelled", None, None, reason)
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        run = self._run(run_id)
+        steps = self._steps[run_id]
+        if run.status not in ("running", "waiting") or name in steps:
+            return False
+        t = now()
+        run.status, run.updated_at = "suspended", t
+        steps[name] = StepRecord(
+            run_id, name, "suspend", "done", data_json=data_json, result_json="null", created_at=t, updated_at=t
+        )
+        self._first_attempt(steps[name], None, 0.0, t)
+        return True
+
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         self._run(run_id)
@@ -149,8 +168,10 @@ class MemoryStateStore:
 
     async def lock_run(self, run_id: str, owner: str, lease_s: float) -> tuple[RunRecord, dict[str, StepRecord] | None]:
         run = self._run(run_id)
-        if run.status in SETTLED_RUN_STATUSES or not await self.acquire_run_lock(run_id, owner, lease_s):
+        if run.status in _UNPASSABLE or not await self.acquire_run_lock(run_id, owner, lease_s):
             return copy.copy(run), None
+        if run.status == "waiting":
+            run.status = "running"
         return copy.copy(run), await self.get_steps(run_id)
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -161,11 +182,14 @@ class MemoryStateStore:
         self._locks[run_id] = _Lock(owner, now() + lease_s)
         return True
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
         refuse_ack(ack)
         held = self._locks.get(run_id)
         if held is not None and held.owner == owner:
             del self._locks[run_id]
+            run = self._runs.get(run_id)
+            if waiting and run is not None and run.status == "running":
+                run.status = "waiting"
 
     # -- steps
     def _step(self, run_id: str, name: str) -> StepRecord:
@@ -191,7 +215,7 @@ class MemoryStateStore:
             self._handoff(handoff)
             t = now()
             # A claim needs a running run (as claim_step): otherwise the step goes in unclaimed, pending.
-            status = "pending" if owner is not None and run.status != "running" else step.status
+            status = "pending" if owner is not None and run.status in SETTLED_RUN_STATUSES else step.status
             steps[step.name] = StepRecord(
                 run_id=step.run_id,
                 name=step.name,
@@ -315,10 +339,47 @@ class MemoryStateStore:
         self._run(run_id)
         return {name: [copy.copy(a) for a in self._attempts.get((run_id, name), [])] for name in self._steps[run_id]}
 
+    # -- events
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        self._check_handoff(handoff)
+        run = self._run(run_id)
+        if run.status in SETTLED_RUN_STATUSES:
+            return "settled"
+        events = self._events.setdefault(run_id, [])
+        self._handoff(handoff)
+        if event_id is not None and any(e.event_id == event_id for e in events):
+            return "duplicate"
+        events.append(EventRecord(run_id, len(events) + 1, name, payload_json, event_id, now()))
+        return "stored"
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        rec = self._step(run_id, step)
+        if rec.status in ("done", "failed"):
+            return copy.copy(rec)
+        event = next((e for e in self._events.get(run_id, []) if e.name == name and e.consumed_by is None), None)
+        if event is None:
+            return None
+        event.consumed_by = step
+        rec.status, rec.result_json, rec.result_type = "done", event.payload_json, None
+        rec.lease_owner, rec.lease_until, rec.updated_at = None, None, now()
+        return copy.copy(rec)
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        self._run(run_id)
+        return [copy.copy(e) for e in self._events.get(run_id, [])]
+
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         run = self._run(run_id)
-        if run.status not in ("failed", "cancelled"):
+        if run.status not in ("failed", "cancelled", "suspended"):
             return False
         t = now()
         run.status, run.error, run.cancel_reason, run.updated_at = "running", None, None, t
@@ -330,7 +391,7 @@ class MemoryStateStore:
         return True
 
     async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
-        wanted = set(statuses) - {"running"}
+        wanted = set(statuses) & SETTLED_RUN_STATUSES
         doomed = sorted(
             (r for r in self._runs.values() if r.status in wanted and r.updated_at < before),
             key=lambda r: (r.updated_at, self._order[r.run_id]),
@@ -342,6 +403,7 @@ class MemoryStateStore:
             self._children.pop(run.run_id, None)
             if run.parent_run_id is not None and run.run_id in self._children.get(run.parent_run_id, ()):
                 self._children[run.parent_run_id].remove(run.run_id)
+            self._events.pop(run.run_id, None)
             self._locks.pop(run.run_id, None)
         return [r.run_id for r in doomed]
 

@@ -100,6 +100,20 @@ FROM (
     (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
             parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
+     WHERE status = 'waiting'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
+     FROM runs
+     WHERE status = 'suspended'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
+     FROM runs
      WHERE status = 'completed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
@@ -135,6 +149,20 @@ FROM (
     (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
             parent_run_id, forked_from, cancel_reason, resumes, seq
      FROM runs
+     WHERE workflow = %(workflow)s AND status = 'waiting'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
+     FROM runs
+     WHERE workflow = %(workflow)s AND status = 'suspended'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+    UNION ALL
+    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+            parent_run_id, forked_from, cancel_reason, resumes, seq
+     FROM runs
      WHERE workflow = %(workflow)s AND status = 'completed'
        AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
      ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
@@ -156,12 +184,32 @@ FROM (
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
-#: running -> completed / failed / cancelled; settling releases the run lock, whoever holds it.
+#: running / waiting / suspended -> completed / failed / cancelled; settling releases the run lock, whoever
+#: holds it.
 SETTLE_RUN = """
 UPDATE runs
 SET status = %(status)s, output_json = %(output_json)s, error_json = %(error_json)s, updated_at = pikku_now(),
     cancel_reason = %(cancel_reason)s, lock_owner = NULL, lock_until = NULL
-WHERE run_id = %(run_id)s AND status = 'running'
+WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled')
+"""
+
+#: running / waiting -> suspended, and its suspend step inserted done (one finished attempt kept on the step,
+#: as INSERT_STEP's done steps): one statement. `suspended` counts 1 when it applied; the step is inserted
+#: only then (a run that has a step of that name already is not suspended).
+SUSPEND_RUN = """
+WITH suspended AS (
+    UPDATE runs SET status = 'suspended', updated_at = pikku_now()
+    WHERE run_id = %(run_id)s AND status IN ('running', 'waiting')
+      AND NOT EXISTS (SELECT 1 FROM steps WHERE run_id = %(run_id)s AND name = %(name)s)
+    RETURNING run_id, updated_at
+), step AS (
+    INSERT INTO steps (run_id, name, form, status, data_json, result_json, attempts, max_attempts,
+                       created_at, updated_at)
+    SELECT run_id, %(name)s, 'suspend', 'done', %(data_json)s, 'null', 1, 1, updated_at, updated_at
+    FROM suspended
+    ON CONFLICT (run_id, name) DO NOTHING
+)
+SELECT count(*) AS suspended FROM suspended
 """
 
 #: A parent's children in creation order, read off the partial index runs_by_parent (migration 0008).
@@ -178,19 +226,22 @@ UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s
 WHERE run_id = %(run_id)s AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
 """
 
-#: The conditional lock (as ACQUIRE_RUN_LOCK, and only while the run is running) and the run joined with
-#: its steps, in one statement. Each row: the run's columns, whether the lock was taken, one step's columns
-#: (prefixed ``step_``; NULL without the lock, or without steps); no row at all means no run. Run and
-#: steps are read from the statement's snapshot: only a settle changes a run's columns, and a settle
-#: committing while the UPDATE waits for the row makes the lock fail.
+#: The conditional lock (as ACQUIRE_RUN_LOCK, and only while the run is running or waiting: a waiting run is
+#: running again from here) and the run joined with its steps, in one statement. Each row: the run's
+#: columns, whether the lock was taken, one step's columns (prefixed ``step_``; NULL without the lock, or
+#: without steps); no row at all means no run. Run and steps are read from the statement's snapshot (the
+#: status reported is the lock's own: a waiting run the lock took says running): only a settle, a suspend or
+#: a lock changes a run's columns, and one committing while the UPDATE waits for the row makes the lock fail.
 LOCK_RUN = """
 WITH locked AS (
-    UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s
-    WHERE run_id = %(run_id)s AND status = 'running'
+    UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s, status = 'running'
+    WHERE run_id = %(run_id)s AND status IN ('running', 'waiting')
       AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
     RETURNING run_id
 )
-SELECT r.run_id, r.workflow, r.status, r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
+SELECT r.run_id, r.workflow,
+       CASE WHEN EXISTS (SELECT 1 FROM locked) THEN 'running' ELSE r.status END AS status,
+       r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
        r.parent_run_id, r.forked_from, r.cancel_reason, r.resumes,
        EXISTS (SELECT 1 FROM locked) AS locked,
        s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
@@ -208,14 +259,17 @@ RENEW_RUN_LOCK = """
 UPDATE runs SET lock_until = pikku_now() + %(lease_s)s WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
 """
 
-#: The release, and the acknowledgement of the job that drove the pass (NULL ack parameters: none).
+#: The release (with `waiting`, a running run is left waiting: its pass paused with nothing to do but wait),
+#: and the acknowledgement of the job that drove the pass (NULL ack parameters: none).
 RELEASE_RUN_LOCK = """
 WITH ack AS (
     DELETE FROM jobs
     WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
       AND locked_until IS NOT NULL
 )
-UPDATE runs SET lock_owner = NULL, lock_until = NULL WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
+UPDATE runs SET lock_owner = NULL, lock_until = NULL,
+    status = CASE WHEN %(waiting)s::boolean AND status = 'running' THEN 'waiting' ELSE status END
+WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
 """
 
 # -- steps --------------------------------------------------------------------------------------------
@@ -259,13 +313,14 @@ RETURNING name, form, status, rpc_name, data_json, result_json, result_type, err
 
 #: Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step inserted
 #: running is claimed by lease_owner (a step the engine runs itself): one open attempt under that lease,
-#: just what CLAIM_STEP would leave. Like a claim, that needs a running run (`decided`; the EXISTS is only
+#: just what CLAIM_STEP would leave. Like a claim, that needs an unsettled run (`decided`; the EXISTS is only
 #: evaluated for a claim): for a settled one the step goes in pending.
 INSERT_CLAIMED_STEP = """
 WITH decided AS (
     SELECT CASE
         WHEN %(lease_owner)s::text IS NULL THEN %(status)s::text
-        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running') THEN %(status)s::text
+        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s
+                     AND status NOT IN ('completed', 'failed', 'cancelled')) THEN %(status)s::text
         ELSE 'pending' END AS status
 ), inserted AS (
     INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
@@ -297,7 +352,8 @@ INSERT_STEP_WITH_JOB = """
 WITH decided AS (
     SELECT CASE
         WHEN %(lease_owner)s::text IS NULL THEN %(status)s::text
-        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running') THEN %(status)s::text
+        WHEN EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s
+                     AND status NOT IN ('completed', 'failed', 'cancelled')) THEN %(status)s::text
         ELSE 'pending' END AS status
 ), inserted AS (
     INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
@@ -338,7 +394,7 @@ UPDATE steps SET status = 'scheduled', updated_at = pikku_now()
 WHERE run_id = %(run_id)s AND name = %(name)s AND status = 'pending'
 """
 
-#: A claim matches only while the run is still running: a settled run's steps are never claimed. With a
+#: A claim matches only while the run is not settled: a settled run's steps are never claimed. With a
 #: form (a queue job claims only rpc steps) a step of another form is not matched: a test on the one row
 #: the primary key finds, so the plan is the same with or without it.
 CLAIM_STEP = """
@@ -349,7 +405,7 @@ WITH claimed AS (
     WHERE run_id = %(run_id)s AND name = %(name)s
       AND (status IN ('pending', 'scheduled') OR (status = 'running' AND coalesce(lease_until, 0) <= pikku_now()))
       AND (%(form)s::text IS NULL OR form = %(form)s::text)
-      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status = 'running')
+      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND status NOT IN ('completed', 'failed', 'cancelled'))
     RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
               max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
 ), attempt AS (
@@ -445,7 +501,7 @@ ORDER BY s.seq, a.attempt
 
 # -- operating runs -----------------------------------------------------------------------------------
 
-#: failed/cancelled -> running, error cleared, and every failed step pending again with a fresh budget
+#: failed/cancelled/suspended -> running, error cleared, and every failed step pending again with a fresh budget
 #: (attempts kept, max_attempts = attempts + max_attempts, error and lease cleared): one statement. Of
 #: racing resumes the first to update the run wins; the others wait for its row, find it running and match
 #: nothing, and so change no step either.
@@ -453,7 +509,7 @@ RESUME_RUN = """
 WITH resumed AS (
     UPDATE runs SET status = 'running', error_json = NULL, cancel_reason = NULL, resumes = resumes + 1,
                     updated_at = pikku_now()
-    WHERE run_id = %(run_id)s AND status IN ('failed', 'cancelled')
+    WHERE run_id = %(run_id)s AND status IN ('failed', 'cancelled', 'suspended')
     RETURNING run_id, updated_at
 ), retried AS (
     UPDATE steps AS s
@@ -468,25 +524,112 @@ SELECT count(*) AS resumed FROM resumed
 #: Prune: up to `limit` runs of the given statuses last changed before `before`, least recently changed
 #: first: per status a slice of runs_settled (migration 0006), then the first `limit` across them, deleted
 #: by primary key. The DELETE tests status and time itself: a run a concurrent write changed meanwhile (a
-#: resume made it running again) is tested again on its new version and kept, so a running run is never
-#: deleted. Its steps and their attempts go in the same statement (ON DELETE CASCADE: run, steps, attempts).
+#: resume made it running again) is tested again on its new version and kept, so an unsettled run (running,
+#: waiting, suspended) is never deleted. Its steps, their attempts and its events go in the same statement
+#: (ON DELETE CASCADE: run, steps, attempts, events).
 DELETE_RUNS = """
 WITH picked AS (
     SELECT c.run_id
     FROM unnest(%(statuses)s::text[]) AS st(status)
     CROSS JOIN LATERAL (
         SELECT run_id, updated_at, seq FROM runs
-        WHERE status = st.status AND status <> 'running' AND updated_at < %(before)s::float8
+        WHERE status = st.status AND status <> 'running' AND status NOT IN ('waiting', 'suspended')
+          AND updated_at < %(before)s::float8
         ORDER BY updated_at, seq LIMIT %(limit)s
     ) AS c
     ORDER BY c.updated_at, c.seq LIMIT %(limit)s
 ), deleted AS (
     DELETE FROM runs
     WHERE run_id = ANY(ARRAY(SELECT run_id FROM picked))
-      AND status = ANY(%(statuses)s::text[]) AND status <> 'running' AND updated_at < %(before)s::float8
+      AND status = ANY(%(statuses)s::text[]) AND status NOT IN ('running', 'waiting', 'suspended')
+      AND updated_at < %(before)s::float8
     RETURNING run_id, updated_at, seq
 )
 SELECT run_id FROM deleted ORDER BY updated_at, seq
+"""
+
+# -- events (migration 0007) --------------------------------------------------------------------------
+
+#: An event for an unsettled run, unless the run has one with its event_id already: one statement. `status`
+#: is the run's (no row: no run), `stored` whether the event went in.
+SEND_EVENT = """
+WITH run AS (
+    SELECT run_id, status FROM runs WHERE run_id = %(run_id)s
+), inserted AS (
+    INSERT INTO events (run_id, name, payload_json, event_id, created_at)
+    SELECT run_id, %(name)s, %(payload_json)s, %(event_id)s, pikku_now() FROM run
+    WHERE status NOT IN ('completed', 'failed', 'cancelled')
+    ON CONFLICT (run_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING seq
+)
+SELECT run.status, (SELECT count(*) FROM inserted) AS stored FROM run
+"""
+
+#: SEND_EVENT and the run's wake-up job (with its notice) unless the run has settled.
+SEND_EVENT_WITH_JOB = """
+WITH run AS (
+    SELECT run_id, status FROM runs WHERE run_id = %(run_id)s
+), inserted AS (
+    INSERT INTO events (run_id, name, payload_json, event_id, created_at)
+    SELECT run_id, %(name)s, %(payload_json)s, %(event_id)s, pikku_now() FROM run
+    WHERE status NOT IN ('completed', 'failed', 'cancelled')
+    ON CONFLICT (run_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING seq
+), job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT %(job_queue)s, %(job_payload)s, pikku_now() + %(job_delay)s,
+           coalesce(%(job_priority)s::float8, pikku_now() + %(job_delay)s), %(job_key)s
+    FROM run WHERE status NOT IN ('completed', 'failed', 'cancelled')
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)
+SELECT run.status, (SELECT count(*) FROM inserted) AS stored,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices
+FROM run
+"""
+
+#: The event step takes the oldest waiting event of a name: the event marked taken and the step done with
+#: its payload, in one statement. The step row is locked first (so two takes for one step take one event),
+#: and the event is picked skipping rows another take holds (two steps waiting for one name take two
+#: events). One row: the step as it is now (`taken` says whether this statement completed it; read under
+#: the row lock otherwise, so a step another take just completed shows done); none at all means no step
+#: (or no run). A step waiting with no event to take comes back unchanged, `taken` false.
+TAKE_EVENT = """
+WITH step AS (
+    SELECT name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+           max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+    FROM steps WHERE run_id = %(run_id)s AND name = %(step)s FOR UPDATE
+), event AS (
+    SELECT seq, payload_json FROM events
+    WHERE run_id = %(run_id)s AND name = %(name)s AND consumed_by IS NULL
+      AND EXISTS (SELECT 1 FROM step WHERE status NOT IN ('done', 'failed'))
+    ORDER BY seq LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), consumed AS (
+    UPDATE events SET consumed_by = %(step)s FROM event
+    WHERE events.run_id = %(run_id)s AND events.seq = event.seq AND events.consumed_by IS NULL
+    RETURNING events.payload_json
+), taken AS (
+    UPDATE steps SET status = 'done', result_json = consumed.payload_json, result_type = NULL, error_json = NULL,
+        lease_owner = NULL, lease_until = NULL, updated_at = pikku_now()
+    FROM consumed
+    WHERE steps.run_id = %(run_id)s AND steps.name = %(step)s AND steps.status NOT IN ('done', 'failed')
+    RETURNING steps.name, steps.form, steps.status, steps.rpc_name, steps.data_json, steps.result_json,
+              steps.result_type, steps.error_json, steps.attempts, steps.max_attempts, steps.wake_at,
+              steps.lease_owner, steps.lease_until, steps.created_at, steps.updated_at
+)
+SELECT true AS taken, * FROM taken
+UNION ALL
+SELECT false AS taken, * FROM step WHERE NOT EXISTS (SELECT 1 FROM taken)
+"""
+
+#: As GET_STEPS: no row means no run, a NULL seq that the run has no events.
+GET_EVENTS = """
+SELECT e.seq, e.name, e.payload_json, e.event_id, e.created_at, e.consumed_by
+FROM runs r LEFT JOIN events e ON e.run_id = r.run_id
+WHERE r.run_id = %(run_id)s
+ORDER BY e.seq
 """
 
 # -- jobs ---------------------------------------------------------------------------------------------

@@ -17,12 +17,15 @@ import psycopg.errors
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
+    SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
@@ -210,6 +213,14 @@ class PostgresStateStore:
         await self._require_run(run_id)  # children may outlive a pruned parent: their rows alone do not say
         return [_run(row) for row in await self._db.fetchall(statements.LIST_CHILDREN, {"run_id": run_id})]
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        params = {"run_id": run_id, "name": name, "data_json": data_json}
+        row = await self._db.fetchone(statements.SUSPEND_RUN, params)
+        if row and row["suspended"]:
+            return True
+        await self._require_run(run_id)
+        return False
+
     async def _require_run(self, run_id: str) -> None:
         if await self._db.fetchone(statements.RUN_EXISTS, {"run_id": run_id}) is None:
             raise RunNotFoundError(run_id)
@@ -248,8 +259,8 @@ class PostgresStateStore:
         await self._require_run(run_id)
         return False
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
-        params = {"run_id": run_id, "owner": owner} | self._ack_params(ack)
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
+        params = {"run_id": run_id, "owner": owner, "waiting": waiting} | self._ack_params(ack)
         await self._db.rowcount(statements.RELEASE_RUN_LOCK, params)
 
     # -- steps
@@ -431,6 +442,54 @@ class PostgresStateStore:
             every.setdefault(name, []).append(StepAttempt(row["attempt"], row["started_at"], row["ended_at"], error))
         return every
 
+    # -- events
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        params: dict[str, Any] = {"run_id": run_id, "name": name, "payload_json": payload_json, "event_id": event_id}
+        query = statements.SEND_EVENT
+        if handoff is not None:
+            query = statements.SEND_EVENT_WITH_JOB
+            params |= self._handoff_params(handoff)
+        row = await self._db.fetchone(query, params)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if row["status"] in SETTLED_RUN_STATUSES:
+            return "settled"
+        return "stored" if row["stored"] else "duplicate"
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        row = await self._db.fetchone(statements.TAKE_EVENT, {"run_id": run_id, "step": step, "name": name})
+        if row is None:
+            await self._require_step(run_id, step)
+            raise StepNotFoundError(run_id, step)  # the step went between the statement and the look
+        record = _step(run_id, row)
+        return record if row["taken"] or record.status in ("done", "failed") else None
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        rows = await self._db.fetchall(statements.GET_EVENTS, {"run_id": run_id})
+        if not rows:
+            raise RunNotFoundError(run_id)
+        return [
+            EventRecord(
+                run_id,
+                row["seq"],
+                row["name"],
+                row["payload_json"],
+                row["event_id"],
+                row["created_at"],
+                row["consumed_by"],
+            )
+            for row in rows
+            if row["seq"] is not None
+        ]
+
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         row = await self._db.fetchone(statements.RESUME_RUN, {"run_id": run_id})
@@ -440,10 +499,10 @@ class PostgresStateStore:
         return False
 
     async def delete_runs(self, *, before: float, statuses: Sequence[RunStatus], limit: int) -> list[str]:
-        wanted = [status for status in dict.fromkeys(statuses) if status != "running"]
+        wanted = [status for status in dict.fromkeys(statuses) if status in SETTLED_RUN_STATUSES]
         if limit <= 0 or not wanted:
             return []
-        # The statement itself never deletes a running run; leaving "running" out only saves its slice.
+        # The statement itself never deletes an unsettled run; leaving those statuses out only saves slices.
         params = {"statuses": wanted, "before": float(before), "limit": limit}
         return [row["run_id"] for row in await self._db.fetchall(statements.DELETE_RUNS, params)]
 

@@ -43,6 +43,6 @@ class PostgresTransitions(SharedTransaction):
         """Failed attempt, hand-off and ack: one statement."""
         return await self.state.fail_step(run_id, name, error, retry_at=retry_at, handoff=handoff, owner=owner, ack=ack)
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
-        """The lock's release and the ack of the job that drove the pass: one statement."""
-        await self.state.release_run_lock(run_id, owner, ack=ack)
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
+        """The lock's release (and the run left waiting) and the ack of the job that drove the pass: one statement."""
+        await self.state.release_run_lock(run_id, owner, ack=ack, waiting=waiting)

@@ -14,6 +14,12 @@ Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis
 * ``P:steps:<run_id>``         one hash for all steps of a run, fields ``<step>:<field>`` (+ ``#n`` counter),
                                so ``get_steps`` is a single HGETALL
 * ``P:att:<len>:<run_id>:<step>`` list of attempts, ``started[\\tended\\terror_json]``
+* ``P:ev:<run_id>``            hash of the run's events: ``<seq>:name``, ``<seq>:payload``, ``<seq>:at``,
+                               ``<seq>:id`` (its event_id), ``<seq>:by`` (the step that took it),
+                               ``id:<event_id>`` -> seq, and the ``#n`` counter. Keyspaces from before events
+                               have none: their runs have no events
+* ``P:evq:<len>:<run_id>:<name>`` list of the seqs of the run's events called ``name`` that no step has
+                               taken yet, oldest first
 * ``P:idx``, ``P:idx:s:<status>``, ``P:idx:w:<workflow>``, ``P:idx:ws:<status>:<workflow>``
                                sorted sets of run ids scored by creation sequence (list_runs, newest first)
 * ``P:idx:u:<status>``         settled runs of a status scored by their last change (delete_runs, oldest
@@ -82,16 +88,19 @@ PIECES: dict[str, tuple[str, ...]] = {
     "DROP_DEAD": ("drop_dead",),
     "CREATE_RUN": (*_STATE, "create_run"),
     "SETTLE_RUN": ("common", "state", "settle_run"),
+    "SUSPEND_RUN": ("common", "state", "suspend_run"),
     "LIST_RUNS": ("list_runs",),
     "LIST_CHILDREN": ("list_children",),
-    "RUN_LOCK": ("common", "run_lock"),
-    "LOCK_RUN": ("common", "lock_run"),
+    "RUN_LOCK": ("common", "state", "run_lock"),
+    "LOCK_RUN": ("common", "state", "lock_run"),
     "INSERT_STEP": (*_STATE, "insert_step"),
     "MOVE_STEP": ("common", "state", "move_step"),
     "RENEW_STEP": ("common", "renew_step"),
     "SETTLE_STEP": (*_STATE, "settle_step"),
     "RUN_ATTEMPTS": ("state", "run_attempts"),
     "RESUME_RUN": ("common", "state", "resume_run"),
+    "SEND_EVENT": (*_STATE, "send_event"),
+    "TAKE_EVENT": ("common", "state", "take_event"),
     "DELETE_RUNS": ("state", "delete_runs"),
     "INDEX_SETTLED": ("index_settled",),
 }

@@ -1,9 +1,10 @@
 """Redis state store.
 
-Reads are single commands or one pipelined round trip; every conditional transition (run create and
-settle, run lock, step insert, claim, schedule, lease renewal, complete, fail, resume, delete) is one Lua
-script, so exactly one of two racing workers wins, and create_run/insert_step/complete/fail enqueue the
-hand-off job inside the same script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
+Reads are single commands or one pipelined round trip; every conditional transition (run create, settle
+and suspend, run lock, step insert, claim, schedule, lease renewal, complete, fail, resume, delete, event
+send and take) is one Lua script, so exactly one of two racing workers wins, and
+create_run/insert_step/complete/fail/send_event enqueue the hand-off job inside the same script. Key
+layout and clock: :mod:`pikku.backends.redis.scripts`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any, NamedTuple, cast
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
+    SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
@@ -137,6 +141,26 @@ def _steps(run_id: str, raw: dict[str, Any]) -> dict[str, StepRecord]:
             by_step.setdefault(name, {})[field] = value
     ordered = sorted(by_step, key=lambda name: int(by_step[name].get("seq", 0)))
     return {name: _step(run_id, name, by_step[name]) for name in ordered}
+
+
+#: send_event.lua's codes.
+_SENT: dict[int, SendResult] = {0: "settled", 1: "stored", 2: "duplicate"}
+
+
+def _events(run_id: str, raw: dict[str, Any]) -> list[EventRecord]:
+    """A run's events from its events hash (``HGETALL``), in seq order (see ``send_event.lua``)."""
+    by_seq: dict[int, dict[str, Any]] = {}
+    for key, value in raw.items():
+        seq, sep, field = key.partition(":")
+        if sep and seq.isdigit():  # '#n' and 'id:<event_id>' are bookkeeping
+            by_seq.setdefault(int(seq), {})[field] = value
+    try:
+        return [
+            EventRecord(run_id, seq, f["name"], f["payload"], f.get("id"), float(f["at"]), f.get("by"))
+            for seq, f in sorted(by_seq.items())
+        ]
+    except (KeyError, ValueError) as exc:
+        raise CorruptStateError(f"redis events of run {run_id!r}", f"missing or bad field: {exc}") from exc
 
 
 def _pairs(flat: list[Any]) -> dict[str, Any]:
@@ -265,6 +289,12 @@ class RedisStateStore:
             raise RunNotFoundError(run_id)
         return [_run(child, _RunFields(*fields)) for child, *fields in rows]
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        code = await self._db.script("SUSPEND_RUN", run_id, name, data_json)
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return bool(code)
+
     # -- lock
     async def _lock(self, mode: str, run_id: str, owner: str, lease_s: float) -> bool:
         code = await self._db.script("RUN_LOCK", run_id, owner, repr(float(lease_s)), mode)
@@ -288,9 +318,9 @@ class RedisStateStore:
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("renew", run_id, owner, lease_s)
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
         refuse_ack(ack)
-        code = await self._db.script("RUN_LOCK", run_id, owner, "0", "release")
+        code = await self._db.script("RUN_LOCK", run_id, owner, "0", "release", "1" if waiting else "0")
         del code  # a missing run is a no-op here, like a lock someone else holds
 
     # -- steps
@@ -440,6 +470,39 @@ class RedisStateStore:
         names, lists = reply[0::2], reply[1::2]
         return {name: _attempts(run_id, name, entries) for name, entries in zip(names, lists, strict=True)}
 
+    # -- events
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        hand = self._handoff_args(handoff)
+        code = await self._db.script("SEND_EVENT", run_id, name, payload_json, event_id or "", *hand)
+        if code < 0:
+            raise RunNotFoundError(run_id)
+        return _SENT[code]
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        code, *fields = await self._db.script("TAKE_EVENT", run_id, step, name)
+        self._check(code, run_id, step)
+        return None if code == 2 else _step_from_list(run_id, step, fields)
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        run_key, events_key = self._run_key(run_id), f"{self._p}:ev:{run_id}"
+
+        def build(pipe: Any) -> None:
+            pipe.exists(run_key)
+            pipe.hgetall(events_key)
+
+        exists, raw = await self._db.pipeline(build)
+        if not exists:
+            raise RunNotFoundError(run_id)
+        return _events(run_id, raw)
+
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         code = await self._db.script("RESUME_RUN", run_id)
@@ -451,7 +514,7 @@ class RedisStateStore:
         """One script chooses and deletes the page. Its first call also reports the statuses whose index by
         last change misses runs settled by an older pikku; those are indexed first (page by page), then
         the page is deleted without that check, so runs an older pikku settles meanwhile cannot hold it up."""
-        wanted = sorted(set(statuses) - {"running"})
+        wanted = sorted(set(statuses) & SETTLED_RUN_STATUSES)
         if not wanted or limit <= 0:
             return []
         cutoff = repr(float(before))

@@ -120,6 +120,23 @@ class RunToDelete(NamedTuple):
     seq: int
 
 
+class EventRow(NamedTuple):
+    run_id: str
+    seq: int
+    name: str
+    payload_json: str
+    event_id: str | None
+    created_at: float
+    consumed_by: str | None
+
+
+class WaitingEvent(NamedTuple):
+    """The oldest event of a name that no step has taken yet."""
+
+    seq: int
+    payload_json: str
+
+
 class JobRow(NamedTuple):
     id: int
     queue: str
@@ -208,11 +225,19 @@ WHERE workflow = :workflow AND status = :status AND (created_at, rowid) < (:befo
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
 """
 
-# A settled run needs no lock: settling clears it, whoever holds it.
+# A settled run needs no lock: settling clears it, whoever holds it. Any unsettled run settles (running,
+# waiting, suspended).
 SETTLE_RUN = """
 UPDATE runs SET status = :status, output_json = :output_json, error_json = :error_json, updated_at = :now,
     cancel_reason = :cancel_reason, lock_owner = NULL, lock_until = NULL
-WHERE run_id = :run_id AND status = 'running'
+WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled')
+"""
+
+# suspend_run: the run first (its condition decides), then, in the same transaction, the suspend step (done).
+SUSPEND_RUN = """
+UPDATE runs SET status = 'suspended', updated_at = :now
+WHERE run_id = :run_id AND status IN ('running', 'waiting')
+    AND NOT EXISTS (SELECT 1 FROM steps WHERE run_id = :run_id AND name = :name)
 """
 
 # list_children: a parent's children in creation order, read off the partial index runs_by_parent.
@@ -227,16 +252,23 @@ UPDATE runs SET lock_owner = :owner, lock_until = :lock_until
 WHERE run_id = :run_id AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
 """
 
-# lock_run: the lock taken as ACQUIRE_RUN_LOCK does, but only on a running run, returning the run.
+# lock_run: the lock taken as ACQUIRE_RUN_LOCK does, but only on a running or waiting run (a waiting one is
+# running again from here), returning the run.
 LOCK_RUNNING_RUN = """
-UPDATE runs SET lock_owner = :owner, lock_until = :lock_until
-WHERE run_id = :run_id AND status = 'running' AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
+UPDATE runs SET lock_owner = :owner, lock_until = :lock_until, status = 'running'
+WHERE run_id = :run_id AND status IN ('running', 'waiting')
+    AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
 RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
     parent_run_id, forked_from, cancel_reason, resumes
 """
 
 RENEW_RUN_LOCK = "UPDATE runs SET lock_until = :lock_until WHERE run_id = :run_id AND lock_owner = :owner"
-RELEASE_RUN_LOCK = "UPDATE runs SET lock_owner = NULL, lock_until = NULL WHERE run_id = :run_id AND lock_owner = :owner"
+# With :waiting (a pass that paused with nothing to do but wait) a running run is left waiting.
+RELEASE_RUN_LOCK = """
+UPDATE runs SET lock_owner = NULL, lock_until = NULL,
+    status = CASE WHEN :waiting AND status = 'running' THEN 'waiting' ELSE status END
+WHERE run_id = :run_id AND lock_owner = :owner
+"""
 
 # -- steps --------------------------------------------------------------------------------------------
 
@@ -278,14 +310,14 @@ UPDATE steps SET status = 'scheduled', updated_at = :now
 WHERE run_id = :run_id AND name = :name AND status = 'pending'
 """
 
-# Claimable: pending or scheduled, or running under an expired lease, of a run that is still running; with
+# Claimable: pending or scheduled, or running under an expired lease, of a run that is not settled; with
 # a :form (a queue job claims only rpc steps), only a step of that form.
 CLAIM_STEP = """
 UPDATE steps SET status = 'running', lease_owner = :owner, lease_until = :lease_until,
     attempts = attempts + 1, updated_at = :now
 WHERE run_id = :run_id AND name = :name AND (:form IS NULL OR form = :form)
     AND (status IN ('pending', 'scheduled') OR (status = 'running' AND COALESCE(lease_until, 0) <= :now))
-    AND EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id AND status = 'running')
+    AND EXISTS (SELECT 1 FROM runs WHERE run_id = :run_id AND status NOT IN ('completed', 'failed', 'cancelled'))
 RETURNING run_id, name, form, status, rpc_name, data_json, result_json, result_type, error_json,
     attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
 """
@@ -321,7 +353,7 @@ RETURNING attempts
 RESUME_RUN = """
 UPDATE runs SET status = 'running', error_json = NULL, cancel_reason = NULL, resumes = resumes + 1,
     updated_at = :now
-WHERE run_id = :run_id AND status IN ('failed', 'cancelled')
+WHERE run_id = :run_id AND status IN ('failed', 'cancelled', 'suspended')
 """
 RESUME_FAILED_STEPS = """
 UPDATE steps SET status = 'pending', error_json = NULL, lease_owner = NULL, lease_until = NULL,
@@ -330,17 +362,50 @@ WHERE run_id = :run_id AND status = 'failed'
 """
 
 # delete_runs: for each status asked for, its oldest runs (walked in order along runs_settled_by_update:
-# `status <> 'running'` is that partial index's own condition, and keeps a running run out whatever
-# :status says); the oldest of them all are then deleted with their attempts and steps, in the same
-# transaction. :run_ids is a JSON array.
+# `status <> 'running'` is that partial index's own condition; with the next test it keeps every unsettled
+# run out whatever :status says); the oldest of them all are then deleted with their attempts, events and
+# steps, in the same transaction. :run_ids is a JSON array.
 RUNS_TO_DELETE_WITH_STATUS = """
 SELECT run_id, updated_at, rowid AS seq FROM runs
-WHERE status <> 'running' AND status = :status AND updated_at < :before
+WHERE status <> 'running' AND status NOT IN ('waiting', 'suspended') AND status = :status AND updated_at < :before
 ORDER BY updated_at, rowid LIMIT :limit
 """
+DELETE_EVENTS_OF_RUNS = "DELETE FROM events WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
 DELETE_ATTEMPTS_OF_RUNS = "DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
 DELETE_STEPS_OF_RUNS = "DELETE FROM steps WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
 DELETE_RUNS = "DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(:run_ids))"
+
+# -- events (migration 0005) --------------------------------------------------------------------------
+
+# A send with an :event_id the run already has (the partial unique index events_by_id) stores nothing and
+# returns no row.
+INSERT_EVENT = """
+INSERT INTO events (run_id, name, payload_json, event_id, created_at)
+VALUES (:run_id, :name, :payload_json, :event_id, :now)
+ON CONFLICT (run_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+RETURNING seq AS id
+"""
+
+OLDEST_WAITING_EVENT = """
+SELECT seq, payload_json FROM events
+WHERE run_id = :run_id AND name = :name AND consumed_by IS NULL ORDER BY seq LIMIT 1
+"""
+
+CONSUME_EVENT = "UPDATE events SET consumed_by = :step WHERE seq = :seq AND consumed_by IS NULL"
+
+# The event step taking its event: done with the event's payload (no attempt ends: none was started).
+COMPLETE_EVENT_STEP = """
+UPDATE steps SET status = 'done', result_json = :payload_json, result_type = NULL, error_json = NULL,
+    lease_owner = NULL, lease_until = NULL, updated_at = :now
+WHERE run_id = :run_id AND name = :name AND status NOT IN ('done', 'failed')
+RETURNING run_id, name, form, status, rpc_name, data_json, result_json, result_type, error_json,
+    attempts, max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+"""
+
+EVENTS_OF_RUN = """
+SELECT run_id, seq, name, payload_json, event_id, created_at, consumed_by FROM events
+WHERE run_id = :run_id ORDER BY seq
+"""
 
 # -- attempts -----------------------------------------------------------------------------------------
 

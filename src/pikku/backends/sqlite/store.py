@@ -4,7 +4,7 @@ Runs, steps and attempts live in one database file next to the queue's jobs (see
 Every transition is one conditional ``UPDATE``; when it matches nothing, a follow-up read only decides
 between "not allowed" (False / None) and "missing" (RunNotFoundError / StepNotFoundError). Statements that
 must commit together (a claim and its attempt row, a result or a newly inserted step and its hand-off
-job) share one ``BEGIN IMMEDIATE`` transaction. A claim matches only while the step's run is ``running``.
+job) share one ``BEGIN IMMEDIATE`` transaction. A claim matches only while the step's run is not settled.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from typing import Any
 from pikku._clock import now
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import (
+    SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
+    EventRecord,
     Job,
     NewStep,
     RunRecord,
     RunStatus,
+    SendResult,
     StepAttempt,
     StepForm,
     StepRecord,
@@ -237,6 +240,18 @@ class SQLiteStateStore:
         self._require_run(run_id)  # children may outlive a pruned parent: their rows alone do not say
         return [_run(row) for row in self._db.rows(sql.LIST_CHILDREN, {"run_id": run_id}, sql.RunRow)]
 
+    async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
+        """One transaction: the run suspended (the condition that decides), then its suspend step, done."""
+        t = now()
+        step = NewStep(run_id, name, "suspend", data_json=data_json, status="done", result_json="null")
+        with self._db.write() as db:
+            suspended = db.rowcount(sql.SUSPEND_RUN, {"run_id": run_id, "name": name, "now": t}) > 0
+            if suspended:
+                db.rowcount(sql.INSERT_STEP, _insert_params(step, "done", None, t))
+        if not suspended:
+            self._require_run(run_id)
+        return suspended
+
     # -- lock
     @staticmethod
     def _lock_params(run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
@@ -264,9 +279,9 @@ class SQLiteStateStore:
         self._require_run(run_id)
         return False
 
-    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None) -> None:
+    async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
         refuse_ack(ack)
-        self._db.rowcount(sql.RELEASE_RUN_LOCK, {"run_id": run_id, "owner": owner})
+        self._db.rowcount(sql.RELEASE_RUN_LOCK, {"run_id": run_id, "owner": owner, "waiting": int(waiting)})
 
     # -- steps
     async def get_steps(self, run_id: str) -> dict[str, StepRecord]:
@@ -306,7 +321,7 @@ class SQLiteStateStore:
     def _run_is_running(db: Database, run_id: str) -> bool:
         """Read inside the insert's write transaction, so the run cannot settle before the step is in."""
         row = db.row(sql.RUN_STATUS, {"run_id": run_id}, sql.Status)
-        return row is not None and row.status == "running"
+        return row is not None and row.status not in SETTLED_RUN_STATUSES
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
         if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": now()}):
@@ -422,6 +437,56 @@ class SQLiteStateStore:
                 attempts += attempt_of_done_insert(step)
         return every
 
+    # -- events
+    async def send_event(
+        self,
+        run_id: str,
+        name: str,
+        payload_json: str,
+        *,
+        event_id: str | None = None,
+        handoff: Enqueue | None = None,
+    ) -> SendResult:
+        """One transaction: the run's status read (the write lock taken first, so it cannot settle meanwhile),
+        the event inserted unless its id is there already, and the wake-up job."""
+        self._check_handoff(handoff)
+        t = now()
+        params = {"run_id": run_id, "name": name, "payload_json": payload_json, "event_id": event_id, "now": t}
+        with self._db.write() as db:
+            status = db.row(sql.RUN_STATUS, {"run_id": run_id}, sql.Status)
+            if status is None:
+                raise RunNotFoundError(run_id)
+            if status.status in SETTLED_RUN_STATUSES:
+                return "settled"
+            stored = db.row(sql.INSERT_EVENT, params, sql.Id) is not None
+            self._enqueue(handoff, t)
+        self._notify(handoff)
+        return "stored" if stored else "duplicate"
+
+    async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
+        """One transaction: the oldest waiting event of ``name`` marked taken and the step done with it."""
+        with self._db.write() as db:
+            current = db.row(sql.GET_STEP, {"run_id": run_id, "name": step}, sql.StepRow)
+            if current is None or current.status in ("done", "failed"):
+                taken = current
+            else:
+                event = db.row(sql.OLDEST_WAITING_EVENT, {"run_id": run_id, "name": name}, sql.WaitingEvent)
+                if event is None:
+                    return None
+                db.rowcount(sql.CONSUME_EVENT, {"seq": event.seq, "step": step})
+                params = {"run_id": run_id, "name": step, "payload_json": event.payload_json, "now": now()}
+                taken = db.row(sql.COMPLETE_EVENT_STEP, params, sql.StepRow)
+        if taken is None:
+            self._require_run(run_id)
+            raise StepNotFoundError(run_id, step)
+        return _step(taken)
+
+    async def get_events(self, run_id: str) -> list[EventRecord]:
+        rows = self._db.rows(sql.EVENTS_OF_RUN, {"run_id": run_id}, sql.EventRow)
+        if not rows:
+            self._require_run(run_id)
+        return [EventRecord(*row) for row in rows]
+
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         """One transaction: the run back to running (the condition that picks one winner), then its failed steps."""
@@ -441,7 +506,7 @@ class SQLiteStateStore:
             return []
         with self._db.write() as db:
             chosen: list[sql.RunToDelete] = []
-            for status in set(statuses) - {"running"}:
+            for status in set(statuses) & SETTLED_RUN_STATUSES:
                 params = {"status": status, "before": before, "limit": limit}
                 chosen += db.rows(sql.RUNS_TO_DELETE_WITH_STATUS, params, sql.RunToDelete)
             chosen.sort(key=_oldest_change_first)
@@ -449,6 +514,7 @@ class SQLiteStateStore:
             if run_ids:
                 doomed = {"run_ids": dumps(run_ids)}
                 db.rowcount(sql.DELETE_ATTEMPTS_OF_RUNS, doomed)
+                db.rowcount(sql.DELETE_EVENTS_OF_RUNS, doomed)
                 db.rowcount(sql.DELETE_STEPS_OF_RUNS, doomed)
                 db.rowcount(sql.DELETE_RUNS, doomed)
         return run_ids

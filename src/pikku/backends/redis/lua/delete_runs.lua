@@ -1,7 +1,8 @@
 -- ARGV: P, before, limit, check ('1' | '0'), status... Deletes up to `limit` runs of those statuses whose
 -- last change (their settle) is before `before`, oldest first (ties: creation order), with their steps hash,
--- attempt lists, index entries and children index; returns {1, run ids...}. A running run is never deleted: only settled
--- runs are in the P:idx:u:<status> indexes walked here, and each run's own status is checked again.
+-- attempt lists, events, index entries and children index; returns {1, run ids...}. An unsettled run is never
+-- deleted: only settled runs are in the P:idx:u:<status> indexes walked here, and each run's own status is
+-- checked again.
 -- With check '1', first {0, status...}: the statuses whose P:idx:u index lacks runs of P:idx:s (settled
 -- by a pikku from before that index, see index_settled.lua), and nothing is deleted.
 local P, before, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -18,7 +19,7 @@ end
 local cands = {}
 for i = 5, #ARGV do
   local status = ARGV[i]
-  if status ~= 'running' then
+  if SETTLED[status] then
     local z = redis.call('ZRANGEBYSCORE', P .. ':idx:u:' .. status, '-inf', '(' .. before, 'WITHSCORES', 'LIMIT', 0,
       limit)
     for j = 1, #z, 2 do
@@ -40,7 +41,9 @@ for i = 1, math.min(limit, #cands) do
   if current == status then
     local sk = P .. ':steps:' .. run
     for name in pairs(step_statuses(sk)) do redis.call('DEL', attempts_key(P, run, name)) end
-    redis.call('DEL', sk, rk, P .. ':children:' .. run)
+    local ek = events_key(P, run)
+    for name in pairs(event_names(ek)) do redis.call('DEL', waiting_events_key(P, run, name)) end
+    redis.call('DEL', sk, rk, ek, P .. ':children:' .. run)
     if parent then redis.call('ZREM', P .. ':children:' .. parent, run) end
     redis.call('ZREM', P .. ':idx', run)
     redis.call('ZREM', P .. ':idx:w:' .. workflow, run)

@@ -13,7 +13,7 @@ if mode == 'schedule' then
   redis.call('HSET', sk, name .. ':status', 'scheduled', name .. ':updated', ts)
   return {1}
 end
-if run_status ~= 'running' or (ARGV[7] ~= '' and form ~= ARGV[7]) then return {0} end
+if SETTLED[run_status] or (ARGV[7] ~= '' and form ~= ARGV[7]) then return {0} end
 local expired = status == 'running' and tonumber(lease_until or '0') <= t
 if status ~= 'pending' and status ~= 'scheduled' and not expired then return {0} end
 redis.call('HINCRBY', sk, name .. ':attempts', 1)

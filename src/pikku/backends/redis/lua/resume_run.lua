@@ -1,11 +1,11 @@
--- ARGV: P, run_id. 1 resumed, 0 the run is not failed or cancelled (nothing changed), -1 no run.
--- failed|cancelled -> running, its error and cancel reason cleared, its resume count up by one, out of its settled index; every failed step pending again
+-- ARGV: P, run_id. 1 resumed, 0 the run is not failed, cancelled or suspended (nothing changed), -1 no run.
+-- failed|cancelled|suspended -> running, its error and cancel reason cleared, its resume count up by one, out of its settled index; every failed step pending again
 -- (error and lease cleared) with a fresh budget of as many attempts as it had, its attempt list kept.
 local P, run = ARGV[1], ARGV[2]
 local rk = P .. ':run:' .. run
 local status, workflow, seq = unpack(redis.call('HMGET', rk, 'status', 'workflow', 'seq'))
 if not status then return -1 end
-if status ~= 'failed' and status ~= 'cancelled' then return 0 end
+if status ~= 'failed' and status ~= 'cancelled' and status ~= 'suspended' then return 0 end
 local _, ts = clock()
 redis.call('HSET', rk, 'status', 'running', 'updated_at', ts)
 redis.call('HDEL', rk, 'error', 'output', 'cancel_reason')

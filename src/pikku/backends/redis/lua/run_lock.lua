@@ -1,10 +1,20 @@
--- ARGV: P, run_id, owner, lease_s, mode ('acquire' | 'renew' | 'release'). 1 / 0, -1 no run.
+-- ARGV: P, run_id, owner, lease_s, mode ('acquire' | 'renew' | 'release'), waiting ('0'|'1'). 1 / 0, -1 no
+-- run. A release with waiting '1' leaves a running run waiting (its pass paused with nothing to do but
+-- wait), only when the owner held the lock.
 local P, owner, mode = ARGV[1], ARGV[3], ARGV[5]
 local rk = P .. ':run:' .. ARGV[2]
 local workflow, lock_owner, lock_until = unpack(redis.call('HMGET', rk, 'workflow', 'lock_owner', 'lock_until'))
 if not workflow then return -1 end
 if mode == 'release' then
-  if lock_owner == owner then redis.call('HDEL', rk, 'lock_owner', 'lock_until') end
+  if lock_owner == owner then
+    redis.call('HDEL', rk, 'lock_owner', 'lock_until')
+    local status, seq = unpack(redis.call('HMGET', rk, 'status', 'seq'))
+    if ARGV[6] == '1' and status == 'running' then
+      redis.call('HSET', rk, 'status', 'waiting')
+      index(P, 'rem', ARGV[2], 'running', workflow, seq)
+      index(P, 'add', ARGV[2], 'waiting', workflow, seq)
+    end
+  end
   return 1
 end
 local t = clock()

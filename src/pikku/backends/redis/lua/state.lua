@@ -9,6 +9,21 @@ local function read_step(sk, name)
   return redis.call('HMGET', sk, unpack(fields))
 end
 local function attempts_key(P, run, name) return P .. ':att:' .. #run .. ':' .. run .. ':' .. name end
+-- The settled run statuses (a run of any other status goes on, or waits for its resume).
+local SETTLED = {completed = true, failed = true, cancelled = true}
+-- A run's events: one hash, P:ev:<run>, fields '<seq>:name', '<seq>:payload', '<seq>:at', '<seq>:id' (an
+-- event_id), '<seq>:by' (the step that took it), 'id:<event_id>' -> seq, and the '#n' counter. The seqs of
+-- the events of one name no step has taken yet wait in a list (first in, first out).
+local function events_key(P, run) return P .. ':ev:' .. run end
+local function waiting_events_key(P, run, name) return P .. ':evq:' .. #run .. ':' .. run .. ':' .. name end
+-- Every event name of an events hash (its '<seq>:name' fields' values).
+local function event_names(ek)
+  local names, flat = {}, redis.call('HGETALL', ek)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], -5) == ':name' and not string.find(flat[i], '^id:') then names[flat[i + 1]] = true end
+  end
+  return names
+end
 local function index(P, op, run, status, workflow, seq)
   for _, key in ipairs({P .. ':idx:s:' .. status, P .. ':idx:ws:' .. status .. ':' .. workflow}) do
     if op == 'add' then redis.call('ZADD', key, seq, run) else redis.call('ZREM', key, run) end

@@ -218,15 +218,17 @@ class Engine:
             fresh = None
             if outcome.kind in ("completed", "failed", "cancelled", "suspended", "settled", "missing"):
                 return outcome
+            if outcome.children:  # no worker may be there to run them: drive them here, then go on
+                driven = [await self.drive_inline(child) for child in outcome.children]
+                if all(d.kind in ("completed", "failed", "cancelled", "settled", "missing") for d in driven):
+                    continue
+                return outcome  # a child waits for the world (an event, a resume): its settle wakes this run
             if outcome.waiting == "world":
-                # Waiting for an event or a child run: the send (or the child) wakes it through its queue,
-                # and a worker takes it from there; its timeout, if any, is a delayed job too.
+                # Waiting for an event: the send wakes it through its queue, and a worker takes it from
+                # there; its timeout, if any, is a delayed job too.
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
-            elif outcome.children:  # no worker may be there to run them: drive them here, then go on
-                for child in outcome.children:
-                    await self.drive_inline(child)
             elif outcome.wake_at is not None:
                 await self._sleep_unless_settled(run_id, outcome.wake_at)
             else:  # waiting on a step someone else runs (the run was started in remote mode)

@@ -227,7 +227,7 @@ async def test_cancelling_a_parent_cancels_its_sleeping_descendants_and_resume_b
     middle, leaf = f"{run_id}/middle", f"{run_id}/middle/leaf"
     for rid in (run_id, middle, leaf):
         await rt.engine.orchestrate(rid)
-    assert (await rt.engine.state.get_run(leaf)).status == "running"
+    assert (await rt.engine.state.get_run(leaf)).status == "waiting"  # asleep: nothing to do but wait
     assert await WorkflowClient("ch-grandparent").handle(run_id).cancel(reason="customer left") is True
     runs = {rid: await rt.engine.state.get_run(rid) for rid in (run_id, middle, leaf)}
     assert {r.status for r in runs.values()} == {"cancelled"}

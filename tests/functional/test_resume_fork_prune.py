@@ -149,7 +149,7 @@ async def test_a_worker_with_retention_prunes_old_settled_runs_now_and_then(rt: 
         worker.stop()
         await task
     left = {r.run_id: r.status for r in (await pikku.list_runs()).runs}
-    assert left == {failed.run_id: "failed", sleeping.run_id: "running"}
+    assert left == {failed.run_id: "failed", sleeping.run_id: "waiting"}
 
 
 async def _until_listed(done: Any, timeout: float = 10.0) -> None:

@@ -109,8 +109,9 @@ async def _recover_waiting(
     engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float
 ) -> int:
     """A waiting run's pass, when it may have lost its wake-up: quiet since ``cutoff``, and a timer of its
-    waits is due (a lost delayed job) or an event one of them waits for is there untaken (a send that died
-    between its write and its enqueue). A run waiting on nothing it knows of gets one too."""
+    waits is due (a lost delayed job), an event one of them waits for is there untaken (a send that died
+    between its write and its enqueue), or a child run it waits for has settled (a settle that died before
+    its wake). A run waiting on nothing it knows of gets one too."""
     if any(s.updated_at > cutoff for s in steps):
         return 0
     t = now()
@@ -119,6 +120,8 @@ async def _recover_waiting(
     names = awaited_events(waits)
     if not due and names:
         due = any(e.consumed_by is None and e.name in names for e in await engine.state.get_events(run.run_id))
+    if not due:  # a child run it waits for has settled, and the settle's wake may be lost
+        due = bool(await engine.children.settled_child_waiting(run, steps))
     if not due:
         return 0
     await engine.put(orchestrate_job(wf, run.run_id, run.created_at))

@@ -98,16 +98,29 @@ def run_child(
 
     ``code`` (default: the run's snapshot) is the folder pikku is imported from; ``env`` adds variables.
     """
+    cmd, env = child_command(module, args, code=code, env=env)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return child_result(module, args, proc.returncode, proc.stdout, proc.stderr)
+
+
+def child_command(
+    module: str, args: dict[str, Any], *, code: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a child (see :func:`run_child`), for callers that start it."""
     cmd = [sys.executable, "-m", module, json.dumps(args)]
-    env = dict(os.environ) | (env or {})
+    full = dict(os.environ) | (env or {})
     code = code or _CODE
     if code is not None:  # ahead of the editable install's path entry
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-25:])
-        raise RuntimeError(f"{module} {args} failed (exit {proc.returncode}):\n{tail}")
+        full["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), full.get("PYTHONPATH", "")) if p)
+    return cmd, full
+
+
+def child_result(module: str, args: dict[str, Any], returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    """A child's JSON result (its last stdout line starting with ``{``), or RuntimeError with its output."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if returncode != 0 or not lines:
+        tail = "\n".join((stderr or stdout).splitlines()[-25:])
+        raise RuntimeError(f"{module} {args} failed (exit {returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -246,16 +247,23 @@ async def drain_worker(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
         if (folder / "go").exists():
             break
         await asyncio.sleep(0.005)
-    started = time.time()
+    started, cpu = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     task = asyncio.ensure_future(worker.run())
     try:
         await _queue_empty(rt, 0.05)
         ended = time.time()
+        after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         worker.stop()
         await task
+    (folder / f"done-{me}").touch()
+    for _ in range(6000):  # the parent reads the PostgreSQL backends' CPU while their connections live
+        if (folder / "stop").exists():
+            break
+        await asyncio.sleep(0.01)
     (folder / f"ledger-{me}.txt").write_text("".join(f"{line}\n" for line in _LEDGER))
-    return {"started": started, "ended": ended, "processed": worker.processed, "steps_run": len(_LEDGER)}
+    return {"started": started, "ended": ended, "processed": worker.processed, "steps_run": len(_LEDGER),
+            "cpu_s": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime}  # fmt: skip
 
 
 def _paired_probe(args: dict[str, Any]) -> float | None:

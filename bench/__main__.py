@@ -149,7 +149,7 @@ class Runner:
             with database(system, backend) as url:
                 out = run_child(module, {**args, "url": url, "repeats": 1}, timeout)
         sample: dict[str, Any] = out["samples"][0] if "samples" in out else out
-        return sample
+        return {k: v for k, v in sample.items() if isinstance(v, int | float)}  # figures only (not "loop")
 
     def interleaved(self, group: str, members: list[tuple[tuple[str, ...], str, str, dict[str, Any]]],
                     rounds: int) -> None:  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -43,9 +44,9 @@ from bench.common import (
     versions,
 )
 
-WORKLOADS = ("limit", "inline", "remote10", "remote1", "long", "prebuild", "backlog", "celery", "procs")
+WORKLOADS = ("limit", "inline", "loops", "remote10", "remote1", "long", "prebuild", "backlog", "celery", "procs")
 #: Workloads whose rows have no ratio to the limit probe (a run of only these skips the probe).
-_NO_PROBE = {"prebuild", "backlog", "celery", "procs"}
+_NO_PROBE = {"loops", "prebuild", "backlog", "celery", "procs"}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -210,6 +211,14 @@ class Runner:
             if backend == "pg":  # pikku on the standard asyncio loop (the rows above: pikku's choice, uvloop)
                 members.append((("inline-asyncio", "pg", "pikku"), "pikku", "pg", {**a, "loop": "asyncio"}))
             self.interleaved(f"inline-{backend}", members, self.plan.pairs)
+
+    def loops(self) -> None:
+        # Row 1 against row 1b alone (no DBOS, no SQLite): pikku inline on PostgreSQL on uvloop and on the
+        # standard asyncio loop, interleaved, twice the rounds of the pairs.
+        args = {"op": "inline", "runs": self.plan.inline_runs, "steps": 10, "cpu": True}
+        members = [(("loops", "pg", "uvloop"), "pikku", "pg", {**args, "loop": "uvloop"}),
+                   (("loops", "pg", "asyncio"), "pikku", "pg", {**args, "loop": "asyncio"})]  # fmt: skip
+        self.interleaved("loops", members, 2 * self.plan.pairs)
 
     def remote(self, steps: int, runs: int) -> None:
         # Interleaved rounds: pikku (local steps), DBOS, and for 10 steps pikku with local_steps = false
@@ -468,24 +477,36 @@ def _inline_rows(r: Results, rounds: Rounds, orders: dict[str, list[list[tuple[s
                 "rate", pair=pair(rounds, "inline-pg", p, d, "steps_per_s")),
             *_cpu_rows(r, w, p, d, rounds, "inline-pg", False),
         ]  # fmt: skip
-        loops = pair(rounds, "inline-pg", u, p, "steps_per_s")
-        if loops is not None:
-            w = "1 / 1b: uvloop / asyncio, paired"
-            rows.append(Row(w, "steps/s ratio, median of rounds (min-max)", loops[0], None, None, "x",
-                            f"min-max {loops[1]:.2f}-{loops[2]:.2f}"))  # fmt: skip
-            cpu = pair(rounds, "inline-pg", u, p, "cpu_total_us")
-            if cpu is not None:
-                rows.append(Row(w, "CPU/step ratio, median of rounds (min-max)", cpu[0], None, None, "x",
-                                f"min-max {cpu[1]:.2f}-{cpu[2]:.2f}"))  # fmt: skip
-            for first, label in ((u, "uvloop ran first"), (p, "asyncio ran first")):
-                sub = {"inline-pg": [rd for rd, order in zip(rounds["inline-pg"], orders.get("inline-pg", []),
-                                                           strict=False)
-                                     if u in order and p in order and order.index(first) == min(
-                                         order.index(u), order.index(p))]}  # fmt: skip
-                got = pair(sub, "inline-pg", u, p, "steps_per_s")
-                if got is not None:
-                    rows.append(Row(w, f"steps/s ratio in rounds where {label} ({len(sub['inline-pg'])})", got[0],
-                                    None, None, "x", f"min-max {got[1]:.2f}-{got[2]:.2f}"))  # fmt: skip
+        rows += _loop_rows(rounds, orders, "inline-pg", u, p, "1 / 1b: uvloop / asyncio, paired")
+    u, p = ("loops", "pg", "uvloop"), ("loops", "pg", "asyncio")
+    rows += _loop_rows(rounds, orders, "loops", u, p, "1 / 1b alone: uvloop / asyncio, inline PG, paired")
+    return rows
+
+
+def _loop_rows(rounds: Rounds, orders: dict[str, list[list[tuple[str, ...]]]], group: str, u: tuple[str, ...],
+               p: tuple[str, ...], w: str) -> list[Row]:  # fmt: skip
+    """uvloop over asyncio per round (steps/s, CPU per step), overall and split by which of the two ran first
+    in the round: does uvloop hurt, or does the order of measurement bias the table?"""
+    rows: list[Row] = []
+    loops = pair(rounds, group, u, p, "steps_per_s")
+    if loops is None:
+        return rows
+    rows.append(Row(w, f"steps/s ratio, median of {len(rounds[group])} rounds", loops[0], None, None, "x",
+                    f"min-max {loops[1]:.2f}-{loops[2]:.2f}"))  # fmt: skip
+    cpu = pair(rounds, group, u, p, "cpu_total_us")
+    if cpu is not None:
+        rows.append(Row(w, "CPU/step ratio, median of rounds", cpu[0], None, None, "x",
+                        f"min-max {cpu[1]:.2f}-{cpu[2]:.2f}"))  # fmt: skip
+    for first, label in ((u, "uvloop ran first"), (p, "asyncio ran first")):
+        kept = [
+            rd
+            for rd, order in zip(rounds[group], orders.get(group, []), strict=False)
+            if u in order and p in order and order.index(first) == min(order.index(u), order.index(p))
+        ]
+        got = pair({group: kept}, group, u, p, "steps_per_s")  # fmt: skip
+        if got is not None:
+            rows.append(Row(w, f"steps/s ratio in the {len(kept)} rounds where {label}", got[0], None, None, "x",
+                            f"min-max {got[1]:.2f}-{got[2]:.2f}"))  # fmt: skip
     return rows
 
 
@@ -768,11 +789,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat: a smoke run")
     parser.add_argument("--only", action="append", choices=WORKLOADS, help="run only this workload (repeatable)")
     parser.add_argument("--repeats", type=int, help="override the number of repeats per figure")
+    parser.add_argument("--pairs", type=int, help="override the number of interleaved rounds (pikku/DBOS rows)")
     parser.add_argument("--head", action="store_true", help="measure the committed HEAD, not the work tree")
     opts = parser.parse_args(argv)
     plan = QUICK if opts.quick else FULL
     if opts.repeats:
-        plan = Plan(plan.name, opts.repeats, *[getattr(plan, f) for f in Plan.__dataclass_fields__][2:])
+        plan = dataclasses.replace(plan, repeats=opts.repeats)
+    if opts.pairs:
+        plan = dataclasses.replace(plan, pairs=opts.pairs)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so throwaway databases are dropped on kill
     with tempfile.TemporaryDirectory(prefix="bench-code-") as code:
         info = {
@@ -809,7 +833,7 @@ def _run(opts: argparse.Namespace, plan: Plan, info: dict[str, Any]) -> int:
     orders = {g: [[" ".join(k) for k in order] for order in o] for g, o in runner.orders.items()}
     (OUT / "last.json").write_text(json.dumps({"info": info, "results": raw, "rounds": rounds, "orders": orders},
                                               indent=1))  # fmt: skip
-    if not opts.quick and not opts.only and not opts.repeats:
+    if not opts.quick and not opts.only and not opts.repeats and not opts.pairs:
         RESULTS.write_text(md)
         err.print(f"written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
     return 1 if any(isinstance(v, str) for v in runner.results.values()) else 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -278,6 +279,7 @@ class Runner:
                         raise RuntimeError("a worker process did not get ready")
                     time.sleep(0.01)
                 meter = CpuMeter(pg_url(name))  # the PostgreSQL backends serving the workers
+                xacts = _pg_xacts(name)
                 meter.start()
                 go = time.time()
                 (folder / "go").touch()
@@ -287,6 +289,9 @@ class Runner:
                     time.sleep(0.01)
                 server = meter.stop()["server"]  # while the workers' connections are still open
                 meter.close()
+                conns = _pg_connections(name)
+                time.sleep(1.2)  # backends flush their statistics at most once a second
+                xacts = _pg_xacts(name) - xacts
                 (folder / "stop").touch()
                 outs = []
                 for w in workers:
@@ -311,7 +316,8 @@ class Runner:
                 "start_spread_s": max(o["started"] for o in outs) - min(o["started"] for o in outs),
                 "min_share": min(o["steps_run"] for o in outs) / max(1, runs * 10),
                 "cpu_workers_us": sum(o["cpu_s"] for o in outs) * 1e6 / (runs * 10),
-                "cpu_server_us": server * 1e6 / (runs * 10)}  # fmt: skip
+                "cpu_server_us": server * 1e6 / (runs * 10), "xacts_per_step": xacts / (runs * 10),
+                "connections": float(conns)}  # fmt: skip
 
     def long(self) -> None:
         # One child per row measures both sizes back to back, each sample a pair: the mean time of a 100-step
@@ -633,6 +639,25 @@ def _celery_rows(r: Results, plan: Plan, rounds: Rounds) -> list[Row]:
     return rows
 
 
+def _pg_xacts(database: str) -> float:
+    """Committed + rolled-back transactions of ``database`` so far (pg_stat_database)."""
+    with psycopg.connect(pg_url(database), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return float(row[0]) if row else float("nan")
+
+
+def _pg_connections(database: str) -> int:
+    """Client backends connected to ``database`` right now, this query's own left out."""
+    with psycopg.connect(pg_url(database), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
 def _sum(a: float | str | None, b: float | str | None) -> float | None:
     x, y = _num(a), _num(b)
     return x + y if x is not None and y is not None else None
@@ -651,6 +676,9 @@ def _procs_rows(r: Results, plan: Plan) -> list[Row]:
             Row(w, "CPU us/step, worker processes + their PG backends",
                 _sum(_get(r, p, "cpu_workers_us"), _get(r, p, "cpu_server_us")), None, None, "us"),
             Row(w, "CPU us/step, of which PG backends", _get(r, p, "cpu_server_us"), None, None, "us"),
+            Row(w, "PG transactions/step (pg_stat_database, includes the meter's)", _get(r, p, "xacts_per_step"),
+                None, None, "us"),
+            Row(w, "PG connections open at the end of the drain", _get(r, p, "connections"), None, None, "rate"),
             Row(w, "step bodies run / duplicates (ledger)",
                 f"{_fmt(_get(r, p, 'executions'), 'bytes')} / {_fmt(_get(r, p, 'duplicates'), 'bytes')}", None, None,
                 "rate", "every step body exactly once", None if once is None else once == 1.0),

@@ -242,6 +242,7 @@ async def drain_worker(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     the parent can take the drain from the go signal to the last worker's end across processes."""
     folder, me = Path(args["dir"]), int(args["index"])
     worker = Worker(rt.engine, concurrency=int(args.get("concurrency", 10)))
+    await rt.engine.queue.count()  # warm-up: the pool's first connection (no run: the queue holds the backlog)
     (folder / f"ready-{me}").touch()
     while True:  # a file, not an Event: the signal comes from another process
         if (folder / "go").exists():

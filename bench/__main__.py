@@ -101,7 +101,7 @@ Results = dict[tuple[str, ...], Result | str]
 
 
 def _median_of(samples: list[dict[str, Any]]) -> Result:
-    keys = samples[0].keys()
+    keys = [k for k in samples[0] if all(k in s for s in samples)]
     return {k: median([float(s[k]) for s in samples]) for k in keys}
 
 

@@ -32,6 +32,7 @@ from rich.table import Table
 from bench.common import (
     OUT,
     REDIS_URL,
+    ROOT,
     CpuMeter,
     child_command,
     child_result,
@@ -271,8 +272,9 @@ class Runner:
                     args = {"op": "drain_worker", "url": url, "dir": d, "index": i, "local_steps": False,
                             "concurrency": 10}  # fmt: skip
                     cmd, env = child_command("bench.pikku_side", args)
-                    workers.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    text=True))  # fmt: skip
+                    with (folder / f"out-{i}").open("w") as out, (folder / f"err-{i}").open("w") as log:
+                        # files, not pipes: nothing reads a pipe while the drain runs, and a full one blocks
+                        workers.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=log))
                 deadline = time.monotonic() + 120
                 while not all((folder / f"ready-{i}").exists() for i in range(k)):
                     if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
@@ -283,9 +285,10 @@ class Runner:
                 meter.start()
                 go = time.time()
                 (folder / "go").touch()
+                deadline = time.monotonic() + 1800
                 while not all((folder / f"done-{i}").exists() for i in range(k)):
-                    if any(w.poll() is not None for w in workers):
-                        break  # failed: communicate() below reports it
+                    if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                        break  # failed: the results below report it
                     time.sleep(0.01)
                 server = meter.stop()["server"]  # while the workers' connections are still open
                 meter.close()
@@ -294,8 +297,9 @@ class Runner:
                 xacts = _pg_xacts(name) - xacts
                 (folder / "stop").touch()
                 outs = []
-                for w in workers:
-                    stdout, stderr = w.communicate(timeout=1800)
+                for i, w in enumerate(workers):
+                    w.wait(timeout=120)
+                    stdout, stderr = (folder / f"out-{i}").read_text(), (folder / f"err-{i}").read_text()
                     outs.append(child_result("bench.pikku_side", {"op": "drain_worker"}, w.returncode, stdout, stderr))
             finally:
                 for w in workers:  # only on an error: the processes this call started

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient
 from dbos._dbos import GlobalParams
 
-from bench.common import CpuMeter, child_main, percentile, pg_schema_bytes, rss_mb
+from bench.common import CpuMeter, child_main, percentile, pg_schema_bytes, poll_interval, rss_mb
 
 # DBOS re-polls its queues at this interval. The default (1 s) caps a concurrency-10 queue of fast
 # workflows at ~10 workflows/s, which measures the poll period, not DBOS: the benchmark tunes it down.
@@ -148,7 +148,7 @@ def backlog(args: dict[str, Any]) -> dict[str, Any]:
     (by a ``DBOSClient`` on a queue this process does not serve yet), then drained by this process once it
     registers the queue (concurrency 10): runs/s, RSS before/after the drain, stored bytes per step of the
     ``dbos`` schema. The drain ends when no workflow of the queue is ENQUEUED or PENDING (one count query
-    every 50 ms, as pikku's side counts its jobs)."""
+    every 50 ms, longer for big backlogs, as pikku's side counts its jobs)."""
     runs, steps, url = int(args["runs"]), 3, str(args["url"])
     name = f"bench_{uuid.uuid4().hex[:8]}"
     client = DBOSClient(system_database_url=url)
@@ -166,7 +166,7 @@ def backlog(args: dict[str, Any]) -> dict[str, Any]:
         conc = int(args.get("concurrency", 10))
         DBOS.register_queue(name, worker_concurrency=conc, polling_interval_sec=QUEUE_POLL_S)
         while (row := conn.execute(count, (name,)).fetchone()) and row[0] > 0:
-            time.sleep(0.05)
+            time.sleep(poll_interval(runs))
         total = time.perf_counter() - t0
         done = conn.execute(
             "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s AND status = 'SUCCESS'", (name,)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import CpuMeter, child_main, percentile, pg_schema_bytes, rss_mb
+from bench.common import CpuMeter, child_main, percentile, pg_schema_bytes, poll_interval, rss_mb
 from bench.limit import pg_commits
 from pikku import Runtime, Worker, _loop, open_runtime, pikku_func, wire_workflow
 from pikku._records import SETTLED_RUN_STATUSES
@@ -210,7 +210,7 @@ async def backlog(rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     task = asyncio.ensure_future(worker.run())
     try:
-        await _queue_empty(rt, 0.05)
+        await _queue_empty(rt, poll_interval(runs))
         total = time.perf_counter() - t0
     finally:
         worker.stop()

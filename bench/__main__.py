@@ -246,7 +246,7 @@ class Runner:
         # Redis: Celery chains of 10 no-op tasks (acks on receipt, Celery's default, and acks_late) against
         # pikku remote 10-step on Redis with and without local steps; interleaved rounds.
         runs = self.plan.celery_runs
-        pikku = {"op": "remote", "runs": runs, "steps": 10, "concurrency": 10}
+        pikku = {"op": "remote", "runs": runs, "steps": 10, "concurrency": 10, "cpu": True}
         chains = {"runs": runs, "steps": 10, "concurrency": 10}
         members = [(("celery", "redis", "pikku"), "pikku", "redis", pikku),
                    (("celery", "redis", "celery"), "celery", "redis", chains),
@@ -640,7 +640,20 @@ def _celery_rows(r: Results, plan: Plan, rounds: Rounds) -> list[Row]:
             rows.append(Row(w, f"runs/s, pikku {label} vs {name}", _get(r, key, "runs_per_s"),
                             _get(r, other, "runs_per_s"), None, "rate", ">= 2x Celery" if target else "",
                             None if ratio is None or not target else ratio[0] >= 2, ratio))  # fmt: skip
+        rows.append(Row(w, f"CPU us/step, pikku {label} vs Celery (processes; Redis server excluded)",
+                        _get(r, key, "cpu_client_us"), _get(r, c, "cpu_total_us"), None, "us",
+                        pair=_cpu_pair(rounds, key, c)))  # fmt: skip
     return rows
+
+
+def _cpu_pair(rounds: Rounds, key: tuple[str, ...], other: tuple[str, ...]) -> tuple[float, float, float] | None:
+    """pikku's process CPU (client: pikku on Redis has no server part counted) over Celery's worker + driver."""
+    ratios = []
+    for rd in rounds.get("celery", []):
+        x, y = _num(_field(rd.get(key), "cpu_client_us")), _num(_field(rd.get(other), "cpu_total_us"))
+        if x is not None and y:
+            ratios.append(x / y)
+    return (median(ratios), min(ratios), max(ratios)) if ratios else None
 
 
 def _pg_xacts(database: str) -> float:
@@ -779,7 +792,8 @@ def context_lines(plan: Plan, info: dict[str, Any]) -> list[str]:
         "prefork pool, --concurrency 10, one worker process; task_acks_late=False (Celery's default: a task is "
         "acked when received, lost if its worker dies mid-task) and, second row, acks_late=True; every task's "
         f"result stored in Redis; chains of 10 no-op tasks (.si); {plan.repeats} interleaved round(s); pikku = "
-        "remote 10-step on Redis, one in-process worker, concurrency 10. Redis server "
+        "remote 10-step on Redis, one in-process worker, concurrency 10; CPU: Celery's worker process tree "
+        "(/proc) + the driver process, pikku's process; the Redis server's CPU is not counted. Redis server "
         f"{v.get('redis_server', '?')}: appendonly={v.get('redis_appendonly', '?')}, "
         f"save={v.get('redis_save', '?')}: on this server NOTHING on Redis (pikku's state or Celery's) survives "
         "a Redis restart; both sides get the same server",

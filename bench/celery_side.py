@@ -27,7 +27,7 @@ from typing import Any
 
 from celery import Celery, chain
 
-from bench.common import ROOT, child_main
+from bench.common import ROOT, CpuMeter, child_main, tree_cpu
 
 _PREFIX = os.environ.get("BENCH_CELERY_PREFIX", "bench_celery")
 _URL = os.environ.get("BENCH_CELERY_URL", "redis://127.0.0.1:6379/0")
@@ -77,6 +77,9 @@ def drain(args: dict[str, Any]) -> dict[str, Any]:
     worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         _flow(steps).apply_async().get(timeout=120)  # warm-up: the worker is up, connections made
+        meter = CpuMeter(None)  # this process: it sends the chains and reads their results
+        meter.start()
+        worker_cpu = tree_cpu(worker.pid)
         t0 = time.perf_counter()
         results = [_flow(steps).apply_async() for _ in range(runs)]
         enqueued = time.perf_counter() - t0
@@ -84,11 +87,15 @@ def drain(args: dict[str, Any]) -> dict[str, Any]:
             out = result.get(timeout=600)
             assert out["i"] == steps - 1, out
         total = time.perf_counter() - t0
+        worker_cpu = tree_cpu(worker.pid) - worker_cpu
+        client_cpu = meter.stop()["client"]
     finally:
         _stop(worker)
         log.close()
     return {"runs_per_s": runs / total, "steps_per_s": runs * steps / total, "total_s": total,
-            "enqueue_s": enqueued, "acks_late": float(bool(args.get("acks_late")))}  # fmt: skip
+            "enqueue_s": enqueued, "acks_late": float(bool(args.get("acks_late"))),
+            "cpu_worker_us": worker_cpu * 1e6 / (runs * steps), "cpu_client_us": client_cpu * 1e6 / (runs * steps),
+            "cpu_total_us": (worker_cpu + client_cpu) * 1e6 / (runs * steps)}  # fmt: skip
 
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:

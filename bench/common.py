@@ -204,12 +204,15 @@ class CpuMeter:
 
     _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def __init__(self, dsn: str) -> None:
-        self._conn = psycopg.connect(dsn, autocommit=True)
+    def __init__(self, dsn: str | None) -> None:
+        """``dsn``: the database whose backends count; None: this process alone (Redis: no server part)."""
+        self._conn = psycopg.connect(dsn, autocommit=True) if dsn else None
         self._start: tuple[float, dict[int, float]] = (0.0, {})
         self._tasks_start = 0.0
 
     def _backends(self) -> dict[int, float]:
+        if self._conn is None:
+            return {}
         rows = self._conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
@@ -257,7 +260,25 @@ class CpuMeter:
 
     def close(self) -> None:
         """Close the meter's connection."""
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+
+
+def tree_cpu(pid: int) -> float:
+    """User+sys CPU seconds of process ``pid`` and its live descendants (each with its waited-for children),
+    from /proc; NaN without /proc. A descendant that exited and was not waited for is missing."""
+    total, seen, todo = 0.0, set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / CpuMeter._TICK  # utime stime cutime cstime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return total if seen else float("nan")
 
 
 def poll_interval(runs: int) -> float:

@@ -290,7 +290,9 @@ async def _main(args: dict[str, Any]) -> dict[str, Any]:
         for _ in range(3):  # warm-up: connections, prepared statements
             await rt.engine.start(f"inline{min(10, steps)}", {})
         metered = args.get("cpu") and args["op"] in ("inline", "remote")  # rows with runs x steps steps
-        meter = CpuMeter(str(args["url"]).split("?")[0]) if metered else None
+        url = str(args["url"])
+        dsn = url.split("?", maxsplit=1)[0] if url.startswith("postgres") else None  # Redis: the process alone
+        meter = CpuMeter(dsn) if metered else None
         samples = []
         for _ in range(int(args.get("repeats", 1))):
             probe = _paired_probe(args) if args["op"] == "inline" else None

@@ -15,10 +15,12 @@ import time
 import uuid
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
-from dbos import DBOS
+from dbos import DBOS, DBOSClient
+from dbos._dbos import GlobalParams
 
-from bench.common import child_main, percentile
+from bench.common import CpuMeter, child_main, percentile, pg_schema_bytes, poll_interval, rss_mb
 
 # DBOS re-polls its queues at this interval. The default (1 s) caps a concurrency-10 queue of fast
 # workflows at ~10 workflows/s, which measures the poll period, not DBOS: the benchmark tunes it down.
@@ -141,13 +143,64 @@ def growth(args: dict[str, Any]) -> dict[str, Any]:
             "growth": times[big] / times[small]}  # fmt: skip
 
 
+def backlog(args: dict[str, Any]) -> dict[str, Any]:
+    """Workload 6 (issue 17 item 5), as ``bench.pikku_side.backlog``: ``runs`` 3-step workflows queued first
+    (by a ``DBOSClient`` on a queue this process does not serve yet), then drained by this process once it
+    registers the queue (concurrency 10): runs/s, RSS before/after the drain, stored bytes per step of the
+    ``dbos`` schema. The drain ends when no workflow of the queue is ENQUEUED or PENDING (one count query
+    every 50 ms, longer for big backlogs, as pikku's side counts its jobs)."""
+    runs, steps, url = int(args["runs"]), 3, str(args["url"])
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    client = DBOSClient(system_database_url=url)
+    t = time.perf_counter()
+    options: Any = {"queue_name": name, "workflow_name": bench_flow.__qualname__,
+                    "app_version": GlobalParams.app_version}  # fmt: skip
+    for _ in range(runs):
+        client.enqueue(options, steps)
+    enqueue_s = time.perf_counter() - t
+    client.destroy()
+    rss_before = rss_mb()
+    count = "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s AND status IN ('ENQUEUED', 'PENDING')"
+    with psycopg.connect(url, autocommit=True) as conn:
+        t0 = time.perf_counter()
+        conc = int(args.get("concurrency", 10))
+        DBOS.register_queue(name, worker_concurrency=conc, polling_interval_sec=QUEUE_POLL_S)
+        while (row := conn.execute(count, (name,)).fetchone()) and row[0] > 0:
+            time.sleep(poll_interval(runs))
+        total = time.perf_counter() - t0
+        done = conn.execute(
+            "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s AND status = 'SUCCESS'", (name,)
+        ).fetchone()
+    assert done is not None and done[0] == runs, (done, runs)
+    rss_after = rss_mb()
+    stored = pg_schema_bytes(url, "dbos")
+    return {"runs_per_s": runs / total, "steps_per_s": runs * steps / total, "total_s": total,
+            "enqueue_s": enqueue_s, "rss_before_mb": rss_before, "rss_after_mb": rss_after,
+            "rss_growth_mb": rss_after - rss_before, "bytes": stored,
+            "bytes_per_step": stored / (runs * steps)}  # fmt: skip
+
+
 def _child(args: dict[str, Any]) -> dict[str, Any]:
     _launch(args["url"], args.get("sqlite_mode", "wal_normal"))
     try:
-        op = {"inline": inline, "queued": queued, "growth": growth}[args["op"]]
+        op = {"inline": inline, "queued": queued, "growth": growth, "backlog": backlog}[args["op"]]
         for _ in range(3):  # warm-up: connections, prepared plans, the first migrations' cold pages
             bench_flow(10)
-        return {"samples": [op(args) for _ in range(int(args.get("repeats", 1)))]}
+        metered = args.get("cpu") and args["op"] in ("inline", "queued") and str(args["url"]).startswith("postgres")
+        meter = CpuMeter(str(args["url"])) if metered else None
+        samples = []
+        for _ in range(int(args.get("repeats", 1))):
+            if meter is not None:
+                meter.start()
+            samples.append(op(args))
+            if meter is not None:  # CPU per step: this process (every thread) and its PostgreSQL backends
+                work = int(args["runs"]) * int(args["steps"])
+                stats = meter.stop()
+                samples[-1] |= {f"cpu_{k}_us": v * 1e6 / work for k, v in stats.items() if not k.startswith("thr")}
+                samples[-1] |= {"threads": stats["threads"], "cpu_threads_us": stats["threads_client"] * 1e6 / work}
+        if meter is not None:
+            meter.close()
+        return {"samples": samples}
     finally:
         DBOS.destroy(destroy_registry=True)
 

@@ -84,6 +84,11 @@ class StepInfo:
     is_template: bool = False
     duration: str | None = None
     location: str | None = None
+    #: A ``child`` step's child workflow; ``detached`` when it is started without waiting (start_workflow).
+    workflow: str | None = None
+    detached: bool = False
+    #: The compensation rpc of a step (``do(..., on_error=)``).
+    on_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ class WorkflowInfo:
     execution_mode: ExecutionMode
     rpc_name: str
     steps: tuple[StepInfo, ...] = ()
+    #: The compensation rpc run once per failure episode (``wire_workflow(on_failure=)``).
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +159,7 @@ class WorkflowDef:
         self._routes = [
             (_template_pattern(s.name), _naming.step_queue(self.name, s.name))
             for s in info.steps
-            if s.is_template and s.form == "rpc"
+            if s.is_template and (s.form == "rpc" or s.on_error is not None)
         ]
 
 

@@ -84,6 +84,11 @@ class StepInfo:
     is_template: bool = False
     duration: str | None = None
     location: str | None = None
+    #: A ``child`` step's child workflow; ``detached`` when it is started without waiting (start_workflow).
+    workflow: str | None = None
+    detached: bool = False
+    #: The compensation rpc of a step (``do(..., on_error=)``).
+    on_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ class WorkflowInfo:
     execution_mode: ExecutionMode
     rpc_name: str
     steps: tuple[StepInfo, ...] = ()
+    #: The compensation rpc run once per failure episode (``wire_workflow(on_failure=)``).
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,8 @@ class WorkflowDef:
     retries: int | None = None
     #: Seconds a run may take from its start (or its last resume) before it fails with PIKKU_RUN_TIMEOUT.
     timeout: float | None = None
+    #: The rpc run once per failure episode when a run ends failed (``wire_workflow(on_failure=)``).
+    on_failure: str | None = None
     info: WorkflowInfo | None = None
     #: The events its ``wait_for_event`` calls name, with the model each payload is validated against (filled
     #: by the generated wirings, see :func:`register_workflow_events`); None while unknown.
@@ -141,7 +150,7 @@ class WorkflowDef:
 
     def step_queue(self, step: str) -> str:
         """The queue of an RPC step: one per step declared in source (templates match their instances)."""
-        base = step.split("#", 1)[0]
+        base = _naming.routed_step(step.split("#", 1)[0])
         for pattern, queue in self._routes:
             if pattern.fullmatch(base):
                 return queue
@@ -153,7 +162,7 @@ class WorkflowDef:
         self._routes = [
             (_template_pattern(s.name), _naming.step_queue(self.name, s.name))
             for s in info.steps
-            if s.is_template and s.form == "rpc"
+            if s.is_template and (s.form == "rpc" or s.on_error is not None)
         ]
 
 
@@ -206,13 +215,16 @@ def wire_workflow(
     execution_mode: ExecutionMode = "remote",
     retries: int | None = None,
     timeout: str | float | None = None,
+    on_failure: str | None = None,
 ) -> WorkflowDef:
     """Register ``func`` as the workflow ``name``.
 
     ``execution_mode="remote"`` (the default) runs RPC steps on queue workers; ``"inline"`` runs every
     step in the process that drives the run. ``retries`` is the default for steps that set none.
     ``timeout`` ("1h", or seconds) fails a run still going that long after its start (or its last resume)
-    with PIKKU_RUN_TIMEOUT, even one whose code awaits forever outside any step.
+    with PIKKU_RUN_TIMEOUT, even one whose code awaits forever outside any step. ``on_failure`` names an
+    rpc run exactly once each time a run ends failed (a run resumed that fails again runs it again), with
+    ``{"error": {...}, "input": ..., "run_id": ...}``, before the run is marked failed.
     """
     if execution_mode not in ("remote", "inline"):
         raise ConfigError(
@@ -228,7 +240,7 @@ def wire_workflow(
     limit = None if timeout is None else parse_duration(timeout)
     if limit is not None and not 0 < limit < math.inf:
         raise ConfigError(f"workflow {name!r}: timeout must be positive, not {timeout!r}", hint='e.g. timeout="1h"')
-    wf = WorkflowDef(name, func, description, execution_mode, retries, limit)
+    wf = WorkflowDef(name, func, description, execution_mode, retries, limit, on_failure)
     if name in _PENDING_INFO:
         wf.attach_info(_PENDING_INFO[name])
     if name in _PENDING_EVENTS:

@@ -6,7 +6,7 @@ this short, pinned list (``__all__``, checked by a test) rather than on whatever
 
 from __future__ import annotations
 
-from pikku._client import WorkflowClient
+from pikku._client import WorkflowClient, WorkflowHandle
 from pikku._registry import QueueWorker, StepInfo, WorkflowInfo, register_workflow_events, register_workflow_meta
 from pikku._services import StepContext
 
@@ -15,6 +15,7 @@ __all__ = [
     "StepContext",
     "StepInfo",
     "WorkflowClient",
+    "WorkflowHandle",
     "WorkflowInfo",
     "register_workflow_events",
     "register_workflow_meta",

@@ -16,7 +16,7 @@ from psycopg import sql  # noqa: E402
 
 from pikku._records import ErrorInfo, StepAttempt  # noqa: E402
 from pikku.backends.postgres import open_pair  # noqa: E402
-from pikku.backends.postgres.database import SCHEMA_VERSION, migrate  # noqa: E402
+from pikku.backends.postgres.database import MIGRATIONS, SCHEMA_VERSION, migrate  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -25,6 +25,8 @@ ERROR = ErrorInfo(message="down", type="ConnectionError", stack="...", code=None
 ERROR_JSON = '{"message": "down", "type": "ConnectionError", "stack": "...", "code": null}'
 SCHEMA_V2 = Path(__file__).parent / "data" / "postgres_schema_v2.sql"
 SCHEMA_V4 = Path(__file__).parent / "data" / "postgres_schema_v4.sql"
+#: Migrations 1 to 6: the schema of the code before child runs (commit 94ef93b).
+BEFORE_CHILD_RUNS = MIGRATIONS[:6]
 
 
 def _admin() -> Any:
@@ -198,3 +200,67 @@ def test_migrations_ship_as_package_data() -> None:
     folder = importlib.resources.files("pikku.backends.postgres").joinpath("migrations")
     names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
     assert [int(name.split("_", 1)[0]) for name in names] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _create_v6(schema: str) -> None:
+    """The schema as the code before child runs made it (version 6, commit 94ef93b: migrations 1 to 6 are
+    append-only, so they are that code's own), holding a running run with a done step, a failed run whose
+    rpc step failed, a cancelled and a completed run, written with that code's columns."""
+    with _admin() as conn, conn.transaction():
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(
+            "CREATE TABLE pikku_schema_version ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, script in enumerate(BEFORE_CHILD_RUNS, start=1):
+            conn.execute(script)
+            conn.execute("INSERT INTO pikku_schema_version (version) VALUES (%s)", (version,))
+        conn.execute(
+            "INSERT INTO runs (run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at) "
+            "VALUES ('old-live', 'wf', 'running', '{}', NULL, NULL, 1, 1), "
+            "('old-failed', 'wf', 'failed', '{}', NULL, %(error)s, 2, 3), "
+            "('old-cancelled', 'wf', 'cancelled', '{}', NULL, NULL, 4, 5), "
+            "('old-done', 'wf', 'completed', '{}', '\"ok\"', NULL, 6, 7)",
+            {"error": ERROR_JSON},
+        )
+        conn.execute(
+            "INSERT INTO steps (run_id, name, form, status, result_json, error_json, attempts, max_attempts, "
+            "created_at, updated_at) VALUES ('old-live', 'a', 'inline', 'done', '\"a\"', NULL, 1, 1, 1, 1), "
+            "('old-failed', 'pay', 'rpc', 'failed', NULL, %(error)s, 1, 1, 2, 3)",
+            {"error": ERROR_JSON},
+        )
+
+
+async def test_a_schema_made_before_child_runs_upgrades_in_place(schemas: list[str]) -> None:
+    """A version-6 schema is upgraded on first use (migrations 7 and 8 applied once): its runs read as
+    having no parent, fork, cancel reason or resume; a child of an old run is listed through the new
+    index; cancel keeps its reason; resume counts; pruning still works."""
+    old = schemas[0]
+    _create_v6(old)
+    state, queue, _ = await open_pair(f"{ADMIN_DSN}?schema={old}")
+    try:
+        live = await state.get_run("old-live")
+        assert (live.parent_run_id, live.forked_from, live.cancel_reason, live.resumes) == (None, None, None, 0)
+        assert await state.list_children("old-live") == []
+        await state.create_run("old-live/kid", "wf", "{}", parent_run_id="old-live")
+        assert [r.run_id for r in await state.list_children("old-live")] == ["old-live/kid"]
+        assert await state.resume_run("old-failed") is True
+        resumed = await state.get_run("old-failed")
+        assert (resumed.status, resumed.resumes, (await state.get_step("old-failed", "pay")).status) == (
+            "running",
+            1,
+            "pending",
+        )
+        assert await state.cancel_run("old-live", "after the upgrade") is True
+        assert (await state.get_run("old-live")).cancel_reason == "after the upgrade"
+        assert (await state.get_run("old-cancelled")).cancel_reason is None
+        assert await state.delete_runs(before=1e12, statuses=("completed",), limit=10) == ["old-done"]
+        with _admin() as conn:
+            versions = conn.execute(
+                sql.SQL("SELECT version FROM {} ORDER BY 1").format(sql.Identifier(old, "pikku_schema_version"))
+            ).fetchall()
+        assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        await queue.close()
+        await state.close()

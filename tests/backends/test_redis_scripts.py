@@ -75,7 +75,7 @@ async def _restore_old_keyspace(
     saved = json.loads((DATA / dump).read_text(encoding="utf-8"))
     for suffix, payload in saved["keys"].items():
         await admin.restore(f"{prefix}:{suffix}", 0, base64.b64decode(payload))
-    claimed: dict[str, str] = saved["meta"]["claimed"]
+    claimed: dict[str, str] = saved["meta"].get("claimed", {})
     return claimed
 
 
@@ -178,6 +178,34 @@ async def test_runs_settled_without_an_index_entry_are_indexed_page_by_page_and_
         assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=3) == ["r3", "r1", "r4"]
         assert await admin.zcard(f"{prefix}:idx:u:completed") == 2
         assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=3) == ["r0", "r2"]
+    finally:
+        await queue.close()
+        await state.close()
+
+
+@pytest.mark.redis
+async def test_a_keyspace_from_before_child_runs_reads_and_gets_children(redis_url: str, admin: aioredis.Redis) -> None:
+    """``data/redis_before_children.json`` holds the keys the code before child runs (commit 94ef93b)
+    wrote: a running run with a done step, a failed, a cancelled and a completed run. Their hashes lack the
+    new fields and read as no parent, fork, cancel reason or resume; a child of an old run is listed;
+    cancel keeps its reason; resume counts; pruning still works."""
+    prefix = parse_url(redis_url)[1]
+    await _restore_old_keyspace(admin, prefix, "redis_before_children.json")
+    state, queue, _ = await open_pair(redis_url)
+    try:
+        live = await state.get_run("old-live")
+        assert (live.parent_run_id, live.forked_from, live.cancel_reason, live.resumes) == (None, None, None, 0)
+        assert [r.run_id for r in await state.list_runs(status="running")] == ["old-live"]
+        assert await state.list_children("old-live") == []
+        await state.create_run("old-live/kid", "wf", "{}", parent_run_id="old-live")
+        assert [r.run_id for r in await state.list_children("old-live")] == ["old-live/kid"]
+        assert await state.resume_run("old-failed") is True
+        assert (await state.get_run("old-failed")).resumes == 1
+        assert await state.cancel_run("old-live", "after the upgrade") is True
+        run, steps = await state.lock_run("old-cancelled", "w", 30)
+        assert (run.cancel_reason, steps) == (None, None)
+        assert (await state.get_run("old-live")).cancel_reason == "after the upgrade"
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=10) == ["old-done"]
     finally:
         await queue.close()
         await state.close()

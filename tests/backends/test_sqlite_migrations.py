@@ -100,3 +100,37 @@ def test_a_semicolon_inside_a_string_does_not_end_a_statement() -> None:
         "-- a comment; still a comment\nINSERT INTO t VALUES ('a;b');",
         "CREATE INDEX i ON t (x);",
     ]
+
+
+async def test_a_version_4_database_gets_child_runs_forks_and_cancel_reasons(tmp_path: Path) -> None:
+    """``data/sqlite_v4_before_children.sql`` was written by the code before child runs (schema version 4, commit
+    94ef93b): a running run with a done step, a failed run (its rpc step failed), a cancelled and a
+    completed run. Migrated to version 6, the old runs read as having no parent, fork, cancel reason or
+    resume; a child of an old run is listed; cancel keeps its reason; resume counts; pruning still works."""
+    url = _restore("sqlite_v4_before_children.sql", tmp_path / "v4.sqlite3")
+    backend = await open_backend(url)
+    state = backend.state
+    try:
+        live = await state.get_run("old-live")
+        assert (live.parent_run_id, live.forked_from, live.cancel_reason, live.resumes) == (None, None, None, 0)
+        assert (await state.get_steps("old-live"))["a"].result_json == '"a"'
+        assert await state.list_children("old-live") == []
+        await state.create_run("old-live/kid", "wf", "{}", parent_run_id="old-live")
+        assert [r.run_id for r in await state.list_children("old-live")] == ["old-live/kid"]
+        assert (await state.get_run("old-cancelled")).cancel_reason is None
+        assert await state.resume_run("old-failed") is True
+        resumed = await state.get_run("old-failed")
+        assert (resumed.status, resumed.resumes, (await state.get_step("old-failed", "pay")).status) == (
+            "running",
+            1,
+            "pending",
+        )
+        assert await state.cancel_run("old-live", "after the upgrade") is True
+        assert (await state.get_run("old-live")).cancel_reason == "after the upgrade"
+        assert await state.delete_runs(before=time.time() + 1, statuses=("completed",), limit=10) == ["old-done"]
+    finally:
+        await backend.close()
+    with sqlite3.connect(tmp_path / "v4.sqlite3") as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "runs_by_parent" in indexes

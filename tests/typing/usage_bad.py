@@ -35,3 +35,15 @@ def patch_id_not_str(services: Services) -> None:
 def deprecate_patch_returns_nothing(services: Services) -> None:
     if services.workflow.deprecate_patch("fraud-check"):  # E: func-returns-value
         pass
+
+
+async def unknown_child_workflow(services: Services) -> None:
+    await services.workflow.call_workflow("x", "no-such-workflow", {})  # E: call-overload
+
+
+async def wrong_child_input(services: Services) -> None:
+    await services.workflow.call_workflow("x", "invoice", OnboardingInput(email="a@b.c"))  # E: call-overload
+
+
+async def wrong_child_result(services: Services) -> None:
+    count: int = await services.workflow.call_workflow("x", "onboarding", {"email": "a@b.c"})  # E: assignment

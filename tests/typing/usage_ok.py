@@ -5,8 +5,8 @@ from __future__ import annotations
 from pikku_gen.workflow.map import workflows
 from pikku_gen.workflow.types import Services, Workflow
 
-from example_app.models import Email, OnboardingInput, OnboardingOutput, User
-from pikku import WorkflowRun
+from example_app.models import Email, Invoice, OnboardingInput, OnboardingOutput, Order, User
+from pikku import WorkflowHandle, WorkflowRun
 from pikku._engine.context import WorkflowContext
 
 
@@ -36,6 +36,17 @@ async def a_patched_workflow(services: Services, data: OnboardingInput) -> str:
         await workflow.do("fraud", lambda: None)
     taken: bool = workflow.patched("audit")
     return f"{data.email}{taken}"
+
+
+async def a_parent_workflow(services: Services, data: Order) -> str:
+    invoice: Invoice = await services.workflow.call_workflow("bill", "invoice", data, description="Bill it")
+    welcome: WorkflowHandle[OnboardingOutput] = await services.workflow.start_workflow(
+        "welcome", "onboarding", {"email": data.customer_email}
+    )
+    paid = await services.workflow.do(
+        "pay", "payments.charge", {"order_id": "o", "amount": 1.0}, on_error="users.create"
+    )
+    return f"{invoice.total}{welcome.run_id}{paid.payment_id}"
 
 
 def the_runtime_context_is_a_workflow(context: WorkflowContext) -> Workflow:

@@ -13,6 +13,7 @@ def test_wiring_all_is_pinned() -> None:
         "StepContext",
         "StepInfo",
         "WorkflowClient",
+        "WorkflowHandle",
         "WorkflowInfo",
         "register_workflow_events",
         "register_workflow_meta",

@@ -21,6 +21,7 @@ from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.children import STARTED, child_error, child_output, child_run_id
+from pikku._engine.compensation import error_payload, is_run_compensation, on_error_step, on_failure_step
 from pikku._errors import (
     ChildWorkflowFailedError,
     InvalidInputError,
@@ -35,7 +36,7 @@ from pikku._errors import (
 )
 from pikku._hooks import HOOKS
 from pikku._logcontext import get_logger
-from pikku._records import WAIT_FORMS, RunRecord, StepForm, StepRecord
+from pikku._records import WAIT_FORMS, ErrorInfo, RunRecord, StepForm, StepRecord
 from pikku._registry import WorkflowDef, get_function
 
 T = TypeVar("T")
@@ -156,7 +157,8 @@ class WorkflowContext:
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self._seen: set[str] = set()  # step names this pass reached
-        self._recorded = frozenset(steps)  # what the pass started with
+        # What the pass started with; a run's on_failure steps are reached only on a failure path.
+        self._recorded = frozenset(name for name in steps if not is_run_compensation(name))
         self._recorded_seen = 0  # how many of those this pass reached
         self._live_at = time.monotonic()  # when the run was last known to be running (the pass's start)
         self._patches: dict[str, bool] = {}
@@ -206,12 +208,56 @@ class WorkflowContext:
         description: str | None = None,
         retries: int | None = None,
         retry_delay: str | float | None = None,
+        on_error: str | None = None,
     ) -> Any:
-        """Run a step once, durably: ``do(name, "rpc.name", data)`` or ``do(name, fn)``."""
+        """Run a step once, durably: ``do(name, "rpc.name", data)`` or ``do(name, fn)``.
+
+        With ``on_error="rpc.name"``, when the step fails for good (its retries spent) that rpc runs once,
+        as the recorded step ``on_error:<name>``, with ``{"error": {...}, "input": data}``; then the
+        StepFailedError propagates as it would without it.
+        """
         self._track()
         if self._unwritten_markers:
             await self._write_markers()
         name = self._reach(name)
+        try:
+            return await self._do(name, target, data, retries, retry_delay)
+        except StepFailedError as failed:
+            if on_error is not None:
+                await self._compensate(name, on_error, failed, data)
+            raise
+
+    async def compensate_run(self, rpc_name: str, error: ErrorInfo, data: Any) -> None:
+        """Run ``rpc_name`` once for this run's failure (``wire_workflow(on_failure=)``): the step
+        ``on_failure:<episode>``. Pauses like any step while it runs elsewhere; a compensation that fails
+        for good is logged, and the run's own failure stands."""
+        self._track()
+        payload = {"error": error_payload(error), "input": data, "run_id": self.run_id}
+        name = on_failure_step(self._run)
+        self._see(name)
+        try:
+            await self._do(name, rpc_name, payload, None, None)
+        except StepFailedError as failed:
+            log.error("run %s: its on_failure compensation %r failed: %s", self.run_id, rpc_name, failed)
+
+    async def _compensate(self, name: str, rpc_name: str, failed: StepFailedError, data: Any) -> None:
+        """The ``on_error`` rpc of step ``name``, once; its own failure is logged (the step's stands)."""
+        comp = on_error_step(name)
+        self._see(comp)
+        payload = {"error": error_payload(failed.error), "input": data}
+        try:
+            await self._do(comp, rpc_name, payload, None, None)
+        except StepFailedError as again:
+            log.error("run %s: the on_error compensation of step %r failed: %s", self.run_id, name, again)
+
+    async def _do(
+        self,
+        name: str,
+        target: str | Callable[[], Any],
+        data: Any,
+        retries: int | None,
+        retry_delay: str | float | None,
+    ) -> Any:
         form: StepForm = "rpc" if isinstance(target, str) else "inline"
         if form == "inline" and not callable(target):
             raise TypeError(f"workflow.do({name!r}, ...): the second argument must be an rpc name or a callable")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,8 @@ class Outcome:
     children: tuple[str, ...] = ()
     #: A pause with nothing to do but wait (its run is left ``waiting``): for timers only, or for the world.
     waiting: WaitKind | None = None
+    #: The pass paused in a failed run's ``on_failure`` compensation (past a timeout, no deadline wake).
+    compensating: bool = False
 
 
 #: What :meth:`Engine.handle_job` returns when the job was acknowledged by the transition that ended its
@@ -293,8 +296,10 @@ class Engine:
                 if merge:
                     outcome = dataclasses.replace(outcome, acked=True)
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
-        if outcome.kind == "paused" and wf.timeout is not None:  # a pass at the deadline, whatever else waits
-            wake_at = min(wake_at or float("inf"), run.updated_at + wf.timeout)
+        deadline = None if wf.timeout is None else run.updated_at + wf.timeout
+        # A pass at the deadline, whatever else waits (not while the timed-out run's compensation runs).
+        if outcome.kind == "paused" and deadline is not None and not (outcome.compensating and deadline <= now()):
+            wake_at = min(wake_at or float("inf"), deadline)
         if wake_at is not None:  # keyed by run: merges with a replay already waiting
             await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
         return outcome
@@ -334,9 +339,8 @@ class Engine:
                 if not deadline.expired():
                     raise
         error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
-        if await self.state.fail_run(run.run_id, error):
-            await self.children.wake_parent(run)
-        return Outcome("failed")
+        local = serves if self.settings.local_steps else None
+        return await self._fail(WorkflowContext(_Host(self), wf, run, steps, local), run, error)
 
     async def put(self, job: Enqueue) -> None:
         """Enqueue a job (a wake-up, a recovered step)."""
@@ -372,13 +376,27 @@ class Engine:
             raise fault.error from fault
         except Exception as exc:
             await _join_siblings(ctx)
-            if await self.state.fail_run(run.run_id, _run_error(exc)):
-                await self.children.wake_parent(run)
-            return Outcome("failed")
+            return await self._fail(ctx, run, _run_error(exc))
         await _join_siblings(ctx)
         if await self.state.complete_run(run.run_id, output_json):
             await self.children.wake_parent(run)
         return Outcome("completed")
+
+    async def _fail(self, ctx: WorkflowContext, run: RunRecord, error: ErrorInfo) -> Outcome:
+        """The run failed with ``error``: its ``on_failure`` compensation first (once per episode; the pass
+        pauses while it runs elsewhere), then the run is marked failed and its parent woken."""
+        rpc_name = ctx.workflow_def.on_failure
+        if rpc_name is not None:
+            try:
+                await ctx.compensate_run(rpc_name, error, json.loads(run.input_json))
+            except WorkflowAsyncException:
+                await _join_siblings(ctx)
+                return Outcome("paused", ctx.wake_at, compensating=True)
+            except BackendFault as fault:
+                raise fault.error from fault
+        if await self.state.fail_run(run.run_id, error):
+            await self.children.wake_parent(run)
+        return Outcome("failed")
 
     async def cancel(self, run_id: str, reason: str | None = None) -> bool:
         """End the run as ``cancelled`` with ``reason``, and every running run below it (child runs);

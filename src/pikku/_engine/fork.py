@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pikku._engine.compensation import is_run_compensation
 from pikku._engine.jobs import orchestrate_job
 from pikku._errors import InvalidInputError
 from pikku._records import NewStep, StepRecord
@@ -24,7 +25,8 @@ async def fork(engine: Any, run_id: str, from_step: str) -> str:
             f"run {run_id!r} has no step {from_step!r}",
             hint=f"its steps, in order: {', '.join(names) or '(none)'}",
         )
-    kept = [s for s in steps[: names.index(from_step)] if s.status == "done"]
+    # A run's on_failure steps belong to its failure episodes, not to the new run's.
+    kept = [s for s in steps[: names.index(from_step)] if s.status == "done" and not is_run_compensation(s.name)]
     wf = get_workflow(run.workflow)
     new_id = uuid.uuid4().hex
     lease = engine.settings.run_lock_lease

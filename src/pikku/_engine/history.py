@@ -15,6 +15,7 @@ from typing import Any
 
 from pikku import _serde
 from pikku._engine.calls import StepCall, StepOutcome, Where
+from pikku._engine.compensation import is_run_compensation
 from pikku._engine.context import WorkflowContext
 from pikku._errors import CorruptStateError, NonDeterminismError, WorkflowAsyncException, WorkflowCancelled
 from pikku._records import ErrorInfo, RunRecord, StepAttempt, StepForm, StepRecord
@@ -149,7 +150,8 @@ async def replay_history(history: dict[str, Any], *, services: Any = None) -> No
         if run.status != "failed":  # the recorded run did not fail here: the code now does something else
             raise
         return
-    unreached = [name for name in steps if name not in ctx.reached_names]
+    # A run's on_failure steps are reached on a failure path only: a run resumed since completes without them.
+    unreached = [name for name in steps if name not in ctx.reached_names and not is_run_compensation(name)]
     if unreached:
         first = steps[unreached[0]]
         recorded = _what(first.form, first.rpc_name)

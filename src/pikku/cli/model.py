@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-StepForm = Literal["rpc", "inline", "sleep"]
+StepForm = Literal["rpc", "inline", "sleep", "child"]
 ExecutionMode = Literal["remote", "inline"]
 Level = Literal["error", "warning"]
 
@@ -56,7 +56,13 @@ class FunctionMeta:
 
 @dataclass(frozen=True, slots=True)
 class StepMeta:
-    """One ``workflow.do`` / ``workflow.sleep`` call in a workflow body, in source order."""
+    """One ``workflow.do`` / ``sleep`` / ``call_workflow`` / ``start_workflow`` call in a workflow body, in
+    source order.
+
+    A ``child`` step names the child ``workflow`` (None when the name is not a literal) and ``detached``
+    says it was started without waiting (``start_workflow``). ``on_error`` is the literal compensation rpc
+    of a ``do`` (``on_error=``).
+    """
 
     name: str
     is_template: bool
@@ -65,6 +71,9 @@ class StepMeta:
     description: str | None
     duration: str | None
     location: Location
+    workflow: str | None = None
+    detached: bool = False
+    on_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,9 @@ class WorkflowMeta:
     steps: tuple[StepMeta, ...]
     location: Location
     timeout: float | None = None
+    #: The literal compensation rpc of ``wire_workflow(on_failure=)``, run once per failure episode.
+    on_failure: str | None = None
+    on_failure_location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from pikku._naming import orchestrator_queue, step_queue
+from pikku._naming import ON_FAILURE_QUEUE_STEP, orchestrator_queue, step_queue
 from pikku.cli.model import Diagnostic, FunctionMeta, Location, ProjectModel, StepMeta, WorkflowMeta
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.diagnostics import diagnostic
@@ -282,13 +282,22 @@ class ClientView:
 
 
 def queue_workers(model: ProjectModel) -> list[QueueView]:
-    """One worker per RPC step (templates once) and one orchestrator per workflow, sorted by queue name."""
+    """One worker per RPC step (templates once) and one orchestrator per workflow, sorted by queue name.
+
+    A step's ``on_error`` compensation runs on that step's queue (one is made for an inline step that has
+    one), and a workflow's ``on_failure`` compensation on ``workflow-<workflow>-on_failure``.
+    """
     views: dict[str, QueueView] = {}
     for wf in model.workflows:
         for step in wf.steps:
-            if step.form == "rpc":
+            rpc_name = step.rpc_name if step.form == "rpc" else step.on_error if step.form == "inline" else None
+            if rpc_name is not None:
                 queue = step_queue(wf.name, step.name)
-                views.setdefault(queue, QueueView(queue, wf.name, "step", step.name, step.rpc_name, step.description))
+                views.setdefault(queue, QueueView(queue, wf.name, "step", step.name, rpc_name, step.description))
+        if wf.on_failure is not None:
+            queue = step_queue(wf.name, ON_FAILURE_QUEUE_STEP)
+            what = "Compensation run once per failure episode"
+            views[queue] = QueueView(queue, wf.name, "step", ON_FAILURE_QUEUE_STEP, wf.on_failure, what)
         queue = orchestrator_queue(wf.name)
         views[queue] = QueueView(queue, wf.name, "orchestrator", None, None, wf.description)
     return [views[k] for k in sorted(views)]
@@ -321,9 +330,16 @@ def _rpc_views(model: ProjectModel) -> list[RpcView]:
     ]
 
 
+#: Step fields written to meta.json only when set, so projects that use none of them keep their output.
+_OPTIONAL_STEP_FIELDS = ("workflow", "detached", "on_error")
+
+
 def _step_dict(step: StepMeta) -> dict[str, Any]:
     data = asdict(step)
     data["location"] = f"{step.location.file}:{step.location.line}"
+    for key in _OPTIONAL_STEP_FIELDS:
+        if data[key] in (None, False):
+            del data[key]
     return data
 
 
@@ -341,8 +357,9 @@ def _workflow_dict(wf: WorkflowMeta) -> dict[str, Any]:
         "steps": [_step_dict(s) for s in wf.steps],
         "queues": {
             "orchestrator": orchestrator_queue(wf.name),
-            "steps": sorted({step_queue(wf.name, s.name) for s in wf.steps if s.form == "rpc"}),
+            "steps": sorted(v.queue for v in queue_workers(ProjectModel(workflows=(wf,))) if v.kind == "step"),
         },
+        **({"on_failure": wf.on_failure} if wf.on_failure is not None else {}),
     }
 
 
@@ -390,7 +407,9 @@ def render_project(model: ProjectModel, package: str) -> dict[str, str]:
         "queues": queue_workers(model),
         "rpcs": _rpc_views(model),
         "client_modules": _type_modules(wf.func for wf in model.workflows),
-        "type_modules": _type_modules(model.functions),
+        "type_modules": _type_modules([*model.functions, *(wf.func for wf in model.workflows)]),
+        # One child overload per workflow: typing.overload needs two or more, so one is a plain method.
+        "child_overload": len(model.workflows) > 1,
     }
     base = package_path(_dotted(package))
     out = {

@@ -30,6 +30,7 @@ SOURCE_TOO_LARGE = "PKU021"
 LONE_SURROGATE = "PKU022"
 SOURCE_UNREADABLE = "PKU023"
 BAD_TIMEOUT = "PKU024"
+UNKNOWN_CHILD_WORKFLOW = "PKU025"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -59,6 +60,7 @@ _HINTS: dict[str, str] = {
         'give a duration with a unit (ms, s, m, h, d), e.g. timeout="30s", "5m", "1h" or "3d", or a positive '
         "number of seconds; leave timeout= out for no limit"
     ),
+    UNKNOWN_CHILD_WORKFLOW: 'wire the child with wire_workflow(name="...", func=...) or correct the workflow name',
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

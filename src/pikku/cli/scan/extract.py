@@ -283,6 +283,7 @@ class _FileScan:
         keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
         func = keywords.get("func")
         name = self.wire_name(call, keywords.get("name"))
+        on_failure = keywords.get("on_failure")
         facts = WireFacts(
             name=name,
             description=literal_str(keywords.get("description")),
@@ -291,6 +292,8 @@ class _FileScan:
             func_location=self.locator.at(func if func is not None else call),
             location=self.locator.at(call),
             timeout=self.timeout(name, keywords.get("timeout")),
+            on_failure=literal_str(on_failure),
+            on_failure_location=None if on_failure is None else self.locator.at(on_failure),
         )
         self.wires.append(facts)
 

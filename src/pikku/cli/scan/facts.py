@@ -14,7 +14,7 @@ from typing import Any, cast
 from pikku.cli.model import Diagnostic, Location, StepMeta, TypeRef
 
 # Bump when the shape below changes so a cache written by an older scanner is ignored, not misread.
-FACTS_VERSION = 2  # 2: WireFacts.timeout
+FACTS_VERSION = 3  # 2: WireFacts.timeout; 3: child steps, on_error, on_failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ class WireFacts:
     func_location: Location
     location: Location
     timeout: float | None = None
+    on_failure: str | None = None
+    on_failure_location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,10 @@ def _diags_relocated(diags: tuple[Diagnostic, ...], fix: Callable[[Location], Lo
 
 
 def _step_relocated(s: StepMeta, fix: Callable[[Location], Location]) -> StepMeta:
-    return StepMeta(s.name, s.is_template, s.form, s.rpc_name, s.description, s.duration, fix(s.location))
+    return StepMeta(
+        s.name, s.is_template, s.form, s.rpc_name, s.description, s.duration, fix(s.location),
+        s.workflow, s.detached, s.on_error,
+    )  # fmt: skip
 
 
 def _function_relocated(f: FunctionFacts, fix: Callable[[Location], Location]) -> FunctionFacts:
@@ -116,9 +121,11 @@ def _function_relocated(f: FunctionFacts, fix: Callable[[Location], Location]) -
 
 
 def _wire_relocated(w: WireFacts, fix: Callable[[Location], Location]) -> WireFacts:
+    where = None if w.on_failure_location is None else fix(w.on_failure_location)
     return WireFacts(
-        w.name, w.description, w.execution_mode, w.func_target, fix(w.func_location), fix(w.location), w.timeout
-    )
+        w.name, w.description, w.execution_mode, w.func_target, fix(w.func_location), fix(w.location), w.timeout,
+        w.on_failure, where,
+    )  # fmt: skip
 
 
 # -- encoding ---------------------------------------------------------------------------------------
@@ -143,6 +150,9 @@ def _step(s: StepMeta) -> dict[str, Any]:
         "description": s.description,
         "duration": s.duration,
         "loc": _loc(s.location),
+        "workflow": s.workflow,
+        "detached": s.detached,
+        "on_error": s.on_error,
     }
 
 
@@ -170,6 +180,8 @@ def _wire(w: WireFacts) -> dict[str, Any]:
         "func_loc": _loc(w.func_location),
         "loc": _loc(w.location),
         "timeout": w.timeout,
+        "on_failure": w.on_failure,
+        "on_failure_loc": None if w.on_failure_location is None else _loc(w.on_failure_location),
     }
 
 
@@ -206,6 +218,9 @@ def _step_of(v: dict[str, Any]) -> StepMeta:
         description=v["description"],
         duration=v["duration"],
         location=_location_of(v["loc"]),
+        workflow=v["workflow"],
+        detached=bool(v["detached"]),
+        on_error=v["on_error"],
     )
 
 
@@ -233,6 +248,8 @@ def _wire_of(v: dict[str, Any]) -> WireFacts:
         func_location=_location_of(v["func_loc"]),
         location=_location_of(v["loc"]),
         timeout=None if v["timeout"] is None else float(v["timeout"]),
+        on_failure=v["on_failure"],
+        on_failure_location=None if v["on_failure_loc"] is None else _location_of(v["on_failure_loc"]),
     )
 
 

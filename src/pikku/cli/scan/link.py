@@ -105,12 +105,36 @@ def _workflows(
             steps=_checked_steps(func, rpc_names, found),
             location=wire.location,
             timeout=wire.timeout,
+            on_failure=wire.on_failure,
+            on_failure_location=wire.on_failure_location,
         )
         first = by_name.setdefault(wire.name, workflow)
         if first is not workflow:
             message = f"workflow {wire.name!r} is already wired at {first.location}"
             found.append(diagnostic(codes.DUPLICATE_WORKFLOW, wire.location, message))
+        elif wire.on_failure is not None and wire.on_failure not in rpc_names:
+            message = (
+                f"workflow {wire.name!r} compensates with rpc {wire.on_failure!r} (on_failure=), "
+                "which no @pikku_func defines"
+            )
+            found.append(diagnostic(codes.UNKNOWN_RPC, wire.on_failure_location or wire.location, message))
+    found.extend(_unknown_children(by_name))
     return tuple(sorted(by_name.values(), key=lambda w: w.name))
+
+
+def _unknown_children(workflows: dict[str, WorkflowMeta]) -> list[Diagnostic]:
+    """PKU025 for each child step whose (literal) child workflow is not wired in the project."""
+    found: list[Diagnostic] = []
+    for wf in workflows.values():
+        for step in wf.steps:
+            if step.form == "child" and step.workflow is not None and step.workflow not in workflows:
+                known = ", ".join(sorted(workflows)) or "none"
+                message = (
+                    f"step {step.name!r} of workflow {wf.name!r} runs child workflow {step.workflow!r}, which is not "
+                    f"wired (wired: {known})"
+                )
+                found.append(diagnostic(codes.UNKNOWN_CHILD_WORKFLOW, step.location, message))
+    return found
 
 
 def _wires(files: Iterable[FileFacts]) -> list[tuple[str, WireFacts]]:
@@ -136,6 +160,11 @@ def _checked_steps(func: FunctionFacts, rpc_names: set[str], found: list[Diagnos
     for step in steps:
         if step.form == "rpc" and step.rpc_name not in rpc_names:
             message = f"step {step.name!r} calls rpc {step.rpc_name!r}, which no @pikku_func defines"
+            found.append(diagnostic(codes.UNKNOWN_RPC, step.location, message))
+        if step.on_error is not None and step.on_error not in rpc_names:
+            message = (
+                f"step {step.name!r} compensates with rpc {step.on_error!r} (on_error=), which no @pikku_func defines"
+            )
             found.append(diagnostic(codes.UNKNOWN_RPC, step.location, message))
     found.extend(_duplicate_steps(func.name, steps))
     return steps

@@ -1,4 +1,5 @@
-"""Workflow steps: the ``workflow.do`` / ``workflow.sleep`` calls in one function body.
+"""Workflow steps: the ``workflow.do`` / ``sleep`` / ``call_workflow`` / ``start_workflow`` calls in one
+function body.
 
 The body is searched whole, nested ``async def`` closures, lambdas and classes included: a step a
 closure takes runs in the workflow as much as one in the body itself (:mod:`pikku.cli.scan.walk`).
@@ -21,7 +22,8 @@ from pikku.cli.scan.walk import find
 
 # Calls (steps), assignments (aliases of services.workflow) and expression statements (unawaited steps).
 _WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign, cst.Expr})
-_STEP_METHODS = frozenset({"do", "sleep"})
+_STEP_METHODS = frozenset({"do", "sleep", "call_workflow", "start_workflow"})
+_CHILD_METHODS = frozenset({"call_workflow", "start_workflow"})
 # The engine numbers a name reached again in one pass ``name#1``, ``name#2``: the character is reserved.
 RESERVED_IN_STEP_NAMES = "#"
 _CODEGEN = cst.Module(body=())
@@ -136,20 +138,22 @@ class _StepScan:
                 (self.aliases.add if is_alias else self.aliases.discard)(target.value)
 
     def step_method(self, node: cst.Call) -> str | None:
-        """``do`` or ``sleep`` for ``<workflow>.do(...)`` / ``<workflow>.sleep(...)``, else None."""
+        """``do``, ``sleep``, ``call_workflow`` or ``start_workflow`` for such a call on the workflow, else None."""
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in _STEP_METHODS and self.is_workflow(func.value):
             return func.attr.value
         return None
 
     def call(self, node: cst.Call) -> None:
-        """Record ``node`` if it is ``<workflow>.do(...)`` or ``<workflow>.sleep(...)``."""
+        """Record ``node`` if it is a step call on the workflow (``do``, ``sleep``, ``call_workflow``, ...)."""
         method = self.step_method(node)
         if method is None:
             return
         positional, keywords = _split_args(node)
         if method == "do":
             self.do_step(node, positional, keywords)
+        elif method in _CHILD_METHODS:
+            self.child_step(node, positional, keywords, detached=method == "start_workflow")
         else:
             self.sleep_step(node, positional, keywords)
 
@@ -165,19 +169,44 @@ class _StepScan:
         self, node: cst.Call, positional: list[cst.BaseExpression], keywords: dict[str, cst.BaseExpression]
     ) -> None:
         """An rpc step (2nd argument a string literal) or an inline one (anything else)."""
+        named = self.step_name(node, positional, keywords)
+        if named is None:
+            return
+        target = positional[1] if len(positional) > 1 else keywords.get("target")
+        rpc_name = literal_str(target)
+        form: StepForm = "rpc" if rpc_name is not None else "inline"
+        on_error = literal_str(keywords.get("on_error"))
+        self.add(node, named[0], named[1], keywords, form, rpc_name=rpc_name, on_error=on_error)
+
+    def child_step(
+        self,
+        node: cst.Call,
+        positional: list[cst.BaseExpression],
+        keywords: dict[str, cst.BaseExpression],
+        *,
+        detached: bool,
+    ) -> None:
+        """A child workflow step: its name, and the child workflow's name when that is a literal."""
+        named = self.step_name(node, positional, keywords)
+        if named is None:
+            return
+        workflow = literal_str(positional[1] if len(positional) > 1 else keywords.get("workflow"))
+        self.add(node, named[0], named[1], keywords, "child", workflow=workflow, detached=detached)
+
+    def step_name(
+        self, node: cst.Call, positional: list[cst.BaseExpression], keywords: dict[str, cst.BaseExpression]
+    ) -> tuple[str, bool] | None:
+        """(the step name as written, is a template); None after a PKU002 (not a literal or f-string)."""
         name_node = positional[0] if positional else keywords.get("name")
         literal = literal_str(name_node)
         template = template_of(name_node) if name_node is not None and literal is None else None
         if literal is None and template is None:
             self.error_not_literal(node, name_node)
-            return
-        target = positional[1] if len(positional) > 1 else keywords.get("target")
-        rpc_name = literal_str(target)
-        form: StepForm = "rpc" if rpc_name is not None else "inline"
-        name = literal if literal is not None else template
+            return None
         assert name_node is not None  # a literal or template was read from it
         self.check_reserved(name_node, static_text(name_node))
-        self.add(node, name or "", template is not None, keywords, form, rpc_name=rpc_name)
+        name = literal if literal is not None else template
+        return name or "", template is not None
 
     def sleep_step(
         self, node: cst.Call, positional: list[cst.BaseExpression], keywords: dict[str, cst.BaseExpression]
@@ -241,6 +270,9 @@ class _StepScan:
         *,
         rpc_name: str | None = None,
         duration: str | None = None,
+        workflow: str | None = None,
+        detached: bool = False,
+        on_error: str | None = None,
     ) -> None:
         """Append the step ``node`` stands for; its location is the call's start."""
         step = StepMeta(
@@ -251,16 +283,22 @@ class _StepScan:
             description=literal_str(keywords.get("description")),
             duration=duration,
             location=self.locator.at(node),
+            workflow=workflow,
+            detached=detached,
+            on_error=on_error,
         )
         self.steps.append(step)
 
     def error_not_literal(self, node: cst.Call, name_node: cst.BaseExpression | None) -> None:
         """PKU002 at the offending name (or the call when the name is missing altogether)."""
+        method = self.step_method(node) or "do"
         if name_node is None:
-            message = f"workflow.do(...) in {self.function} has no step name"
+            message = f"workflow.{method}(...) in {self.function} has no step name"
         else:
             shown = _CODEGEN.code_for_node(name_node)
-            message = f"step name {shown} of workflow.do(...) in {self.function} is not a string literal or f-string"
+            message = (
+                f"step name {shown} of workflow.{method}(...) in {self.function} is not a string literal or f-string"
+            )
         where = self.locator.at(name_node if name_node is not None else node)
         self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, where, message))
 

@@ -25,7 +25,7 @@ def surrogates_reported(facts: FileFacts) -> FileFacts:
 
 
 def _texts(wire: WireFacts) -> list[tuple[str, str | None]]:
-    return [("name", wire.name), ("description", wire.description)]
+    return [("name", wire.name), ("description", wire.description), ("on_failure rpc name", wire.on_failure)]
 
 
 def _function_surrogates(func: FunctionFacts) -> FunctionFacts:
@@ -33,7 +33,13 @@ def _function_surrogates(func: FunctionFacts) -> FunctionFacts:
     steps = [
         _surrogate(s.location, f"step {what} in {func.name}", text)
         for s in func.steps
-        for what, text in (("name", s.name), ("description", s.description), ("rpc name", s.rpc_name))
+        for what, text in (
+            ("name", s.name),
+            ("description", s.description),
+            ("rpc name", s.rpc_name),
+            ("child workflow name", s.workflow),
+            ("on_error rpc name", s.on_error),
+        )
     ]
     step_found = tuple(d for d in steps if d is not None)
     if rpc is None and not step_found:

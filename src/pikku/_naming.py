@@ -1,4 +1,4 @@
-"""Queue names: the one place that spells them.
+"""Queue names and client attributes: the one place that spells them.
 
 The code generator (``pikku.cli.render``) writes these names into the generated workers and metadata,
 and the runtime (``pikku._registry``) routes jobs by them, so both must build them the same way. This
@@ -7,7 +7,10 @@ module imports nothing from pikku so either side can use it without pulling in t
 
 from __future__ import annotations
 
-__all__ = ["orchestrator_queue", "step_queue"]
+import keyword
+import unicodedata
+
+__all__ = ["attribute_name", "orchestrator_queue", "step_queue"]
 
 
 def step_queue(workflow: str, step: str) -> str:
@@ -18,3 +21,19 @@ def step_queue(workflow: str, step: str) -> str:
 def orchestrator_queue(workflow: str) -> str:
     """The queue of a workflow's replays: ``workflow-<workflow>-orchestrator``."""
     return f"workflow-{workflow}-orchestrator"
+
+
+def attribute_name(workflow: str) -> str:
+    """The client attribute of a workflow: ``workflows.<attribute>``.
+
+    Characters an identifier cannot hold become ``_``, a leading digit gets a ``_`` before it and a keyword
+    a ``_`` after it. The text is NFKC-normalized first, as Python normalizes identifiers when it reads them,
+    so two names that Python would read as one attribute are seen to collide here.
+    """
+    text = unicodedata.normalize("NFKC", workflow)
+    ident = "".join(ch if ("a" + ch).isidentifier() else "_" for ch in text)
+    if not ident[:1].isidentifier():
+        ident = "_" + ident
+    if keyword.iskeyword(ident):
+        ident += "_"
+    return unicodedata.normalize("NFKC", ident)

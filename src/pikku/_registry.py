@@ -84,6 +84,8 @@ class StepInfo:
     is_template: bool = False
     duration: str | None = None
     location: str | None = None
+    #: The event a wait (form ``event``) waits for.
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class WorkflowInfo:
     execution_mode: ExecutionMode
     rpc_name: str
     steps: tuple[StepInfo, ...] = ()
+    #: The events its waits name, sorted.
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-StepForm = Literal["rpc", "inline", "sleep"]
+StepForm = Literal["rpc", "inline", "sleep", "event", "suspend"]
 ExecutionMode = Literal["remote", "inline"]
 Level = Literal["error", "warning"]
 
@@ -56,7 +56,8 @@ class FunctionMeta:
 
 @dataclass(frozen=True, slots=True)
 class StepMeta:
-    """One ``workflow.do`` / ``workflow.sleep`` call in a workflow body, in source order."""
+    """One ``workflow.do`` / ``sleep`` / ``wait_for_event`` / ``suspend`` call in a workflow body, in source
+    order. A wait (form ``event``) names its ``event`` and payload ``model``; its ``duration`` is its timeout."""
 
     name: str
     is_template: bool
@@ -64,6 +65,27 @@ class StepMeta:
     rpc_name: str | None
     description: str | None
     duration: str | None
+    location: Location
+    event: str | None = None
+    model: TypeRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """An event a workflow waits for: its name, the payload model, and the first wait that names it."""
+
+    name: str
+    model: TypeRef
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class SendMeta:
+    """A ``workflows.<attribute>.send_event(run_id, "<event>", ...)`` call with a literal event name, anywhere in
+    the project: prebuild checks the event against the ones that workflow waits for."""
+
+    attribute: str
+    event: str
     location: Location
 
 
@@ -84,6 +106,8 @@ class WorkflowMeta:
     steps: tuple[StepMeta, ...]
     location: Location
     timeout: float | None = None
+    #: The events its waits name, sorted by name (one entry per event).
+    events: tuple[EventMeta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,10 @@ SOURCE_TOO_LARGE = "PKU021"
 LONE_SURROGATE = "PKU022"
 SOURCE_UNREADABLE = "PKU023"
 BAD_TIMEOUT = "PKU024"
+# Events (numbered apart from the codes other features add meanwhile).
+EVENT_NAME_NOT_LITERAL = "PKU030"
+UNKNOWN_EVENT = "PKU031"
+EVENT_MODEL_CONFLICT = "PKU032"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -59,6 +63,9 @@ _HINTS: dict[str, str] = {
         'give a duration with a unit (ms, s, m, h, d), e.g. timeout="30s", "5m", "1h" or "3d", or a positive '
         "number of seconds; leave timeout= out for no limit"
     ),
+    EVENT_NAME_NOT_LITERAL: 'name the event with a string literal: workflow.wait_for_event("approval", Approval)',
+    UNKNOWN_EVENT: "send one of the events the workflow's wait_for_event calls name, or add a wait for this one",
+    EVENT_MODEL_CONFLICT: "wait for one event name with one payload model everywhere in the workflow",
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pikku.cli.model import Diagnostic, Location, StepMeta, TypeRef
+from pikku.cli.model import Diagnostic, Location, SendMeta, StepMeta, TypeRef
 
 # Bump when the shape below changes so a cache written by an older scanner is ignored, not misread.
-FACTS_VERSION = 2  # 2: WireFacts.timeout
+FACTS_VERSION = 3  # 2: WireFacts.timeout; 3: StepMeta.event/model, FileFacts.sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,8 @@ class FileFacts:
     functions: tuple[FunctionFacts, ...] = ()
     wires: tuple[WireFacts, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: Static ``workflows.<wf>.send_event(..., "<event>", ...)`` calls in the file.
+    sends: tuple[SendMeta, ...] = ()
 
     def relocated(self, fix: Callable[[Location], Location]) -> FileFacts:
         """These facts with every location passed through ``fix`` (extraction's placeholders -> places)."""
@@ -73,6 +75,7 @@ class FileFacts:
             tuple(_function_relocated(f, fix) for f in self.functions),
             tuple(_wire_relocated(w, fix) for w in self.wires),
             _diags_relocated(self.diagnostics, fix),
+            tuple(SendMeta(x.attribute, x.event, fix(x.location)) for x in self.sends),
         )
 
     def to_json(self) -> str:
@@ -97,7 +100,9 @@ def _diags_relocated(diags: tuple[Diagnostic, ...], fix: Callable[[Location], Lo
 
 
 def _step_relocated(s: StepMeta, fix: Callable[[Location], Location]) -> StepMeta:
-    return StepMeta(s.name, s.is_template, s.form, s.rpc_name, s.description, s.duration, fix(s.location))
+    return StepMeta(
+        s.name, s.is_template, s.form, s.rpc_name, s.description, s.duration, fix(s.location), s.event, s.model
+    )
 
 
 def _function_relocated(f: FunctionFacts, fix: Callable[[Location], Location]) -> FunctionFacts:
@@ -143,6 +148,8 @@ def _step(s: StepMeta) -> dict[str, Any]:
         "description": s.description,
         "duration": s.duration,
         "loc": _loc(s.location),
+        "event": s.event,
+        "model": None if s.model is None else _type(s.model),
     }
 
 
@@ -181,6 +188,7 @@ def _file_to_dict(f: FileFacts) -> dict[str, Any]:
         "functions": [_function(x) for x in f.functions],
         "wires": [_wire(w) for w in f.wires],
         "diagnostics": [_diag(d) for d in f.diagnostics],
+        "sends": [[x.attribute, x.event, _loc(x.location)] for x in f.sends],
     }
 
 
@@ -206,6 +214,8 @@ def _step_of(v: dict[str, Any]) -> StepMeta:
         description=v["description"],
         duration=v["duration"],
         location=_location_of(v["loc"]),
+        event=v["event"],
+        model=None if v["model"] is None else _type_of(v["model"]),
     )
 
 
@@ -244,4 +254,5 @@ def _file_from_dict(v: dict[str, Any]) -> FileFacts:
         functions=tuple(_function_of(f) for f in v["functions"]),
         wires=tuple(_wire_of(w) for w in v["wires"]),
         diagnostics=tuple(_diag_of(d) for d in v["diagnostics"]),
+        sends=tuple(SendMeta(str(a), str(e), _location_of(loc)) for a, e, loc in v["sends"]),
     )

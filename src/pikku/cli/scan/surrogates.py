@@ -33,7 +33,12 @@ def _function_surrogates(func: FunctionFacts) -> FunctionFacts:
     steps = [
         _surrogate(s.location, f"step {what} in {func.name}", text)
         for s in func.steps
-        for what, text in (("name", s.name), ("description", s.description), ("rpc name", s.rpc_name))
+        for what, text in (
+            ("name", s.name),
+            ("description", s.description),
+            ("rpc name", s.rpc_name),
+            ("event name", s.event),
+        )
     ]
     step_found = tuple(d for d in steps if d is not None)
     if rpc is None and not step_found:

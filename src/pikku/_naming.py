@@ -1,4 +1,4 @@
-"""Queue names: the one place that spells them.
+"""Queue names and client attributes: the one place that spells them.
 
 The code generator (``pikku.cli.render``) writes these names into the generated workers and metadata,
 and the runtime (``pikku._registry``) routes jobs by them, so both must build them the same way. This
@@ -7,7 +7,18 @@ module imports nothing from pikku so either side can use it without pulling in t
 
 from __future__ import annotations
 
-__all__ = ["ON_ERROR", "ON_FAILURE", "ON_FAILURE_QUEUE_STEP", "orchestrator_queue", "routed_step", "step_queue"]
+import keyword
+import unicodedata
+
+__all__ = [
+    "ON_ERROR",
+    "ON_FAILURE",
+    "ON_FAILURE_QUEUE_STEP",
+    "attribute_name",
+    "orchestrator_queue",
+    "routed_step",
+    "step_queue",
+]
 
 #: Prefixes of compensation steps: ``on_error:<step>`` (``do(..., on_error=)``) and ``on_failure:<episode>``
 #: (``wire_workflow(..., on_failure=)``).
@@ -35,3 +46,19 @@ def routed_step(step: str) -> str:
     if step.startswith(ON_FAILURE):
         return ON_FAILURE_QUEUE_STEP
     return step
+
+
+def attribute_name(workflow: str) -> str:
+    """The client attribute of a workflow: ``workflows.<attribute>``.
+
+    Characters an identifier cannot hold become ``_``, a leading digit gets a ``_`` before it and a keyword
+    a ``_`` after it. The text is NFKC-normalized first, as Python normalizes identifiers when it reads them,
+    so two names that Python would read as one attribute are seen to collide here.
+    """
+    text = unicodedata.normalize("NFKC", workflow)
+    ident = "".join(ch if ("a" + ch).isidentifier() else "_" for ch in text)
+    if not ident[:1].isidentifier():
+        ident = "_" + ident
+    if keyword.iskeyword(ident):
+        ident += "_"
+    return unicodedata.normalize("NFKC", ident)

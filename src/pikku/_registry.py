@@ -89,6 +89,8 @@ class StepInfo:
     detached: bool = False
     #: The compensation rpc of a step (``do(..., on_error=)``).
     on_error: str | None = None
+    #: The event a wait (form ``event``) waits for.
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ class WorkflowInfo:
     steps: tuple[StepInfo, ...] = ()
     #: The compensation rpc run once per failure episode (``wire_workflow(on_failure=)``).
     on_failure: str | None = None
+    #: The events its waits name, sorted.
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

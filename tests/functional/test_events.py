@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic needs it for a TypedDict on Python < 3.12
 
 import pikku
+import pikku.testing
 from pikku import pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import settle
@@ -324,3 +325,43 @@ async def test_a_cancelled_waiting_run_refuses_events(rt: Runtime) -> None:
         await pikku.send_event(handle.run_id, "approval", {"approved": True, "reviewer": "x"})
     with pytest.raises(pikku.WorkflowCancelledError):
         await handle.result(timeout=1)
+
+
+# -- replay and recovery ---------------------------------------------------------------------------------
+async def test_a_history_with_waits_replays_against_the_code(rt: Runtime) -> None:
+    """The exported history of a run that took an event and of one still waiting both replay cleanly: the
+    recorded payload is what the wait returns again, and a replay stops at a wait with nothing recorded."""
+    done = await ONBOARDING.start(Onboard(email="h@b.c"))
+    waiting = await ONBOARDING.start(Onboard(email="w@b.c"))
+    async with _worker(rt):
+        await _waits_for(done.run_id)
+        await _waits_for(waiting.run_id)
+        await pikku.send_event(done.run_id, "approval", {"approved": False, "reviewer": "zoe"})
+        await done.result(timeout=20)
+    for handle in (done, waiting):
+        await pikku.testing.replay(await _control_export(handle.run_id))
+
+
+async def _control_export(run_id: str) -> dict[str, Any]:
+    from pikku._control import export_run
+
+    return await export_run(run_id)
+
+
+async def test_the_recovery_sweep_wakes_a_waiting_run_only_when_its_event_is_there(rt: Runtime) -> None:
+    """A waiting run whose event was stored without its wake-up (a send that died between the two) gets a
+    pass from the sweep and completes; a waiting run with nothing come for it gets none."""
+    from pikku._engine.recovery import SweepCursor, recover
+
+    lost = await ONBOARDING.start(Onboard(email="lost@b.c"))
+    idle = await ONBOARDING.start(Onboard(email="idle@b.c"))
+    async with _worker(rt):
+        await _waits_for(lost.run_id)
+        await _waits_for(idle.run_id)
+    assert await rt.engine.queue.count() == 2  # the two 3-day timers, nothing due
+    assert await rt.engine.state.send_event(lost.run_id, "approval", '{"approved":true,"reviewer":"r"}') == "stored"
+    assert await recover(rt.engine, stale_after=0.0, cursor=SweepCursor()) == 1
+    await settle(rt, [lost.run_id])
+    assert await lost.result(timeout=1) == {"status": "approved", "reviewer": "r"}
+    assert await recover(rt.engine, stale_after=0.0, cursor=SweepCursor()) == 0
+    assert (await pikku.get_run(idle.run_id)).status == "waiting"

@@ -12,6 +12,10 @@ HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 
 
+#: The golden case whose generated client has typed send_event overloads (its project and its output).
+EVENTS_CASE = HERE.parent / "golden" / "cases" / "events"
+
+
 def _mypy(path: Path) -> tuple[str, int]:
     stdout, stderr, status = api.run(
         [
@@ -26,6 +30,18 @@ def _mypy(path: Path) -> tuple[str, int]:
         ]
     )
     return stdout + stderr, status
+
+
+def _marked(name: str, output: str) -> tuple[dict[int, str], dict[int, str]]:
+    """(the ``# E: code`` marks of tests/typing/<name>, the errors mypy reported by line)."""
+    expected = {
+        i: code
+        for i, line in enumerate((HERE / name).read_text().splitlines(), start=1)
+        if (m := re.search(r"# E: ([\w-]+)", line)) and (code := m.group(1))
+    }
+    error = rf"{re.escape(name)}:(\d+): error: .*\[([\w-]+)\]"
+    reported = {int(m.group(1)): m.group(2) for m in re.finditer(error, output)}
+    return expected, reported
 
 
 @pytest.mark.slow
@@ -59,3 +75,28 @@ def test_generated_package_and_example_app_pass_mypy_strict() -> None:
     assert status == 0, output
     output, status = _mypy(ROOT / "example_app")
     assert status == 0, output
+
+
+@pytest.fixture
+def events_case_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mypy finds the events case's project (approvals) and generated package (approvals_gen)."""
+    paths = [EVENTS_CASE / "project", EVENTS_CASE / "expected"]
+    monkeypatch.setenv("MYPYPATH", ":".join(str(p) for p in paths))
+
+
+@pytest.mark.slow
+def test_typed_events_type_check(events_case_paths: None) -> None:
+    """send_event with each event's own payload model, and wait_for_event's model-or-None, pass mypy --strict
+    (so do the events case's generated package and typed project, which that file imports)."""
+    output, status = _mypy(HERE / "events_ok.py")
+    assert status == 0, output
+
+
+@pytest.mark.slow
+def test_a_wrong_event_name_or_payload_is_rejected(events_case_paths: None) -> None:
+    """A misspelt event name or another event's payload model is an error (overloaded or single send_event),
+    and a wait's payload may be None."""
+    output, status = _mypy(HERE / "events_bad.py")
+    assert status == 1
+    expected, reported = _marked("events_bad.py", output)
+    assert reported == expected, output

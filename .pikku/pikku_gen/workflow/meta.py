@@ -20,6 +20,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=True,
                 duration=None,
                 location="example_app/workflows/invoice.py:20",
+                event=None,
             ),
             StepInfo(
                 name="total",
@@ -29,6 +30,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="example_app/workflows/invoice.py:24",
+                event=None,
             ),
             StepInfo(
                 name="charge",
@@ -38,7 +40,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="example_app/workflows/invoice.py:27",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
     WorkflowInfo(
@@ -55,6 +60,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="example_app/workflows/onboarding.py:18",
+                event=None,
             ),
             StepInfo(
                 name="calculateTaxRate",
@@ -64,6 +70,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="example_app/workflows/onboarding.py:21",
+                event=None,
             ),
             StepInfo(
                 name="sendEmail",
@@ -73,6 +80,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="example_app/workflows/onboarding.py:24",
+                event=None,
             ),
             StepInfo(
                 name="sleep:5s",
@@ -82,7 +90,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="5s",
                 location="example_app/workflows/onboarding.py:27",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
 )

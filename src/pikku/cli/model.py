@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-StepForm = Literal["rpc", "inline", "sleep", "child"]
+StepForm = Literal["rpc", "inline", "sleep", "event", "suspend", "child"]
 ExecutionMode = Literal["remote", "inline"]
 Level = Literal["error", "warning"]
 
@@ -56,12 +56,13 @@ class FunctionMeta:
 
 @dataclass(frozen=True, slots=True)
 class StepMeta:
-    """One ``workflow.do`` / ``sleep`` / ``call_workflow`` / ``start_workflow`` call in a workflow body, in
-    source order.
+    """One ``workflow.do`` / ``sleep`` / ``wait_for_event`` / ``suspend`` / ``call_workflow`` /
+    ``start_workflow`` call in a workflow body, in source order.
 
-    A ``child`` step names the child ``workflow`` (None when the name is not a literal) and ``detached``
-    says it was started without waiting (``start_workflow``). ``on_error`` is the literal compensation rpc
-    of a ``do`` (``on_error=``).
+    A wait (form ``event``) names its ``event`` and payload ``model``; its ``duration`` is its timeout. A
+    ``child`` step names the child ``workflow`` (None when the name is not a literal) and ``detached`` says
+    it was started without waiting (``start_workflow``). ``on_error`` is the literal compensation rpc of a
+    ``do`` (``on_error=``).
     """
 
     name: str
@@ -74,6 +75,27 @@ class StepMeta:
     workflow: str | None = None
     detached: bool = False
     on_error: str | None = None
+    event: str | None = None
+    model: TypeRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """An event a workflow waits for: its name, the payload model, and the first wait that names it."""
+
+    name: str
+    model: TypeRef
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class SendMeta:
+    """A ``workflows.<attribute>.send_event(run_id, "<event>", ...)`` call with a literal event name, anywhere in
+    the project: prebuild checks the event against the ones that workflow waits for."""
+
+    attribute: str
+    event: str
+    location: Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +118,8 @@ class WorkflowMeta:
     #: The literal compensation rpc of ``wire_workflow(on_failure=)``, run once per failure episode.
     on_failure: str | None = None
     on_failure_location: Location | None = None
+    #: The events its waits name, sorted by name (one entry per event).
+    events: tuple[EventMeta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

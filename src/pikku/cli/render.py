@@ -16,12 +16,12 @@ quotes, newlines or code in it therefore ends up inside a string literal or in a
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import io
 import json
 import keyword
 import tokenize
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -30,8 +30,8 @@ from typing import Any
 
 import jinja2
 
-from pikku._naming import ON_FAILURE_QUEUE_STEP, orchestrator_queue, step_queue
-from pikku.cli.model import Diagnostic, FunctionMeta, Location, ProjectModel, StepMeta, WorkflowMeta
+from pikku._naming import ON_FAILURE_QUEUE_STEP, attribute_name, orchestrator_queue, step_queue
+from pikku.cli.model import Diagnostic, FunctionMeta, Location, ProjectModel, StepMeta, TypeRef, WorkflowMeta
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.diagnostics import diagnostic
 
@@ -58,22 +58,6 @@ def is_identifier(name: str) -> bool:
 def is_dotted(name: str) -> bool:
     """True for ``a.b.c`` made of identifiers only (a module or package generated code may import)."""
     return all(is_identifier(part) for part in name.split("."))
-
-
-def attribute_name(workflow: str) -> str:
-    """The client attribute of a workflow: ``workflows.<attribute>``.
-
-    Characters an identifier cannot hold become ``_``, a leading digit gets a ``_`` before it and a keyword
-    a ``_`` after it. The text is NFKC-normalized first, as Python normalizes identifiers when it reads them,
-    so two names that Python would read as one attribute are seen to collide here.
-    """
-    text = unicodedata.normalize("NFKC", workflow)
-    ident = "".join(ch if ("a" + ch).isidentifier() else "_" for ch in text)
-    if not ident[:1].isidentifier():
-        ident = "_" + ident
-    if keyword.iskeyword(ident):
-        ident += "_"
-    return unicodedata.normalize("NFKC", ident)
 
 
 @functools.cache  # a project repeats a handful of type expressions thousands of times
@@ -178,6 +162,10 @@ def _module_users(model: ProjectModel) -> Iterator[tuple[str, Location]]:
     for fn in [*model.functions, *(wf.func for wf in model.workflows)]:
         for module in (*fn.input_type.modules, *fn.output_type.modules):
             yield module, fn.location
+    for wf in model.workflows:
+        for event in wf.events:
+            for module in event.model.modules:
+                yield module, event.location
 
 
 def _module_problems(model: ProjectModel) -> Iterator[Diagnostic]:
@@ -225,6 +213,11 @@ def _type_problems(model: ProjectModel) -> Iterator[Diagnostic]:
             if not is_type_expression(ref.expr):
                 message = f"the {role} type of {fn.module}.{fn.qualname} cannot be written into generated code"
                 yield diagnostic(codes.TYPE_NOT_WRITABLE, fn.location, message)
+    for wf in model.workflows:
+        for event in wf.events:
+            if not is_type_expression(event.model.expr):
+                message = f"the payload model of event {event.name!r} of workflow {wf.name!r} cannot be written"
+                yield diagnostic(codes.TYPE_NOT_WRITABLE, event.location, message)
 
 
 # -- after rendering ----------------------------------------------------------------------------------
@@ -272,13 +265,26 @@ class RpcView:
 
 
 @dataclass(frozen=True, slots=True)
+class EventView:
+    """One event a workflow waits for: its literal name and its payload model's type expression."""
+
+    name: str
+    model_expr: str
+
+
+@dataclass(frozen=True, slots=True)
 class ClientView:
-    """One typed client: ``workflows.<attribute>`` for the workflow ``name``."""
+    """One typed client: ``workflows.<attribute>`` for the workflow ``name``. A workflow that waits for
+    events gets a client class of its own (``class_name``) with ``send_event`` typed per event, overloaded
+    when there are several."""
 
     attribute: str
     name: str
     input_expr: str
     output_expr: str
+    events: tuple[EventView, ...] = ()
+    class_name: str = "WorkflowClient"
+    overloaded: bool = False
 
 
 def queue_workers(model: ProjectModel) -> list[QueueView]:
@@ -304,22 +310,40 @@ def queue_workers(model: ProjectModel) -> list[QueueView]:
 
 
 def _client_views(model: ProjectModel) -> list[ClientView]:
-    return [
-        ClientView(attribute_name(wf.name), wf.name, wf.func.input_type.expr, wf.func.output_type.expr)
-        for wf in model.workflows
-    ]
+    views = []
+    for wf in model.workflows:
+        attribute = attribute_name(wf.name)
+        events = tuple(EventView(e.name, e.model.expr) for e in wf.events)
+        class_name = f"_Client_{attribute}" if events else "WorkflowClient"
+        view = ClientView(attribute, wf.name, wf.func.input_type.expr, wf.func.output_type.expr, events, class_name)
+        views.append(dataclasses.replace(view, overloaded=len(events) > 1))
+    return views
+
+
+def _event_models(model: ProjectModel) -> list[TypeRef]:
+    return [event.model for wf in model.workflows for event in wf.events]
+
+
+def _client_modules(model: ProjectModel) -> list[str]:
+    """What map.py imports: the modules of the clients' types, and ``typing`` for typed ``send_event``."""
+    events = _event_models(model)
+    typing_module = [TypeRef("typing.Any", ("typing",))] if events else []
+    return _type_modules((wf.func for wf in model.workflows), [*events, *typing_module])
 
 
 def _modules(model: ProjectModel) -> list[str]:
     mods = {f.module for f in model.functions} | {w.wire_module for w in model.workflows}
+    mods.update(m for ref in _event_models(model) for m in ref.modules)
     return sorted(mods)
 
 
-def _type_modules(items: Iterable[FunctionMeta]) -> list[str]:
+def _type_modules(items: Iterable[FunctionMeta], extra: Iterable[TypeRef] = ()) -> list[str]:
     mods: set[str] = set()
     for fn in items:
         mods.update(fn.input_type.modules)
         mods.update(fn.output_type.modules)
+    for ref in extra:
+        mods.update(ref.modules)
     return sorted(mods)
 
 
@@ -337,6 +361,7 @@ _OPTIONAL_STEP_FIELDS = ("workflow", "detached", "on_error")
 def _step_dict(step: StepMeta) -> dict[str, Any]:
     data = asdict(step)
     data["location"] = f"{step.location.file}:{step.location.line}"
+    data["model"] = None if step.model is None else step.model.expr
     for key in _OPTIONAL_STEP_FIELDS:
         if data[key] in (None, False):
             del data[key]
@@ -355,6 +380,7 @@ def _workflow_dict(wf: WorkflowMeta) -> dict[str, Any]:
         "output_type": wf.func.output_type.expr,
         "location": f"{wf.location.file}:{wf.location.line}",
         "steps": [_step_dict(s) for s in wf.steps],
+        "events": [{"name": e.name, "model": e.model.expr} for e in wf.events],
         "queues": {
             "orchestrator": orchestrator_queue(wf.name),
             "steps": sorted(v.queue for v in queue_workers(ProjectModel(workflows=(wf,))) if v.kind == "step"),
@@ -404,9 +430,10 @@ def render_project(model: ProjectModel, package: str) -> dict[str, str]:
         "modules": _modules(model),
         "workflows": list(model.workflows),
         "clients": _client_views(model),
+        "event_clients": [c for c in _client_views(model) if c.events],
         "queues": queue_workers(model),
         "rpcs": _rpc_views(model),
-        "client_modules": _type_modules(wf.func for wf in model.workflows),
+        "client_modules": _client_modules(model),
         "type_modules": _type_modules([*model.functions, *(wf.func for wf in model.workflows)]),
         # One child overload per workflow: typing.overload needs two or more, so one is a plain method.
         "child_overload": len(model.workflows) > 1,

@@ -1,4 +1,5 @@
-"""``pikku runs list|show|cancel``: see and control runs from the shell (``--json`` for scripts).
+"""``pikku runs list|show|cancel|resume|signal|...``: see and control runs from the shell (``--json`` for
+scripts).
 
 A wrong run id or status is one line on stderr with its code and exit code 2, never a traceback.
 """
@@ -20,23 +21,40 @@ from rich.table import Table
 
 from pikku import _control
 from pikku._config import load_config
-from pikku._errors import InvalidDurationError, InvalidInputError, PikkuError, RunNotFoundError
+from pikku._errors import (
+    InvalidDurationError,
+    InvalidInputError,
+    PikkuError,
+    RunNotFoundError,
+    RunSettledError,
+    UnknownEventError,
+)
 from pikku._loop import run as run_loop
 from pikku._runtime import set_runtime
 from pikku.cli._project import load_project, project_runtime
 
-runs = typer.Typer(help="List, inspect and cancel workflow runs.", no_args_is_help=True)
+runs = typer.Typer(help="List, inspect, cancel, resume and signal workflow runs.", no_args_is_help=True)
 T = TypeVar("T")
 
 ROOT = typer.Option(None, "--root", help="Project folder (default: nearest [tool.pikku]).")
 AS_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-_STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "done": "green"}
+_STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "waiting": "blue",
+    "suspended": "magenta",
+    "done": "green",
+}
 
 
 @runs.command("list")
 def list_cmd(
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only runs of this workflow."),
-    status: str | None = typer.Option(None, "--status", "-s", help="running, completed, failed or cancelled."),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="running, waiting, suspended, completed, failed or cancelled."
+    ),
     limit: int = typer.Option(20, "--limit", "-n", help="How many runs (newest first)."),
     cursor: str | None = typer.Option(None, "--cursor", help="The cursor a previous page printed."),
     as_json: bool = AS_JSON,
@@ -85,6 +103,10 @@ def show_cmd(
     _print_origin(console, run)
     if run.error_message:
         console.print(f"  error {escape(run.error_code or '')}: {escape(run.error_message)}")
+    if run.waiting_for:
+        console.print(
+            f"  waits for event {escape(', '.join(run.waiting_for))} (pikku runs signal {escape(run_id)} ...)"
+        )
     table = Table("step", "form", "status", "attempts", "duration", "error", box=None, pad_edge=False)
     for step in steps:
         what = _what(step.form, step.rpc_name)
@@ -133,13 +155,38 @@ def cancel_cmd(
 def resume_cmd(
     run_id: str = typer.Argument(..., help="The run's id."), as_json: bool = AS_JSON, root: Path | None = ROOT
 ) -> None:
-    """Resume a failed or cancelled run: done steps kept, the failed step retried with a fresh budget."""
+    """Resume a failed, cancelled or suspended run: done steps kept, the failed step retried with a fresh budget."""
     resumed = _call(root, lambda: _control.resume_run(run_id))
     if as_json:
         _print_json({"run_id": run_id, "resumed": resumed})
     else:
         Console(highlight=False).print(
-            f"run {escape(run_id)} " + ("resumed" if resumed else "is running already; nothing changed")
+            f"run {escape(run_id)} " + ("resumed" if resumed else "is running or waiting already; nothing changed")
+        )
+
+
+@runs.command("signal")
+def signal_cmd(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    event: str = typer.Argument(..., help="The event's name, as its wait_for_event names it."),
+    payload: str = typer.Argument(..., help="The payload as JSON, e.g. '{\"approved\": true}'."),
+    event_id: str | None = typer.Option(None, "--event-id", help="Send at most once under this id."),
+    as_json: bool = AS_JSON,
+    root: Path | None = ROOT,
+) -> None:
+    """Send an event to a run (what its workflow.wait_for_event waits for); the payload is checked first."""
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        _usage_error(InvalidInputError(f"the payload is not JSON: {exc}", hint="quote it: '{\"approved\": true}'"))
+    stored = _call(root, lambda: _control.send_event(run_id, event, data, event_id=event_id))
+    if as_json:
+        _print_json({"run_id": run_id, "event": event, "event_id": event_id, "stored": stored})
+    elif stored:
+        Console(highlight=False).print(f"event {escape(event)} sent to run {escape(run_id)}")
+    else:
+        Console(highlight=False).print(
+            f"event id {escape(event_id or '')} was sent to run {escape(run_id)} before; nothing stored"
         )
 
 
@@ -194,7 +241,7 @@ def _call(root: Path | None, op: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return run_loop(main())
-    except (RunNotFoundError, InvalidInputError, InvalidDurationError) as exc:
+    except (RunNotFoundError, InvalidInputError, InvalidDurationError, RunSettledError, UnknownEventError) as exc:
         _usage_error(exc)
 
 

@@ -31,6 +31,10 @@ LONE_SURROGATE = "PKU022"
 SOURCE_UNREADABLE = "PKU023"
 BAD_TIMEOUT = "PKU024"
 UNKNOWN_CHILD_WORKFLOW = "PKU025"
+# Events (numbered apart from the codes other features add meanwhile).
+EVENT_NAME_NOT_LITERAL = "PKU030"
+UNKNOWN_EVENT = "PKU031"
+EVENT_MODEL_CONFLICT = "PKU032"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -61,6 +65,9 @@ _HINTS: dict[str, str] = {
         "number of seconds; leave timeout= out for no limit"
     ),
     UNKNOWN_CHILD_WORKFLOW: 'wire the child with wire_workflow(name="...", func=...) or correct the workflow name',
+    EVENT_NAME_NOT_LITERAL: 'name the event with a string literal: workflow.wait_for_event("approval", Approval)',
+    UNKNOWN_EVENT: "send one of the events the workflow's wait_for_event calls name, or add a wait for this one",
+    EVENT_MODEL_CONFLICT: "wait for one event name with one payload model everywhere in the workflow",
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

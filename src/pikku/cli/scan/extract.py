@@ -14,7 +14,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from pikku.cli.model import ANY, Diagnostic, Location, TypeRef
+from pikku.cli.model import ANY, Diagnostic, Location, SendMeta, TypeRef
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
 from pikku.cli.scan.bindings import Bindings, collect_bindings
@@ -23,7 +23,7 @@ from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
 from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
 from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
-from pikku.cli.scan.steps import find_steps, literal_str
+from pikku.cli.scan.steps import find_steps, literal_str, split_args
 from pikku.cli.scan.surrogates import surrogates_reported
 from pikku.cli.scan.timeouts import read_timeout
 from pikku.cli.scan.walk import find
@@ -79,7 +79,9 @@ def scan_source(file: str, source: bytes) -> FileFacts:
         return unread_file(file, _encoding_problem(file, source, exc))
     bindings = collect_bindings(tree, module, is_package_file(file))
     # Steps can only exist where the text says "workflow"; skipping the other bodies saves their walk.
-    scan = _FileScan(file, bindings, Locator(file), search_steps=b"workflow" in source)
+    scan = _FileScan(
+        file, bindings, Locator(file), search_steps=b"workflow" in source, search_sends=b"send_event" in source
+    )
     try:
         facts = surrogates_reported(scan.run(tree))
     except InvalidLiteral as exc:  # libcst parsed it, but Python would not compile the file
@@ -159,6 +161,7 @@ class _FileScan:
     bindings: Bindings
     locator: Locator
     search_steps: bool
+    search_sends: bool = False
     functions: list[FunctionFacts] = field(default_factory=list)
     wires: list[WireFacts] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -177,6 +180,7 @@ class _FileScan:
                         wired.add(id(call))
         if self.bindings.may_name("wire_workflow"):
             self.misplaced_wires(tree, wired)
+        sends = self.static_sends(tree) if self.search_sends else ()
         return FileFacts(
             self.file,
             self.bindings.module,
@@ -184,7 +188,31 @@ class _FileScan:
             tuple(self.functions),
             tuple(self.wires),
             tuple(self.diagnostics),
+            sends,
         )
+
+    def static_sends(self, tree: cst.Module) -> tuple[SendMeta, ...]:
+        """Every ``workflows.<attribute>.send_event(run_id, "<event>", ...)`` of the generated client (the
+        ``workflows`` of a ``<package>.workflow.map`` import) with a literal event name, for the link phase to
+        check against the events that workflow waits for."""
+        found: list[SendMeta] = []
+        for call in find(tree, _CALLS):
+            assert isinstance(call, cst.Call)
+            func = call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value == "send_event"):
+                continue
+            client = func.value
+            if not isinstance(client, cst.Attribute):
+                continue
+            binding = self.bindings.qualify(client.value)
+            if binding is None or not binding.imported or not binding.target.endswith(".workflow.map.workflows"):
+                continue
+            positional, keywords = split_args(call)
+            event_node = positional[1] if len(positional) > 1 else keywords.get("event")
+            event = literal_str(event_node)
+            if event is not None and event_node is not None:
+                found.append(SendMeta(client.attr.value, event, self.locator.at(event_node)))
+        return tuple(found)
 
     def is_pikku_api(self, expr: cst.BaseExpression, name: str) -> bool:
         """True when ``expr`` names ``pikku.<name>`` (through any import form or alias)."""
@@ -217,7 +245,7 @@ class _FileScan:
         """Record a module-level def: pikku data, signature types, and steps when it may be a workflow."""
         is_pikku, rpc_name = self.pikku_decorator(node)
         (input_type, output_type), type_diagnostics = self.signature(node)
-        steps, step_diagnostics = find_steps(node, self.locator) if self.search_steps else ([], [])
+        steps, step_diagnostics = find_steps(node, self.locator, self.bindings) if self.search_steps else ([], [])
         facts = FunctionFacts(
             name=node.name.value,
             is_async=node.asynchronous is not None,

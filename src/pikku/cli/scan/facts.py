@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pikku.cli.model import Diagnostic, Location, StepMeta, TypeRef
+from pikku.cli.model import Diagnostic, Location, SendMeta, StepMeta, TypeRef
 
 # Bump when the shape below changes so a cache written by an older scanner is ignored, not misread.
-FACTS_VERSION = 3  # 2: WireFacts.timeout; 3: child steps, on_error, on_failure
+FACTS_VERSION = (
+    4  # 2: WireFacts.timeout; 3: child steps, on_error, on_failure; 4: StepMeta.event/model, FileFacts.sends
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class FileFacts:
     functions: tuple[FunctionFacts, ...] = ()
     wires: tuple[WireFacts, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: Static ``workflows.<wf>.send_event(..., "<event>", ...)`` calls in the file.
+    sends: tuple[SendMeta, ...] = ()
 
     def relocated(self, fix: Callable[[Location], Location]) -> FileFacts:
         """These facts with every location passed through ``fix`` (extraction's placeholders -> places)."""
@@ -75,6 +79,7 @@ class FileFacts:
             tuple(_function_relocated(f, fix) for f in self.functions),
             tuple(_wire_relocated(w, fix) for w in self.wires),
             _diags_relocated(self.diagnostics, fix),
+            tuple(SendMeta(x.attribute, x.event, fix(x.location)) for x in self.sends),
         )
 
     def to_json(self) -> str:
@@ -101,7 +106,7 @@ def _diags_relocated(diags: tuple[Diagnostic, ...], fix: Callable[[Location], Lo
 def _step_relocated(s: StepMeta, fix: Callable[[Location], Location]) -> StepMeta:
     return StepMeta(
         s.name, s.is_template, s.form, s.rpc_name, s.description, s.duration, fix(s.location),
-        s.workflow, s.detached, s.on_error,
+        s.workflow, s.detached, s.on_error, s.event, s.model,
     )  # fmt: skip
 
 
@@ -153,6 +158,8 @@ def _step(s: StepMeta) -> dict[str, Any]:
         "workflow": s.workflow,
         "detached": s.detached,
         "on_error": s.on_error,
+        "event": s.event,
+        "model": None if s.model is None else _type(s.model),
     }
 
 
@@ -193,6 +200,7 @@ def _file_to_dict(f: FileFacts) -> dict[str, Any]:
         "functions": [_function(x) for x in f.functions],
         "wires": [_wire(w) for w in f.wires],
         "diagnostics": [_diag(d) for d in f.diagnostics],
+        "sends": [[x.attribute, x.event, _loc(x.location)] for x in f.sends],
     }
 
 
@@ -221,6 +229,8 @@ def _step_of(v: dict[str, Any]) -> StepMeta:
         workflow=v["workflow"],
         detached=bool(v["detached"]),
         on_error=v["on_error"],
+        event=v["event"],
+        model=None if v["model"] is None else _type_of(v["model"]),
     )
 
 
@@ -261,4 +271,5 @@ def _file_from_dict(v: dict[str, Any]) -> FileFacts:
         functions=tuple(_function_of(f) for f in v["functions"]),
         wires=tuple(_wire_of(w) for w in v["wires"]),
         diagnostics=tuple(_diag_of(d) for d in v["diagnostics"]),
+        sends=tuple(SendMeta(str(a), str(e), _location_of(loc)) for a, e, loc in v["sends"]),
     )

@@ -9,7 +9,18 @@ import re
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 
-from pikku.cli.model import Diagnostic, FunctionMeta, Location, ProjectModel, StepMeta, TypeRef, WorkflowMeta
+from pikku._naming import attribute_name
+from pikku.cli.model import (
+    ANY,
+    Diagnostic,
+    EventMeta,
+    FunctionMeta,
+    Location,
+    ProjectModel,
+    StepMeta,
+    TypeRef,
+    WorkflowMeta,
+)
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.diagnostics import diagnostic, sort_diagnostics
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
@@ -27,6 +38,7 @@ def link(facts: Sequence[FileFacts]) -> ProjectModel:
     functions = _functions(ordered, index.modules.keys(), found)
     rpc_names = {f.rpc_name for _, f in _pikku_functions(ordered) if f.rpc_name is not None}
     workflows = _workflows(ordered, index, rpc_names, found)
+    found.extend(_unknown_sends(ordered, workflows))
     return ProjectModel(functions, workflows, sort_diagnostics(found))
 
 
@@ -96,17 +108,19 @@ def _workflows(
         if resolved is None or wire.name is None:
             continue
         module, func = resolved
+        steps = _checked_steps(func, rpc_names, found)
         workflow = WorkflowMeta(
             name=wire.name,
             description=wire.description,
             execution_mode="inline" if wire.execution_mode == "inline" else "remote",
             func=function_meta(module, func, index.modules.keys()),
             wire_module=wire_module,
-            steps=_checked_steps(func, rpc_names, found),
+            steps=steps,
             location=wire.location,
             timeout=wire.timeout,
             on_failure=wire.on_failure,
             on_failure_location=wire.on_failure_location,
+            events=_events(wire.name, steps, index.modules.keys(), found),
         )
         first = by_name.setdefault(wire.name, workflow)
         if first is not workflow:
@@ -170,12 +184,52 @@ def _checked_steps(func: FunctionFacts, rpc_names: set[str], found: list[Diagnos
     return steps
 
 
+def _events(
+    workflow: str, steps: Sequence[StepMeta], known_modules: Set[str], found: list[Diagnostic]
+) -> tuple[EventMeta, ...]:
+    """The events a workflow's waits name, once each with its model (sorted by name); PKU032 for a name
+    waited for with two different models."""
+    by_name: dict[str, EventMeta] = {}
+    for step in steps:
+        if step.form != "event" or step.event is None:
+            continue
+        model = _with_submodules(step.model or ANY, known_modules)
+        first = by_name.setdefault(step.event, EventMeta(step.event, model, step.location))
+        if first.model.expr != model.expr:
+            message = (
+                f"workflow {workflow!r} waits for event {step.event!r} with model {model.expr}, and with "
+                f"{first.model.expr} at {first.location}: a sent payload can only be checked against one"
+            )
+            found.append(diagnostic(codes.EVENT_MODEL_CONFLICT, step.location, message))
+    return tuple(by_name[name] for name in sorted(by_name))
+
+
+def _unknown_sends(files: Sequence[FileFacts], workflows: Sequence[WorkflowMeta]) -> list[Diagnostic]:
+    """PKU031 for each static ``workflows.<wf>.send_event(..., "<event>", ...)`` naming an event that
+    workflow never waits for (a send to an unknown attribute is left to the type checker)."""
+    by_attribute = {attribute_name(wf.name): wf for wf in workflows}
+    found: list[Diagnostic] = []
+    for facts in files:
+        for send in facts.sends:
+            wf = by_attribute.get(send.attribute)
+            if wf is None or any(e.name == send.event for e in wf.events):
+                continue
+            waits = ", ".join(repr(e.name) for e in wf.events) or "no event at all"
+            message = (
+                f"workflows.{send.attribute}.send_event(...) sends event {send.event!r}, which workflow "
+                f"{wf.name!r} never waits for (it waits for {waits}): the send would be refused"
+            )
+            found.append(diagnostic(codes.UNKNOWN_EVENT, send.location, message))
+    return found
+
+
 def _duplicate_steps(function: str, steps: Sequence[StepMeta]) -> list[Diagnostic]:
-    """PKU003 for each literal step name used again; templates and sleeps may repeat (loops, waits)."""
+    """PKU003 for each literal step name used again; templates, sleeps, waits and suspends may repeat (loops,
+    waits: the engine numbers their repeats)."""
     seen: dict[str, StepMeta] = {}
     found: list[Diagnostic] = []
     for step in steps:
-        if step.form == "sleep" or step.is_template:
+        if step.form in ("sleep", "event", "suspend") or step.is_template:
             continue
         first = seen.setdefault(step.name, step)
         if first is not step:

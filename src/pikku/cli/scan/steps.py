@@ -1,5 +1,5 @@
-"""Workflow steps: the ``workflow.do`` / ``sleep`` / ``call_workflow`` / ``start_workflow`` calls in one
-function body.
+"""Workflow steps: the ``workflow.do`` / ``sleep`` / ``wait_for_event`` / ``suspend`` / ``call_workflow`` /
+``start_workflow`` calls in one function body.
 
 The body is searched whole, nested ``async def`` closures, lambdas and classes included: a step a
 closure takes runs in the workflow as much as one in the body itself (:mod:`pikku.cli.scan.walk`).
@@ -13,8 +13,10 @@ import libcst as cst
 
 from pikku._duration import parse_duration
 from pikku._errors import InvalidDurationError
-from pikku.cli.model import Diagnostic, StepForm, StepMeta
+from pikku.cli.model import ANY, Diagnostic, StepForm, StepMeta, TypeRef
 from pikku.cli.scan import diagnostics as codes
+from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
+from pikku.cli.scan.bindings import Bindings
 from pikku.cli.scan.diagnostics import diagnostic
 from pikku.cli.scan.literals import evaluated
 from pikku.cli.scan.positions import Locator
@@ -22,19 +24,22 @@ from pikku.cli.scan.walk import find
 
 # Calls (steps), assignments (aliases of services.workflow) and expression statements (unawaited steps).
 _WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign, cst.Expr})
-_STEP_METHODS = frozenset({"do", "sleep", "call_workflow", "start_workflow"})
+_STEP_METHODS = frozenset({"do", "sleep", "wait_for_event", "suspend", "call_workflow", "start_workflow"})
 _CHILD_METHODS = frozenset({"call_workflow", "start_workflow"})
 # The engine numbers a name reached again in one pass ``name#1``, ``name#2``: the character is reserved.
 RESERVED_IN_STEP_NAMES = "#"
 _CODEGEN = cst.Module(body=())
 
 
-def find_steps(func: cst.FunctionDef, locator: Locator) -> tuple[list[StepMeta], list[Diagnostic]]:
-    """Steps in ``func``'s own body (walk order) and the diagnostics about their arguments."""
+def find_steps(
+    func: cst.FunctionDef, locator: Locator, bindings: Bindings | None = None
+) -> tuple[list[StepMeta], list[Diagnostic]]:
+    """Steps in ``func``'s own body (walk order) and the diagnostics about their arguments. ``bindings``
+    (the module's names) resolve the payload models of waits; without them a model is ``Any``."""
     services = first_parameter(func)
     if services is None:
         return [], []
-    scan = _StepScan(locator, func.name.value, services)
+    scan = _StepScan(locator, func.name.value, services, bindings)
     for node in find(func.body, _WANTED):
         if isinstance(node, cst.Call):
             scan.call(node)
@@ -114,6 +119,7 @@ class _StepScan:
     locator: Locator
     function: str
     services: str
+    bindings: Bindings | None = None
     aliases: set[str] = field(default_factory=set)
     steps: list[StepMeta] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -138,24 +144,29 @@ class _StepScan:
                 (self.aliases.add if is_alias else self.aliases.discard)(target.value)
 
     def step_method(self, node: cst.Call) -> str | None:
-        """``do``, ``sleep``, ``call_workflow`` or ``start_workflow`` for such a call on the workflow, else None."""
+        """``do``, ``sleep``, ``wait_for_event``, ``suspend``, ``call_workflow`` or ``start_workflow`` for
+        ``<workflow>.<method>(...)``, else None."""
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in _STEP_METHODS and self.is_workflow(func.value):
             return func.attr.value
         return None
 
     def call(self, node: cst.Call) -> None:
-        """Record ``node`` if it is a step call on the workflow (``do``, ``sleep``, ``call_workflow``, ...)."""
+        """Record ``node`` if it is a step call of ``<workflow>``."""
         method = self.step_method(node)
         if method is None:
             return
-        positional, keywords = _split_args(node)
+        positional, keywords = split_args(node)
         if method == "do":
             self.do_step(node, positional, keywords)
         elif method in _CHILD_METHODS:
             self.child_step(node, positional, keywords, detached=method == "start_workflow")
-        else:
+        elif method == "sleep":
             self.sleep_step(node, positional, keywords)
+        elif method == "wait_for_event":
+            self.event_step(node, positional, keywords)
+        else:
+            self.suspend_step(node, keywords)
 
     def check_awaited(self, node: cst.Expr) -> None:
         """PKU015 for a step call standing alone as a statement: its coroutine is never awaited."""
@@ -223,7 +234,50 @@ class _StepScan:
         name = name or f"sleep:{duration if duration is not None else '?'}"
         self.add(node, name, is_template, keywords, "sleep", duration=duration)
 
-    def sleep_name(self, node: cst.BaseExpression | None) -> tuple[str, bool] | None:
+    def event_step(
+        self, node: cst.Call, positional: list[cst.BaseExpression], keywords: dict[str, cst.BaseExpression]
+    ) -> None:
+        """A wait for an event: its literal name (PKU030 otherwise), payload model and literal timeout; named
+        ``name=`` or ``event:<event>`` as the runtime names it."""
+        event_node = positional[0] if positional else keywords.get("event")
+        event = literal_str(event_node)
+        if not event:
+            shown = "nothing" if event_node is None else _CODEGEN.code_for_node(event_node)
+            message = (
+                f"the event name of workflow.wait_for_event(...) in {self.function} is {shown}, not a string literal"
+            )
+            where = self.locator.at(event_node if event_node is not None else node)
+            self.diagnostics.append(diagnostic(codes.EVENT_NAME_NOT_LITERAL, where, message))
+            return
+        model_node = positional[1] if len(positional) > 1 else keywords.get("model")
+        timeout = self.duration(keywords.get("timeout"), "workflow.wait_for_event timeout")
+        named = self.sleep_name(keywords.get("name"), "wait_for_event")
+        if named is None:
+            return
+        name, is_template = named
+        model = self.model(model_node, event)
+        self.add(
+            node, name or f"event:{event}", is_template, keywords, "event", duration=timeout, event=event, model=model
+        )
+
+    def suspend_step(self, node: cst.Call, keywords: dict[str, cst.BaseExpression]) -> None:
+        """A suspend, named ``name=`` or ``suspend`` as the runtime names it."""
+        named = self.sleep_name(keywords.get("name"), "suspend")
+        if named is not None:
+            self.add(node, named[0] or "suspend", named[1], keywords, "suspend")
+
+    def model(self, node: cst.BaseExpression | None, event: str) -> TypeRef:
+        """The payload model of a wait as a type generated code can name; Any (and PKU012) when unresolvable."""
+        if node is None or self.bindings is None:
+            return ANY
+        try:
+            return type_ref(cst.Annotation(annotation=node), self.bindings)
+        except UnresolvedAnnotation as exc:
+            message = f"cannot resolve {exc.what!r} in the payload model of event {event!r} in {self.function}"
+            self.diagnostics.append(diagnostic(codes.UNRESOLVED_ANNOTATION, self.locator.at(node), message))
+            return ANY
+
+    def sleep_name(self, node: cst.BaseExpression | None, method: str = "sleep") -> tuple[str, bool] | None:
         """(name= as written, is a template); ("", False) when absent; None after a PKU002."""
         if node is None or _is_none(node):
             return "", False
@@ -231,7 +285,9 @@ class _StepScan:
         template = template_of(node) if literal is None else None
         if literal is None and template is None:
             shown = _CODEGEN.code_for_node(node)
-            message = f"step name {shown} of workflow.sleep(...) in {self.function} is not a string literal or f-string"
+            message = (
+                f"step name {shown} of workflow.{method}(...) in {self.function} is not a string literal or f-string"
+            )
             self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, self.locator.at(node), message))
             return None
         self.check_reserved(node, static_text(node))
@@ -246,7 +302,7 @@ class _StepScan:
             )
             self.diagnostics.append(diagnostic(codes.STEP_NAME_RESERVED_CHAR, self.locator.at(node), message))
 
-    def duration(self, node: cst.BaseExpression | None) -> str | None:
+    def duration(self, node: cst.BaseExpression | None, what: str = "workflow.sleep duration") -> str | None:
         """The literal duration (checked like the runtime checks it), or None when not a literal."""
         if isinstance(node, cst.Integer | cst.Float):
             return str(evaluated(node))
@@ -256,7 +312,7 @@ class _StepScan:
         try:
             parse_duration(text)
         except InvalidDurationError:
-            message = f"workflow.sleep duration {text!r} in {self.function} is not a valid duration"
+            message = f"{what} {text!r} in {self.function} is not a valid duration"
             self.diagnostics.append(diagnostic(codes.BAD_DURATION, self.locator.at(node), message))
         return text
 
@@ -273,6 +329,8 @@ class _StepScan:
         workflow: str | None = None,
         detached: bool = False,
         on_error: str | None = None,
+        event: str | None = None,
+        model: TypeRef | None = None,
     ) -> None:
         """Append the step ``node`` stands for; its location is the call's start."""
         step = StepMeta(
@@ -286,6 +344,8 @@ class _StepScan:
             workflow=workflow,
             detached=detached,
             on_error=on_error,
+            event=event,
+            model=model,
         )
         self.steps.append(step)
 
@@ -303,7 +363,8 @@ class _StepScan:
         self.diagnostics.append(diagnostic(codes.STEP_NAME_NOT_LITERAL, where, message))
 
 
-def _split_args(node: cst.Call) -> tuple[list[cst.BaseExpression], dict[str, cst.BaseExpression]]:
+def split_args(node: cst.Call) -> tuple[list[cst.BaseExpression], dict[str, cst.BaseExpression]]:
+    """A call's positional arguments (up to a ``*args``) and its keyword arguments by name."""
     positional: list[cst.BaseExpression] = []
     keywords: dict[str, cst.BaseExpression] = {}
     after_star = False

@@ -39,6 +39,7 @@ def _function_surrogates(func: FunctionFacts) -> FunctionFacts:
             ("rpc name", s.rpc_name),
             ("child workflow name", s.workflow),
             ("on_error rpc name", s.on_error),
+            ("event name", s.event),
         )
     ]
     step_found = tuple(d for d in steps if d is not None)

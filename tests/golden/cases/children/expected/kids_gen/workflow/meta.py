@@ -21,6 +21,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 duration=None,
                 location="kids/flows.py:35",
                 workflow="provisioning",
+                event=None,
             ),
             StepInfo(
                 name="tidy",
@@ -31,6 +32,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 duration=None,
                 location="kids/flows.py:36",
                 on_error="boxes.destroy",
+                event=None,
             ),
             StepInfo(
                 name="kickoff",
@@ -42,6 +44,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 location="kids/flows.py:37",
                 workflow="provisioning",
                 detached=True,
+                event=None,
             ),
             StepInfo(
                 name="extra-{i}",
@@ -52,7 +55,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 duration=None,
                 location="kids/flows.py:39",
                 workflow="provisioning",
+                event=None,
             ),
+        ),
+        events=(
         ),
         on_failure="orders.compensate",
     ),
@@ -71,7 +77,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 duration=None,
                 location="kids/flows.py:30",
                 on_error="boxes.destroy",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
 )

@@ -20,6 +20,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=True,
                 duration=None,
                 location="shop/flows.py:11",
+                event=None,
             ),
             StepInfo(
                 name="sleep:1h30m",
@@ -29,6 +30,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="1h30m",
                 location="shop/flows.py:12",
+                event=None,
             ),
             StepInfo(
                 name="notify",
@@ -38,6 +40,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="shop/flows.py:13",
+                event=None,
             ),
             StepInfo(
                 name="count",
@@ -47,7 +50,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="shop/flows.py:14",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
     WorkflowInfo(
@@ -64,6 +70,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=True,
                 duration=None,
                 location="shop/flows.py:11",
+                event=None,
             ),
             StepInfo(
                 name="sleep:1h30m",
@@ -73,6 +80,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="1h30m",
                 location="shop/flows.py:12",
+                event=None,
             ),
             StepInfo(
                 name="notify",
@@ -82,6 +90,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="shop/flows.py:13",
+                event=None,
             ),
             StepInfo(
                 name="count",
@@ -91,7 +100,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="shop/flows.py:14",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
 )

@@ -20,6 +20,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:13",
+                event=None,
             ),
             StepInfo(
                 name="count",
@@ -29,6 +30,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="recount",
@@ -38,6 +40,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="pause:after-count",
@@ -47,7 +50,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="10s",
                 location="flows_app/flows.py:17",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
     WorkflowInfo(
@@ -64,6 +70,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:13",
+                event=None,
             ),
             StepInfo(
                 name="count",
@@ -73,6 +80,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="recount",
@@ -82,6 +90,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="pause:after-count",
@@ -91,7 +100,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="10s",
                 location="flows_app/flows.py:17",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
     WorkflowInfo(
@@ -108,6 +120,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:13",
+                event=None,
             ),
             StepInfo(
                 name="count",
@@ -117,6 +130,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="recount",
@@ -126,6 +140,7 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="flows_app/flows.py:16",
+                event=None,
             ),
             StepInfo(
                 name="pause:after-count",
@@ -135,7 +150,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration="10s",
                 location="flows_app/flows.py:17",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
 )

@@ -122,6 +122,20 @@ class Workflow(typing.Protocol):
         description: str | None = ...,
     ) -> WorkflowHandle[int]: ...
 
+    async def wait_for_event(
+        self,
+        event: str,
+        model: type[T],
+        *,
+        timeout: str | float | None = ...,
+        description: str | None = ...,
+        name: str | None = ...,
+    ) -> T | None:
+        """Wait durably for the event sent to this run: its payload as ``model``, or None once ``timeout`` passed."""
+
+    async def suspend(self, reason: str, *, name: str | None = ...) -> None:
+        """Stop the run as suspended until ``pikku.resume_run`` continues it."""
+
     def patched(self, patch_id: str) -> bool:
         """Whether this run takes the new code path of patch ``patch_id`` (synchronous: no await)."""
 

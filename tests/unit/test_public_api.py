@@ -22,6 +22,7 @@ APPLICATION_NAMES = [
     "RunSummary",
     "RunTimeoutError",
     "Runtime",
+    "ScheduleView",
     "Services",
     "Settings",
     "StepContext",
@@ -46,10 +47,15 @@ APPLICATION_NAMES = [
     "get_steps",
     "invocation_id",
     "list_runs",
+    "list_schedules",
     "open_runtime",
+    "pause_schedule",
     "pikku_func",
     "prune_runs",
     "resume_run",
+    "resume_schedule",
+    "trigger_schedule",
+    "wire_schedule",
     "wire_workflow",
 ]
 

@@ -30,6 +30,11 @@ SOURCE_TOO_LARGE = "PKU021"
 LONE_SURROGATE = "PKU022"
 SOURCE_UNREADABLE = "PKU023"
 BAD_TIMEOUT = "PKU024"
+SCHEDULE_ARGUMENT_INVALID = "PKU025"
+BAD_CRON = "PKU026"
+BAD_TIMEZONE = "PKU027"
+SCHEDULE_WORKFLOW_UNKNOWN = "PKU028"
+DUPLICATE_SCHEDULE = "PKU029"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -59,6 +64,17 @@ _HINTS: dict[str, str] = {
         'give a duration with a unit (ms, s, m, h, d), e.g. timeout="30s", "5m", "1h" or "3d", or a positive '
         "number of seconds; leave timeout= out for no limit"
     ),
+    SCHEDULE_ARGUMENT_INVALID: (
+        'pass name, cron, workflow (and timezone, catchup, overlap when given) as string literals: '
+        'wire_schedule(name="nightly-report", cron="0 3 * * *", workflow="report", input={...})'
+    ),
+    BAD_CRON: (
+        'write five fields, minute hour day-of-month month day-of-week: "0 3 * * *" (03:00 daily), '
+        '"*/15 * * * *" (every 15 minutes), "0 9 * * mon-fri"; or @daily, @hourly'
+    ),
+    BAD_TIMEZONE: 'give an IANA timezone name, e.g. timezone="UTC", "Europe/Helsinki" or "America/New_York"',
+    SCHEDULE_WORKFLOW_UNKNOWN: "name a workflow wired in this project with wire_workflow(name=...)",
+    DUPLICATE_SCHEDULE: "give each schedule its own name",
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

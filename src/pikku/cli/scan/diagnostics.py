@@ -65,7 +65,7 @@ _HINTS: dict[str, str] = {
         "number of seconds; leave timeout= out for no limit"
     ),
     SCHEDULE_ARGUMENT_INVALID: (
-        'pass name, cron, workflow (and timezone, catchup, overlap when given) as string literals: '
+        "pass name, cron, workflow (and timezone, catchup, overlap when given) as string literals: "
         'wire_schedule(name="nightly-report", cron="0 3 * * *", workflow="report", input={...})'
     ),
     BAD_CRON: (

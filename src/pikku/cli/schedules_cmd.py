@@ -48,7 +48,7 @@ def list_cmd(as_json: bool = AS_JSON, root: Path | None = ROOT) -> None:
         return
     table = Table(box=None, pad_edge=False)
     for column in ("schedule", "workflow", "cron", "next tick (UTC)", "last tick (UTC)", "last run", "paused"):
-        table.add_column(column, no_wrap=column != "last run")
+        table.add_column(column, overflow="fold")  # a narrow terminal folds names, never cuts them
     for v in views:
         cron = v.cron if v.timezone == "UTC" else f"{v.cron} ({v.timezone})"
         last_run = "-"

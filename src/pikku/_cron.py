@@ -13,7 +13,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 
-from croniter import CroniterError, croniter
+from croniter import croniter
 
 #: What a timezone name may look like before it is looked up ("Europe/Helsinki", "Etc/GMT+3", "UTC"): the
 #: name becomes a path inside the timezone database, so nothing else (no "..", no leading "/") gets that far.
@@ -27,7 +27,7 @@ def cron_problem(expression: str) -> str | None:
         return "it is empty" if not expression.strip() else "it spans several lines"
     try:
         croniter(expression, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-    except (CroniterError, ValueError, KeyError, TypeError) as exc:  # croniter's own errors are ValueErrors
+    except (ValueError, KeyError, TypeError) as exc:  # croniter's own errors are ValueErrors
         return str(exc) or type(exc).__name__
     return None
 

@@ -6,6 +6,8 @@ from example_app.models import Order, OnboardingInput
 from pikku_gen.workflow.map import workflows
 from pikku_gen.workflow.types import Services
 
+from pikku import wire_schedule
+
 
 async def wrong_input() -> None:
     await workflows.onboarding.start(Order(order_id="o", customer_email="e", items=[]))  # E: arg-type
@@ -35,3 +37,6 @@ def patch_id_not_str(services: Services) -> None:
 def deprecate_patch_returns_nothing(services: Services) -> None:
     if services.workflow.deprecate_patch("fraud-check"):  # E: func-returns-value
         pass
+
+
+wire_schedule(name="n", cron="0 3 * * *", workflow="onboarding", catchup="sometimes")  # E: arg-type

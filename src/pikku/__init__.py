@@ -53,6 +53,14 @@ from pikku._errors import (
 from pikku._records import ErrorInfo
 from pikku._registry import pikku_func, wire_workflow
 from pikku._runtime import Runtime, configure, get_runtime, open_runtime
+from pikku._schedule_control import (
+    ScheduleView,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    trigger_schedule,
+)
+from pikku._schedules import wire_schedule
 from pikku._services import Services, StepContext, invocation_id
 from pikku.worker import Worker
 
@@ -77,6 +85,7 @@ __all__ = [
     "RunSummary",
     "RunTimeoutError",
     "Runtime",
+    "ScheduleView",
     "Services",
     "Settings",
     "StepContext",
@@ -103,10 +112,15 @@ __all__ = [
     "get_steps",
     "invocation_id",
     "list_runs",
+    "list_schedules",
     "open_runtime",
+    "pause_schedule",
     "pikku_func",
     "prune_runs",
     "resume_run",
+    "resume_schedule",
     "send_event",
+    "trigger_schedule",
+    "wire_schedule",
     "wire_workflow",
 ]

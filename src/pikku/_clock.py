@@ -58,6 +58,11 @@ async def sleep_watching(seconds: float, keep_waiting: Callable[[], Awaitable[bo
             return
 
 
+def substituted() -> bool:
+    """Whether this context runs on a substitute clock (a test environment's), not the wall clock."""
+    return _CLOCK.get() is not None
+
+
 def use_clock(clock: Clock | None) -> contextvars.Token[Clock | None]:
     """Make ``clock`` the clock of this context (and of tasks started from it); undo with :func:`reset_clock`."""
     return _CLOCK.set(clock)

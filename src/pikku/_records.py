@@ -212,3 +212,19 @@ class DeadJob:
     attempts: int
     reason: str
     died_at: float
+
+
+@dataclass(slots=True)
+class ScheduleState:
+    """What the store keeps of one schedule (``wire_schedule``): shared by every worker.
+
+    ``last_tick`` (epoch seconds) is how far the schedule has been handled: every tick at or before it was
+    started, skipped (overlap, pause) or deliberately not caught up, so it is never started again, even
+    after its run was pruned. None: no tick handled yet. ``last_run_id`` is the run started for the
+    latest tick that started one (the overlap check looks at it). ``paused``: ticks start no run.
+    """
+
+    name: str
+    last_tick: float | None = None
+    last_run_id: str | None = None
+    paused: bool = False

@@ -16,7 +16,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pikku import _control
@@ -104,7 +104,10 @@ APP_SERVICES: Any = object()
 
 class WorkflowEnvironment:
     """``async with WorkflowEnvironment(time_skipping=True) as env:``: the in-memory backend, the app's
-    services (``env.override_services(email=FakeEmail())``), and a worker in the test's own loop."""
+    services (``env.override_services(email=FakeEmail())``), and a worker in the test's own loop.
+
+    ``schedules`` runs wired schedules in that worker (True: all; or their names), so ``env.sleep("1d")``
+    starts each tick's run in turn; none by default."""
 
     def __init__(
         self,
@@ -113,8 +116,10 @@ class WorkflowEnvironment:
         services: Any = APP_SERVICES,
         settings: Settings | None = None,
         concurrency: int = 10,
+        schedules: bool | Iterable[str] = False,
     ) -> None:
         self.clock: VirtualClock | None = VirtualClock() if time_skipping else None
+        self._schedules = schedules if isinstance(schedules, bool) else list(schedules)
         self._base_services = services
         self._services = _Services(None)
         self._settings = settings or Settings(run_lock_lease=30.0, step_lease=30.0, lock_busy_delay=0.001)
@@ -131,7 +136,11 @@ class WorkflowEnvironment:
         self._runtime = await open_runtime(state_url="memory://", services=self._services, settings=self._settings)
         set_runtime(self._runtime)
         self._worker = Worker(
-            self._runtime.engine, concurrency=self._concurrency, poll_interval=TICK_S, recovery_interval=None
+            self._runtime.engine,
+            concurrency=self._concurrency,
+            poll_interval=TICK_S,
+            recovery_interval=None,
+            schedules=self._schedules,
         )
         self._task = asyncio.ensure_future(self._worker.run())
         return self
@@ -159,8 +168,12 @@ class WorkflowEnvironment:
         """Wait for the run behind ``handle`` to settle, skipping time while it is idle; its output (or
         the error ``handle.result()`` raises). ``timeout`` is in real seconds."""
         deadline = self._begin(timeout)
-        while (await self.runtime.engine.state.get_run(handle.run_id)).status not in SETTLED_RUN_STATUSES:
-            await self._tick(deadline, f"run {handle.run_id}")
+
+        async def settled() -> bool:
+            return (await self.runtime.engine.state.get_run(handle.run_id)).status in SETTLED_RUN_STATUSES
+
+        while not await settled():
+            await self._tick(deadline, f"run {handle.run_id}", ready=settled)
         return await handle.result(timeout=0)
 
     async def sleep(self, duration: str | float, *, timeout: float = 30.0) -> None:
@@ -199,7 +212,7 @@ class WorkflowEnvironment:
         self._drivers += 1
         try:
             while not task.done():
-                await self._tick(deadline, "env.run")
+                await self._tick(deadline, "env.run", ready=_done(task))
         finally:
             self._drivers -= 1
         return task.result()
@@ -251,15 +264,27 @@ class WorkflowEnvironment:
     def _idle(self) -> bool:
         assert self._worker is not None and self.clock is not None
         due = self._next_job_at()
+        # The scheduler is busy unless it waits for its next tick (parked in the clock's sleep, then).
+        scheduler = self._worker.scheduler
+        ticking = scheduler is not None and not scheduler.sleeping
+        parked = self.clock.parked - (1 if scheduler is not None and scheduler.sleeping else 0)
         # An inline driver mid-pass (awaiting real I/O, say) is busy; one parked in the clock's sleep is not.
-        drivers_busy = self._drivers > self.clock.parked
-        return not drivers_busy and self._worker.in_flight == 0 and (due is None or due > self.clock.now())
+        drivers_busy = self._drivers > parked
+        idle = not ticking and not drivers_busy and self._worker.in_flight == 0
+        return idle and (due is None or due > self.clock.now())
 
     def _next_job_at(self) -> float | None:
         """The next job the environment's worker can take (a job of a queue it does not serve never comes)."""
         assert self._worker is not None
         next_due_at = getattr(self.runtime.backend.queue, "next_due_at", None)
         return next_due_at(self._worker.queues) if next_due_at is not None else None
+
+
+def _done(task: asyncio.Future[Any]) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return task.done()
+
+    return done
 
 
 async def _app_services() -> Any:

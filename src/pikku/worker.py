@@ -9,21 +9,28 @@ import asyncio
 import contextlib
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pikku._engine.engine import ACKED, Engine
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import SweepCursor, recover
 from pikku._engine.retention import Retention, prune_once
+from pikku._engine.schedules import Scheduler
 from pikku._errors import BackendUnavailableError
 from pikku._logcontext import get_logger
 from pikku._records import Job
+from pikku._schedules import get_schedule, schedules
 
 log = get_logger("pikku.worker")
 
 
 class Worker:
-    """Runs up to ``concurrency`` jobs at a time from ``queues`` (None: every queue)."""
+    """Runs up to ``concurrency`` jobs at a time from ``queues`` (None: every queue).
+
+    ``schedules`` True runs every wired schedule (``wire_schedule``) beside the jobs, starting each tick's
+    run (once across all workers); an iterable of names runs those only; False (the default here, while
+    ``pikku worker`` runs them unless ``--no-schedules``) none.
+    """
 
     def __init__(
         self,
@@ -37,6 +44,7 @@ class Worker:
         recovery_interval: float | None = 30.0,
         recovery_stale_after: float = 300.0,
         retention: Retention | None = None,
+        schedules: bool | Iterable[str] = False,
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
@@ -53,12 +61,20 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self.processed = 0
+        #: Starts the ticks' runs of the schedules this worker runs (None: it runs none).
+        self.scheduler: Scheduler | None = _scheduler(engine, schedules)
 
     async def run(self) -> None:
-        """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight."""
+        """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight.
+
+        ConfigError at once for a schedule whose workflow is not wired or refuses its input."""
+        if self.scheduler is not None:
+            self.scheduler.check()
         chores = [asyncio.ensure_future(self._recovery_loop())] if self.recovery_interval else []
         if self.retention is not None:
             chores.append(asyncio.ensure_future(self._retention_loop(self.retention)))
+        if self.scheduler is not None:
+            chores.append(asyncio.ensure_future(self.scheduler.run(self.stopping)))
         try:
             while not self.stopping.is_set():
                 if not await self._fill() and not self.stopping.is_set():
@@ -167,6 +183,13 @@ class Worker:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5.0)
+
+
+def _scheduler(engine: Engine, wanted: bool | Iterable[str]) -> Scheduler | None:
+    if wanted is False:
+        return None
+    chosen = list(schedules().values()) if wanted is True else [get_schedule(name) for name in wanted]
+    return Scheduler(engine, chosen) if chosen else None
 
 
 async def _quietly(op: asyncio.Future[object] | object) -> None:

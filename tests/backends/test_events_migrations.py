@@ -114,7 +114,7 @@ def _create_pg_v6(schema: str) -> None:
             "CREATE TABLE pikku_schema_version "
             "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        for version, migration in enumerate(MIGRATIONS[:6], start=1):
+        for version, migration in MIGRATIONS[:6]:
             conn.execute(migration)
             conn.execute("INSERT INTO pikku_schema_version (version) VALUES (%s)", (version,))
         conn.execute(

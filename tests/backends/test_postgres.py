@@ -21,7 +21,7 @@ from psycopg import sql
 from pikku._errors import BackendUnavailableError, ConfigError
 from pikku._records import Enqueue, NewStep
 from pikku.backends.postgres import open_pair, open_queue, statements
-from pikku.backends.postgres.database import SCHEMA_VERSION, migrate, open_database, parse_url
+from pikku.backends.postgres.database import MIGRATION_VERSIONS, SCHEMA_VERSION, migrate, open_database, parse_url
 from pikku.backends.postgres.queue import PostgresQueue
 from pikku.backends.postgres.store import PostgresStateStore
 
@@ -65,7 +65,7 @@ async def test_migrate_is_idempotent_and_versioned(pg_url: str) -> None:
     schema = parse_url(pg_url).schema
     assert await migrate(pg_url) == SCHEMA_VERSION
     assert await migrate(pg_url) == SCHEMA_VERSION
-    assert _versions(schema) == list(range(1, SCHEMA_VERSION + 1))
+    assert _versions(schema) == MIGRATION_VERSIONS
 
 
 def _migrate_in_child(url: str, barrier: Any, out: Any) -> None:
@@ -85,7 +85,7 @@ async def test_migrate_concurrently_from_three_processes(pg_url: str) -> None:
         proc.join(timeout=60)
         assert proc.exitcode == 0
     assert results == [SCHEMA_VERSION] * 3
-    assert _versions(parse_url(pg_url).schema) == list(range(1, SCHEMA_VERSION + 1))
+    assert _versions(parse_url(pg_url).schema) == MIGRATION_VERSIONS
 
 
 async def test_open_migrates_on_first_use(pg_url: str) -> None:
@@ -96,7 +96,7 @@ async def test_open_migrates_on_first_use(pg_url: str) -> None:
     finally:
         await queue.close()
         await state.close()
-    assert _versions(parse_url(pg_url).schema) == list(range(1, SCHEMA_VERSION + 1))
+    assert _versions(parse_url(pg_url).schema) == MIGRATION_VERSIONS
 
 
 async def test_newer_schema_is_refused(pg_url: str) -> None:

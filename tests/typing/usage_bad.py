@@ -6,6 +6,8 @@ from example_app.models import Order, OnboardingInput
 from pikku_gen.workflow.map import workflows
 from pikku_gen.workflow.types import Services
 
+from pikku import wire_schedule
+
 
 async def wrong_input() -> None:
     await workflows.onboarding.start(Order(order_id="o", customer_email="e", items=[]))  # E: arg-type
@@ -47,3 +49,4 @@ async def wrong_child_input(services: Services) -> None:
 
 async def wrong_child_result(services: Services) -> None:
     count: int = await services.workflow.call_workflow("x", "onboarding", {"email": "a@b.c"})  # E: assignment
+wire_schedule(name="n", cron="0 3 * * *", workflow="onboarding", catchup="sometimes")  # E: arg-type

@@ -6,7 +6,7 @@ from pikku_gen.workflow.map import workflows
 from pikku_gen.workflow.types import Services, Workflow
 
 from example_app.models import Email, Invoice, OnboardingInput, OnboardingOutput, Order, User
-from pikku import WorkflowHandle, WorkflowRun
+from pikku import ScheduleView, WorkflowHandle, WorkflowRun, list_schedules, trigger_schedule, wire_schedule
 from pikku._engine.context import WorkflowContext
 
 
@@ -52,3 +52,19 @@ async def a_parent_workflow(services: Services, data: Order) -> str:
 def the_runtime_context_is_a_workflow(context: WorkflowContext) -> Workflow:
     # The generated protocol promises nothing the engine's services.workflow lacks.
     return context
+
+
+wire_schedule(
+    name="typed-nightly",
+    cron="0 3 * * *",
+    workflow="onboarding",
+    input={"email": "a@b.c"},
+    catchup="all",
+    overlap="allow",
+)
+
+
+async def operate_schedules() -> str:
+    views: list[ScheduleView] = await list_schedules()
+    next_tick: float = views[0].next_tick
+    return await trigger_schedule("typed-nightly") + str(next_tick)

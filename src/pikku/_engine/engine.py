@@ -180,22 +180,24 @@ class Engine:
         """Validate input, create the run, and queue it (remote) or drive it to the end (inline)."""
         return (await self.start_run(workflow, data, run_id=run_id)).run_id
 
-    async def start_run(self, workflow: str, data: Any, *, run_id: str | None = None) -> Started:
+    async def start_run(self, workflow: str, data: Any, *, run_id: str | None = None, drive: bool = True) -> Started:
         """:meth:`start`, idempotent for a given ``run_id``: a second start with an id that exists
         returns that run (``created`` False) and creates nothing, whatever its input; an id of another
-        workflow's run is RunIdInUseError."""
+        workflow's run is RunIdInUseError. ``drive`` False: an inline run is not driven by the caller but
+        queued for a worker like a remote run's first pass (a schedule's tick starts runs so)."""
         wf = get_workflow(workflow)
         value = validate_input(wf.function, data)
         input_json = _serde.encode(
             value, wf.function.input_type, what=f"input of workflow {workflow!r}", limit=self.settings.payload_limit
         )
         run_id = run_id or uuid.uuid4().hex
+        here = drive and wf.execution_mode == "inline"
         # Remote: the orchestrator job. Inline: a delayed watchdog job, so that a worker finishes the run
         # if this process dies while driving it (it finds the run settled and does nothing otherwise).
-        delay = self.settings.inline_watchdog if wf.execution_mode == "inline" else 0.0
+        delay = self.settings.inline_watchdog if here else 0.0
         first = orchestrate_job(wf, run_id, now(), delay)
         # An inline run is created already locked by its driver: one round trip fewer per run.
-        owner = self.owner if wf.execution_mode == "inline" else None
+        owner = self.owner if here else None
         lease = self.settings.run_lock_lease
         try:
             created = await self.transitions.create_run(
@@ -210,7 +212,7 @@ class Engine:
                 # its job again; keyed by run, it merges into the first one if that one is there.
                 await self.put(first)
             return Started(run_id, created=False)
-        if wf.execution_mode == "inline":
+        if here:
             await self.drive_inline(run_id, fresh=created)
         return Started(run_id, created=True)
 

@@ -35,6 +35,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -299,6 +300,25 @@ class StateStore(Protocol):
         ``before``, oldest first, with their steps, attempts and events; returns their ids. Only settled runs
         are deleted: a ``running``, ``waiting`` or ``suspended`` run never is, even when ``statuses`` names it
         (a run being written, or waiting for the world, must not vanish)."""
+        ...
+
+    # -- schedules ------------------------------------------------------------------------------------
+    async def get_schedule(self, name: str) -> ScheduleState:
+        """The stored state of the schedule ``name``; one never stored reads as ``ScheduleState(name)`` (no
+        tick handled, not paused)."""
+        ...
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        """Compare-and-set, one atomic write: ``last_tick`` from ``expected`` to ``tick``, and ``last_run_id`` to
+        ``run_id`` when one is given (kept otherwise). ``expected`` None matches a schedule with no tick
+        handled, stored or not (the state is created). False, and nothing changes, when the stored
+        ``last_tick`` is not ``expected``: another worker moved the schedule on first, so of any number of
+        workers handling one tick exactly one wins."""
+        ...
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        """Set the schedule's ``paused`` flag (the state is created when needed); False when it was set so
+        already (a schedule never stored is not paused)."""
         ...
 
     async def close(self) -> None:

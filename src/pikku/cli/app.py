@@ -1,4 +1,4 @@
-"""The ``pikku`` command: prebuild, worker, start, db.
+"""The ``pikku`` command: prebuild, worker, start, db, runs, jobs, schedules.
 
 User mistakes print a coded message; anything unexpected prints one PIKKU_INTERNAL line naming a file
 that holds the traceback. Never a traceback on the terminal.
@@ -20,6 +20,7 @@ from pikku.cli.db_cmd import db
 from pikku.cli.diagnostics import printable
 from pikku.cli.prebuild import prebuild
 from pikku.cli.runs_cmd import jobs, runs
+from pikku.cli.schedules_cmd import schedules
 from pikku.cli.start_cmd import start
 from pikku.cli.worker_cmd import worker
 
@@ -36,6 +37,7 @@ app.command()(start)
 app.add_typer(db, name="db")
 app.add_typer(runs, name="runs")
 app.add_typer(jobs, name="jobs")
+app.add_typer(schedules, name="schedules")
 
 
 def main() -> None:

@@ -123,6 +123,25 @@ class WorkflowMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleMeta:
+    """A ``wire_schedule(...)`` call: what starts runs of ``workflow`` at each tick of ``cron``.
+
+    ``module`` is the module making the call (generated wirings import it, so workers know the schedule).
+    Its ``input=`` is not read: it may be any expression, checked by the worker when it starts.
+    """
+
+    name: str
+    cron: str
+    workflow: str
+    timezone: str
+    catchup: str
+    overlap: str
+    description: str | None
+    module: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """A finding about user code: printed together with all others; any error makes prebuild exit 1."""
 
@@ -138,11 +157,13 @@ class Diagnostic:
 
 @dataclass(frozen=True, slots=True)
 class ProjectModel:
-    """Everything prebuild found: functions sorted by rpc name, workflows by name, diagnostics by place."""
+    """Everything prebuild found: functions sorted by rpc name, workflows and schedules by name,
+    diagnostics by place."""
 
     functions: tuple[FunctionMeta, ...] = ()
     workflows: tuple[WorkflowMeta, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = field(default_factory=tuple)
+    schedules: tuple[ScheduleMeta, ...] = ()
 
     @property
     def has_errors(self) -> bool:

@@ -31,7 +31,16 @@ from typing import Any
 import jinja2
 
 from pikku._naming import ON_FAILURE_QUEUE_STEP, attribute_name, orchestrator_queue, step_queue
-from pikku.cli.model import Diagnostic, FunctionMeta, Location, ProjectModel, StepMeta, TypeRef, WorkflowMeta
+from pikku.cli.model import (
+    Diagnostic,
+    FunctionMeta,
+    Location,
+    ProjectModel,
+    ScheduleMeta,
+    StepMeta,
+    TypeRef,
+    WorkflowMeta,
+)
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.diagnostics import diagnostic
 
@@ -159,6 +168,8 @@ def _module_users(model: ProjectModel) -> Iterator[tuple[str, Location]]:
         yield fn.module, fn.location
     for wf in model.workflows:
         yield wf.wire_module, wf.location
+    for schedule in model.schedules:
+        yield schedule.module, schedule.location
     for fn in [*model.functions, *(wf.func for wf in model.workflows)]:
         for module in (*fn.input_type.modules, *fn.output_type.modules):
             yield module, fn.location
@@ -332,9 +343,10 @@ def _client_modules(model: ProjectModel) -> list[str]:
 
 
 def _modules(model: ProjectModel) -> list[str]:
+    """Every module the wirings import: functions, workflows, and schedules (so workers know them)."""
     mods = {f.module for f in model.functions} | {w.wire_module for w in model.workflows}
     mods.update(m for ref in _event_models(model) for m in ref.modules)
-    return sorted(mods)
+    return sorted(mods | {x.module for x in model.schedules})
 
 
 def _type_modules(items: Iterable[FunctionMeta], extra: Iterable[TypeRef] = ()) -> list[str]:
@@ -389,8 +401,15 @@ def _workflow_dict(wf: WorkflowMeta) -> dict[str, Any]:
     }
 
 
+def _schedule_dict(schedule: ScheduleMeta) -> dict[str, Any]:
+    data = asdict(schedule)
+    data["location"] = f"{schedule.location.file}:{schedule.location.line}"
+    return data
+
+
 def meta_json(model: ProjectModel) -> str:
-    """All workflow metadata as JSON for tools and UIs (sorted keys, two-space indent, final newline)."""
+    """All workflow (and schedule) metadata as JSON for tools and UIs (sorted keys, two-space indent, final
+    newline)."""
     doc = {
         "generator": "pikku prebuild",
         "workflows": [_workflow_dict(wf) for wf in model.workflows],
@@ -406,6 +425,8 @@ def meta_json(model: ProjectModel) -> str:
             for f in model.functions
         ],
     }
+    if model.schedules:  # only then: the metadata of a project without schedules stays as it was
+        doc["schedules"] = [_schedule_dict(x) for x in model.schedules]
     text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
     if not text.isascii() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         text = json.dumps(doc, indent=2, sort_keys=True)  # a lone surrogate cannot be written as UTF-8

@@ -33,12 +33,16 @@ def worker(
     log_format: str = typer.Option(
         "text", "--log-format", help="text (human-readable) or json (one object per line, for log shippers)."
     ),
+    run_schedules: bool = typer.Option(
+        True, "--schedules/--no-schedules", help="Start the runs of the project's schedules at their ticks."
+    ),
 ) -> None:
-    """Run queue workers: step workers and orchestrators, all of them or those named with --queue."""
+    """Run queue workers: step workers and orchestrators, all of them or those named with --queue; and the
+    project's schedules (each tick's run started once across all workers) unless --no-schedules."""
     _configure_logging(log_format)
     config = load_project(root)
     queues = _chosen_queues(config, queue or [])
-    run_loop(_serve(config, queues, concurrency, lease, stop_grace))
+    run_loop(_serve(config, queues, concurrency, lease, stop_grace, run_schedules))
 
 
 def _configure_logging(log_format: str) -> None:
@@ -73,7 +77,12 @@ def _chosen_queues(config: PikkuConfig, wanted: list[str]) -> list[str] | None:
 
 
 async def _serve(
-    config: PikkuConfig, queues: list[str] | None, concurrency: int, lease: float, stop_grace: float
+    config: PikkuConfig,
+    queues: list[str] | None,
+    concurrency: int,
+    lease: float,
+    stop_grace: float,
+    run_schedules: bool = True,
 ) -> None:
     runtime = await project_runtime(config)
     set_runtime(runtime)
@@ -87,16 +96,19 @@ async def _serve(
         recovery_interval=float(sweep.get("recovery_interval", 30.0)) or None,
         recovery_stale_after=float(sweep.get("recovery_stale_after", 300.0)),
         retention=config.retention,
+        schedules=run_schedules,
     )
     w.install_signal_handlers()
     served = "all queues" if queues is None else ", ".join(queues)
     local = "steps of served queues run in the pass" if runtime.engine.settings.local_steps else "local steps off"
+    ticking = len(w.scheduler.schedules) if w.scheduler is not None else 0
     log.info(
-        "pikku worker %s: %s, concurrency %d, %s, %s",
+        "pikku worker %s: %s, concurrency %d, %s, %d schedule(s), %s",
         runtime.engine.owner,
         served,
         concurrency,
         local,
+        ticking,
         redact_url(runtime.backend.state_url),
     )
     try:

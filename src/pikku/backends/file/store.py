@@ -42,6 +42,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -50,6 +51,7 @@ from pikku._records import (
     refuse_ack,
 )
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
+from pikku.backends.file.schedules import ScheduleFiles
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ class FileStateStore:
         self._running.mkdir(exist_ok=True)
         self._reconciled_at: float | None = None
         self._settled: set[str] = set()  # stems of runs seen settled: a rebuild skips their files
+        self._schedules = ScheduleFiles(root, file_stem)
 
     # -- documents
     def _path(self, run_id: str) -> Path:
@@ -692,6 +695,27 @@ class FileStateStore:
             return self._change(run_id, change, after)
         except (RunNotFoundError, CorruptStateError):  # deleted meanwhile, or unreadable: not this call's
             return False
+
+    # -- schedules (see pikku.backends.file.schedules)
+    async def get_schedule(self, name: str) -> ScheduleState:
+        return self._schedules.read(name)
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        def change(state: ScheduleState) -> bool:
+            if state.last_tick != expected:
+                return False
+            state.last_tick = tick
+            state.last_run_id = run_id if run_id is not None else state.last_run_id
+            return True
+
+        return self._schedules.change(name, change)
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        def change(state: ScheduleState) -> bool:
+            changed, state.paused = state.paused != paused, paused
+            return changed
+
+        return self._schedules.change(name, change)
 
     async def close(self) -> None:
         return None

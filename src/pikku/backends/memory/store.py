@@ -21,6 +21,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -52,6 +53,7 @@ class MemoryStateStore:
         self._attempts: dict[tuple[str, str], list[StepAttempt]] = {}
         self._children: dict[str, list[str]] = {}  # parent run id -> child run ids, in creation order
         self._events: dict[str, list[EventRecord]] = {}
+        self._schedules: dict[str, ScheduleState] = {}
         # Where a hand-off goes in the same step as the write (the co-located queue's put_now), or None.
         self._sink = sink
         self.supports_handoff = sink is not None
@@ -406,6 +408,24 @@ class MemoryStateStore:
             self._events.pop(run.run_id, None)
             self._locks.pop(run.run_id, None)
         return [r.run_id for r in doomed]
+
+    # -- schedules
+    async def get_schedule(self, name: str) -> ScheduleState:
+        return copy.copy(self._schedules.get(name) or ScheduleState(name))
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        state = self._schedules.setdefault(name, ScheduleState(name))
+        if state.last_tick != expected:
+            return False
+        state.last_tick = tick
+        if run_id is not None:
+            state.last_run_id = run_id
+        return True
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        state = self._schedules.setdefault(name, ScheduleState(name))
+        changed, state.paused = state.paused != paused, paused
+        return changed
 
     async def close(self) -> None:
         return None

@@ -53,22 +53,26 @@ _LIBPQ_DEFAULTS = (
 )
 
 
-def _load_migrations() -> list[str]:
-    """The ``migrations/NNNN_*.sql`` files of this package, in order; file N upgrades version N-1 to N.
+def _load_migrations() -> list[tuple[int, str]]:
+    """``(version, script)`` of the ``migrations/NNNN_*.sql`` files of this package, in order.
 
     Append-only: never edit a released file. They name tables without a schema: each is applied with
-    ``search_path`` set to the schema being migrated.
+    ``search_path`` set to the schema being migrated. Numbers may skip (they are handed out to parallel
+    lines of work before these merge) but never repeat: a repeated number would apply two files as one
+    version.
     """
     folder = resources.files(__package__).joinpath("migrations")
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     numbers = [int(f.name.split("_", 1)[0]) for f in files]
-    if numbers != list(range(1, len(files) + 1)):  # a gap or a duplicate would skip or repeat DDL
+    if not numbers or numbers[0] != 1 or len(set(numbers)) != len(numbers):
         raise RuntimeError(f"pikku's PostgreSQL migrations are misnumbered: {[f.name for f in files]}")
-    return [f.read_text(encoding="utf-8") for f in files]
+    return [(number, f.read_text(encoding="utf-8")) for number, f in zip(numbers, files, strict=True)]
 
 
-MIGRATIONS: list[str] = _load_migrations()
-SCHEMA_VERSION = len(MIGRATIONS)
+MIGRATIONS: list[tuple[int, str]] = _load_migrations()
+#: The versions a schema passes through, oldest first (each recorded in ``pikku_schema_version``).
+MIGRATION_VERSIONS: list[int] = [number for number, _ in MIGRATIONS]
+SCHEMA_VERSION = MIGRATION_VERSIONS[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +168,12 @@ async def migrate_connection(conn: psycopg.AsyncConnection[Any], schema: str) ->
                 f"PostgreSQL schema {schema!r} is at version {current}, newer than this pikku knows ({SCHEMA_VERSION})",
                 hint="upgrade pikku on this host, or point it at another schema",
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            await conn.execute(MIGRATIONS[version - 1])  # no parameters: sent as one multi-statement query
-            await conn.execute("INSERT INTO pikku_schema_version (version) VALUES (%(version)s)", {"version": version})
+        for version, script in MIGRATIONS:
+            if version > current:
+                await conn.execute(script)  # no parameters: sent as one multi-statement query
+                await conn.execute(
+                    "INSERT INTO pikku_schema_version (version) VALUES (%(version)s)", {"version": version}
+                )
     return SCHEMA_VERSION
 
 

@@ -632,6 +632,32 @@ WHERE r.run_id = %(run_id)s
 ORDER BY e.seq
 """
 
+# -- schedules ----------------------------------------------------------------------------------------
+
+GET_SCHEDULE = "SELECT name, last_tick, last_run_id, paused FROM schedules WHERE name = %(name)s"
+
+#: advance_schedule from "no tick handled": inserted, or updated while last_tick is still NULL (a row a pause
+#: made); a racing insert of another worker makes this one's conflict update match nothing.
+ADVANCE_NEW_SCHEDULE = """
+INSERT INTO schedules (name, last_tick, last_run_id) VALUES (%(name)s, %(tick)s, %(run_id)s)
+ON CONFLICT (name) DO UPDATE SET last_tick = EXCLUDED.last_tick,
+    last_run_id = coalesce(EXCLUDED.last_run_id, schedules.last_run_id)
+WHERE schedules.last_tick IS NULL
+"""
+
+#: advance_schedule from a tick: only while last_tick is still that tick (a NULL run id keeps the last one).
+ADVANCE_SCHEDULE = """
+UPDATE schedules SET last_tick = %(tick)s, last_run_id = coalesce(%(run_id)s, last_run_id)
+WHERE name = %(name)s AND last_tick = %(expected)s
+"""
+
+PAUSE_SCHEDULE = """
+INSERT INTO schedules (name, paused) VALUES (%(name)s, true)
+ON CONFLICT (name) DO UPDATE SET paused = true WHERE NOT schedules.paused
+"""
+
+UNPAUSE_SCHEDULE = "UPDATE schedules SET paused = false WHERE name = %(name)s AND paused"
+
 # -- jobs ---------------------------------------------------------------------------------------------
 
 #: A job with a key merges into the waiting job with that key, if there is one (migration 0004): that job

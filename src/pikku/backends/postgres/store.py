@@ -25,6 +25,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -505,6 +506,22 @@ class PostgresStateStore:
         # The statement itself never deletes an unsettled run; leaving those statuses out only saves slices.
         params = {"statuses": wanted, "before": float(before), "limit": limit}
         return [row["run_id"] for row in await self._db.fetchall(statements.DELETE_RUNS, params)]
+
+    # -- schedules
+    async def get_schedule(self, name: str) -> ScheduleState:
+        row = await self._db.fetchone(statements.GET_SCHEDULE, {"name": name})
+        if row is None:
+            return ScheduleState(name)
+        return ScheduleState(name, row["last_tick"], row["last_run_id"], bool(row["paused"]))
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        statement = statements.ADVANCE_NEW_SCHEDULE if expected is None else statements.ADVANCE_SCHEDULE
+        params = {"name": name, "tick": float(tick), "run_id": run_id, "expected": expected}
+        return await self._db.rowcount(statement, params) > 0
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        statement = statements.PAUSE_SCHEDULE if paused else statements.UNPAUSE_SCHEDULE
+        return await self._db.rowcount(statement, {"name": name}) > 0
 
     async def close(self) -> None:
         if not self._closed:

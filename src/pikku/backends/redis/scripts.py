@@ -43,6 +43,10 @@ Key layout, all under the URL's ``prefix`` ``P`` (see :mod:`pikku.backends.redis
                                job hash and every queue set and stream entry of it are gone
 * ``P:dead``                   dead job ids, zset scored by the time they died (list_dead, newest first).
                                Keyspaces from before dead jobs have neither: they have no dead jobs
+* ``P:sched:<name>``           hash of a schedule: last (its last handled tick, the text of a Python float),
+                               run (the run of the latest tick that started one), paused ('1' or '0').
+                               Additive: keyspaces from before schedules have none, which reads as a
+                               schedule with no tick handled
 * ``P:queues``, ``P:jobseq``, ``P:runseq``; pub/sub channel ``P:wake`` (payload: queue name)
 
 Why a ready zset and not stream order: a stream is FIFO and ``XREADGROUP`` delivers only its next entries,
@@ -103,6 +107,8 @@ PIECES: dict[str, tuple[str, ...]] = {
     "TAKE_EVENT": ("common", "state", "take_event"),
     "DELETE_RUNS": ("state", "delete_runs"),
     "INDEX_SETTLED": ("index_settled",),
+    "ADVANCE_SCHEDULE": ("advance_schedule",),
+    "PAUSE_SCHEDULE": ("pause_schedule",),
 }
 
 

@@ -1,10 +1,10 @@
 """Redis state store.
 
 Reads are single commands or one pipelined round trip; every conditional transition (run create, settle
-and suspend, run lock, step insert, claim, schedule, lease renewal, complete, fail, resume, delete, event
-send and take) is one Lua script, so exactly one of two racing workers wins, and
-create_run/insert_step/complete/fail/send_event enqueue the hand-off job inside the same script. Key
-layout and clock: :mod:`pikku.backends.redis.scripts`.
+and suspend, run lock, step insert, claim, lease renewal, complete, fail, resume, delete, event send and
+take, a schedule's compare-and-set and pause) is one Lua script, so exactly one of two racing workers
+wins, and create_run/insert_step/complete/fail/send_event enqueue the hand-off job inside the same
+script. Key layout and clock: :mod:`pikku.backends.redis.scripts`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -531,6 +532,23 @@ class RedisStateStore:
             after = await self._db.script("INDEX_SETTLED", status, after, INDEX_PAGE)
             if not after:
                 return
+
+    # -- schedules
+    async def get_schedule(self, name: str) -> ScheduleState:
+        key = f"{self._p}:sched:{name}"
+        values: list[Any] = await self._db.run(lambda: self._db.client.hmget(key, ["last", "run", "paused"]))
+        last, run_id, paused = values
+        try:
+            return ScheduleState(name, _float(last), run_id, paused == "1")
+        except ValueError as exc:
+            raise CorruptStateError(f"redis schedule {name!r}", f"bad last tick: {exc}") from exc
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        stored = "" if expected is None else repr(float(expected))
+        return bool(await self._db.script("ADVANCE_SCHEDULE", name, stored, repr(float(tick)), run_id or ""))
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        return bool(await self._db.script("PAUSE_SCHEDULE", name, "1" if paused else "0"))
 
     async def close(self) -> None:
         if not self._closed:

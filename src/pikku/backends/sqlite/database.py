@@ -25,8 +25,9 @@ from pikku._records import Enqueue
 from pikku.backends._urls import path_from_url
 from pikku.backends.sqlite import statements as sql
 
-#: The schema version this code writes: the number of the last file in ``migrations/``.
-SCHEMA_VERSION = 6
+#: The schema version this code writes: the number of the last file in ``migrations/``. Numbers may skip
+#: (numbers are handed out to parallel lines of work before they merge); none is ever reused.
+SCHEMA_VERSION = 7
 BUSY_TIMEOUT_S = 10.0
 #: The committing connection checkpoints by itself only past this many WAL pages (~40 MB): a safety net
 #: for when the background checkpointer cannot keep up. SQLite's default is 1,000. Set by

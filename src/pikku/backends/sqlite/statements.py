@@ -137,6 +137,13 @@ class WaitingEvent(NamedTuple):
     payload_json: str
 
 
+class ScheduleRow(NamedTuple):
+    name: str
+    last_tick: float | None
+    last_run_id: str | None
+    paused: int
+
+
 class JobRow(NamedTuple):
     id: int
     queue: str
@@ -406,6 +413,27 @@ EVENTS_OF_RUN = """
 SELECT run_id, seq, name, payload_json, event_id, created_at, consumed_by FROM events
 WHERE run_id = :run_id ORDER BY seq
 """
+# -- schedules ----------------------------------------------------------------------------------------
+
+GET_SCHEDULE = "SELECT name, last_tick, last_run_id, paused FROM schedules WHERE name = :name"
+# advance_schedule's compare-and-set, one statement each way: from "no tick handled" (no row yet, or a row a
+# pause made) the row is inserted or updated only while its last_tick is NULL; from a tick, updated only
+# while last_tick is still that tick. A NULL :run_id keeps the run of the last tick that started one.
+ADVANCE_NEW_SCHEDULE = """
+INSERT INTO schedules (name, last_tick, last_run_id) VALUES (:name, :tick, :run_id)
+ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick,
+    last_run_id = coalesce(excluded.last_run_id, schedules.last_run_id)
+WHERE schedules.last_tick IS NULL
+"""
+ADVANCE_SCHEDULE = """
+UPDATE schedules SET last_tick = :tick, last_run_id = coalesce(:run_id, last_run_id)
+WHERE name = :name AND last_tick = :expected
+"""
+PAUSE_SCHEDULE = """
+INSERT INTO schedules (name, paused) VALUES (:name, 1)
+ON CONFLICT (name) DO UPDATE SET paused = 1 WHERE schedules.paused = 0
+"""
+UNPAUSE_SCHEDULE = "UPDATE schedules SET paused = 0 WHERE name = :name AND paused = 1"
 
 # -- attempts -----------------------------------------------------------------------------------------
 

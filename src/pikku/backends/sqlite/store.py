@@ -26,6 +26,7 @@ from pikku._records import (
     NewStep,
     RunRecord,
     RunStatus,
+    ScheduleState,
     SendResult,
     StepAttempt,
     StepForm,
@@ -518,6 +519,22 @@ class SQLiteStateStore:
                 db.rowcount(sql.DELETE_STEPS_OF_RUNS, doomed)
                 db.rowcount(sql.DELETE_RUNS, doomed)
         return run_ids
+
+    # -- schedules
+    async def get_schedule(self, name: str) -> ScheduleState:
+        row = self._db.row(sql.GET_SCHEDULE, {"name": name}, sql.ScheduleRow)
+        if row is None:
+            return ScheduleState(name)
+        return ScheduleState(name, row.last_tick, row.last_run_id, bool(row.paused))
+
+    async def advance_schedule(self, name: str, *, expected: float | None, tick: float, run_id: str | None) -> bool:
+        params = {"name": name, "tick": tick, "run_id": run_id, "expected": expected}
+        statement = sql.ADVANCE_NEW_SCHEDULE if expected is None else sql.ADVANCE_SCHEDULE
+        return self._db.rowcount(statement, params) > 0
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> bool:
+        statement = sql.PAUSE_SCHEDULE if paused else sql.UNPAUSE_SCHEDULE
+        return self._db.rowcount(statement, {"name": name}) > 0
 
     async def close(self) -> None:
         if not self._closed:

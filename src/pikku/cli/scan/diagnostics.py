@@ -35,6 +35,12 @@ UNKNOWN_CHILD_WORKFLOW = "PKU025"
 EVENT_NAME_NOT_LITERAL = "PKU030"
 UNKNOWN_EVENT = "PKU031"
 EVENT_MODEL_CONFLICT = "PKU032"
+# Schedules.
+SCHEDULE_ARGUMENT_INVALID = "PKU033"
+BAD_CRON = "PKU034"
+BAD_TIMEZONE = "PKU035"
+SCHEDULE_WORKFLOW_UNKNOWN = "PKU036"
+DUPLICATE_SCHEDULE = "PKU037"
 
 _HINTS: dict[str, str] = {
     SYNTAX_ERROR: "fix the syntax error; the rest of the project was still scanned",
@@ -68,6 +74,17 @@ _HINTS: dict[str, str] = {
     EVENT_NAME_NOT_LITERAL: 'name the event with a string literal: workflow.wait_for_event("approval", Approval)',
     UNKNOWN_EVENT: "send one of the events the workflow's wait_for_event calls name, or add a wait for this one",
     EVENT_MODEL_CONFLICT: "wait for one event name with one payload model everywhere in the workflow",
+    SCHEDULE_ARGUMENT_INVALID: (
+        "pass name, cron, workflow (and timezone, catchup, overlap when given) as string literals: "
+        'wire_schedule(name="nightly-report", cron="0 3 * * *", workflow="report", input={...})'
+    ),
+    BAD_CRON: (
+        'write five fields, minute hour day-of-month month day-of-week: "0 3 * * *" (03:00 daily), '
+        '"*/15 * * * *" (every 15 minutes), "0 9 * * mon-fri"; or @daily, @hourly'
+    ),
+    BAD_TIMEZONE: 'give an IANA timezone name, e.g. timezone="UTC", "Europe/Helsinki" or "America/New_York"',
+    SCHEDULE_WORKFLOW_UNKNOWN: "name a workflow wired in this project with wire_workflow(name=...)",
+    DUPLICATE_SCHEDULE: "give each schedule its own name",
 }
 _WARNINGS = frozenset({UNRESOLVED_ANNOTATION, SOURCE_SKIPPED})
 

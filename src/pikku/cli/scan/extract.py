@@ -19,10 +19,11 @@ from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
 from pikku.cli.scan.bindings import Bindings, collect_bindings
 from pikku.cli.scan.diagnostics import diagnostic
-from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
+from pikku.cli.scan.facts import FileFacts, FunctionFacts, ScheduleFacts, WireFacts
 from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
 from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
+from pikku.cli.scan.schedules import read_schedule
 from pikku.cli.scan.steps import find_steps, literal_str, split_args
 from pikku.cli.scan.surrogates import surrogates_reported
 from pikku.cli.scan.timeouts import read_timeout
@@ -35,6 +36,11 @@ _ENCODING_FIX = "save the file as UTF-8, or declare its encoding on line 1 or 2:
 # A coding declaration, as Python's tokenizer recognizes it (PEP 263).
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
 _CALLS = frozenset({cst.Call})
+#: The wiring calls prebuild reads at module level, and what is lost when one is somewhere else.
+_WIRE_CALLS = {
+    "wire_workflow": "that workflow would get no metadata, queue workers or typed client",
+    "wire_schedule": "that schedule would not be checked, and its module may never be imported by a worker",
+}
 _STATEMENT_KINDS: dict[type, str] = {
     cst.If: "an if block",
     cst.Try: "a try block",
@@ -165,6 +171,7 @@ class _FileScan:
     functions: list[FunctionFacts] = field(default_factory=list)
     wires: list[WireFacts] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    schedules: list[ScheduleFacts] = field(default_factory=list)
 
     def run(self, tree: cst.Module) -> FileFacts:
         """Facts from the module-level statements (locations still placeholders)."""
@@ -178,7 +185,10 @@ class _FileScan:
                     if call is not None and self.is_pikku_api(call.func, "wire_workflow"):
                         self.wire(call)
                         wired.add(id(call))
-        if self.bindings.may_name("wire_workflow"):
+                    elif call is not None and self.is_pikku_api(call.func, "wire_schedule"):
+                        self.schedule(call)
+                        wired.add(id(call))
+        if any(self.bindings.may_name(api) for api in _WIRE_CALLS):
             self.misplaced_wires(tree, wired)
         sends = self.static_sends(tree) if self.search_sends else ()
         return FileFacts(
@@ -189,6 +199,7 @@ class _FileScan:
             tuple(self.wires),
             tuple(self.diagnostics),
             sends,
+            tuple(self.schedules),
         )
 
     def static_sends(self, tree: cst.Module) -> tuple[SendMeta, ...]:
@@ -224,21 +235,22 @@ class _FileScan:
         )
 
     def misplaced_wires(self, tree: cst.Module, wired: set[int]) -> None:
-        """PKU014 for each wire_workflow(...) call that is not a module-level statement of its own.
+        """PKU014 for each wire_workflow(...) or wire_schedule(...) call that is not a module-level
+        statement of its own.
 
         Only those are read (a call in a function, a branch or a list may run any number of times, or
-        never), so any other one would silently leave its workflow without metadata, workers or client.
+        never), so any other one would silently leave its workflow without metadata, workers or client, or
+        its schedule unchecked and its module maybe never imported by a worker.
         """
         for stmt in tree.body:
             for call in find(stmt, _CALLS):
                 if not isinstance(call, cst.Call) or id(call) in wired:
                     continue
-                if self.is_pikku_api(call.func, "wire_workflow"):
-                    message = (
-                        f"wire_workflow(...) inside {_context(stmt)} is not read by prebuild: that workflow "
-                        "would get no metadata, queue workers or typed client"
-                    )
-                    self.error(codes.WIRE_NOT_AT_MODULE_LEVEL, call, message)
+                api = next((a for a in _WIRE_CALLS if self.is_pikku_api(call.func, a)), None)
+                if api is not None:
+                    message = f"{api}(...) inside {_context(stmt)} is not read by prebuild: {_WIRE_CALLS[api]}"
+                    hint = f"call {api}(...) at module level, as a statement of its own (it may be assigned)"
+                    self.error(codes.WIRE_NOT_AT_MODULE_LEVEL, call, message, hint)
 
     # -- functions -----------------------------------------------------------------------------------
     def function(self, node: cst.FunctionDef) -> None:
@@ -372,9 +384,16 @@ class _FileScan:
             return None
         return binding.target
 
-    def error(self, code: str, node: cst.CSTNode, message: str) -> None:
-        """Add a diagnostic located at ``node``."""
-        self.diagnostics.append(diagnostic(code, self.locator.at(node), message))
+    # -- wire_schedule -------------------------------------------------------------------------------
+    def schedule(self, call: cst.Call) -> None:
+        """Record a ``wire_schedule(...)`` call (see pikku.cli.scan.schedules); its problems are reported."""
+        facts = read_schedule(call, self.locator.at, self.error)
+        if facts is not None:
+            self.schedules.append(facts)
+
+    def error(self, code: str, node: cst.CSTNode, message: str, hint: str | None = None) -> None:
+        """Add a diagnostic located at ``node`` (``hint``: when this cause needs its own)."""
+        self.diagnostics.append(diagnostic(code, self.locator.at(node), message, hint))
 
 
 def _context(stmt: cst.CSTNode) -> str:

@@ -6,6 +6,7 @@ paths outside the project: only strings, numbers and the model's own frozen data
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +15,7 @@ from typing import Any, cast
 from pikku.cli.model import Diagnostic, Location, SendMeta, StepMeta, TypeRef
 
 # Bump when the shape below changes so a cache written by an older scanner is ignored, not misread.
-FACTS_VERSION = (
-    4  # 2: WireFacts.timeout; 3: child steps, on_error, on_failure; 4: StepMeta.event/model, FileFacts.sends
-)
+FACTS_VERSION = 5  # 2: WireFacts.timeout; 3: child steps, on_error, on_failure; 4: events; 5: schedules
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,23 @@ class WireFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleFacts:
+    """A module-level ``wire_schedule(...)`` call whose arguments are all valid literals (any problem with
+    them was reported when the file was scanned, and the call left out); ``workflow_location`` is where
+    its ``workflow=`` is written (whether that workflow exists is the link phase's question)."""
+
+    name: str
+    cron: str
+    workflow: str
+    timezone: str
+    catchup: str
+    overlap: str
+    description: str | None
+    location: Location
+    workflow_location: Location
+
+
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """What one file contributes; ``imports`` maps module-level names to the dotted path they import."""
 
@@ -69,6 +85,7 @@ class FileFacts:
     diagnostics: tuple[Diagnostic, ...] = ()
     #: Static ``workflows.<wf>.send_event(..., "<event>", ...)`` calls in the file.
     sends: tuple[SendMeta, ...] = ()
+    schedules: tuple[ScheduleFacts, ...] = ()
 
     def relocated(self, fix: Callable[[Location], Location]) -> FileFacts:
         """These facts with every location passed through ``fix`` (extraction's placeholders -> places)."""
@@ -80,6 +97,10 @@ class FileFacts:
             tuple(_wire_relocated(w, fix) for w in self.wires),
             _diags_relocated(self.diagnostics, fix),
             tuple(SendMeta(x.attribute, x.event, fix(x.location)) for x in self.sends),
+            tuple(
+                dataclasses.replace(x, location=fix(x.location), workflow_location=fix(x.workflow_location))
+                for x in self.schedules
+            ),
         )
 
     def to_json(self) -> str:
@@ -192,6 +213,12 @@ def _wire(w: WireFacts) -> dict[str, Any]:
     }
 
 
+def _schedule(x: ScheduleFacts) -> dict[str, Any]:
+    data = dataclasses.asdict(x)
+    data["location"], data["workflow_location"] = _loc(x.location), _loc(x.workflow_location)
+    return data
+
+
 def _file_to_dict(f: FileFacts) -> dict[str, Any]:
     return {
         "file": f.file,
@@ -201,6 +228,7 @@ def _file_to_dict(f: FileFacts) -> dict[str, Any]:
         "wires": [_wire(w) for w in f.wires],
         "diagnostics": [_diag(d) for d in f.diagnostics],
         "sends": [[x.attribute, x.event, _loc(x.location)] for x in f.sends],
+        "schedules": [_schedule(x) for x in f.schedules],
     }
 
 
@@ -263,6 +291,13 @@ def _wire_of(v: dict[str, Any]) -> WireFacts:
     )
 
 
+def _schedule_of(v: dict[str, Any]) -> ScheduleFacts:
+    fields = {k: v[k] for k in ("name", "cron", "workflow", "timezone", "catchup", "overlap", "description")}
+    return ScheduleFacts(
+        **fields, location=_location_of(v["location"]), workflow_location=_location_of(v["workflow_location"])
+    )
+
+
 def _file_from_dict(v: dict[str, Any]) -> FileFacts:
     return FileFacts(
         file=v["file"],
@@ -272,4 +307,5 @@ def _file_from_dict(v: dict[str, Any]) -> FileFacts:
         wires=tuple(_wire_of(w) for w in v["wires"]),
         diagnostics=tuple(_diag_of(d) for d in v["diagnostics"]),
         sends=tuple(SendMeta(str(a), str(e), _location_of(loc)) for a, e, loc in v["sends"]),
+        schedules=tuple(_schedule_of(x) for x in v["schedules"]),
     )

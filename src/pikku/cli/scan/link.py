@@ -17,6 +17,7 @@ from pikku.cli.model import (
     FunctionMeta,
     Location,
     ProjectModel,
+    ScheduleMeta,
     StepMeta,
     TypeRef,
     WorkflowMeta,
@@ -39,7 +40,8 @@ def link(facts: Sequence[FileFacts]) -> ProjectModel:
     rpc_names = {f.rpc_name for _, f in _pikku_functions(ordered) if f.rpc_name is not None}
     workflows = _workflows(ordered, index, rpc_names, found)
     found.extend(_unknown_sends(ordered, workflows))
-    return ProjectModel(functions, workflows, sort_diagnostics(found))
+    schedules = _schedules(ordered, {wf.name for wf in workflows}, found)
+    return ProjectModel(functions, workflows, sort_diagnostics(found), schedules)
 
 
 def function_meta(module: str, func: FunctionFacts, known_modules: Set[str] = frozenset()) -> FunctionMeta:
@@ -237,6 +239,38 @@ def _duplicate_steps(function: str, steps: Sequence[StepMeta]) -> list[Diagnosti
             message = f"step name {step.name!r} is used twice in {function} ({lines})"
             found.append(diagnostic(codes.DUPLICATE_STEP, step.location, message))
     return found
+
+
+# -- schedules --------------------------------------------------------------------------------------
+def _schedules(files: Iterable[FileFacts], workflows: Set[str], found: list[Diagnostic]) -> tuple[ScheduleMeta, ...]:
+    """One ScheduleMeta per name (the first in file order): a later one is PKU037, and a schedule of a
+    workflow no wire_workflow names is PKU036 (and left out)."""
+    by_name: dict[str, ScheduleMeta] = {}
+    calls = sorted(((f.module, x) for f in files for x in f.schedules), key=lambda item: _place(item[1].location))
+    for module, call in calls:
+        if call.workflow not in workflows:
+            known = ", ".join(repr(w) for w in sorted(workflows)) or "none"
+            message = f"schedule {call.name!r} starts workflow {call.workflow!r}, which no wire_workflow names"
+            found.append(
+                diagnostic(codes.SCHEDULE_WORKFLOW_UNKNOWN, call.workflow_location, f"{message} (wired: {known})")
+            )
+            continue
+        meta = ScheduleMeta(
+            call.name,
+            call.cron,
+            call.workflow,
+            call.timezone,
+            call.catchup,
+            call.overlap,
+            call.description,
+            module,
+            call.location,
+        )
+        first = by_name.setdefault(call.name, meta)
+        if first is not meta:
+            message = f"schedule {call.name!r} is already wired at {first.location}"
+            found.append(diagnostic(codes.DUPLICATE_SCHEDULE, call.location, message))
+    return tuple(sorted(by_name.values(), key=lambda x: x.name))
 
 
 # -- cross-module resolution ------------------------------------------------------------------------

@@ -20,7 +20,10 @@ WORKFLOWS: tuple[WorkflowInfo, ...] = (
                 is_template=False,
                 duration=None,
                 location="nightly/flows.py:10",
+                event=None,
             ),
+        ),
+        events=(
         ),
     ),
 )

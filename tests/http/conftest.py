@@ -13,7 +13,10 @@ from http_support import make_app, runtime_on
 
 from pikku._runtime import Runtime
 
-API_BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+API_BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=API_BACKENDS)

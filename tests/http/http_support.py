@@ -90,6 +90,7 @@ wire_workflow(name="http-sleepy", func=sleepy_wf)
 wire_workflow(name="http-gated", func=gated_wf)
 wire_workflow(name="http-approval", func=approval_wf)
 
+
 def make_app(**options: Any) -> FastAPI:
     """A FastAPI app with the router under ``/pikku`` (as an existing app mounts it)."""
     app = FastAPI()

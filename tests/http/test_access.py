@@ -201,4 +201,4 @@ async def test_a_body_over_the_payload_limit_is_413_naming_the_limit(tmp_path: A
             assert response.json()["code"] == "PIKKU_PAYLOAD_TOO_LARGE"
             assert "2000 bytes" in response.json()["message"]
         assert small.status_code == 201
-        assert len((await rt.engine.state.list_runs(limit=10))) == 1
+        assert len(await rt.engine.state.list_runs(limit=10)) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -50,7 +51,21 @@ def serve(
     app = _app(router(root=config.root, insecure_no_auth=insecure_no_auth), config)
     if not config.http.get("authorize") and insecure_no_auth:
         log.warning("serving without an authorize hook to every client (--insecure-no-auth): %s", HOOK_HINT)
-    run_loop(_serve(app, host, port))
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        run_loop(_serve(app, host, port))
+    except (KeyboardInterrupt, _Stopped):  # uvicorn shut down gracefully, then passed the signal on
+        log.info("pikku serve stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised once uvicorn has finished its graceful shutdown: a clean stop, exit code 0."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 def _refuse(message: str, hint: str) -> NoReturn:

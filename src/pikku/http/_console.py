@@ -176,9 +176,10 @@ def runs_context(
             "workflow": r.workflow,
             "status": r.status,
             "colour": _timeline.colour(r.status),
-            "created": when(r.created_at),
-            "updated": when(r.updated_at),
-            "error": f"{r.error_code or ''} {r.error_message or ''}".strip(),
+            "created": when(r.created_at, short=True),
+            "updated": when(r.updated_at, short=True),
+            "error": clip(f"{r.error_code or ''} {r.error_message or ''}".strip()),
+            "error_full": f"{r.error_code or ''} {r.error_message or ''}".strip(),
         }
         for r in page.runs
     ]
@@ -293,11 +294,18 @@ def pretty(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def when(ts: float | None) -> str:
-    """A stored time as UTC text."""
+def when(ts: float | None, *, short: bool = False) -> str:
+    """A stored time as UTC text (to the millisecond, or to the second when ``short``)."""
     if ts is None:
         return ""
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    text = dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return text[:-7] if short else text[:-3] + " UTC"
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """The first line of ``text``, cut to ``limit`` characters (the list shows the rest on hover)."""
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit and line == text else line[: limit - 1].rstrip() + "…"
 
 
 def parse_payload(text: str) -> Any:

@@ -144,21 +144,21 @@ async def check_body_size(request: Request) -> None:
     limit = await payload_limit()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise _too_large(f"{int(declared)} bytes", limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            raise _too_large(f"more than {limit} bytes", limit)
         chunks.append(chunk)
     # Starlette's Request keeps a read body here; FastAPI's body parsing then reads this copy.
     request._body = b"".join(chunks)
 
 
-def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+def _too_large(size: str, limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(
-        f"request body of {size}{'+' if size > limit else ''} bytes is over the payload limit of {limit} bytes",
+        f"request body of {size} is over the payload limit of {limit} bytes",
         hint="send less, or raise payload_limit in [tool.pikku.settings] (it also bounds stored values)",
     )
 

@@ -30,6 +30,9 @@ class PikkuConfig:
     settings: dict[str, float | int | bool] = field(default_factory=dict)
     #: ``[tool.pikku.settings] retention``: what workers prune now and then (None: they never prune).
     retention: Retention | None = None
+    #: ``[tool.pikku.http]``: the HTTP API's ``authorize`` hook ("package.module:function") and
+    #: ``trusted_origins`` (origins besides the server's own that may post to it).
+    http: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +80,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the syntax of pyproject.toml") from exc
 
 
-_KNOWN = {"source", "output", "package", "services", "state_url", "queue_url", "settings"}
+_KNOWN = {"source", "output", "package", "services", "state_url", "queue_url", "settings", "http"}
 
 #: ``[tool.pikku.settings]``: engine timings and limits (pikku.Settings) and the worker's recovery sweep.
 SETTING_KEYS = frozenset(
@@ -161,6 +164,35 @@ def _duration(where: str, key: str, value: Any) -> float:
         raise ConfigError(f"{where} {key}: {exc.message}", hint=exc.hint) from None
 
 
+#: ``[tool.pikku.http]`` keys.
+HTTP_KEYS = frozenset({"authorize", "trusted_origins"})
+
+
+def _http(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    raw = table.get("http", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: [tool.pikku.http] must be a table", hint='[tool.pikku.http]\nauthorize = "app.auth:authorize"'
+        )
+    unknown = sorted(set(raw) - HTTP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [tool.pikku.http] has unknown key(s) {', '.join(unknown)}",
+            hint=f"known keys: {', '.join(sorted(HTTP_KEYS))}",
+        )
+    if "authorize" in raw and not isinstance(raw["authorize"], str):
+        raise ConfigError(
+            f"{path}: [tool.pikku.http] authorize must be a string", hint='authorize = "app.auth:authorize"'
+        )
+    origins = raw.get("trusted_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise ConfigError(
+            f"{path}: [tool.pikku.http] trusted_origins must be a list of origins",
+            hint='trusted_origins = ["https://admin.example.com"]',
+        )
+    return dict(raw)
+
+
 def load_config(start: Path | None = None) -> PikkuConfig:
     """Read and validate ``[tool.pikku]``; unknown keys and wrong types are errors naming the key."""
     path = find_pyproject(start)
@@ -189,5 +221,6 @@ def load_config(start: Path | None = None) -> PikkuConfig:
         queue_url=table.get("queue_url"),
         settings=_settings(path, table),
         retention=_retention(path, table),
+        http=_http(path, table),
         raw=dict(table),
     )

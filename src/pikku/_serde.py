@@ -84,6 +84,11 @@ def trust_package_of(module_name: str) -> None:
         _APP_PACKAGES.add(root)
 
 
+def app_packages() -> frozenset[str]:
+    """The app's own top-level packages known so far (those its registered functions and workflows live in)."""
+    return frozenset(_APP_PACKAGES)
+
+
 def _import_app_module(module_name: str) -> Any:
     try:
         return importlib.import_module(module_name)

@@ -1,4 +1,4 @@
-"""The ``pikku`` command: prebuild, worker, start, db, runs, jobs, schedules.
+"""The ``pikku`` command: prebuild, worker, start, serve, db, runs, jobs, schedules.
 
 User mistakes print a coded message; anything unexpected prints one PIKKU_INTERNAL line naming a file
 that holds the traceback. Never a traceback on the terminal.
@@ -21,6 +21,7 @@ from pikku.cli.diagnostics import printable
 from pikku.cli.prebuild import prebuild
 from pikku.cli.runs_cmd import jobs, runs
 from pikku.cli.schedules_cmd import schedules
+from pikku.cli.serve_cmd import serve
 from pikku.cli.start_cmd import start
 from pikku.cli.worker_cmd import worker
 
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.command()(prebuild)
 app.command()(worker)
 app.command()(start)
+app.command()(serve)
 app.add_typer(db, name="db")
 app.add_typer(runs, name="runs")
 app.add_typer(jobs, name="jobs")

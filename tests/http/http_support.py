@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 import pikku.http
 from pikku import Settings, pikku_func, wire_workflow
+from pikku._registry import register_workflow_events
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime
 from pikku.worker import Worker
@@ -76,9 +77,15 @@ async def gated_wf(services: Any, data: str) -> str:
     return str(value)
 
 
+class Approval(BaseModel):
+    """The payload of the event ``approval``."""
+
+    ok: bool
+
+
 async def approval_wf(services: Any, data: None) -> Any:
-    """Waits for the event ``approval`` (only started where pikku has events)."""
-    payload = await services.workflow.wait_for_event("approval")
+    """Waits for the event ``approval``, then records it."""
+    payload = await services.workflow.wait_for_event("approval", Approval)
     await services.workflow.do("record", lambda: "recorded")
     return payload
 
@@ -89,6 +96,7 @@ wire_workflow(name="http-fail", func=fail_wf)
 wire_workflow(name="http-sleepy", func=sleepy_wf)
 wire_workflow(name="http-gated", func=gated_wf)
 wire_workflow(name="http-approval", func=approval_wf)
+register_workflow_events("http-approval", {"approval": Approval})  # what prebuild's wirings would register
 
 
 def make_app(**options: Any) -> FastAPI:

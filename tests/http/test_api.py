@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 from http_support import background_worker
 
 import pikku
@@ -200,32 +199,34 @@ async def test_fork_makes_a_new_run_and_an_unknown_step_is_422(client: httpx.Asy
     assert missing.status_code == 422
 
 
-async def test_events_without_send_event_are_501(client: httpx.AsyncClient, rt: Runtime) -> None:
-    """Before pikku has ``send_event`` the route exists and says it is not available (501)."""
-    if hasattr(pikku, "send_event"):
-        pytest.skip("pikku.send_event exists: test_events_are_accepted_and_409_once_settled covers the route")
-    run_id = await _start(client, "http-sleepy")
-    response = await client.post(f"/pikku/runs/{run_id}/events/approval", json={"ok": True})
-    assert (response.status_code, response.json()["code"]) == (501, "PIKKU_HTTP_NOT_AVAILABLE")
-
-
-async def test_events_are_accepted_and_409_once_settled(client: httpx.AsyncClient, rt: Runtime) -> None:
-    """202 for an event to a waiting run, which then completes with its payload; 409 for a settled run."""
-    if not hasattr(pikku, "send_event"):
-        pytest.skip("send_event not merged yet")
+async def test_events_are_accepted_refused_when_bad_and_409_once_settled(
+    client: httpx.AsyncClient, rt: Runtime
+) -> None:
+    """202 for an event to a waiting run, which then completes with its payload; 422 with pydantic's errors
+    for a payload the model refuses and for an event the workflow never waits for (nothing stored); the
+    Idempotency-Key stores one event; 409 once the run has settled."""
     run_id = await _start(client, "http-approval")
     async with background_worker(rt):
-        for _ in range(200):
-            if (await pikku.get_steps(run_id)) or (await client.get(f"/pikku/runs/{run_id}")).json()["steps"]:
+        for _ in range(500):
+            if (await pikku.get_run(run_id)).status == "waiting":
                 break
             await asyncio.sleep(0.02)
-        accepted = await client.post(f"/pikku/runs/{run_id}/events/approval", json={"ok": True})
-        assert accepted.status_code == 202
+        bad = await client.post(f"/pikku/runs/{run_id}/events/approval", json={"ok": "maybe"})
+        assert (bad.status_code, bad.json()["code"]) == (422, "PIKKU_INVALID_EVENT_PAYLOAD")
+        assert bad.json()["detail"]["errors"][0]["loc"] == ["ok"]
+        unknown = await client.post(f"/pikku/runs/{run_id}/events/refund", json={})
+        assert (unknown.status_code, unknown.json()["code"]) == (422, "PIKKU_UNKNOWN_EVENT")
+        assert (await rt.engine.state.get_events(run_id)) == []
+        headers = {"Idempotency-Key": "mail-1"}
+        for _ in range(2):
+            accepted = await client.post(f"/pikku/runs/{run_id}/events/approval", json={"ok": True}, headers=headers)
+            assert accepted.status_code == 202
         await settle(rt, [run_id])
+    assert len(await rt.engine.state.get_events(run_id)) == 1
     body = (await client.get(f"/pikku/runs/{run_id}")).json()
     assert (body["run"]["status"], body["run"]["output"]) == ("completed", {"ok": True})
     late = await client.post(f"/pikku/runs/{run_id}/events/approval", json={"ok": False})
-    assert (late.status_code, late.json()["code"]) == (409, "PIKKU_RUN_STATE_CONFLICT")
+    assert (late.status_code, late.json()["code"]) == (409, "PIKKU_RUN_SETTLED")
 
 
 async def test_workflows_lists_each_workflow_with_its_steps(client: httpx.AsyncClient, rt: Runtime) -> None:

@@ -7,21 +7,19 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-import pikku
 from pikku import _control, _serde
 from pikku._errors import ConfigError, InvalidInputError
 from pikku._records import RUN_STATUSES, SETTLED_RUN_STATUSES
 from pikku._registry import WorkflowDef, get_workflow, workflows
 from pikku._runtime import get_runtime
 from pikku.http import _models, _sse, _views
-from pikku.http._errors import NotAvailableError, RunStateError
+from pikku.http._errors import RunStateError
 from pikku.http._guard import Action, Guard
 from pikku.http._route import RouteSpec, guarded, run_of
 
@@ -42,12 +40,6 @@ def _key() -> Any:
 
 
 _RUN_ERRORS = _models.error_responses(403, 404)
-
-
-def send_event_function() -> Callable[..., Any] | None:
-    """``pikku.send_event`` when this pikku has it (the waiting-on-events feature), else None."""
-    found: Callable[..., Any] | None = getattr(pikku, "send_event", None)
-    return found
 
 
 def add_api_routes(router: APIRouter, guard: Guard, timing: _sse.StreamTiming) -> None:
@@ -128,7 +120,7 @@ def add_api_routes(router: APIRouter, guard: Guard, timing: _sse.StreamTiming) -
         tags=["runs"],
         status_code=202,
         response_model=_models.EventAccepted,
-        responses=_models.error_responses(403, 404, 409, 413, 422, 501),
+        responses=_models.error_responses(403, 404, 409, 413, 422),
     )
     @guarded(spec("signal"))
     async def send_event(
@@ -271,16 +263,9 @@ async def resume_run(run_id: str) -> dict[str, Any]:
 
 
 async def deliver_event(run: _control.RunSummary, event: str, payload: Any, event_id: str | None) -> None:
-    """Hand ``event`` to the run: 501 without ``pikku.send_event``, 409 for a settled run."""
-    send = send_event_function()
-    if send is None:
-        raise NotAvailableError(
-            "this pikku cannot send events to runs (pikku.send_event is missing)",
-            hint="upgrade pikku to a version with events",
-        )
-    if run.status in SETTLED_RUN_STATUSES:
-        raise RunStateError(f"run {run.run_id!r} is {run.status}; a settled run takes no events")
-    await send(run.run_id, event, payload, event_id=event_id)
+    """Hand ``event`` to the run (``pikku.send_event``): 409 for a settled run, 422 for an event it never
+    waits for or a payload its model refuses (pydantic's errors in ``detail.errors``)."""
+    await _control.send_event(run.run_id, event, payload, event_id=event_id)
 
 
 def _workflow_json(wf: WorkflowDef) -> dict[str, Any]:

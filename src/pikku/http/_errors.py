@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from pikku._errors import PikkuError, UnknownWorkflowError
+from pikku._errors import InvalidEventPayloadError, PikkuError, UnknownWorkflowError
 from pikku._registry import workflows
 
 log = logging.getLogger("pikku.http")
@@ -45,12 +45,6 @@ class RunStateError(PikkuError):
     code = "PIKKU_RUN_STATE_CONFLICT"
 
 
-class NotAvailableError(PikkuError):
-    """A route whose feature this pikku does not have (sending events before ``pikku.send_event`` exists)."""
-
-    code = "PIKKU_HTTP_NOT_AVAILABLE"
-
-
 #: Every error code a route can answer with, and its HTTP status. Codes missing here are a bug caught by
 #: tests/http/test_error_table.py, which also walks this table through a real route.
 STATUS_BY_CODE: dict[str, int] = {
@@ -69,7 +63,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "PIKKU_HTTP_FORBIDDEN": 403,
     "PIKKU_HTTP_CROSS_ORIGIN": 403,
     "PIKKU_HTTP_CSRF": 403,
-    "PIKKU_HTTP_NOT_AVAILABLE": 501,
+    "PIKKU_RUN_SETTLED": 409,
+    "PIKKU_UNKNOWN_EVENT": 422,
+    "PIKKU_INVALID_EVENT_PAYLOAD": 422,
+    "PIKKU_CHILD_WORKFLOW_FAILED": 500,
+    "PIKKU_CHILD_WORKFLOW_CANCELLED": 500,
     "PIKKU_BACKEND_UNAVAILABLE": 503,
     "PIKKU_TIMEOUT": 504,
     "PIKKU_RUN_TIMEOUT": 409,
@@ -103,6 +101,8 @@ def error_detail(exc: PikkuError) -> Any:
         detail["hint"] = exc.hint
     if isinstance(exc, UnknownWorkflowError):
         detail["known"] = sorted(workflows())
+    if isinstance(exc, InvalidEventPayloadError):  # pydantic's errors, as for a bad request body
+        detail["errors"] = exc.errors
     return detail or None
 
 

@@ -26,6 +26,7 @@ CALLS: collections.Counter[str] = collections.Counter()
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     CALLS.clear()
+    FLAKY["broken"] = True
 
 
 class Box(BaseModel):
@@ -118,6 +119,33 @@ async def inline_parent(services: Any, data: int) -> int:
     return int(first + second)
 
 
+FLAKY = {"broken": True}
+
+
+@pikku_func(name="ch.flaky")
+async def flaky(services: Any, data: None) -> str:
+    CALLS["flaky"] += 1
+    if FLAKY["broken"]:
+        raise RuntimeError("a bug, fixed by the next deploy")
+    return "fixed"
+
+
+async def flaky_child(services: Any, data: None) -> str:
+    return str(await services.workflow.do("flaky", "ch.flaky", retries=0))
+
+
+async def flaky_parent(services: Any, data: None) -> str:
+    return "parent got " + str(await services.workflow.call_workflow("kid", "ch-flaky-child", None))
+
+
+async def sleepy_parent(services: Any, data: None) -> str:
+    return "parent got " + str(await services.workflow.call_workflow("kid", "ch-napper", None))
+
+
+wire_workflow(name="ch-flaky-child", func=flaky_child)
+wire_workflow(name="ch-flaky-parent", func=flaky_parent)
+wire_workflow(name="ch-sleepy-parent", func=sleepy_parent)
+wire_workflow(name="ch-sleepy-parent-inline", func=sleepy_parent, execution_mode="inline")
 wire_workflow(name="ch-provision", func=provision)
 wire_workflow(name="ch-broken", func=broken)
 wire_workflow(name="ch-napper", func=napper)
@@ -350,3 +378,47 @@ async def test_fork_and_cancel_record_where_a_run_came_from_and_why_it_ended(rt:
     await pikku.cancel_run(sleeper, reason="duplicate")
     assert (await WorkflowClient("ch-napper").get_run(sleeper)).cancel_reason == "duplicate"
     assert (await get_run(sleeper)).cancel_reason == "duplicate"
+
+
+async def test_resuming_a_parent_whose_child_failed_resumes_the_child(rt: Runtime) -> None:
+    """The child fails, and so does the parent. After the fix, resuming the parent resumes the child
+    (its failed step runs again), and the parent completes with the child's output."""
+    run_id = await _start("ch-flaky-parent")
+    [failed] = await settle(rt, [run_id])
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.code == "PIKKU_CHILD_WORKFLOW_FAILED"
+    FLAKY["broken"] = False
+    assert await pikku.resume_run(run_id) is True
+    [done] = await settle(rt, [run_id])
+    assert done.status == "completed" and done.output_json == '"parent got fixed"'
+    child = await rt.engine.state.get_run(f"{run_id}/kid")
+    assert (child.status, child.resumes, CALLS["flaky"]) == ("completed", 1, 2)
+
+
+async def test_a_history_with_child_steps_replays_against_the_code(rt: Runtime) -> None:
+    """pikku runs export of a parent with a settled child step replays cleanly (the child's output comes
+    from the parent's own record); a history that ends while the child runs replays as far as it goes."""
+    from pikku._control import export_run
+    from pikku.testing import replay
+
+    run_id = await _start("ch-parent", {"name": "h", "size": 3})
+    await settle(rt, [run_id])
+    await replay(await export_run(run_id))
+    waiting = await _start("ch-waits-napper")
+    await rt.engine.orchestrate(waiting)
+    await replay(await export_run(waiting))
+
+
+@pytest.mark.parametrize("workflow", ["ch-sleepy-parent", "ch-sleepy-parent-inline"])
+async def test_time_skips_while_a_child_sleeps_in_the_test_environment(workflow: str) -> None:
+    """In WorkflowEnvironment a parent (remote, or inline and driving its child) waiting for a child that
+    sleeps an hour completes at once: the environment skips the child's timer."""
+    from pikku.testing import WorkflowEnvironment
+
+    async with WorkflowEnvironment() as env:
+        client: WorkflowClient[Any, str] = WorkflowClient(workflow)
+        if workflow.endswith("inline"):
+            handle = await env.run(client.start(None), timeout=20)
+        else:
+            handle = await client.start(None)
+        assert await env.result(handle, timeout=20) == "parent got rested"

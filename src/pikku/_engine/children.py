@@ -126,8 +126,13 @@ class Children:
             return
         log.info("run %s started child run %s of workflow %s", parent, child, workflow)
 
-    async def outcome(self, run_id: str, step: str) -> StepRecord | None:
-        """The parent's step, settled from its child when the child has settled; None while it runs."""
+    async def outcome(self, run_id: str, step: str, *, retry: bool = False) -> StepRecord | None:
+        """The parent's step, settled from its child when the child has settled; None while it runs.
+
+        ``retry``: the step is ``pending`` again because the parent was resumed after the child failed or
+        was cancelled; the child is resumed too (the step waits for it again), a completed child gives its
+        output.
+        """
         state, child_id = self._engine.state, child_run_id(run_id, step)
         try:
             child = await state.get_run(child_id)
@@ -136,6 +141,12 @@ class Children:
             gone.code = RunNotFoundError.code
             await state.fail_step(run_id, step, gone)
             return await state.get_step(run_id, step)
+        if retry:
+            await state.mark_step_scheduled(run_id, step)
+            if child.status in ("failed", "cancelled") and await state.resume_run(child_id):
+                log.info("run %s resumed: its child run %s is resumed with it", run_id, child_id)
+                await self._engine.put(orchestrate_job(get_workflow(child.workflow), child_id, child.created_at))
+                return None
         if child.status not in SETTLED_RUN_STATUSES:
             return None
         if child.status == "completed":

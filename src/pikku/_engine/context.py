@@ -103,8 +103,9 @@ class StepHost(Protocol):
         """Create the child run ``<run id>/<name>`` (once) and record the ``child`` step for it."""
         ...
 
-    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
-        """The ``child`` step, settled from its child run once that has settled; None while it runs."""
+    async def child_outcome(self, run_id: str, name: str, retry: bool) -> StepRecord | None:
+        """The ``child`` step, settled from its child run once that has settled; None while it runs.
+        ``retry``: the step is pending again (the run was resumed): a failed or cancelled child is resumed."""
         ...
 
 
@@ -439,8 +440,8 @@ class WorkflowContext:
         ``<this run id>/<name>``. ChildWorkflowFailedError when the child failed (its error code and
         message on it), ChildWorkflowCancelledError (a subclass) when it was cancelled."""
         rec = await self._child_step(name, workflow, data, detached=False)
-        if rec.status == "scheduled":
-            settled = await _guard(self._host.child_outcome(self.run_id, rec.name))
+        if rec.status in ("scheduled", "pending"):  # pending: failed before, and the run was resumed since
+            settled = await _guard(self._host.child_outcome(self.run_id, rec.name, rec.status == "pending"))
             if settled is None:
                 self.waiting_children.append(child_run_id(self.run_id, rec.name))
                 raise self._pause(f"waiting for child run {child_run_id(self.run_id, rec.name)!r}")

@@ -566,9 +566,9 @@ class _Host:
         input_json = _serde.encode(validate_input(wf.function, data), wf.function.input_type, what=what, limit=limit)
         return await self._engine.children.start(run, name, workflow, input_json, detached=detached)
 
-    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
+    async def child_outcome(self, run_id: str, name: str, retry: bool) -> StepRecord | None:
         """The parent's step settled from its child, or None while the child runs."""
-        return await self._engine.children.outcome(run_id, name)
+        return await self._engine.children.outcome(run_id, name, retry=retry)
 
 
 async def _join_siblings(ctx: WorkflowContext) -> None:

@@ -117,7 +117,7 @@ class _ReadOnlyHost:
     async def start_child(self, run: RunRecord, name: str, workflow: str, data: Any, detached: bool) -> StepRecord:
         raise self._end(name, f"a child step running workflow {workflow!r}")
 
-    async def child_outcome(self, run_id: str, name: str) -> StepRecord | None:
+    async def child_outcome(self, run_id: str, name: str, retry: bool) -> StepRecord | None:
         raise _HistoryEnds(self._run_id, f"the history ends while child step {name!r} runs")
 
 

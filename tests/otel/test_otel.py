@@ -213,3 +213,70 @@ def test_metrics_count_runs_steps_and_retries(tmp_path: Path) -> None:
     assert counts["pikku.steps|pikku.outcome=done,pikku.workflow=m-flow"] == 1
     assert counts["pikku.step.duration|pikku.outcome=done,pikku.workflow=m-flow"] == 1
     assert counts["pikku.queue.lag|"] >= 2
+
+
+WAITS_FLOW = """
+from pydantic import BaseModel
+from pikku import wire_workflow
+
+class Go(BaseModel):
+    ok: bool
+
+async def child(services, data: dict) -> dict:
+    return {"child": True}
+
+async def parent(services, data: dict) -> None:
+    await services.workflow.call_workflow("kid", "kid-flow", {})
+    await services.workflow.start_workflow("bg", "kid-flow", {})
+    await services.workflow.wait_for_event("go", Go, timeout=0.05)
+    await services.workflow.suspend("hold for a human")
+
+wire_workflow(name="kid-flow", func=child)
+wire_workflow(name="waits", func=parent)
+"""
+
+
+def test_waits_children_and_suspends_are_span_events(tmp_path: Path) -> None:
+    """A pass that calls and starts a child, waits for an event and suspends records each as an event of
+    its pass span: workflow.call_workflow, workflow.start_workflow, workflow.wait_for_event, workflow.suspend."""
+    project = tmp_path / "proj"
+    (project / "app").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.pikku]\nsource = ["app"]\n')
+    (project / "app/__init__.py").write_text("")
+    (project / "app/flow.py").write_text(textwrap.dedent(WAITS_FLOW))
+    (project / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
+    spans_dir = tmp_path / "spans"
+    spans_dir.mkdir()
+    env = {
+        **os.environ,
+        "PIKKU_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+        "PIKKU_TEST_SPANS": str(spans_dir),
+        "PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run([str(PIKKU), "prebuild"], cwd=project, env=env, check=True, capture_output=True, timeout=120)
+    worker = subprocess.Popen([str(PIKKU), "worker"], cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        started = subprocess.run(
+            [str(PIKKU), "start", "waits", "{}"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stdout + started.stderr
+        for _ in range(600):
+            listed = subprocess.run(
+                [str(PIKKU), "runs", "list", "--status", "suspended", "--json"],
+                cwd=project, env=env, capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            if json.loads(listed.stdout)["runs"]:
+                break
+        else:
+            pytest.fail("the run never suspended")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    events = {e for s in _spans(spans_dir) if s["name"] == "workflow.pass waits" for e in s["events"]}
+    assert {
+        "workflow.call_workflow",
+        "workflow.start_workflow",
+        "workflow.wait_for_event",
+        "workflow.suspend",
+    } <= events

@@ -421,7 +421,8 @@ class WorkflowContext:
         self._steps[name] = rec
         if HOOKS.event is not None:
             HOOKS.event(
-                f"workflow.{'sleep' if form == 'sleep' else 'wait'}", {"pikku.step": name, "pikku.seconds": seconds}
+                f"workflow.{'sleep' if form == 'sleep' else 'wait_for_event'}",
+                {"pikku.step": name, "pikku.seconds": seconds},
             )
         return rec
 
@@ -475,6 +476,9 @@ class WorkflowContext:
             return rec
         rec = await _guard(self._host.start_child(self._run, name, workflow, data, detached))
         self._steps[name] = rec
+        if HOOKS.event is not None:
+            kind = "start_workflow" if detached else "call_workflow"
+            HOOKS.event(f"workflow.{kind}", {"pikku.step": name, "pikku.child_run_id": child_run_id(self.run_id, name)})
         if not detached and rec.status == "scheduled":
             self.waiting_children.append(child_run_id(self.run_id, name))
             raise self._pause(f"started child run {child_run_id(self.run_id, name)!r}")

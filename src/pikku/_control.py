@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.fork import fork
 from pikku._engine.history import export_history
@@ -171,8 +170,9 @@ async def prune_runs(older_than: str | float, status: Sequence[str] = ("complete
     statuses: list[RunStatus] = [checked for s in status if (checked := check_status(s)) is not None]
     if "running" in statuses:
         raise InvalidInputError("running runs are never pruned", hint="prune completed, failed or cancelled runs")
-    cutoff = now() - parse_duration(older_than)
+    seconds = parse_duration(older_than)
     runtime = await get_runtime()
+    cutoff = await runtime.engine.state.now() - seconds  # updated_at is the store's time
     deleted = 0
     while True:
         page = await runtime.engine.state.delete_runs(before=cutoff, statuses=statuses, limit=PRUNE_PAGE)

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from pikku import _serde
-from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
+from pikku._engine.storeclock import PassClock
 from pikku._errors import (
     InvalidStepNameError,
     NonDeterminismError,
@@ -64,6 +64,10 @@ class StepHost(Protocol):
         """Record a durable sleep until ``wake_at`` (once)."""
         ...
 
+    async def store_now(self) -> float:
+        """The store's clock now (:meth:`~pikku.backends.StateStore.now`)."""
+        ...
+
     async def end_sleep(self, run_id: str, name: str) -> None:
         """Mark a sleep whose time has come done."""
         ...
@@ -108,8 +112,11 @@ class WorkflowContext:
         run: RunRecord,
         steps: dict[str, StepRecord],
         serves: Callable[[str], bool] | None = None,
+        clock: PassClock | None = None,
     ) -> None:
         self._host = host
+        #: The store's clock: stored times (wake_at, lease ends) are compared with it, never with ours.
+        self.clock = clock or PassClock(host.store_now)
         self._wf = wf
         self._run = run
         self._steps = steps
@@ -181,8 +188,8 @@ class WorkflowContext:
         call = self._call(name, form, target, data, rec, retries, retry_delay)
         if isinstance(target, str) and self._wf.execution_mode == "remote":
             return await self._remote(call, rec)
-        if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
-            raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
+        if rec is not None and rec.status == "scheduled" and rec.wake_at is not None:
+            await self._wait_until(rec.wake_at, f"step {name!r} retries later")
         if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
             await self._still_live()
         return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
@@ -243,13 +250,25 @@ class WorkflowContext:
             if rec.status == "done":
                 return
         else:
-            rec = await _guard(self._host.begin_sleep(self.run_id, name, now() + seconds))
+            wake_at = await self._store_now() + seconds
+            rec = await _guard(self._host.begin_sleep(self.run_id, name, wake_at))
             self._steps[name] = rec
             if HOOKS.event is not None:
                 HOOKS.event("workflow.sleep", {"pikku.step": name, "pikku.seconds": seconds})
-        if (rec.wake_at or 0.0) > now():
-            raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
+        if rec.wake_at is not None:
+            await self._wait_until(rec.wake_at, f"sleeping until {rec.wake_at}")
         await _guard(self._host.end_sleep(self.run_id, name))
+
+    # -- timers: the one mechanism of sleeps, retries and timeouts -------------------------------------
+    async def _store_now(self) -> float:
+        """The store's clock now. A timer's due time is ``await self._store_now() + seconds``, stored."""
+        return await _guard(self.clock.now())
+
+    async def _wait_until(self, wake_at: float, reason: str) -> None:
+        """Return once the stored time ``wake_at`` has come by the store's clock; until then pause the pass,
+        which a replay due at ``wake_at`` resumes (``reason`` says why the run waits)."""
+        if await _guard(self.clock.left(wake_at)) > 0:
+            raise self._pause(reason, wake_at=wake_at)
 
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:
@@ -368,7 +387,7 @@ class WorkflowContext:
 
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name
-        if self._runs_here(name, rec):
+        if await self._runs_here(name, rec):
             if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
                 await self._still_live()
             self._local_busy = True
@@ -382,7 +401,7 @@ class WorkflowContext:
             # run out, a job runs it again (a spare one, if it had a job, is harmless); until then, look
             # again when it can have.
             lease_end = rec.lease_until or 0.0
-            if lease_end > now():
+            if await _guard(self.clock.left(lease_end)) > 0:
                 raise self._pause(f"step {name!r} is running elsewhere", wake_at=lease_end + 0.05)
             await _guard(self._host.requeue_step(call))
             raise self._pause(f"step {name!r} was abandoned; queued again")
@@ -390,14 +409,14 @@ class WorkflowContext:
             self._steps[name] = await _guard(self._host.dispatch_step(call))
         raise self._pause(f"waiting for step {name!r}")
 
-    def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
+    async def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
         """Whether this pass runs the rpc step itself: its worker serves the step's queue, no other local
         step is in flight, and the step has no job that will run it (new, pending, or its lease ran out)."""
         if self._serves is None or self._local_busy or not self._serves(self._wf.step_queue(name)):
             return False
         if rec is None or rec.status == "pending":
             return True
-        return rec.status == "running" and (rec.lease_until or 0.0) <= now()
+        return rec.status == "running" and await _guard(self.clock.left(rec.lease_until or 0.0)) == 0
 
     def _pause(self, reason: str, *, wake_at: float | None = None) -> WorkflowAsyncException:
         if wake_at is not None:

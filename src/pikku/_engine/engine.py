@@ -17,7 +17,6 @@ from typing import Any, Final, Literal
 import pydantic
 
 from pikku import _clock, _serde
-from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall
 from pikku._engine.context import BackendFault, WorkflowContext
@@ -25,6 +24,7 @@ from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.steps import StepRunner, current_step
+from pikku._engine.storeclock import PassClock
 from pikku._errors import (
     InvalidOutputError,
     RunIdInUseError,
@@ -92,7 +92,11 @@ class Outcome:
     """How one orchestration attempt ended."""
 
     kind: Literal["completed", "failed", "cancelled", "paused", "settled", "busy", "missing"]
+    #: When a paused run wants its next pass, by the store's clock (a sleep, a retry), or None.
     wake_at: float | None = None
+    #: Seconds from the end of the pass until then, measured on the store's clock (an inline driver
+    #: sleeps that long; a wake-up job is delayed that long).
+    wake_in: float | None = None
     #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
     acked: bool = False
 
@@ -177,7 +181,8 @@ class Engine:
         # Remote: the orchestrator job. Inline: a delayed watchdog job, so that a worker finishes the run
         # if this process dies while driving it (it finds the run settled and does nothing otherwise).
         delay = self.settings.inline_watchdog if wf.execution_mode == "inline" else 0.0
-        first = orchestrate_job(wf, run_id, now(), delay)
+        # No priority of our own: the queue's due time (its clock, not this worker's) stands for the start.
+        first = orchestrate_job(wf, run_id, None, delay)
         # An inline run is created already locked by its driver: one round trip fewer per run.
         owner = self.owner if wf.execution_mode == "inline" else None
         lease = self.settings.run_lock_lease
@@ -207,19 +212,19 @@ class Engine:
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
-            elif outcome.wake_at is not None:
-                await self._sleep_unless_settled(run_id, outcome.wake_at)
+            elif outcome.wake_in is not None:
+                await self._sleep_unless_settled(run_id, outcome.wake_in)
             else:  # waiting on a step someone else runs (the run was started in remote mode)
                 await asyncio.sleep(0.1)
 
-    async def _sleep_unless_settled(self, run_id: str, wake_at: float) -> None:
-        """Sleep until ``wake_at``, looking at the run every INLINE_CANCEL_CHECK_S: a cancelled run's driver
+    async def _sleep_unless_settled(self, run_id: str, seconds: float) -> None:
+        """Sleep ``seconds``, looking at the run every INLINE_CANCEL_CHECK_S: a cancelled run's driver
         returns then, not at the end of a long sleep."""
 
         async def still_running() -> bool:
             return (await self.state.get_run(run_id)).status not in SETTLED_RUN_STATUSES
 
-        await _clock.sleep_watching(max(0.0, wake_at - now()), still_running, INLINE_CANCEL_CHECK_S)
+        await _clock.sleep_watching(seconds, still_running, INLINE_CANCEL_CHECK_S)
 
     # -- orchestration ---------------------------------------------------------------------------------
     async def orchestrate(
@@ -262,12 +267,13 @@ class Engine:
         )
         outcome, passed = Outcome("paused"), False
         wf = get_workflow(run.workflow)
+        clock = PassClock(self.state.now)  # the store's time, read once if this pass meets a timer
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
                 if wf.timeout is None:
-                    outcome = await self._pass(run, steps, serves)
+                    outcome = await self._pass(run, steps, serves, clock)
                 else:
-                    outcome = await self._timed_pass(wf, run, steps, serves)
+                    outcome = await self._timed_pass(wf, run, steps, serves, clock)
             passed = True
         finally:
             renewer.cancel()
@@ -280,23 +286,25 @@ class Engine:
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
         if outcome.kind == "paused" and wf.timeout is not None:  # a pass at the deadline, whatever else waits
             wake_at = min(wake_at or float("inf"), run.updated_at + wf.timeout)
-        if wake_at is not None:  # keyed by run: merges with a replay already waiting
-            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
-        return outcome
+        if wake_at is None:
+            return outcome
+        wake_in = await clock.left(wake_at)  # a duration: the queue adds it to its own clock
+        await self.put(orchestrate_job(wf, run_id, run.created_at, wake_in))  # keyed: merges with one waiting
+        return Outcome(outcome.kind, wake_at, wake_in, outcome.acked)
 
     async def _timed_pass(
-        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None
+        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None, clock: PassClock
     ) -> Outcome:
         """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
         the run fails, and a pass still running at the deadline is cancelled first."""
         assert wf.timeout is not None
-        left = run.updated_at + wf.timeout - now()
+        left = await clock.left(run.updated_at + wf.timeout)  # updated_at is the store's time: so is the deadline
         if left > 0:
             # Only this deadline counts: a TimeoutError of anything inside the pass propagates as itself.
             deadline = asyncio.timeout(left)
             try:
                 async with deadline:
-                    return await self._pass(run, steps, serves)
+                    return await self._pass(run, steps, serves, clock)
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -309,13 +317,17 @@ class Engine:
         await self.transitions.enqueue(job)
 
     async def _pass(
-        self, run: RunRecord, steps: dict[str, StepRecord] | None = None, serves: Serves | None = None
+        self,
+        run: RunRecord,
+        steps: dict[str, StepRecord] | None = None,
+        serves: Serves | None = None,
+        clock: PassClock | None = None,
     ) -> Outcome:
         wf = get_workflow(run.workflow)
         if steps is None:
             steps = await self.state.get_steps(run.run_id)
         local = serves if self.settings.local_steps else None
-        ctx = WorkflowContext(_Host(self), wf, run, steps, local)
+        ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
@@ -379,7 +391,7 @@ class Engine:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
-            return max(0.05, current.lease_until - now() + 0.05)
+            return max(0.05, current.lease_until - await self.state.now() + 0.05)
         if current.form != "rpc":  # a queue job only ever runs an rpc step: this one was not made by pikku
             raise _Forged(f"step job for {current.form} step {name!r} of run {run_id!r}")
         if current.status in ("done", "failed"):
@@ -455,6 +467,10 @@ class _Host:
     async def end_sleep(self, run_id: str, name: str) -> None:
         """The sleep step, done."""
         await self._engine.state.complete_step(run_id, name, "null")
+
+    async def store_now(self) -> float:
+        """The store's clock."""
+        return await self._engine.state.now()
 
     async def record_marker(self, run_id: str, name: str) -> StepRecord:
         """A marker step, inserted done."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pikku._clock import now
 from pikku._engine.engine import Engine
 from pikku._engine.jobs import orchestrate_job, step_job
 from pikku._errors import UnknownWorkflowError
@@ -39,7 +38,8 @@ async def recover(engine: Engine, *, stale_after: float, limit: int = 500, curso
     enqueued.
     """
     cursor = cursor if cursor is not None else SweepCursor()
-    cutoff = now() - stale_after
+    t = await engine.state.now()  # stored times are compared with the store's clock only
+    cutoff = t - stale_after
     try:
         page = await engine.state.list_runs(status="running", limit=limit, before=cursor.after)
     except Exception:  # the anchor is gone or unreadable: start over rather than fail every sweep from here
@@ -54,7 +54,7 @@ async def recover(engine: Engine, *, stale_after: float, limit: int = 500, curso
         except UnknownWorkflowError:
             continue  # another deployment's workflow: its own workers recover it
         steps = await engine.state.get_steps(run.run_id)
-        enqueued += await _recover_run(engine, wf, run, list(steps.values()), cutoff)
+        enqueued += await _recover_run(engine, wf, run, list(steps.values()), cutoff, t)
     # Moved on only once the page is done: a sweep that fails half-way looks at the same page next time.
     cursor.after = page[-1].run_id if len(page) >= limit else None
     if enqueued:
@@ -62,27 +62,28 @@ async def recover(engine: Engine, *, stale_after: float, limit: int = 500, curso
     return enqueued
 
 
-def _is_quiet(steps: list[StepRecord], cutoff: float) -> bool:
-    """No step moved since ``cutoff`` and none waits for a delayed job (a sleep or a retry)."""
-    t = now()
+def _is_quiet(steps: list[StepRecord], cutoff: float, t: float) -> bool:
+    """No step moved since ``cutoff`` and none waits for a delayed job (a sleep or a retry) at store time ``t``."""
     if any(s.updated_at > cutoff for s in steps):
         return False
     return not any(s.status == "scheduled" and s.wake_at is not None and s.wake_at > t for s in steps)
 
 
-def _stranded(step: StepRecord) -> bool:
-    """An rpc step whose job may be gone: queued, or running under a lease that ran out."""
+def _stranded(step: StepRecord, t: float) -> bool:
+    """An rpc step whose job may be gone: queued, or running under a lease that ran out by store time ``t``."""
     if step.form != "rpc":
         return False
-    return step.status == "scheduled" or (step.status == "running" and (step.lease_until or 0.0) <= now())
+    return step.status == "scheduled" or (step.status == "running" and (step.lease_until or 0.0) <= t)
 
 
-async def _recover_run(engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float) -> int:
-    if not _is_quiet(steps, cutoff):
+async def _recover_run(
+    engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float, t: float
+) -> int:
+    if not _is_quiet(steps, cutoff, t):
         return 0
     enqueued = 0
     if wf.execution_mode == "remote":
-        for step in filter(_stranded, steps):
+        for step in (s for s in steps if _stranded(s, t)):
             await engine.put(step_job(wf, run.run_id, step.name, step.rpc_name or "", run.created_at, None))
             enqueued += 1
     await engine.put(orchestrate_job(wf, run.run_id, run.created_at))

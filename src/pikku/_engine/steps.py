@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pikku import _serde
-from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
@@ -175,7 +174,7 @@ class StepRunner:
                 call.run_id, call.name, error, owner=self.owner, handoff=handoff, ack=ack
             )
             return StepOutcome("failed", error=error) if recorded else StepOutcome("lost")
-        retry_at = now() + delay
+        retry_at = await self.state.now() + delay  # a stored due time: the store's clock, not ours
         # An rpc step retries through its queue; an inline step is run again by the pass that wakes then.
         retry_job = call.step_job(delay) if call.form == "rpc" and where != "inline" else None
         await self.transitions.fail_step(

@@ -12,7 +12,9 @@ Rules every state store follows:
   step (where the method needs one to exist) raises :class:`~pikku.StepNotFoundError`. Never ``None`` by accident.
 * Transitions are conditional and atomic (one conditional write, never read-then-write across a gap), so two
   racing workers cannot both win, and a stored result is never overwritten.
-* Timestamps are epoch seconds (``time.time()``), supplied by the store when it writes.
+* Timestamps are epoch seconds, supplied by the store when it writes, from the store's own clock
+  (:meth:`StateStore.now`): the database server's where there is one, so workers on many hosts agree
+  whatever their own clocks say.
 * Values are JSON text; the store never parses or re-encodes ``*_json`` fields.
 """
 
@@ -61,6 +63,15 @@ class StateStore(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord:
         """The run, or :class:`RunNotFoundError`."""
+        ...
+
+    async def now(self) -> float:
+        """The store's clock, in epoch seconds: the time it stamps its writes with and judges leases by.
+
+        The engine compares stored times (a sleep's ``wake_at``, a lease's end) only with this, never with
+        its own clock. PostgreSQL: ``pikku_now()``; Redis: ``TIME``; memory, file and SQLite: the clock in
+        force when the store was opened (the host's, or a test environment's).
+        """
         ...
 
     async def list_runs(

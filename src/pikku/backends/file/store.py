@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
     SETTLED_RUN_STATUSES,
@@ -114,6 +114,7 @@ class FileStateStore:
     supports_ack = False
 
     def __init__(self, root: Path) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._dir = root / "runs"
         self._dir.mkdir(parents=True, exist_ok=True)
         # The running index: an empty marker per run that may be running, so that listing running runs
@@ -204,7 +205,7 @@ class FileStateStore:
         lock_lease: float = 0.0,
     ) -> RunRecord:
         self._no_handoff(handoff)
-        t = now()
+        t = self._now()
         run = RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
         lock = None if lock_owner is None else {"owner": lock_owner, "until": t + lock_lease}
         path = self._path(run_id)
@@ -215,6 +216,9 @@ class FileStateStore:
             doc = {"format": FORMAT, "run": {**_plain(run), "seq": next_seq()}, "lock": lock}
             write_json(path, {**doc, "steps": {}, "attempts": {}})
         return run
+
+    async def now(self) -> float:
+        return self._now()
 
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read(run_id, self._run)
@@ -302,7 +306,7 @@ class FileStateStore:
             run = doc["run"]
             if run["status"] in SETTLED_RUN_STATUSES:
                 return False, False
-            run.update(status=status, output_json=output, error=_plain(error), updated_at=now())
+            run.update(status=status, output_json=output, error=_plain(error), updated_at=self._now())
             doc["lock"] = None  # a settled run needs no lock
             return True, True
 
@@ -325,7 +329,7 @@ class FileStateStore:
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
-            held, t = doc["lock"], now()
+            held, t = doc["lock"], self._now()
             if held is not None and held["owner"] != owner and held["until"] > t:
                 return False, False
             doc["lock"] = {"owner": owner, "until": t + lease_s}
@@ -337,7 +341,7 @@ class FileStateStore:
         """One read-modify-write of the run file under its lock: the lock taken, the run and steps read."""
 
         def change(doc: Doc) -> tuple[tuple[RunRecord, dict[str, StepRecord] | None], bool]:
-            run, held, t = self._run(doc), doc["lock"], now()
+            run, held, t = self._run(doc), doc["lock"], self._now()
             if run.status in SETTLED_RUN_STATUSES or (
                 held is not None and held["owner"] != owner and held["until"] > t
             ):
@@ -352,7 +356,7 @@ class FileStateStore:
             held = doc["lock"]
             if held is None or held["owner"] != owner:
                 return False, False
-            held["until"] = now() + lease_s
+            held["until"] = self._now() + lease_s
             return True, True
 
         return self._change(run_id, change)
@@ -389,7 +393,7 @@ class FileStateStore:
             stored = doc["steps"].get(step.name)
             if stored is not None:
                 return StepRecord(**_with_error(stored)), False
-            t = now()
+            t = self._now()
             fields = {name: getattr(step, name) for name in _NEW_STEP_FIELDS}
             record = StepRecord(**fields, created_at=t, updated_at=t)
             if owner is not None and doc["run"]["status"] != "running":
@@ -407,7 +411,7 @@ class FileStateStore:
             step = self._step(doc, run_id, name)
             if step["status"] != "pending":
                 return False, False
-            step.update(status="scheduled", updated_at=now())
+            step.update(status="scheduled", updated_at=self._now())
             return True, True
 
         return self._change(run_id, change)
@@ -416,7 +420,7 @@ class FileStateStore:
         self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
     ) -> StepRecord | None:
         def change(doc: Doc) -> tuple[StepRecord | None, bool]:
-            step, t = self._step(doc, run_id, name), now()
+            step, t = self._step(doc, run_id, name), self._now()
             if doc["run"]["status"] in SETTLED_RUN_STATUSES:  # a settled run's steps are never claimed
                 return None, False
             if form is not None and step["form"] != form:  # a step of another form is left as it is
@@ -438,7 +442,7 @@ class FileStateStore:
             step = self._step(doc, run_id, name)
             if step["status"] != "running" or step["lease_owner"] != owner:
                 return False, False
-            step["lease_until"] = now() + lease_s
+            step["lease_until"] = self._now() + lease_s
             return True, True
 
         return self._change(run_id, change)
@@ -457,7 +461,7 @@ class FileStateStore:
                 return False, False
             if owner is not None and (step["status"] != "running" or step.get("lease_owner") != owner):
                 return False, False
-            t = now()
+            t = self._now()
             step.update(fields, lease_owner=None, lease_until=None, updated_at=t)
             attempts = doc["attempts"].get(name)
             if attempts and attempts[-1]["ended_at"] is None:
@@ -529,7 +533,7 @@ class FileStateStore:
             run = doc["run"]
             if run["status"] not in ("failed", "cancelled"):
                 return False, False
-            t = now()
+            t = self._now()
             run.update(status="running", error=None, updated_at=t)
             for step in doc["steps"].values():
                 if step["status"] == "failed":

@@ -20,6 +20,9 @@ from __future__ import annotations
 # -- runs ---------------------------------------------------------------------------------------------
 
 #: With a lock owner the run is inserted holding its lock; without, lock_lease is NULL and so is lock_until.
+#: The database clock (what every statement stamps and compares with), for the engine's timers.
+NOW = "SELECT pikku_now() AS now"
+
 CREATE_RUN = """
 INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until)
 VALUES (%(run_id)s, %(workflow)s, 'running', %(input_json)s, pikku_now(), pikku_now(),

@@ -144,6 +144,12 @@ class PostgresStateStore:
         assert row is not None
         return _run(row)
 
+    async def now(self) -> float:
+        row = await self._db.fetchone(statements.NOW, {})
+        assert row is not None
+        now: float = row["now"]
+        return now
+
     async def get_run(self, run_id: str) -> RunRecord:
         row = await self._db.fetchone(statements.GET_RUN, {"run_id": run_id})
         if row is None:

@@ -193,6 +193,10 @@ class RedisStateStore:
         t = float(created)
         return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
 
+    async def now(self) -> float:
+        seconds, micros = await self._db.run(self._db.client.time)
+        return float(seconds) + float(micros) / 1_000_000
+
     async def get_run(self, run_id: str) -> RunRecord:
         key = self._run_key(run_id)
         values: list[Any] = await self._db.run(lambda: self._db.client.hmget(key, _RUN_FIELDS))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import (
     Enqueue,
@@ -119,6 +119,7 @@ class SQLiteStateStore:
     """A :class:`~pikku.backends.StateStore` in a SQLite file; with a co-located queue when opened as a pair."""
 
     def __init__(self, db: Database, *, handoff: bool = False) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._db = db
         self.supports_handoff = handoff  # the queue shares this database (opened as a pair)
         self.supports_ack = False
@@ -163,7 +164,7 @@ class SQLiteStateStore:
         lock_lease: float = 0.0,
     ) -> RunRecord:
         self._check_handoff(handoff)
-        t = now()
+        t = self._now()
         params = {"run_id": run_id, "workflow": workflow, "input_json": input_json, "now": t}
         params |= {"lock_owner": lock_owner, "lock_until": None if lock_owner is None else t + lock_lease}
         try:
@@ -174,6 +175,9 @@ class SQLiteStateStore:
             raise ValueError(f"run {run_id!r} already exists") from None
         self._notify(handoff)
         return RunRecord(run_id, workflow, "running", input_json, created_at=t, updated_at=t)
+
+    async def now(self) -> float:
+        return self._now()
 
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read_run(run_id)
@@ -207,7 +211,7 @@ class SQLiteStateStore:
 
     def _settle(self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None) -> bool:
         params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
-        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": now()}):
+        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": self._now()}):
             return True
         self._require_run(run_id)
         return False
@@ -222,9 +226,8 @@ class SQLiteStateStore:
         return self._settle(run_id, "cancelled", None, None)
 
     # -- lock
-    @staticmethod
-    def _lock_params(run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
-        t = now()
+    def _lock_params(self, run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
+        t = self._now()
         return {"run_id": run_id, "owner": owner, "lock_until": t + lease_s, "now": t}
 
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -269,7 +272,7 @@ class SQLiteStateStore:
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         self._check_handoff(handoff)
         owner = claim_owner(step)
-        t = now()
+        t = self._now()
         # The attempt row and the hand-off job are written only when this call inserted the step. A step
         # inserted done has no attempt row: get_attempts reads its one attempt off the step.
         with self._tx(step.status == "running" or handoff is not None) as db:
@@ -293,7 +296,7 @@ class SQLiteStateStore:
         return row is not None and row.status == "running"
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
-        if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": now()}):
+        if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": self._now()}):
             return True
         self._require_step(run_id, name)
         return False
@@ -301,7 +304,7 @@ class SQLiteStateStore:
     async def claim_step(
         self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
     ) -> StepRecord | None:
-        t = now()
+        t = self._now()
         params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t, "form": form}
         with self._db.write() as db:
             row = db.row(sql.CLAIM_STEP, params, sql.StepRow)
@@ -313,7 +316,7 @@ class SQLiteStateStore:
         return _step(row)
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
-        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": now() + lease_s}
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": self._now() + lease_s}
         if self._db.rowcount(sql.RENEW_STEP_LEASE, params):
             return True
         self._require_step(run_id, name)
@@ -323,7 +326,7 @@ class SQLiteStateStore:
         """Move an open step on (``statement``: COMPLETE_STEP or FAIL_STEP), end its open attempt, enqueue
         the hand-off: one transaction. ``params`` name the step, and the ``owner`` whose claim it must be."""
         self._check_handoff(handoff)
-        t = now()
+        t = self._now()
         run_id, name = params["run_id"], params["name"]
         params["now"] = t
         with self._db.write() as db:
@@ -409,7 +412,7 @@ class SQLiteStateStore:
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         """One transaction: the run back to running (the condition that picks one winner), then its failed steps."""
-        params = {"run_id": run_id, "now": now()}
+        params = {"run_id": run_id, "now": self._now()}
         with self._db.write() as db:
             resumed = db.rowcount(sql.RESUME_RUN, params) > 0
             if resumed:

@@ -35,6 +35,7 @@ class Worker:
         stop_grace: float = 10.0,
         recovery_interval: float | None = 30.0,
         recovery_stale_after: float = 300.0,
+        sample_interval: float = 30.0,
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
@@ -45,6 +46,7 @@ class Worker:
         self.stop_grace = stop_grace
         self.recovery_interval = recovery_interval
         self.recovery_stale_after = recovery_stale_after
+        self.sample_interval = sample_interval
         self._sweep = SweepCursor()  # where the next recovery sweep resumes
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -54,13 +56,15 @@ class Worker:
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`; then finish (or release) what is in flight."""
         sweeper = asyncio.ensure_future(self._recovery_loop()) if self.recovery_interval else None
+        sampler = asyncio.ensure_future(self._sample_loop()) if self.engine.samplers else None
         try:
             while not self.stopping.is_set():
                 if not await self._fill() and not self.stopping.is_set():
                     await self._idle()
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for loop in (sweeper, sampler):
+                if loop is not None:
+                    loop.cancel()
             await self._drain()
 
     async def _recovery_loop(self) -> None:
@@ -73,6 +77,17 @@ class Worker:
                 await recover(self.engine, stale_after=self.recovery_stale_after, cursor=self._sweep)
             except Exception:
                 log.exception("recovery sweep failed; trying again later")
+
+    async def _sample_loop(self) -> None:
+        """Every ``sample_interval``, the engine's samplers (OpenTelemetry's runs-by-status gauge) read the
+        store; only workers run them, so a web process opens no extra queries."""
+        while True:
+            for sample in self.engine.samplers:
+                try:
+                    await sample()
+                except Exception as exc:  # a metric is not worth a worker: the next sample may do
+                    log.warning("sampling metrics failed (%s); trying again later", exc)
+            await asyncio.sleep(self.sample_interval)
 
     def serves(self, queue: str) -> bool:
         """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -136,6 +136,9 @@ class Engine:
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
         self._passing: set[str] = set()
+        #: Coroutines a worker on this engine awaits every ``Worker.sample_interval`` (each reads something
+        #: from the store for a metric: OpenTelemetry's runs-by-status gauge).
+        self.samplers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def state(self) -> StateStore:

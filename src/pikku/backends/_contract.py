@@ -89,6 +89,16 @@ class StateStore(Protocol):
         """
         ...
 
+    async def count_runs(self) -> dict[str, int]:
+        """How many runs there are of each status (monitoring: the runs-by-status gauge).
+
+        Every status that has runs appears, whatever it is (a status added later needs no change here);
+        one with none may be absent. Read from an index where the backend has one (SQL: ``GROUP BY`` on
+        the status index; Redis: the sizes of the per-status index sets); the file backend reads every
+        run file.
+        """
+        ...
+
     async def complete_run(self, run_id: str, output_json: str) -> bool:
         """``running`` -> ``completed`` with output, releasing the run lock whoever holds it (a settled run
         needs none). False (and no change) if the run is already settled."""

@@ -19,6 +19,7 @@ checking it again: the run file (steps and attempts are in it), its marker, and 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -222,6 +223,10 @@ class FileStateStore:
 
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read(run_id, self._run)
+
+    async def count_runs(self) -> dict[str, int]:
+        # No index of settled runs: every run file is read (the file backend suits small setups).
+        return dict(collections.Counter(run.status for run, _ in self._runs(running_only=False)))
 
     async def list_runs(
         self,

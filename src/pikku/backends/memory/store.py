@@ -5,6 +5,7 @@ Each method finishes without awaiting anything in between, so under asyncio ever
 
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
 from collections.abc import Callable, Sequence
@@ -86,6 +87,9 @@ class MemoryStateStore:
 
     async def get_run(self, run_id: str) -> RunRecord:
         return copy.copy(self._run(run_id))
+
+    async def count_runs(self) -> dict[str, int]:
+        return dict(collections.Counter(run.status for run in self._runs.values()))
 
     async def list_runs(
         self,

@@ -82,6 +82,9 @@ WHERE workflow = %(workflow)s AND status = %(status)s
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
+#: Runs by status: GROUP BY over the runs_by_status index (an index-only scan once the table is vacuumed).
+COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
+
 LIST_RUNS = """
 SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at
 FROM (

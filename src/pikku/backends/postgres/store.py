@@ -156,6 +156,9 @@ class PostgresStateStore:
             raise RunNotFoundError(run_id)
         return _run(row)
 
+    async def count_runs(self) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in await self._db.fetchall(statements.COUNT_RUNS, {})}
+
     async def list_runs(
         self,
         *,

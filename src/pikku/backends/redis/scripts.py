@@ -80,6 +80,7 @@ PIECES: dict[str, tuple[str, ...]] = {
     "CREATE_RUN": (*_STATE, "create_run"),
     "SETTLE_RUN": ("common", "state", "settle_run"),
     "LIST_RUNS": ("list_runs",),
+    "COUNT_RUNS": ("count_runs",),
     "RUN_LOCK": ("common", "run_lock"),
     "LOCK_RUN": ("common", "lock_run"),
     "INSERT_STEP": (*_STATE, "insert_step"),

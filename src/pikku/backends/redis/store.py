@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, cast
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
+    RUN_STATUSES,
     Enqueue,
     ErrorInfo,
     Job,
@@ -204,6 +205,10 @@ class RedisStateStore:
         if fields.workflow is None:
             raise RunNotFoundError(run_id)
         return _run(run_id, fields)
+
+    async def count_runs(self) -> dict[str, int]:
+        flat = await self._db.script("COUNT_RUNS", *RUN_STATUSES)
+        return {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def list_runs(
         self,

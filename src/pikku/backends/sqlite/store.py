@@ -188,6 +188,9 @@ class SQLiteStateStore:
             raise RunNotFoundError(run_id)
         return _run(row)
 
+    async def count_runs(self) -> dict[str, int]:
+        return {row.status: row.n for row in self._db.rows(sql.COUNT_RUNS, None, sql.StatusCount)}
+
     async def list_runs(
         self,
         *,

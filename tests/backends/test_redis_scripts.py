@@ -161,9 +161,7 @@ async def test_a_keyspace_from_before_dead_jobs_resumes_prunes_and_dead_letters(
 
 
 @pytest.mark.redis
-async def test_runs_of_a_keyspace_from_before_the_status_set_are_counted(
-    redis_url: str, admin: aioredis.Redis
-) -> None:
+async def test_runs_of_a_keyspace_from_before_the_status_set_are_counted(redis_url: str, admin: aioredis.Redis) -> None:
     """count_runs on a keyspace written before ``:idx:statuses`` existed: its runs (a failed one, a
     completed one) are counted from the per-status index sets of the statuses pikku knows."""
     prefix = parse_url(redis_url)[1]

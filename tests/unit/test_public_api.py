@@ -9,6 +9,7 @@ APPLICATION_NAMES = [
     "BackendUnavailableError",
     "ConfigError",
     "CorruptStateError",
+    "DataFolderError",
     "ErrorInfo",
     "InvalidInputError",
     "InvalidOutputError",

@@ -34,6 +34,7 @@ from typing import Any
 from pikku._clock import current
 from pikku._errors import CorruptStateError
 from pikku._records import DeadJob, Job
+from pikku.backends._folders import writable_folder
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,9 @@ class FileQueue:
     def __init__(self, root: Path) -> None:
         self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._dir = root / "queue"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        writable_folder(self._dir)
         self._dead = self._dir / "dead"
-        self._dead.mkdir(exist_ok=True)
+        writable_folder(self._dead)
         self._lock = make_lock(self._dir / "queue.lock")
         self._wakeup = asyncio.Event()
 

@@ -46,6 +46,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
+from pikku.backends._folders import writable_folder
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -116,15 +117,13 @@ class FileStateStore:
 
     def __init__(self, root: Path) -> None:
         self._now = current().now  # the clock it was opened under (see pikku._clock)
-        self._dir = root / "runs"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir = writable_folder(root / "runs")
         # The running index: an empty marker per run that may be running, so that listing running runs
         # (the recovery sweep, every few seconds) reads those files only. A marker is made before its run
         # file and removed after the run settled, so markers are a superset of the running runs. A store
         # rebuilds the index from the run files at its first such listing and every RECONCILE_S after,
         # which also brings back a marker a power cut lost or an older pikku never wrote.
-        self._running = root / "running"
-        self._running.mkdir(exist_ok=True)
+        self._running = writable_folder(root / "running")
         self._reconciled_at: float | None = None
         self._settled: set[str] = set()  # stems of runs seen settled: a rebuild skips their files
 

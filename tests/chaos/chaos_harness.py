@@ -10,8 +10,9 @@ It also checks that every ledger line of a step carries the step's invocation id
 says ended.
 
 The one duplicate the audit excuses: a ``done`` line, for an attempt the store never saw end, written by a
-process that was SIGKILLed after writing it (it died before committing the result) or that had been frozen
-with SIGSTOP before writing it (its lease lapsed, so the step was rightly claimed again). Nothing was
+process that was SIGKILLed after writing it (it died before committing the result), that had been frozen
+with SIGSTOP before writing it (its lease lapsed, so the step was rightly claimed again), or written just
+before or while the database server was down (``outages``: the soak crashes it; the commit never happened). Nothing was
 completed as far as the engine knows; it is counted and printed separately (``reexecuted_after_fault``).
 This is the at-least-once window every side effect must absorb through ``services.step.invocation_id``;
 it is not a duplicate completion of the engine.
@@ -83,6 +84,8 @@ class Chaos:
         self.logs: dict[int, Path] = {}
         self.killed: dict[int, float] = {}  # pid -> time.time() of its SIGKILL
         self.frozen: dict[int, float] = {}  # pid -> time.time() of its SIGSTOP
+        #: (down, up) time.time() windows of the database server (the soak's crashes and restarts).
+        self.outages: list[tuple[float, float]] = []
         self.faults = 0
 
     # -- workers ----------------------------------------------------------------------------------------
@@ -284,13 +287,15 @@ class Chaos:
             killed_at = self.killed.get(extra["pid"], -math.inf)
             frozen_at = self.frozen.get(extra["pid"], math.inf)
             never_ended = rec.form != "rpc" or extra["attempt"] not in ended
-            if never_ended and (killed_at >= extra["t"] or frozen_at <= extra["t"]):
+            outage = self._outage_at(extra["t"])
+            if never_ended and (killed_at >= extra["t"] or frozen_at <= extra["t"] or outage is not None):
                 counts.reexecuted_after_fault += 1
-                how = (
-                    f"{killed_at - extra['t']:.3f}s before its worker {extra['pid']} was SIGKILLed"
-                    if killed_at >= extra["t"]
-                    else f"after its worker {extra['pid']} had been frozen (SIGSTOP) past its lease"
-                )
+                if killed_at >= extra["t"]:
+                    how = f"{killed_at - extra['t']:.3f}s before its worker {extra['pid']} was SIGKILLed"
+                elif frozen_at <= extra["t"]:
+                    how = f"after its worker {extra['pid']} had been frozen (SIGSTOP) past its lease"
+                else:
+                    how = f"{extra['t'] - (outage or 0.0):+.3f}s from a database crash"
                 counts.excused.append(
                     f"{where}: attempt {extra['attempt']} completed its body {how}, never committed; "
                     f"it ran again as attempt {dones[-1]['attempt']}"
@@ -300,6 +305,15 @@ class Chaos:
                 counts.problems.append(
                     f"{where}: body completed {len(dones)} times: {dones}\n" + await self.describe(run_id)
                 )
+
+    def _outage_at(self, t: float) -> float | None:
+        """When the database went down around ``t`` (a commit in flight then, or a write failing until its
+        connection came back), or None. The slack covers a commit sent just before the crash and the pool's
+        reconnection after the restart."""
+        for down, up in self.outages:
+            if down - 1.0 <= t <= up + 5.0:
+                return down
+        return None
 
     async def describe(self, run_id: str) -> str:
         """Run, step states, attempts and queue size, for a failure message."""

@@ -284,18 +284,10 @@ class Chaos:
                     f"but the attempt log has {succeeded} ending successfully\n" + await self.describe(run_id)
                 )
         for extra in dones[:-1]:
-            killed_at = self.killed.get(extra["pid"], -math.inf)
-            frozen_at = self.frozen.get(extra["pid"], math.inf)
             never_ended = rec.form != "rpc" or extra["attempt"] not in ended
-            outage = self._outage_at(extra["t"])
-            if never_ended and (killed_at >= extra["t"] or frozen_at <= extra["t"] or outage is not None):
+            how = self._fault_behind(extra) if never_ended else None
+            if how is not None:
                 counts.reexecuted_after_fault += 1
-                if killed_at >= extra["t"]:
-                    how = f"{killed_at - extra['t']:.3f}s before its worker {extra['pid']} was SIGKILLed"
-                elif frozen_at <= extra["t"]:
-                    how = f"after its worker {extra['pid']} had been frozen (SIGSTOP) past its lease"
-                else:
-                    how = f"{extra['t'] - (outage or 0.0):+.3f}s from a database crash"
                 counts.excused.append(
                     f"{where}: attempt {extra['attempt']} completed its body {how}, never committed; "
                     f"it ran again as attempt {dones[-1]['attempt']}"
@@ -305,6 +297,18 @@ class Chaos:
                 counts.problems.append(
                     f"{where}: body completed {len(dones)} times: {dones}\n" + await self.describe(run_id)
                 )
+
+    def _fault_behind(self, done: dict[str, Any]) -> str | None:
+        """How a fault explains a ``done`` line whose attempt never committed, or None (no fault did)."""
+        killed_at = self.killed.get(done["pid"], -math.inf)
+        if killed_at >= done["t"]:
+            return f"{killed_at - done['t']:.3f}s before its worker {done['pid']} was SIGKILLed"
+        if self.frozen.get(done["pid"], math.inf) <= done["t"]:
+            return f"after its worker {done['pid']} had been frozen (SIGSTOP) past its lease"
+        outage = self._outage_at(done["t"])
+        if outage is not None:
+            return f"{done['t'] - outage:+.3f}s from a database crash"
+        return None
 
     def _outage_at(self, t: float) -> float | None:
         """When the database went down around ``t`` (a commit in flight then, or a write failing until its

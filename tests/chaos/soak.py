@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chaos_harness import PIKKU, PROJECT, Chaos, Counts  # noqa: E402
+from chaos_harness import PIKKU, PROJECT, Chaos, Counts
 
 #: (workflow, input, weight): the mix of runs the soak starts.
 MIX: list[tuple[str, dict[str, Any], int]] = [
@@ -170,7 +171,9 @@ class RedisServer:
         if self.appendfsync == "always":
             self.proc.send_signal(signal.SIGKILL)
         else:
-            subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], capture_output=True, timeout=60)
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "shutdown"], capture_output=True, timeout=60, check=False
+            )
         self.proc.wait(60)
 
     def stop(self) -> None:
@@ -237,7 +240,7 @@ def _longest_stall(chaos: Chaos, since: float, until: float) -> float:
     """The longest time no step body completed anywhere, between ``since`` and ``until``."""
     times = sorted(e["t"] for e in chaos.ledger() if e["event"] == "done" and since <= e["t"] <= until)
     edges = [since, *times, until]
-    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(edges))
 
 
 async def _steps_done(chaos: Chaos, run_ids: list[str]) -> int:
@@ -248,15 +251,21 @@ async def _steps_done(chaos: Chaos, run_ids: list[str]) -> int:
     return total
 
 
+def _own_server(kind: str, appendfsync: str) -> tuple[Path, PgServer | RedisServer]:
+    """A temporary folder (others may enter: the postgres user must) and the server started in it."""
+    root = Path(tempfile.mkdtemp(prefix=f"pikku-soak-{kind}-"))
+    root.chmod(0o755)
+    server: PgServer | RedisServer = PgServer(root) if kind == "postgres" else RedisServer(root, appendfsync)
+    server.init()
+    server.start()
+    return root, server
+
+
 async def soak(kind: str, minutes: float, args: argparse.Namespace) -> dict[str, Any]:
     """One soak on one backend; its figures (violations == 0 means it held)."""
     from pikku import open_runtime
 
-    root = Path(tempfile.mkdtemp(prefix=f"pikku-soak-{kind}-"))
-    root.chmod(0o755)
-    server: PgServer | RedisServer = PgServer(root) if kind == "postgres" else RedisServer(root, args.redis_appendfsync)
-    server.init()
-    server.start()
+    root, server = await asyncio.to_thread(_own_server, kind, args.redis_appendfsync)
     chaos = Chaos(kind, server.url, root)
     rng = random.Random(args.seed)
     expected: dict[str, str] = {}

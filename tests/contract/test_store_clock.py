@@ -52,3 +52,21 @@ async def test_a_callers_skewed_clock_moves_neither_now_nor_stamps(state: StateS
     true_time = time.time()  # the servers in these tests run on this host
     assert abs(now - true_time) < 60.0
     assert abs(run.created_at - true_time) < 60.0
+
+
+async def test_a_caller_an_hour_ahead_steals_no_lease(state: StateStore) -> None:
+    """A step claimed for 30 s and a run lock held for 30 s stay held against a caller whose clock is an
+    hour ahead: the store judges leases by its own clock."""
+    await state.create_run("clock-3", "wf", "null")
+    await state.insert_step(NewStep("clock-3", "s", "rpc", "f", "null"))
+    assert await state.claim_step("clock-3", "s", "first", 30.0) is not None
+    _, steps = await state.lock_run("clock-3", "first", 30.0)
+    assert steps is not None
+    token = use_clock(_HourAhead())
+    try:
+        stolen_step = await state.claim_step("clock-3", "s", "skewed", 30.0)
+        _, stolen_lock = await state.lock_run("clock-3", "skewed", 30.0)
+    finally:
+        reset_clock(token)
+    assert stolen_step is None
+    assert stolen_lock is None

@@ -103,3 +103,5 @@ def shared_url(backend_kind: str, backend_url: str) -> str:
     if backend_kind == "memory":
         pytest.skip("memory:// lives inside one process and one object")
     return backend_url
+
+

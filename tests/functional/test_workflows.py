@@ -259,11 +259,9 @@ class CountingState:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name in ("get_steps", "get_step", "lock_run"):
-
             async def counted(*args: Any, **kwargs: Any) -> Any:
                 self.reads[name] += 1
                 return await attr(*args, **kwargs)
-
             return counted
         return attr
 

@@ -72,9 +72,7 @@ def _scenario(url: str, ledger_dsn: str, tmp_path: Path) -> None:
         procs = [
             subprocess.Popen(  # noqa: ASYNC220 - starts worker processes and returns at once
                 [str(PIKKU), "worker", "--root", str(PROJECT), "--concurrency", "8"],
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
+                env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
             )
             for log in logs
         ]

@@ -45,7 +45,10 @@ def test_misuse_is_reported_on_the_marked_lines() -> None:
         for i, line in enumerate((HERE / "usage_bad.py").read_text().splitlines(), start=1)
         if (m := re.search(r"# E: ([\w-]+)", line)) and (code := m.group(1))
     }
-    reported = {int(m.group(1)): m.group(2) for m in re.finditer(r"usage_bad\.py:(\d+): error: .*\[([\w-]+)\]", output)}
+    reported = {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"usage_bad\.py:(\d+): error: .*\[([\w-]+)\]", output)
+    }
     assert reported == expected, output
 
 

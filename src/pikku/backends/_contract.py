@@ -93,9 +93,9 @@ class StateStore(Protocol):
         """How many runs there are of each status (monitoring: the runs-by-status gauge).
 
         Every status that has runs appears, whatever it is (a status added later needs no change here);
-        one with none may be absent. Read from an index where the backend has one (SQL: ``GROUP BY`` on
-        the status index; Redis: the sizes of the per-status index sets); the file backend reads every
-        run file.
+        one with none may be absent. Redis answers from the sizes of its per-status index sets (O(statuses));
+        SQL is one ``GROUP BY status`` (SQLite scans the covering status index, PostgreSQL an index-only or
+        a table scan, as its planner prefers: O(runs)); the file backend reads every run file.
         """
         ...
 

@@ -82,7 +82,7 @@ WHERE workflow = %(workflow)s AND status = %(status)s
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
-#: Runs by status: GROUP BY over the runs_by_status index (an index-only scan once the table is vacuumed).
+#: Runs by status: the planner picks an index-only scan of runs_by_status or a scan of the table (O(runs)).
 COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
 
 LIST_RUNS = """

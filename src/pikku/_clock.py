@@ -4,6 +4,12 @@ substitute a clock that skips ahead (``pikku.testing.WorkflowEnvironment``).
 The substitute is a context variable: tasks started inside the environment (its worker, its inline
 drivers) see it, nothing else in the process does. The engine waits through :func:`sleep`, so a durable
 sleep driven in-process (an inline run) skips ahead too.
+
+Whose clock decides: every stored time (a run's timestamps, a lease, a step's ``wake_at``) is the
+*store's* clock, and the engine compares stored times only with the store's ``now()`` (PostgreSQL's
+``pikku_now()``, Redis ``TIME``), never with its own: a worker whose clock is off by an hour neither wakes
+a sleep early nor late. The local stores (memory, file, SQLite), whose workers share one host, keep the
+clock that was in force when they were opened (:func:`current`): the wall clock, or a test environment's.
 """
 
 from __future__ import annotations
@@ -27,7 +33,34 @@ class Clock(Protocol):
         ...
 
 
+class WallClock:
+    """The host's clock (``time.time()``), waited on with the event loop's sleep."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        """The event loop's sleep."""
+        await asyncio.sleep(seconds)
+
+
+WALL = WallClock()
+
 _CLOCK: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("pikku_clock", default=None)
+
+
+def current() -> Clock:
+    """The clock in force in this context: the substitute, or :data:`WALL` (a local store keeps the one it
+    was opened under)."""
+    return _CLOCK.get() or WALL
+
+
+def monotonic() -> float:
+    """Seconds for measuring how long something took: ``time.monotonic()``, or the substitute clock's time
+    (a test environment's time, which only moves forward)."""
+    clock = _CLOCK.get()
+    return time.monotonic() if clock is None else clock.now()
 
 
 def now() -> float:

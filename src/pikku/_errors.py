@@ -38,6 +38,22 @@ class BackendUnavailableError(PikkuError):
     code = "PIKKU_BACKEND_UNAVAILABLE"
 
 
+class DataFolderError(BackendUnavailableError):
+    """The folder a file or SQLite backend keeps its data in cannot be written (permissions, a read-only
+    mount, a file where a folder belongs). Retried like any unavailable backend, so work resumes once the
+    folder is fixed."""
+
+    code = "PIKKU_DATA_FOLDER"
+
+    def __init__(self, folder: str, reason: str) -> None:
+        self.folder = folder
+        super().__init__(
+            f"cannot write to the data folder {folder}: {reason}",
+            hint="make the folder writable by the user pikku runs as (chown/chmod it, remount it read-write), "
+            "or point the state URL at a folder that is",
+        )
+
+
 class RunNotFoundError(PikkuError):
     """No run with this id exists in the state store."""
 

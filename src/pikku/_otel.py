@@ -4,12 +4,15 @@ provider is configured: the tracer, the meters, and the wrappers put on one engi
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from pikku._engine import jobs
 from pikku._hooks import HOOKS
+from pikku._records import RUN_STATUSES
 
 
 def configured() -> bool:
@@ -30,6 +33,14 @@ class Instruments:
         self.steps = meter.create_counter("pikku.steps", description="step attempts by outcome")
         self.step_duration = meter.create_histogram("pikku.step.duration", unit="s", description="step attempts")
         self.queue_lag = meter.create_histogram("pikku.queue.lag", unit="s", description="job due to claimed")
+        #: The last runs-by-status sample a worker took (None until one did: then nothing is reported).
+        self.statuses: dict[str, int] | None = None
+        meter.create_observable_gauge(
+            "pikku.runs.status",
+            callbacks=[self.observe_statuses],
+            unit="{run}",
+            description="runs by status in the store, sampled by workers (every worker reports the same figures)",
+        )
 
     def install(self) -> None:
         """Wrap the engine's entry points; stamp jobs with the traceparent; take span events."""
@@ -40,6 +51,18 @@ class Instruments:
         engine.steps._attempt = self._wrap_step(engine.steps._attempt)
         jobs.TRACEPARENT = self.traceparent
         HOOKS.event = self.event
+        engine.samplers.append(self.sample_statuses)
+
+    async def sample_statuses(self) -> None:
+        """Read runs by status from the store (one indexed query; a worker calls this now and then)."""
+        self.statuses = await self.engine.state.count_runs()
+
+    def observe_statuses(self, options: CallbackOptions) -> Iterable[Observation]:
+        """The gauge's points: the last sample, every known status included (0 when it has no runs)."""
+        if self.statuses is None:
+            return []
+        counts = dict.fromkeys(RUN_STATUSES, 0) | self.statuses
+        return [Observation(n, {"pikku.status": status}) for status, n in sorted(counts.items())]
 
     def traceparent(self) -> str | None:
         """The W3C traceparent of the current span (None outside any)."""
@@ -76,10 +99,10 @@ class Instruments:
         return handle_job_traced
 
     def _wrap_pass(self, one_pass: Any) -> Any:
-        async def pass_traced(run: Any, steps: Any = None, serves: Any = None) -> Any:
+        async def pass_traced(run: Any, steps: Any = None, serves: Any = None, clock: Any = None) -> Any:
             attributes = {"pikku.run_id": run.run_id, "pikku.workflow": run.workflow}
             with self.tracer.start_as_current_span(f"workflow.pass {run.workflow}", attributes=attributes) as span:
-                outcome = await one_pass(run, steps, serves)
+                outcome = await one_pass(run, steps, serves, clock)
                 span.set_attribute("pikku.outcome", outcome.kind)
             if outcome.kind in ("completed", "failed", "cancelled"):
                 self.runs.add(1, {"pikku.workflow": run.workflow, "pikku.event": outcome.kind})

@@ -5,7 +5,8 @@ Spans: ``workflow.start <wf>`` in the caller; ``workflow.pass <wf>`` per replay 
 failure); ``workflow.sleep`` and ``workflow.patched`` as events on the pass. Every job a run enqueues carries
 the W3C ``traceparent`` of the span that made it, so a pass or a step on another host joins the trace that
 started the run. Metrics: counters of runs started/completed/failed/cancelled and steps
-completed/failed/retried; histograms of step duration and queue lag (due to claimed).
+completed/failed/retried; histograms of step duration and queue lag (due to claimed); a gauge of runs by
+status (``pikku.runs.status``), sampled from the store by workers (``StateStore.count_runs``).
 
 Zero cost when unused: :func:`instrument` runs once per engine; without the opentelemetry package it
 imports nothing, and without a configured tracer or meter provider it changes nothing, so the hot path is

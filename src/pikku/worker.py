@@ -45,6 +45,7 @@ class Worker:
         recovery_stale_after: float = 300.0,
         retention: Retention | None = None,
         schedules: bool | Iterable[str] = False,
+        sample_interval: float = 30.0,
     ) -> None:
         self.engine = engine
         self.queues = list(queues) if queues is not None else None
@@ -56,6 +57,7 @@ class Worker:
         self.recovery_interval = recovery_interval
         self.recovery_stale_after = recovery_stale_after
         self.retention = retention
+        self.sample_interval = sample_interval
         self._sweep = SweepCursor()  # where the next recovery sweep resumes
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,6 +77,8 @@ class Worker:
             chores.append(asyncio.ensure_future(self._retention_loop(self.retention)))
         if self.scheduler is not None:
             chores.append(asyncio.ensure_future(self.scheduler.run(self.stopping)))
+        if self.engine.samplers:
+            chores.append(asyncio.ensure_future(self._sample_loop()))
         try:
             while not self.stopping.is_set():
                 if not await self._fill() and not self.stopping.is_set():
@@ -100,6 +104,17 @@ class Worker:
         while True:
             await asyncio.sleep(retention.interval * random.uniform(0.5, 1.5))  # jittered like the sweep
             await prune_once(self.engine.state, retention)
+
+    async def _sample_loop(self) -> None:
+        """Every ``sample_interval``, the engine's samplers (OpenTelemetry's runs-by-status gauge) read the
+        store; only workers run them, so a web process opens no extra queries."""
+        while True:
+            for sample in self.engine.samplers:
+                try:
+                    await sample()
+                except Exception as exc:  # a metric is not worth a worker: the next sample may do
+                    log.warning("sampling metrics failed (%s); trying again later", exc)
+            await asyncio.sleep(self.sample_interval)
 
     def serves(self, queue: str) -> bool:
         """Whether this worker claims jobs from ``queue`` (the engine then runs such steps in the pass)."""

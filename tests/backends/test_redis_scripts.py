@@ -161,6 +161,21 @@ async def test_a_keyspace_from_before_dead_jobs_resumes_prunes_and_dead_letters(
 
 
 @pytest.mark.redis
+async def test_runs_of_a_keyspace_from_before_the_status_set_are_counted(redis_url: str, admin: aioredis.Redis) -> None:
+    """count_runs on a keyspace written before ``:idx:statuses`` existed: its runs (a failed one, a
+    completed one) are counted from the per-status index sets of the statuses pikku knows."""
+    prefix = parse_url(redis_url)[1]
+    await _restore_old_keyspace(admin, prefix, "redis_before_dead.json")
+    assert not await admin.exists(f"{prefix}:idx:statuses")
+    state, queue, _ = await open_pair(redis_url)
+    try:
+        assert await state.count_runs() == {"failed": 1, "completed": 1}
+    finally:
+        await queue.close()
+        await state.close()
+
+
+@pytest.mark.redis
 async def test_runs_settled_without_an_index_entry_are_indexed_page_by_page_and_pruned_oldest_first(
     redis_url: str, admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:

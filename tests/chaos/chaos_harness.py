@@ -10,8 +10,9 @@ It also checks that every ledger line of a step carries the step's invocation id
 says ended.
 
 The one duplicate the audit excuses: a ``done`` line, for an attempt the store never saw end, written by a
-process that was SIGKILLed after writing it (it died before committing the result) or that had been frozen
-with SIGSTOP before writing it (its lease lapsed, so the step was rightly claimed again). Nothing was
+process that was SIGKILLed after writing it (it died before committing the result), that had been frozen
+with SIGSTOP before writing it (its lease lapsed, so the step was rightly claimed again), or written just
+before or while the database server was down (``outages``: the soak crashes it; the commit never happened). Nothing was
 completed as far as the engine knows; it is counted and printed separately (``reexecuted_after_fault``).
 This is the at-least-once window every side effect must absorb through ``services.step.invocation_id``;
 it is not a duplicate completion of the engine.
@@ -85,6 +86,8 @@ class Chaos:
         self.logs: dict[int, Path] = {}
         self.killed: dict[int, float] = {}  # pid -> time.time() of its SIGKILL
         self.frozen: dict[int, float] = {}  # pid -> time.time() of its SIGSTOP
+        #: (down, up) time.time() windows of the database server (the soak's crashes and restarts).
+        self.outages: list[tuple[float, float]] = []
         self.faults = 0
 
     # -- workers ----------------------------------------------------------------------------------------
@@ -283,16 +286,10 @@ class Chaos:
                     f"but the attempt log has {succeeded} ending successfully\n" + await self.describe(run_id)
                 )
         for extra in dones[:-1]:
-            killed_at = self.killed.get(extra["pid"], -math.inf)
-            frozen_at = self.frozen.get(extra["pid"], math.inf)
             never_ended = rec.form != "rpc" or extra["attempt"] not in ended
-            if never_ended and (killed_at >= extra["t"] or frozen_at <= extra["t"]):
+            how = self._fault_behind(extra) if never_ended else None
+            if how is not None:
                 counts.reexecuted_after_fault += 1
-                how = (
-                    f"{killed_at - extra['t']:.3f}s before its worker {extra['pid']} was SIGKILLed"
-                    if killed_at >= extra["t"]
-                    else f"after its worker {extra['pid']} had been frozen (SIGSTOP) past its lease"
-                )
                 counts.excused.append(
                     f"{where}: attempt {extra['attempt']} completed its body {how}, never committed; "
                     f"it ran again as attempt {dones[-1]['attempt']}"
@@ -302,6 +299,27 @@ class Chaos:
                 counts.problems.append(
                     f"{where}: body completed {len(dones)} times: {dones}\n" + await self.describe(run_id)
                 )
+
+    def _fault_behind(self, done: dict[str, Any]) -> str | None:
+        """How a fault explains a ``done`` line whose attempt never committed, or None (no fault did)."""
+        killed_at = self.killed.get(done["pid"], -math.inf)
+        if killed_at >= done["t"]:
+            return f"{killed_at - done['t']:.3f}s before its worker {done['pid']} was SIGKILLed"
+        if self.frozen.get(done["pid"], math.inf) <= done["t"]:
+            return f"after its worker {done['pid']} had been frozen (SIGSTOP) past its lease"
+        outage = self._outage_at(done["t"])
+        if outage is not None:
+            return f"{done['t'] - outage:+.3f}s from a database crash"
+        return None
+
+    def _outage_at(self, t: float) -> float | None:
+        """When the database went down around ``t`` (a commit in flight then, or a write failing until its
+        connection came back), or None. The slack covers a commit sent just before the crash and the pool's
+        reconnection after the restart."""
+        for down, up in self.outages:
+            if down - 1.0 <= t <= up + 5.0:
+                return down
+        return None
 
     async def describe(self, run_id: str) -> str:
         """Run, step states, attempts and queue size, for a failure message."""

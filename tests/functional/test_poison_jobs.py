@@ -67,6 +67,12 @@ async def test_a_forged_job_naming_an_inline_step_is_dead_lettered_and_the_run_u
             {"kind": "step", "run_id": "r", "workflow": "pj-mixed", "step": "remote"},
             "its queue",
         ),
+        (  # PostgreSQL text cannot hold NUL: without the check this looped until max_deliveries there
+            "workflow-pj-mixed-orchestrator",
+            {"kind": "orchestrate", "run_id": "r\x00", "workflow": "pj-mixed"},
+            "control character",
+        ),
+        (QUEUE, {"kind": "step", "run_id": "r\x00", "workflow": "pj-mixed", "step": "remote"}, "control character"),
     ],
 )
 async def test_malformed_or_misrouted_jobs_are_dead_lettered_once(

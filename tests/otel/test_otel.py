@@ -280,3 +280,73 @@ def test_waits_children_and_suspends_are_span_events(tmp_path: Path) -> None:
         "workflow.wait_for_event",
         "workflow.suspend",
     } <= events
+GAUGE_SCRIPT = """
+import asyncio, json, time
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+from pikku import wire_workflow
+from pikku._records import RUN_STATUSES
+from pikku._runtime import open_runtime, set_runtime
+from pikku.testing import FAST
+from pikku.wiring import WorkflowClient
+from pikku.worker import Worker
+
+async def flow(services, data: str) -> str:
+    if data == "fail":
+        raise ValueError("no")
+    if data == "nap":
+        await services.workflow.sleep(600, name="nap")
+    return data
+
+wire_workflow(name="g-flow", func=flow)
+
+def gauge():
+    points = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name == "pikku.runs.status":
+                    points = {p.attributes["pikku.status"]: p.value for p in m.data.data_points}
+    return points
+
+async def main():
+    rt = await open_runtime(state_url="memory://", settings=FAST)
+    set_runtime(rt)
+    before = gauge()
+    for data in ("ok", "ok", "fail", "nap", "cancel"):
+        handle = await WorkflowClient("g-flow").start(data)
+        if data == "cancel":
+            await rt.engine.state.cancel_run(handle.run_id)
+    worker = Worker(rt.engine, poll_interval=0.02, sample_interval=0.05, recovery_interval=None)
+    task = asyncio.ensure_future(worker.run())
+    want = dict.fromkeys(RUN_STATUSES, 0) | {"running": 1, "completed": 2, "failed": 1, "cancelled": 1}
+    deadline = time.monotonic() + 30
+    while (seen := gauge()) != want and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    worker.stop()
+    await task
+    await rt.close()
+    print(json.dumps({"before": before, "seen": seen, "want": want}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_gauge_of_runs_by_status_is_sampled_by_workers(tmp_path: Path) -> None:
+    """``pikku.runs.status``: nothing before a worker sampled the store; then, read through the SDK's
+    in-memory reader, the runs of each status (the sleeping run running, two completed, one failed, one
+    cancelled), every known status reported."""
+    script = tmp_path / "gauge_run.py"
+    script.write_text(textwrap.dedent(GAUGE_SCRIPT))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["before"] == {}
+    assert result["seen"] == result["want"]
+    assert {k: v for k, v in result["seen"].items() if v} == {"running": 1, "completed": 2, "failed": 1, "cancelled": 1}

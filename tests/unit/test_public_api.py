@@ -11,6 +11,7 @@ APPLICATION_NAMES = [
     "ChildWorkflowFailedError",
     "ConfigError",
     "CorruptStateError",
+    "DataFolderError",
     "ErrorInfo",
     "InvalidEventPayloadError",
     "InvalidInputError",

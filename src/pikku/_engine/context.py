@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar
 
 from pikku import _serde
-from pikku._clock import now
 from pikku._duration import parse_duration
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.children import STARTED, child_error, child_output, child_run_id
 from pikku._engine.compensation import error_payload, is_run_compensation, on_error_step, on_failure_step
+from pikku._engine.storeclock import PassClock
 from pikku._errors import (
     ChildWorkflowFailedError,
     InvalidInputError,
@@ -77,6 +77,10 @@ class StepHost(Protocol):
         self, run_id: str, name: str, wake_at: float | None, *, form: StepForm = "sleep", data_json: str | None = None
     ) -> StepRecord:
         """Record a durable timer step (a sleep, or a wait with its timeout) due at ``wake_at`` (once)."""
+        ...
+
+    async def store_now(self) -> float:
+        """The store's clock now (:meth:`~pikku.backends.StateStore.now`)."""
         ...
 
     async def end_timer(self, run_id: str, name: str) -> None:
@@ -149,8 +153,11 @@ class WorkflowContext:
         run: RunRecord,
         steps: dict[str, StepRecord],
         serves: Callable[[str], bool] | None = None,
+        clock: PassClock | None = None,
     ) -> None:
         self._host = host
+        #: The store's clock: stored times (wake_at, lease ends) are compared with it, never with ours.
+        self.clock = clock or PassClock(host.store_now)
         self._wf = wf
         self._run = run
         self._steps = steps
@@ -272,8 +279,8 @@ class WorkflowContext:
         call = self._call(name, form, target, data, rec, retries, retry_delay)
         if isinstance(target, str) and self._wf.execution_mode == "remote":
             return await self._remote(call, rec)
-        if rec is not None and rec.status == "scheduled" and (rec.wake_at or 0.0) > now():
-            raise self._pause(f"step {name!r} retries later", wake_at=rec.wake_at)
+        if rec is not None and rec.status == "scheduled" and rec.wake_at is not None:
+            await self._wait_until(rec.wake_at, f"step {name!r} retries later")
         if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
             await self._still_live()
         return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
@@ -331,7 +338,7 @@ class WorkflowContext:
         rec = await self._timer("sleep", name, seconds)
         if rec.status == "done":
             return
-        if not self._timer_due(rec):
+        if not await self._timer_due(rec):
             raise self._pause(f"sleeping until {rec.wake_at}", wake_at=rec.wake_at)
         await self._end_timer(rec)
 
@@ -365,7 +372,7 @@ class WorkflowContext:
                 rec = self._steps[name] = taken
         if rec.status in ("done", "failed"):
             return _event_value(rec, model)
-        if not self._timer_due(rec):
+        if not await self._timer_due(rec):
             raise self._pause(f"waiting for event {event!r}", wake_at=rec.wake_at)
         await self._end_timer(rec)
         return None
@@ -416,7 +423,7 @@ class WorkflowContext:
         if rec is not None:
             self._check_replay(rec, form, None)
             return rec
-        wake_at = None if seconds is None else now() + seconds
+        wake_at = None if seconds is None else await self._store_now() + seconds
         rec = await _guard(self._host.begin_timer(self.run_id, name, wake_at, form=form, data_json=data_json))
         self._steps[name] = rec
         if HOOKS.event is not None:
@@ -430,10 +437,9 @@ class WorkflowContext:
         await _guard(self._host.end_timer(self.run_id, rec.name))
         self._steps[rec.name] = dataclasses.replace(rec, status="done", result_json="null")
 
-    @staticmethod
-    def _timer_due(rec: StepRecord) -> bool:
-        """Whether a timer step's time has come (one without a wake-up time never comes due)."""
-        return rec.wake_at is not None and rec.wake_at <= now()
+    async def _timer_due(self, rec: StepRecord) -> bool:
+        """Whether a timer step's time has come by the store's clock (one without a wake-up time never does)."""
+        return rec.wake_at is not None and await _guard(self.clock.left(rec.wake_at)) == 0
 
     async def call_workflow(self, name: str, workflow: str, data: Any = None, *, description: str | None = None) -> Any:
         """Run the wired workflow ``workflow`` as a child and return its output (a durable wait: the pass
@@ -483,6 +489,17 @@ class WorkflowContext:
             self.waiting_children.append(child_run_id(self.run_id, name))
             raise self._pause(f"started child run {child_run_id(self.run_id, name)!r}")
         return rec
+
+    # -- timers: the one mechanism of sleeps, retries and timeouts -------------------------------------
+    async def _store_now(self) -> float:
+        """The store's clock now. A timer's due time is ``await self._store_now() + seconds``, stored."""
+        return await _guard(self.clock.now())
+
+    async def _wait_until(self, wake_at: float, reason: str) -> None:
+        """Return once the stored time ``wake_at`` has come by the store's clock; until then pause the pass,
+        which a replay due at ``wake_at`` resumes (``reason`` says why the run waits)."""
+        if await _guard(self.clock.left(wake_at)) > 0:
+            raise self._pause(reason, wake_at=wake_at)
 
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:
@@ -601,7 +618,7 @@ class WorkflowContext:
 
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name
-        if self._runs_here(name, rec):
+        if await self._runs_here(name, rec):
             if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
                 await self._still_live()
             self._local_busy = True
@@ -615,7 +632,7 @@ class WorkflowContext:
             # run out, a job runs it again (a spare one, if it had a job, is harmless); until then, look
             # again when it can have.
             lease_end = rec.lease_until or 0.0
-            if lease_end > now():
+            if await _guard(self.clock.left(lease_end)) > 0:
                 raise self._pause(f"step {name!r} is running elsewhere", wake_at=lease_end + 0.05)
             await _guard(self._host.requeue_step(call))
             raise self._pause(f"step {name!r} was abandoned; queued again")
@@ -623,14 +640,14 @@ class WorkflowContext:
             self._steps[name] = await _guard(self._host.dispatch_step(call))
         raise self._pause(f"waiting for step {name!r}")
 
-    def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
+    async def _runs_here(self, name: str, rec: StepRecord | None) -> bool:
         """Whether this pass runs the rpc step itself: its worker serves the step's queue, no other local
         step is in flight, and the step has no job that will run it (new, pending, or its lease ran out)."""
         if self._serves is None or self._local_busy or not self._serves(self._wf.step_queue(name)):
             return False
         if rec is None or rec.status == "pending":
             return True
-        return rec.status == "running" and (rec.lease_until or 0.0) <= now()
+        return rec.status == "running" and await _guard(self.clock.left(rec.lease_until or 0.0)) == 0
 
     def _pause(self, reason: str, *, wake_at: float | None = None, busy: bool = False) -> WorkflowAsyncException:
         """The pause to raise. ``busy``: the pass pauses for work that is not a wait, whatever steps it knows

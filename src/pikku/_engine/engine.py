@@ -14,14 +14,13 @@ import asyncio
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import pydantic
 
 from pikku import _clock, _serde
-from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall
 from pikku._engine.children import Children, cascade_reason
@@ -31,6 +30,7 @@ from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.steps import StepRunner, current_step
+from pikku._engine.storeclock import PassClock
 from pikku._errors import (
     InvalidOutputError,
     RunIdInUseError,
@@ -101,7 +101,11 @@ class Outcome:
     """How one orchestration attempt ended."""
 
     kind: Literal["completed", "failed", "cancelled", "suspended", "paused", "settled", "busy", "missing"]
+    #: When a paused run wants its next pass, by the store's clock (a sleep, a retry), or None.
     wake_at: float | None = None
+    #: Seconds from the end of the pass until then, measured on the store's clock (an inline driver
+    #: sleeps that long; a wake-up job is delayed that long).
+    wake_in: float | None = None
     #: The job that drove the pass was acknowledged with the run lock's release (``ack=`` of orchestrate).
     acked: bool = False
     #: The child runs a paused pass waits for (``workflow.call_workflow``): an inline driver drives them.
@@ -148,6 +152,9 @@ class Engine:
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
         self._passing: set[str] = set()
+        #: Coroutines a worker on this engine awaits every ``Worker.sample_interval`` (each reads something
+        #: from the store for a metric: OpenTelemetry's runs-by-status gauge).
+        self.samplers: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def state(self) -> StateStore:
@@ -195,7 +202,8 @@ class Engine:
         # Remote: the orchestrator job. Inline: a delayed watchdog job, so that a worker finishes the run
         # if this process dies while driving it (it finds the run settled and does nothing otherwise).
         delay = self.settings.inline_watchdog if here else 0.0
-        first = orchestrate_job(wf, run_id, now(), delay)
+        # No priority of our own: the queue's due time (its clock, not this worker's) stands for the start.
+        first = orchestrate_job(wf, run_id, None, delay)
         # An inline run is created already locked by its driver: one round trip fewer per run.
         owner = self.owner if here else None
         lease = self.settings.run_lock_lease
@@ -234,19 +242,19 @@ class Engine:
                 return outcome
             if outcome.kind == "busy":
                 await asyncio.sleep(self.settings.lock_busy_delay)
-            elif outcome.wake_at is not None:
-                await self._sleep_unless_settled(run_id, outcome.wake_at)
+            elif outcome.wake_in is not None:
+                await self._sleep_unless_settled(run_id, outcome.wake_in)
             else:  # waiting on a step someone else runs (the run was started in remote mode)
                 await asyncio.sleep(0.1)
 
-    async def _sleep_unless_settled(self, run_id: str, wake_at: float) -> None:
-        """Sleep until ``wake_at``, looking at the run every INLINE_CANCEL_CHECK_S: a cancelled run's driver
+    async def _sleep_unless_settled(self, run_id: str, seconds: float) -> None:
+        """Sleep ``seconds``, looking at the run every INLINE_CANCEL_CHECK_S: a cancelled run's driver
         returns then, not at the end of a long sleep."""
 
         async def still_running() -> bool:
             return (await self.state.get_run(run_id)).status in ACTIVE_RUN_STATUSES
 
-        await _clock.sleep_watching(max(0.0, wake_at - now()), still_running, INLINE_CANCEL_CHECK_S)
+        await _clock.sleep_watching(seconds, still_running, INLINE_CANCEL_CHECK_S)
 
     # -- orchestration ---------------------------------------------------------------------------------
     async def orchestrate(
@@ -281,12 +289,13 @@ class Engine:
         )
         outcome, passed = Outcome("paused"), False
         wf = get_workflow(run.workflow)
+        clock = PassClock(self.state.now)  # the store's time, read once if this pass meets a timer
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
                 if wf.timeout is None:
-                    outcome = await self._pass(run, steps, serves)
+                    outcome = await self._pass(run, steps, serves, clock)
                 else:
-                    outcome = await self._timed_pass(wf, run, steps, serves)
+                    outcome = await self._timed_pass(wf, run, steps, serves, clock)
             passed = True
         finally:
             renewer.cancel()
@@ -300,11 +309,14 @@ class Engine:
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
         deadline = None if wf.timeout is None else run.updated_at + wf.timeout
         # A pass at the deadline, whatever else waits (not while the timed-out run's compensation runs).
-        if outcome.kind == "paused" and deadline is not None and not (outcome.compensating and deadline <= now()):
+        past_deadline = deadline is not None and await clock.left(deadline) == 0
+        if outcome.kind == "paused" and deadline is not None and not (outcome.compensating and past_deadline):
             wake_at = min(wake_at or float("inf"), deadline)
-        if wake_at is not None:  # keyed by run: merges with a replay already waiting
-            await self.put(orchestrate_job(wf, run_id, run.created_at, max(0.0, wake_at - now())))
-        return outcome
+        if wake_at is None:
+            return outcome
+        wake_in = await clock.left(wake_at)  # a duration: the queue adds it to its own clock
+        await self.put(orchestrate_job(wf, run_id, run.created_at, wake_in))  # keyed: merges with one waiting
+        return dataclasses.replace(outcome, wake_at=wake_at, wake_in=wake_in)
 
     async def _open(self, run_id: str, fresh: RunRecord | None) -> tuple[RunRecord, dict[str, StepRecord]] | Outcome:
         """The run and its steps under the run lock (``fresh``: just created holding it, no steps yet), or
@@ -325,18 +337,18 @@ class Engine:
         return run, steps
 
     async def _timed_pass(
-        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None
+        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None, clock: PassClock
     ) -> Outcome:
         """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
         the run fails, and a pass still running at the deadline is cancelled first."""
         assert wf.timeout is not None
-        left = run.updated_at + wf.timeout - now()
+        left = await clock.left(run.updated_at + wf.timeout)  # updated_at is the store's time: so is the deadline
         if left > 0:
             # Only this deadline counts: a TimeoutError of anything inside the pass propagates as itself.
             deadline = asyncio.timeout(left)
             try:
                 async with deadline:
-                    return await self._pass(run, steps, serves)
+                    return await self._pass(run, steps, serves, clock)
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -349,13 +361,17 @@ class Engine:
         await self.transitions.enqueue(job)
 
     async def _pass(
-        self, run: RunRecord, steps: dict[str, StepRecord] | None = None, serves: Serves | None = None
+        self,
+        run: RunRecord,
+        steps: dict[str, StepRecord] | None = None,
+        serves: Serves | None = None,
+        clock: PassClock | None = None,
     ) -> Outcome:
         wf = get_workflow(run.workflow)
         if steps is None:
             steps = await self.state.get_steps(run.run_id)
         local = serves if self.settings.local_steps else None
-        ctx = WorkflowContext(_Host(self), wf, run, steps, local)
+        ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
         services = Services(self.app, rpc=self.rpc, workflow=ctx)
         try:
             data = _serde.decode(run.input_json, wf.function.input_type)
@@ -463,7 +479,7 @@ class Engine:
         current = await self.state.get_step(run_id, name)
         if current.status == "running" and current.lease_until is not None:
             # Held by a worker that may have died: look again once its lease can have expired.
-            return max(0.05, current.lease_until - now() + 0.05)
+            return max(0.05, current.lease_until - await self.state.now() + 0.05)
         if current.form != "rpc":  # a queue job only ever runs an rpc step: this one was not made by pikku
             raise _Forged(f"step job for {current.form} step {name!r} of run {run_id!r}")
         if current.status in ("done", "failed"):
@@ -549,6 +565,9 @@ class _Host:
     async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
         """The run suspended with its suspend step, in one write."""
         return await self._engine.state.suspend_run(run_id, name, data_json)
+    async def store_now(self) -> float:
+        """The store's clock."""
+        return await self._engine.state.now()
 
     async def record_marker(self, run_id: str, name: str) -> StepRecord:
         """A marker step, inserted done."""

@@ -47,6 +47,10 @@ def _shape_problem(payload: Any) -> str | None:
     missing = [f for f in _FIELDS[kind] if not isinstance(payload.get(f), str) or not payload[f]]
     if missing:
         return f"{kind} job without a valid {missing[0]!r}"
+    # pikku never makes an id or name with a control character (NUL cannot even be stored on PostgreSQL)
+    unprintable = [f for f in _FIELDS[kind] if not payload[f].isprintable()]
+    if unprintable:
+        return f"{kind} job whose {unprintable[0]!r} holds a control character"
     bad = [
         f for f in ("priority", "retry_delay") if payload.get(f) is not None and not isinstance(payload[f], int | float)
     ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pikku._clock import now
 from pikku._engine.engine import Engine
 from pikku._engine.events import awaited_events
 from pikku._engine.jobs import orchestrate_job, step_job
@@ -42,16 +41,19 @@ async def recover(engine: Engine, *, stale_after: float, limit: int = 500, curso
     Returns how many jobs were enqueued.
     """
     cursor = cursor if cursor is not None else SweepCursor()
-    cutoff = now() - stale_after
+    t = await engine.state.now()  # stored times are compared with the store's clock only
+    cutoff = t - stale_after
     enqueued = 0
     for status in ("running", "waiting"):
-        enqueued += await _sweep(engine, status, cursor, limit, cutoff)
+        enqueued += await _sweep(engine, status, cursor, limit, cutoff, t)
     if enqueued:
         log.info("recovery enqueued %d job(s) for stuck runs", enqueued)
     return enqueued
 
 
-async def _sweep(engine: Engine, status: RunStatus, cursor: SweepCursor, limit: int, cutoff: float) -> int:
+async def _sweep(
+    engine: Engine, status: RunStatus, cursor: SweepCursor, limit: int, cutoff: float, t: float
+) -> int:
     """One page of the runs of ``status`` after the cursor's place for them; the place moves on after it."""
     after = cursor.after if status == "running" else cursor.after_waiting
     try:
@@ -69,9 +71,9 @@ async def _sweep(engine: Engine, status: RunStatus, cursor: SweepCursor, limit: 
             continue  # another deployment's workflow: its own workers recover it
         steps = list((await engine.state.get_steps(run.run_id)).values())
         if status == "running":
-            enqueued += await _recover_run(engine, wf, run, steps, cutoff)
+            enqueued += await _recover_run(engine, wf, run, steps, cutoff, t)
         else:
-            enqueued += await _recover_waiting(engine, wf, run, steps, cutoff)
+            enqueued += await _recover_waiting(engine, wf, run, steps, cutoff, t)
     # Moved on only once the page is done: a sweep that fails half-way looks at the same page next time.
     _move(cursor, status, page[-1].run_id if len(page) >= limit else None)
     return enqueued
@@ -84,9 +86,8 @@ def _move(cursor: SweepCursor, status: RunStatus, after: str | None) -> None:
         cursor.after_waiting = after
 
 
-def _is_quiet(steps: list[StepRecord], cutoff: float) -> bool:
-    """No step moved since ``cutoff`` and none waits for a delayed job (a sleep or a retry)."""
-    t = now()
+def _is_quiet(steps: list[StepRecord], cutoff: float, t: float) -> bool:
+    """No step moved since ``cutoff`` and none waits for a delayed job (a sleep or a retry) at store time ``t``."""
     if any(s.updated_at > cutoff for s in steps):
         return False
     return not any(s.status == "scheduled" and s.wake_at is not None and s.wake_at > t for s in steps)
@@ -98,23 +99,22 @@ def _only_children_left(steps: list[StepRecord]) -> bool:
     return bool(open_steps) and all(s.form == "child" for s in open_steps)
 
 
-def _stranded(step: StepRecord) -> bool:
-    """An rpc step whose job may be gone: queued, or running under a lease that ran out."""
+def _stranded(step: StepRecord, t: float) -> bool:
+    """An rpc step whose job may be gone: queued, or running under a lease that ran out by store time ``t``."""
     if step.form != "rpc":
         return False
-    return step.status == "scheduled" or (step.status == "running" and (step.lease_until or 0.0) <= now())
+    return step.status == "scheduled" or (step.status == "running" and (step.lease_until or 0.0) <= t)
 
 
 async def _recover_waiting(
-    engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float
+    engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float, t: float
 ) -> int:
     """A waiting run's pass, when it may have lost its wake-up: quiet since ``cutoff``, and a timer of its
-    waits is due (a lost delayed job), an event one of them waits for is there untaken (a send that died
-    between its write and its enqueue), or a child run it waits for has settled (a settle that died before
-    its wake). A run waiting on nothing it knows of gets one too."""
+    waits is due by store time ``t`` (a lost delayed job), an event one of them waits for is there untaken
+    (a send that died between its write and its enqueue), or a child run it waits for has settled (a
+    settle that died before its wake). A run waiting on nothing it knows of gets one too."""
     if any(s.updated_at > cutoff for s in steps):
         return 0
-    t = now()
     waits = [s for s in steps if s.form in WAIT_FORMS and s.status not in ("done", "failed")]
     due = not waits or any(s.wake_at is not None and s.wake_at <= t for s in waits)
     names = awaited_events(waits)
@@ -128,14 +128,16 @@ async def _recover_waiting(
     return 1
 
 
-async def _recover_run(engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float) -> int:
-    if not _is_quiet(steps, cutoff):
+async def _recover_run(
+    engine: Engine, wf: WorkflowDef, run: RunRecord, steps: list[StepRecord], cutoff: float, t: float
+) -> int:
+    if not _is_quiet(steps, cutoff, t):
         return 0
     if _only_children_left(steps) and not await engine.children.settled_child_waiting(run, steps):
         return 0  # it waits for child runs still going: the settle of each wakes it
     enqueued = 0
     if wf.execution_mode == "remote":
-        for step in filter(_stranded, steps):
+        for step in (s for s in steps if _stranded(s, t)):
             await engine.put(step_job(wf, run.run_id, step.name, step.rpc_name or "", run.created_at, None))
             enqueued += 1
     await engine.put(orchestrate_job(wf, run.run_id, run.created_at))

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pikku import _serde
-from pikku._clock import now
 from pikku._engine import retry as retry_policy
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
+from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._logcontext import CURRENT_STEP, get_logger
 from pikku._records import Job, NewStep, StepRecord
 from pikku._registry import get_function
@@ -122,7 +122,7 @@ class StepRunner:
                 outcome = StepOutcome("done", value)
             else:
                 stored = await self._settle(call, where, result_json, tag, ack)
-                outcome = StepOutcome("done", value) if stored else StepOutcome("lost")
+                outcome = StepOutcome("done", value) if stored else await self._refused(call)
         finally:
             _CURRENT_STEP.reset(token)
         return outcome
@@ -150,14 +150,30 @@ class StepRunner:
     async def _settle(self, call: StepCall, where: Where, result_json: str, tag: str | None, ack: Job | None) -> bool:
         handoff = call.replay_job() if where == "queue" else None
         # owner=: if another worker took the step over (our lease ran out), our result is not stored.
-        stored = await self.transitions.settle_step(
+        return await self.transitions.settle_step(
             call.run_id, call.name, result_json, result_type=tag, owner=self.owner, handoff=handoff, ack=ack
         )
-        if not stored:
-            log.warning(
-                "step %s of run %s was taken over or settled elsewhere; result not stored", call.name, call.run_id
-            )
-        return stored
+
+    async def _refused(self, call: StepCall) -> StepOutcome:
+        """Our settle or failure of the step we claimed changed nothing: what the stored step says holds.
+
+        Either the write did apply and only its reply was lost (the server went away after the commit, and
+        the driver's retry of the same write found it done), or another worker took the step over after our
+        lease ran out. A step stored done or failed is an outcome like any: the pass goes on with the stored
+        value (what every replay will return), or the stored failure. Only a step held or open elsewhere is
+        ``lost``: treating a lost reply as lost paused the pass with nothing left to wake the run.
+        """
+        try:
+            stored = await self.state.get_step(call.run_id, call.name)
+        except (RunNotFoundError, StepNotFoundError):
+            return StepOutcome("lost")
+        if stored.status == "done" and stored.result_json is not None:
+            tp = get_function(call.rpc_name or "").output_type if call.fn is None else return_type(call.fn)
+            return StepOutcome("done", _serde.decode(stored.result_json, tp, stored.result_type))
+        if stored.status == "failed":
+            return StepOutcome("failed", error=stored.error)
+        log.warning("step %s of run %s was taken over by another worker; result not stored", call.name, call.run_id)
+        return StepOutcome("lost")
 
     async def _failed(
         self, call: StepCall, rec: StepRecord | None, where: Where, exc: Exception, ack: Job | None
@@ -174,8 +190,8 @@ class StepRunner:
             recorded = await self.transitions.fail_step(
                 call.run_id, call.name, error, owner=self.owner, handoff=handoff, ack=ack
             )
-            return StepOutcome("failed", error=error) if recorded else StepOutcome("lost")
-        retry_at = now() + delay
+            return StepOutcome("failed", error=error) if recorded else await self._refused(call)
+        retry_at = await self.state.now() + delay  # a stored due time: the store's clock, not ours
         # An rpc step retries through its queue; an inline step is run again by the pass that wakes then.
         retry_job = call.step_job(delay) if call.form == "rpc" and where != "inline" else None
         await self.transitions.fail_step(

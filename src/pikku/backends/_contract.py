@@ -12,7 +12,9 @@ Rules every state store follows:
   step (where the method needs one to exist) raises :class:`~pikku.StepNotFoundError`. Never ``None`` by accident.
 * Transitions are conditional and atomic (one conditional write, never read-then-write across a gap), so two
   racing workers cannot both win, and a stored result is never overwritten.
-* Timestamps are epoch seconds (``time.time()``), supplied by the store when it writes.
+* Timestamps are epoch seconds, supplied by the store when it writes, from the store's own clock
+  (:meth:`StateStore.now`): the database server's where there is one, so workers on many hosts agree
+  whatever their own clocks say.
 * Values are JSON text; the store never parses or re-encodes ``*_json`` fields.
 * Run statuses: ``running`` and ``waiting`` are active (a waiting run has nothing to do but a timer, an
   event or a child run; it goes back to ``running`` when a pass takes its lock), ``suspended`` is stopped
@@ -74,6 +76,15 @@ class StateStore(Protocol):
         """The run, or :class:`RunNotFoundError`."""
         ...
 
+    async def now(self) -> float:
+        """The store's clock, in epoch seconds: the time it stamps its writes with and judges leases by.
+
+        The engine compares stored times (a sleep's ``wake_at``, a lease's end) only with this, never with
+        its own clock. PostgreSQL: ``pikku_now()``; Redis: ``TIME``; memory, file and SQLite: the clock in
+        force when the store was opened (the host's, or a test environment's).
+        """
+        ...
+
     async def list_runs(
         self,
         *,
@@ -86,6 +97,16 @@ class StateStore(Protocol):
 
         ``before`` pages: only runs after the run of that id in this order (pass the last run of the previous
         page). :class:`RunNotFoundError` if that run does not exist.
+        """
+        ...
+
+    async def count_runs(self) -> dict[str, int]:
+        """How many runs there are of each status (monitoring: the runs-by-status gauge).
+
+        Every status that has runs appears, whatever it is (a status added later needs no change here);
+        one with none may be absent. Redis answers from the sizes of its per-status index sets (O(statuses));
+        SQL is one ``GROUP BY status`` (SQLite scans the covering status index, PostgreSQL an index-only or
+        a table scan, as its planner prefers: O(runs)); the file backend reads every run file.
         """
         ...
 

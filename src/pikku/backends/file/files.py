@@ -14,6 +14,7 @@ from typing import Any
 import filelock
 
 from pikku._errors import BackendUnavailableError, CorruptStateError
+from pikku.backends._folders import denied_as_folder_error
 
 #: How long a method waits for another process to let go of a lock before giving up.
 LOCK_TIMEOUT_S = 30.0
@@ -37,16 +38,23 @@ def make_lock(path: Path) -> filelock.BaseFileLock:
 
 @contextmanager
 def locked(lock: filelock.BaseFileLock) -> Iterator[None]:
-    """Hold ``lock``; BackendUnavailableError if another process keeps it for too long."""
+    """Hold ``lock``; BackendUnavailableError if another process keeps it for too long.
+
+    Nearly every write of the file backend happens under a lock, so a write refused by the OS (a folder
+    made read-only) becomes DataFolderError here, naming the folder, for the body too.
+    """
+    folder = Path(lock.lock_file).parent
     try:
-        lock.acquire()
+        with denied_as_folder_error(folder):
+            lock.acquire()
     except filelock.Timeout as exc:
         raise BackendUnavailableError(
             f"timed out after {LOCK_TIMEOUT_S:g}s waiting for the lock {lock.lock_file}",
             hint="another process holds it; if none is running, the lock file can be removed",
         ) from exc
     try:
-        yield
+        with denied_as_folder_error(folder):
+            yield
     finally:
         lock.release()
 
@@ -58,7 +66,8 @@ def dumps(value: Any) -> str:
 
 def write_json(path: Path, value: Any) -> None:
     """Replace ``path`` atomically: write a temporary file beside it, flush, fsync, rename over."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with denied_as_folder_error(path.parent):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(dumps(value))

@@ -31,9 +31,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import CorruptStateError
 from pikku._records import DeadJob, Job
+from pikku.backends._folders import writable_folder
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,11 @@ class FileQueue:
     """A :class:`~pikku.backends.JobQueue` kept as one JSON file per job."""
 
     def __init__(self, root: Path) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._dir = root / "queue"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        writable_folder(self._dir)
         self._dead = self._dir / "dead"
-        self._dead.mkdir(exist_ok=True)
+        writable_folder(self._dead)
         self._lock = make_lock(self._dir / "queue.lock")
         self._wakeup = asyncio.Event()
 
@@ -147,7 +149,7 @@ class FileQueue:
         priority: float | None = None,
         key: str | None = None,
     ) -> str:
-        run_at = now() + delay
+        run_at = self._now() + delay
         raw = {"id": uuid.uuid4().hex, "queue": queue, "payload": payload, "attempts": 0, "run_at": run_at}
         raw |= {"priority": run_at if priority is None else priority, "lease_until": None, "owner": None}
         if key is None:  # a new file of its own: no lock needed
@@ -180,7 +182,7 @@ class FileQueue:
         wanted = None if queues is None else set(queues)
         claimed = []
         with locked(self._lock):
-            t = now()
+            t = self._now()
             due = [
                 (path, raw) for path, raw in self._scan() if (wanted is None or raw["queue"] in wanted) and _due(raw, t)
             ]
@@ -203,7 +205,7 @@ class FileQueue:
             raw = self._held(job)
             if raw is None:
                 return False
-            raw.update(owner=None, lease_until=None, run_at=now() + delay)
+            raw.update(owner=None, lease_until=None, run_at=self._now() + delay)
             self._wait_again(raw)
         self._wakeup.set()
         return True
@@ -222,13 +224,13 @@ class FileQueue:
             raw = self._held(job)
             if raw is None:
                 return False
-            raw["lease_until"] = now() + lease_s
+            raw["lease_until"] = self._now() + lease_s
             write_json(self._path(job.id), raw)
             return True
 
     def _any_due(self, queues: Sequence[str] | None) -> bool:
         wanted = None if queues is None else set(queues)
-        t = now()
+        t = self._now()
         return any((wanted is None or raw["queue"] in wanted) and _due(raw, t) for _, raw in self._scan())
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
@@ -257,7 +259,7 @@ class FileQueue:
             if raw is None:
                 return False
             path = self._path(job.id)
-            write_json(path, raw | {"reason": reason, "died_at": now()})  # still leased: no claim takes it
+            write_json(path, raw | {"reason": reason, "died_at": self._now()})  # still leased: no claim takes it
             os.replace(path, self._dead / path.name)
         return True
 
@@ -284,7 +286,7 @@ class FileQueue:
                 dead = read_json(path)
             except FileNotFoundError:
                 return False
-            t = now()
+            t = self._now()
             raw = {"id": uuid.uuid4().hex, "queue": dead["queue"], "payload": dead["payload"], "attempts": 0}
             raw |= {"run_at": t, "priority": t, "lease_until": None, "owner": None}
             found = None if dead.get("key") is None else self._waiting(dead["queue"], dead["key"])

@@ -20,6 +20,7 @@ checking it again: the run file (steps and attempts are in it), its marker, and 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -31,7 +32,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
     SETTLED_RUN_STATUSES,
@@ -50,6 +51,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
+from pikku.backends._folders import writable_folder
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 from pikku.backends.file.schedules import ScheduleFiles
 
@@ -125,15 +127,14 @@ class FileStateStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._dir = root / "runs"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
+        self._dir = writable_folder(root / "runs")
         # The running index: an empty marker per run that may be running, so that listing running runs
         # (the recovery sweep, every few seconds) reads those files only. A marker is made before its run
         # file and removed after the run settled, so markers are a superset of the running runs. A store
         # rebuilds the index from the run files at its first such listing and every RECONCILE_S after,
         # which also brings back a marker a power cut lost or an older pikku never wrote.
-        self._running = root / "running"
-        self._running.mkdir(exist_ok=True)
+        self._running = writable_folder(root / "running")
         self._reconciled_at: float | None = None
         self._settled: set[str] = set()  # stems of runs seen settled: a rebuild skips their files
         self._schedules = ScheduleFiles(root, file_stem)
@@ -222,7 +223,7 @@ class FileStateStore:
         forked_from: str | None = None,
     ) -> RunRecord:
         self._no_handoff(handoff)
-        t = now()
+        t = self._now()
         run = RunRecord(
             run_id, workflow, "running", input_json, created_at=t, updated_at=t,
             parent_run_id=parent_run_id, forked_from=forked_from,
@@ -241,8 +242,15 @@ class FileStateStore:
             write_json(path, {**doc, "steps": {}, "attempts": {}})
         return run
 
+    async def now(self) -> float:
+        return self._now()
+
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read(run_id, self._run)
+
+    async def count_runs(self) -> dict[str, int]:
+        # No index of settled runs: every run file is read (the file backend suits small setups).
+        return dict(collections.Counter(run.status for run, _ in self._runs(running_only=False)))
 
     async def list_runs(
         self,
@@ -329,7 +337,7 @@ class FileStateStore:
             run = doc["run"]
             if run["status"] in SETTLED_RUN_STATUSES:
                 return False, False
-            run.update(status=status, output_json=output, error=_plain(error), updated_at=now())
+            run.update(status=status, output_json=output, error=_plain(error), updated_at=self._now())
             run["cancel_reason"] = reason
             doc["lock"] = None  # a settled run needs no lock
             return True, True
@@ -374,7 +382,7 @@ class FileStateStore:
             run = doc["run"]
             if run["status"] not in ("running", "waiting") or name in doc["steps"]:
                 return False, False
-            t = now()
+            t = self._now()
             run.update(status="suspended", updated_at=t)
             record = StepRecord(
                 run_id, name, "suspend", "done", data_json=data_json, result_json="null", created_at=t, updated_at=t
@@ -389,7 +397,7 @@ class FileStateStore:
     # -- lock
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:
-            held, t = doc["lock"], now()
+            held, t = doc["lock"], self._now()
             if held is not None and held["owner"] != owner and held["until"] > t:
                 return False, False
             doc["lock"] = {"owner": owner, "until": t + lease_s}
@@ -401,7 +409,7 @@ class FileStateStore:
         """One read-modify-write of the run file under its lock: the lock taken, the run and steps read."""
 
         def change(doc: Doc) -> tuple[tuple[RunRecord, dict[str, StepRecord] | None], bool]:
-            run, held, t = self._run(doc), doc["lock"], now()
+            run, held, t = self._run(doc), doc["lock"], self._now()
             if run.status in _UNPASSABLE or (held is not None and held["owner"] != owner and held["until"] > t):
                 return (run, None), False
             doc["lock"] = {"owner": owner, "until": t + lease_s}
@@ -416,7 +424,7 @@ class FileStateStore:
             held = doc["lock"]
             if held is None or held["owner"] != owner:
                 return False, False
-            held["until"] = now() + lease_s
+            held["until"] = self._now() + lease_s
             return True, True
 
         return self._change(run_id, change)
@@ -455,7 +463,7 @@ class FileStateStore:
             stored = doc["steps"].get(step.name)
             if stored is not None:
                 return StepRecord(**_with_error(stored)), False
-            t = now()
+            t = self._now()
             fields = {name: getattr(step, name) for name in _NEW_STEP_FIELDS}
             record = StepRecord(**fields, created_at=t, updated_at=t)
             if owner is not None and doc["run"]["status"] in SETTLED_RUN_STATUSES:
@@ -473,7 +481,7 @@ class FileStateStore:
             step = self._step(doc, run_id, name)
             if step["status"] != "pending":
                 return False, False
-            step.update(status="scheduled", updated_at=now())
+            step.update(status="scheduled", updated_at=self._now())
             return True, True
 
         return self._change(run_id, change)
@@ -482,7 +490,7 @@ class FileStateStore:
         self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
     ) -> StepRecord | None:
         def change(doc: Doc) -> tuple[StepRecord | None, bool]:
-            step, t = self._step(doc, run_id, name), now()
+            step, t = self._step(doc, run_id, name), self._now()
             if doc["run"]["status"] in SETTLED_RUN_STATUSES:  # a settled run's steps are never claimed
                 return None, False
             if form is not None and step["form"] != form:  # a step of another form is left as it is
@@ -504,7 +512,7 @@ class FileStateStore:
             step = self._step(doc, run_id, name)
             if step["status"] != "running" or step["lease_owner"] != owner:
                 return False, False
-            step["lease_until"] = now() + lease_s
+            step["lease_until"] = self._now() + lease_s
             return True, True
 
         return self._change(run_id, change)
@@ -523,7 +531,7 @@ class FileStateStore:
                 return False, False
             if owner is not None and (step["status"] != "running" or step.get("lease_owner") != owner):
                 return False, False
-            t = now()
+            t = self._now()
             step.update(fields, lease_owner=None, lease_until=None, updated_at=t)
             attempts = doc["attempts"].get(name)
             if attempts and attempts[-1]["ended_at"] is None:
@@ -605,7 +613,7 @@ class FileStateStore:
             if event_id is not None and any(e["event_id"] == event_id for e in events):
                 return "duplicate", False
             seq = events[-1]["seq"] + 1 if events else 1
-            events.append(_plain(EventRecord(run_id, seq, name, payload_json, event_id, now())))
+            events.append(_plain(EventRecord(run_id, seq, name, payload_json, event_id, self._now())))
             return "stored", True
 
         return self._change(run_id, change)
@@ -620,7 +628,7 @@ class FileStateStore:
                 return None, False
             event["consumed_by"] = step
             rec.update(status="done", result_json=event["payload_json"], result_type=None, error=None)
-            rec.update(lease_owner=None, lease_until=None, updated_at=now())
+            rec.update(lease_owner=None, lease_until=None, updated_at=self._now())
             return StepRecord(**_with_error(rec)), True
 
         return self._change(run_id, change)
@@ -637,7 +645,7 @@ class FileStateStore:
             run = doc["run"]
             if run["status"] not in ("failed", "cancelled", "suspended"):
                 return False, False
-            t = now()
+            t = self._now()
             run.update(status="running", error=None, cancel_reason=None, updated_at=t)
             run["resumes"] = int(run.get("resumes", 0)) + 1
             for step in doc["steps"].values():

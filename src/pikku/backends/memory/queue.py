@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._records import DeadJob, Enqueue, Job
 
 
@@ -18,6 +18,7 @@ class MemoryQueue:
     """A :class:`~pikku.backends.JobQueue` kept in a dictionary; methods are atomic under asyncio."""
 
     def __init__(self) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._jobs: dict[str, Job] = {}
         self._dead: dict[str, DeadJob] = {}
         self._dead_keys: dict[str, str | None] = {}
@@ -38,7 +39,7 @@ class MemoryQueue:
         key: str | None = None,
     ) -> str:
         """Synchronous enqueue, used by the co-located memory store inside its own atomic methods."""
-        run_at = now() + delay
+        run_at = self._now() + delay
         prio = run_at if priority is None else priority
         waiting = None if key is None else self._waiting.get((queue, key))
         if waiting is not None:
@@ -77,7 +78,7 @@ class MemoryQueue:
         return self.enqueue_now(queue, payload, delay=delay, priority=priority, key=key)
 
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
-        t = now()
+        t = self._now()
         wanted = None if queues is None else set(queues)
         due = [
             j
@@ -123,7 +124,7 @@ class MemoryQueue:
         stored = self._held(job)
         if stored is None:
             return False
-        stored.owner, stored.lease_until, stored.run_at = None, None, now() + delay
+        stored.owner, stored.lease_until, stored.run_at = None, None, self._now() + delay
         key = self._keys.get(job.id)
         if key is not None:
             self._wait_again(stored, key)
@@ -143,7 +144,7 @@ class MemoryQueue:
         stored = self._held(job)
         if stored is None:
             return False
-        stored.lease_until = now() + lease_s
+        stored.lease_until = self._now() + lease_s
         return True
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
@@ -160,7 +161,8 @@ class MemoryQueue:
             return False
         self._dead_keys[held.id] = self._keys.get(held.id)  # a retried keyed job waits under its key again
         self._drop(held.id)
-        self._dead[held.id] = DeadJob(held.id, held.queue, copy.deepcopy(held.payload), held.attempts, reason, now())
+        payload = copy.deepcopy(held.payload)
+        self._dead[held.id] = DeadJob(held.id, held.queue, payload, held.attempts, reason, self._now())
         return True
 
     async def list_dead(self, limit: int = 100) -> list[DeadJob]:

@@ -5,12 +5,13 @@ Each method finishes without awaiting anything in between, so under asyncio ever
 
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import (
     SETTLED_RUN_STATUSES,
@@ -45,6 +46,7 @@ class MemoryStateStore:
     """A :class:`~pikku.backends.StateStore` kept in dictionaries."""
 
     def __init__(self, sink: Callable[[Enqueue], object] | None = None) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._runs: dict[str, RunRecord] = {}
         self._order: dict[str, int] = {}
         self._counter = itertools.count()
@@ -75,7 +77,7 @@ class MemoryStateStore:
         self._check_handoff(handoff)
         if run_id in self._runs:
             raise ValueError(f"run {run_id!r} already exists")
-        t = now()
+        t = self._now()
         run = RunRecord(
             run_id, workflow, "running", input_json, created_at=t, updated_at=t,
             parent_run_id=parent_run_id, forked_from=forked_from,
@@ -96,8 +98,14 @@ class MemoryStateStore:
         except KeyError:
             raise RunNotFoundError(run_id) from None
 
+    async def now(self) -> float:
+        return self._now()
+
     async def get_run(self, run_id: str) -> RunRecord:
         return copy.copy(self._run(run_id))
+
+    async def count_runs(self) -> dict[str, int]:
+        return dict(collections.Counter(run.status for run in self._runs.values()))
 
     async def list_runs(
         self,
@@ -127,7 +135,7 @@ class MemoryStateStore:
         run = self._run(run_id)
         if run.status in SETTLED_RUN_STATUSES:
             return False
-        run.status, run.output_json, run.error, run.updated_at = status, output, error, now()
+        run.status, run.output_json, run.error, run.updated_at = status, output, error, self._now()
         run.cancel_reason = reason
         self._locks.pop(run_id, None)
         return True
@@ -150,7 +158,7 @@ class MemoryStateStore:
         steps = self._steps[run_id]
         if run.status not in ("running", "waiting") or name in steps:
             return False
-        t = now()
+        t = self._now()
         run.status, run.updated_at = "suspended", t
         steps[name] = StepRecord(
             run_id, name, "suspend", "done", data_json=data_json, result_json="null", created_at=t, updated_at=t
@@ -162,7 +170,7 @@ class MemoryStateStore:
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         self._run(run_id)
         held = self._locks.get(run_id)
-        t = now()
+        t = self._now()
         if held is not None and held.owner != owner and held.until > t:
             return False
         self._locks[run_id] = _Lock(owner, t + lease_s)
@@ -181,7 +189,7 @@ class MemoryStateStore:
         held = self._locks.get(run_id)
         if held is None or held.owner != owner:
             return False
-        self._locks[run_id] = _Lock(owner, now() + lease_s)
+        self._locks[run_id] = _Lock(owner, self._now() + lease_s)
         return True
 
     async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:
@@ -215,7 +223,7 @@ class MemoryStateStore:
         steps = self._steps[step.run_id]
         if step.name not in steps:
             self._handoff(handoff)
-            t = now()
+            t = self._now()
             # A claim needs a running run (as claim_step): otherwise the step goes in unclaimed, pending.
             status = "pending" if owner is not None and run.status in SETTLED_RUN_STATUSES else step.status
             steps[step.name] = StepRecord(
@@ -248,7 +256,7 @@ class MemoryStateStore:
         step = self._step(run_id, name)
         if step.status != "pending":
             return False
-        step.status, step.updated_at = "scheduled", now()
+        step.status, step.updated_at = "scheduled", self._now()
         return True
 
     async def claim_step(
@@ -257,7 +265,7 @@ class MemoryStateStore:
         step = self._step(run_id, name)
         if self._runs[run_id].status in SETTLED_RUN_STATUSES or (form is not None and step.form != form):
             return None
-        t = now()
+        t = self._now()
         expired = step.status == "running" and (step.lease_until or 0.0) <= t
         if step.status not in ("pending", "scheduled") and not expired:
             return None
@@ -270,7 +278,7 @@ class MemoryStateStore:
     def _end_attempt(self, run_id: str, name: str, error: ErrorInfo | None) -> None:
         attempts = self._attempts.get((run_id, name))
         if attempts and attempts[-1].ended_at is None:
-            attempts[-1].ended_at = now()
+            attempts[-1].ended_at = self._now()
             attempts[-1].error = error
 
     def _check_handoff(self, handoff: Enqueue | None) -> None:
@@ -285,7 +293,7 @@ class MemoryStateStore:
         step = self._step(run_id, name)
         if step.status != "running" or step.lease_owner != owner:
             return False
-        step.lease_until = now() + lease_s
+        step.lease_until = self._now() + lease_s
         return True
 
     async def complete_step(
@@ -305,7 +313,7 @@ class MemoryStateStore:
         if step.status in ("done", "failed") or not _held_by(step, owner):
             return False
         step.status, step.result_json, step.result_type = "done", result_json, result_type
-        step.error, step.lease_owner, step.lease_until, step.updated_at = None, None, None, now()
+        step.error, step.lease_owner, step.lease_until, step.updated_at = None, None, None, self._now()
         self._end_attempt(run_id, name, None)
         self._handoff(handoff)
         return True
@@ -328,7 +336,7 @@ class MemoryStateStore:
             return False
         step.status = "failed" if retry_at is None else "scheduled"
         step.wake_at = retry_at if retry_at is not None else step.wake_at
-        step.error, step.lease_owner, step.lease_until, step.updated_at = error, None, None, now()
+        step.error, step.lease_owner, step.lease_until, step.updated_at = error, None, None, self._now()
         self._end_attempt(run_id, name, error)
         self._handoff(handoff)
         return True
@@ -359,7 +367,7 @@ class MemoryStateStore:
         self._handoff(handoff)
         if event_id is not None and any(e.event_id == event_id for e in events):
             return "duplicate"
-        events.append(EventRecord(run_id, len(events) + 1, name, payload_json, event_id, now()))
+        events.append(EventRecord(run_id, len(events) + 1, name, payload_json, event_id, self._now()))
         return "stored"
 
     async def take_event(self, run_id: str, step: str, name: str) -> StepRecord | None:
@@ -371,7 +379,7 @@ class MemoryStateStore:
             return None
         event.consumed_by = step
         rec.status, rec.result_json, rec.result_type = "done", event.payload_json, None
-        rec.lease_owner, rec.lease_until, rec.updated_at = None, None, now()
+        rec.lease_owner, rec.lease_until, rec.updated_at = None, None, self._now()
         return copy.copy(rec)
 
     async def get_events(self, run_id: str) -> list[EventRecord]:
@@ -383,7 +391,7 @@ class MemoryStateStore:
         run = self._run(run_id)
         if run.status not in ("failed", "cancelled", "suspended"):
             return False
-        t = now()
+        t = self._now()
         run.status, run.error, run.cancel_reason, run.updated_at = "running", None, None, t
         run.resumes += 1
         for step in self._steps[run_id].values():

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError
+from pikku._errors import BackendUnavailableError, BackendURLError, ConfigError, InvalidInputError
 from pikku._records import Job
 from pikku._redact import redact_url
 from pikku.backends.postgres.executor import Connection
@@ -187,6 +187,15 @@ async def migrate(url: str) -> int:
         raise _unavailable(cfg, exc) from exc
 
 
+def _nul_refused(exc: psycopg.DataError) -> InvalidInputError:
+    """A NUL character in a key (a run id, a step or workflow name looked up): PostgreSQL text cannot hold
+    one, so no such run or step can exist. Values are JSON text, whose NUL is escaped (``\\u0000``)."""
+    return InvalidInputError(
+        f"a name or id holds a NUL character, which PostgreSQL text cannot store ({exc})",
+        hint="run ids, step and workflow names are printable text; NUL inside JSON values is fine",
+    )
+
+
 def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
     where = urlsplit(cfg.conninfo).hostname or "localhost"
     return BackendUnavailableError(
@@ -244,6 +253,10 @@ class PgDatabase:
             raise _unavailable(self.cfg, exc) from exc
         except psycopg.OperationalError:
             pass
+        except psycopg.DataError as exc:
+            if "NUL" not in str(exc):
+                raise
+            raise _nul_refused(exc) from exc
         try:
             await self.pool.check()
             return await self._once(op)

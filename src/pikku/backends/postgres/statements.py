@@ -20,6 +20,9 @@ from __future__ import annotations
 # -- runs ---------------------------------------------------------------------------------------------
 
 #: With a lock owner the run is inserted holding its lock; without, lock_lease is NULL and so is lock_until.
+#: The database clock (what every statement stamps and compares with), for the engine's timers.
+NOW = "SELECT pikku_now() AS now"
+
 CREATE_RUN = """
 INSERT INTO runs (run_id, workflow, status, input_json, created_at, updated_at, lock_owner, lock_until,
                   parent_run_id, forked_from)
@@ -85,6 +88,9 @@ WHERE workflow = %(workflow)s AND status = %(status)s
   AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
+
+#: Runs by status: the planner picks an index-only scan of runs_by_status or a scan of the table (O(runs)).
+COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
 
 LIST_RUNS = """
 SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,

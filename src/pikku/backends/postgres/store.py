@@ -156,11 +156,20 @@ class PostgresStateStore:
         assert row is not None
         return _run(row)
 
+    async def now(self) -> float:
+        row = await self._db.fetchone(statements.NOW, {})
+        assert row is not None
+        now: float = row["now"]
+        return now
+
     async def get_run(self, run_id: str) -> RunRecord:
         row = await self._db.fetchone(statements.GET_RUN, {"run_id": run_id})
         if row is None:
             raise RunNotFoundError(run_id)
         return _run(row)
+
+    async def count_runs(self) -> dict[str, int]:
+        return {row["status"]: row["n"] for row in await self._db.fetchall(statements.COUNT_RUNS, {})}
 
     async def list_runs(
         self,

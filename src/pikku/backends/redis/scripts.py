@@ -95,6 +95,7 @@ PIECES: dict[str, tuple[str, ...]] = {
     "SUSPEND_RUN": ("common", "state", "suspend_run"),
     "LIST_RUNS": ("list_runs",),
     "LIST_CHILDREN": ("list_children",),
+    "COUNT_RUNS": ("count_runs",),
     "RUN_LOCK": ("common", "state", "run_lock"),
     "LOCK_RUN": ("common", "state", "lock_run"),
     "INSERT_STEP": (*_STATE, "insert_step"),

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, cast
 
 from pikku._errors import CorruptStateError, RunNotFoundError, StepNotFoundError
 from pikku._records import (
+    RUN_STATUSES,
     SETTLED_RUN_STATUSES,
     Enqueue,
     ErrorInfo,
@@ -236,6 +237,10 @@ class RedisStateStore:
             parent_run_id=parent_run_id, forked_from=forked_from,
         )  # fmt: skip
 
+    async def now(self) -> float:
+        seconds, micros = await self._db.run(self._db.client.time)
+        return float(seconds) + float(micros) / 1_000_000
+
     async def get_run(self, run_id: str) -> RunRecord:
         key = self._run_key(run_id)
         values: list[Any] = await self._db.run(lambda: self._db.client.hmget(key, _RUN_FIELDS))
@@ -243,6 +248,10 @@ class RedisStateStore:
         if fields.workflow is None:
             raise RunNotFoundError(run_id)
         return _run(run_id, fields)
+
+    async def count_runs(self) -> dict[str, int]:
+        flat = await self._db.script("COUNT_RUNS", *RUN_STATUSES)
+        return {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def list_runs(
         self,

@@ -20,8 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
-from pikku._errors import BackendUnavailableError, CorruptStateError
+from pikku._errors import BackendUnavailableError, CorruptStateError, DataFolderError
 from pikku._records import Enqueue
+from pikku.backends._folders import writable_folder
 from pikku.backends._urls import path_from_url
 from pikku.backends.sqlite import statements as sql
 
@@ -29,6 +30,8 @@ from pikku.backends.sqlite import statements as sql
 #: (numbers are handed out to parallel lines of work before they merge); none is ever reused.
 SCHEMA_VERSION = 7
 BUSY_TIMEOUT_S = 10.0
+#: SQLite's primary result codes for a file it may not write or create: SQLITE_READONLY, SQLITE_CANTOPEN.
+_NOT_WRITABLE = frozenset({8, 14})
 #: The committing connection checkpoints by itself only past this many WAL pages (~40 MB): a safety net
 #: for when the background checkpointer cannot keep up. SQLite's default is 1,000. Set by
 #: ``statements.PRAGMA_WAL_AUTOCHECKPOINT``, whose text holds the same number.
@@ -94,6 +97,8 @@ class Database:
 
     def _fail(self, exc: sqlite3.Error) -> NoReturn:
         """Re-raise a SQLite failure as pikku's error (IntegrityError and the like pass through)."""
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _NOT_WRITABLE:
+            raise DataFolderError(str(self.path.parent), f"{exc} ({self.path.name})") from exc
         if isinstance(exc, sqlite3.OperationalError):
             raise BackendUnavailableError(
                 f"SQLite database {self.path} is unavailable: {exc}",
@@ -287,7 +292,7 @@ class Checkpointer:
 def open_database(url: str) -> Database:
     """Open (creating file, directory and schema when missing) the database a ``sqlite:///`` URL names."""
     path = path_from_url(url)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(path.parent)  # SQLite writes its -wal and -shm files beside the database
     return Database(path)
 
 

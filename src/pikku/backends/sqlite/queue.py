@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._records import DeadJob, Enqueue, Job
 from pikku.backends.sqlite import statements as sql
 from pikku.backends.sqlite.database import Database, Params, dumps, insert_job
@@ -79,6 +79,7 @@ class SQLiteQueue:
     """A :class:`~pikku.backends.JobQueue` in a SQLite file (shared with the state store of a pair)."""
 
     def __init__(self, db: Database) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._db = db
         self._closed = False
         db.retain()
@@ -92,7 +93,7 @@ class SQLiteQueue:
         priority: float | None = None,
         key: str | None = None,
     ) -> str:
-        job_id = insert_job(self._db, Enqueue(queue, payload, delay, priority, key), now())
+        job_id = insert_job(self._db, Enqueue(queue, payload, delay, priority, key), self._now())
         self._db.wakeup.set()
         return job_id
 
@@ -100,7 +101,7 @@ class SQLiteQueue:
         if limit <= 0 or (queues is not None and not queues):
             return []
         statement, params = _among(queues, _CLAIM)
-        t = now()
+        t = self._now()
         with self._db.write() as db:
             claim = {**params, "owner": owner, "lease_until": t + lease_s, "now": t, "limit": limit}
             rows = db.rows(statement, claim, sql.JobRow)
@@ -111,7 +112,7 @@ class SQLiteQueue:
         return self._db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
 
     async def release(self, job: Job, *, delay: float = 0.0) -> bool:
-        token = _claim_token(job) | {"run_at": now() + delay}
+        token = _claim_token(job) | {"run_at": self._now() + delay}
         with self._db.write() as db:
             # A keyed job whose key has a waiting job merges into it; any other job waits again itself.
             if db.row(sql.MERGE_RELEASED_JOB, token, sql.Id) is not None:
@@ -123,13 +124,13 @@ class SQLiteQueue:
         return released
 
     async def extend(self, job: Job, lease_s: float) -> bool:
-        return self._db.rowcount(sql.EXTEND_JOB, _claim_token(job) | {"lease_until": now() + lease_s}) > 0
+        return self._db.rowcount(sql.EXTEND_JOB, _claim_token(job) | {"lease_until": self._now() + lease_s}) > 0
 
     def _due(self, queues: Sequence[str] | None) -> bool:
         if queues is not None and not queues:
             return False
         statement, params = _among(queues, _ANY_DUE)
-        return self._db.row(statement, {**params, "now": now()}, sql.Found) is not None
+        return self._db.row(statement, {**params, "now": self._now()}, sql.Found) is not None
 
     async def wait(self, queues: Sequence[str] | None, timeout: float) -> None:
         """Return when this process enqueues or releases a job, when a poll finds a due job, or at timeout."""
@@ -156,7 +157,7 @@ class SQLiteQueue:
 
     async def dead_letter(self, job: Job, reason: str) -> bool:
         with self._db.write() as db:
-            moved = db.rowcount(sql.DEAD_LETTER_JOB, _claim_token(job) | {"reason": reason, "now": now()}) > 0
+            moved = db.rowcount(sql.DEAD_LETTER_JOB, _claim_token(job) | {"reason": reason, "now": self._now()}) > 0
             if moved:
                 db.rowcount(sql.ACK_JOB, _claim_token(job))
         return moved
@@ -165,7 +166,7 @@ class SQLiteQueue:
         return [_dead(row) for row in self._db.rows(sql.LIST_DEAD_JOBS, {"limit": max(limit, 0)}, sql.DeadJobRow)]
 
     async def retry_dead(self, job_id: str) -> bool:
-        t = now()
+        t = self._now()
         with self._db.write() as db:
             dead = db.row(sql.TAKE_DEAD_JOB, _dead_id(job_id), sql.RetriedJobRow)
             if dead is not None:  # payload_json as stored: the queue never re-encodes it

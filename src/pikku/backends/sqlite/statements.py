@@ -37,6 +37,11 @@ class Status(NamedTuple):
     status: str
 
 
+class StatusCount(NamedTuple):
+    status: str
+    n: int
+
+
 class Id(NamedTuple):
     id: int
 
@@ -207,6 +212,9 @@ RUN_POSITION = "SELECT created_at, rowid AS seq FROM runs WHERE run_id = :run_id
 
 # The four listings differ only in their filter; each keeps its own index usable: (status, created_at),
 # (workflow, status, created_at) or (created_at), walked newest first from the page's start position.
+#: Runs by status, from the runs_by_status index (a covering scan, no table rows read).
+COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
+
 LIST_RUNS = """
 SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
     parent_run_id, forked_from, cancel_reason, resumes FROM runs

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from pikku._clock import now
+from pikku._clock import current
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._records import (
     SETTLED_RUN_STATUSES,
@@ -127,6 +127,7 @@ class SQLiteStateStore:
     """A :class:`~pikku.backends.StateStore` in a SQLite file; with a co-located queue when opened as a pair."""
 
     def __init__(self, db: Database, *, handoff: bool = False) -> None:
+        self._now = current().now  # the clock it was opened under (see pikku._clock)
         self._db = db
         self.supports_handoff = handoff  # the queue shares this database (opened as a pair)
         self.supports_ack = False
@@ -173,7 +174,7 @@ class SQLiteStateStore:
         forked_from: str | None = None,
     ) -> RunRecord:
         self._check_handoff(handoff)
-        t = now()
+        t = self._now()
         params = {"run_id": run_id, "workflow": workflow, "input_json": input_json, "now": t}
         params |= {"lock_owner": lock_owner, "lock_until": None if lock_owner is None else t + lock_lease}
         params |= {"parent_run_id": parent_run_id, "forked_from": forked_from}
@@ -189,6 +190,9 @@ class SQLiteStateStore:
             parent_run_id=parent_run_id, forked_from=forked_from,
         )  # fmt: skip
 
+    async def now(self) -> float:
+        return self._now()
+
     async def get_run(self, run_id: str) -> RunRecord:
         return self._read_run(run_id)
 
@@ -197,6 +201,9 @@ class SQLiteStateStore:
         if row is None:
             raise RunNotFoundError(run_id)
         return _run(row)
+
+    async def count_runs(self) -> dict[str, int]:
+        return {row.status: row.n for row in self._db.rows(sql.COUNT_RUNS, None, sql.StatusCount)}
 
     async def list_runs(
         self,
@@ -223,7 +230,7 @@ class SQLiteStateStore:
         self, run_id: str, status: RunStatus, output: str | None, error: ErrorInfo | None, reason: str | None = None
     ) -> bool:
         params = {"run_id": run_id, "status": status, "output_json": output, "error_json": _error_json(error)}
-        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": now(), "cancel_reason": reason}):
+        if self._db.rowcount(sql.SETTLE_RUN, params | {"now": self._now(), "cancel_reason": reason}):
             return True
         self._require_run(run_id)
         return False
@@ -243,7 +250,7 @@ class SQLiteStateStore:
 
     async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
         """One transaction: the run suspended (the condition that decides), then its suspend step, done."""
-        t = now()
+        t = self._now()
         step = NewStep(run_id, name, "suspend", data_json=data_json, status="done", result_json="null")
         with self._db.write() as db:
             suspended = db.rowcount(sql.SUSPEND_RUN, {"run_id": run_id, "name": name, "now": t}) > 0
@@ -254,9 +261,8 @@ class SQLiteStateStore:
         return suspended
 
     # -- lock
-    @staticmethod
-    def _lock_params(run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
-        t = now()
+    def _lock_params(self, run_id: str, owner: str, lease_s: float) -> dict[str, Any]:
+        t = self._now()
         return {"run_id": run_id, "owner": owner, "lock_until": t + lease_s, "now": t}
 
     async def acquire_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -301,7 +307,7 @@ class SQLiteStateStore:
     async def insert_step(self, step: NewStep, *, handoff: Enqueue | None = None) -> StepRecord:
         self._check_handoff(handoff)
         owner = claim_owner(step)
-        t = now()
+        t = self._now()
         # The attempt row and the hand-off job are written only when this call inserted the step. A step
         # inserted done has no attempt row: get_attempts reads its one attempt off the step.
         with self._tx(step.status == "running" or handoff is not None) as db:
@@ -325,7 +331,7 @@ class SQLiteStateStore:
         return row is not None and row.status not in SETTLED_RUN_STATUSES
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
-        if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": now()}):
+        if self._db.rowcount(sql.MARK_STEP_SCHEDULED, {"run_id": run_id, "name": name, "now": self._now()}):
             return True
         self._require_step(run_id, name)
         return False
@@ -333,7 +339,7 @@ class SQLiteStateStore:
     async def claim_step(
         self, run_id: str, name: str, owner: str, lease_s: float, *, form: StepForm | None = None
     ) -> StepRecord | None:
-        t = now()
+        t = self._now()
         params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": t + lease_s, "now": t, "form": form}
         with self._db.write() as db:
             row = db.row(sql.CLAIM_STEP, params, sql.StepRow)
@@ -345,7 +351,7 @@ class SQLiteStateStore:
         return _step(row)
 
     async def renew_step_lease(self, run_id: str, name: str, owner: str, lease_s: float) -> bool:
-        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": now() + lease_s}
+        params = {"run_id": run_id, "name": name, "owner": owner, "lease_until": self._now() + lease_s}
         if self._db.rowcount(sql.RENEW_STEP_LEASE, params):
             return True
         self._require_step(run_id, name)
@@ -355,7 +361,7 @@ class SQLiteStateStore:
         """Move an open step on (``statement``: COMPLETE_STEP or FAIL_STEP), end its open attempt, enqueue
         the hand-off: one transaction. ``params`` name the step, and the ``owner`` whose claim it must be."""
         self._check_handoff(handoff)
-        t = now()
+        t = self._now()
         run_id, name = params["run_id"], params["name"]
         params["now"] = t
         with self._db.write() as db:
@@ -451,7 +457,7 @@ class SQLiteStateStore:
         """One transaction: the run's status read (the write lock taken first, so it cannot settle meanwhile),
         the event inserted unless its id is there already, and the wake-up job."""
         self._check_handoff(handoff)
-        t = now()
+        t = self._now()
         params = {"run_id": run_id, "name": name, "payload_json": payload_json, "event_id": event_id, "now": t}
         with self._db.write() as db:
             status = db.row(sql.RUN_STATUS, {"run_id": run_id}, sql.Status)
@@ -475,7 +481,7 @@ class SQLiteStateStore:
                 if event is None:
                     return None
                 db.rowcount(sql.CONSUME_EVENT, {"seq": event.seq, "step": step})
-                params = {"run_id": run_id, "name": step, "payload_json": event.payload_json, "now": now()}
+                params = {"run_id": run_id, "name": step, "payload_json": event.payload_json, "now": self._now()}
                 taken = db.row(sql.COMPLETE_EVENT_STEP, params, sql.StepRow)
         if taken is None:
             self._require_run(run_id)
@@ -491,7 +497,7 @@ class SQLiteStateStore:
     # -- operating runs
     async def resume_run(self, run_id: str) -> bool:
         """One transaction: the run back to running (the condition that picks one winner), then its failed steps."""
-        params = {"run_id": run_id, "now": now()}
+        params = {"run_id": run_id, "now": self._now()}
         with self._db.write() as db:
             resumed = db.rowcount(sql.RESUME_RUN, params) > 0
             if resumed:

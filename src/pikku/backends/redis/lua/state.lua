@@ -24,10 +24,12 @@ local function event_names(ek)
   end
   return names
 end
+-- P:idx:statuses names every status ever indexed, so count_runs.lua finds a status it was not told of.
 local function index(P, op, run, status, workflow, seq)
   for _, key in ipairs({P .. ':idx:s:' .. status, P .. ':idx:ws:' .. status .. ':' .. workflow}) do
     if op == 'add' then redis.call('ZADD', key, seq, run) else redis.call('ZREM', key, run) end
   end
+  if op == 'add' then redis.call('SADD', P .. ':idx:statuses', status) end
 end
 -- Every step of a steps hash: name -> status (a step's fields are '<name>:<field>'; only its status field
 -- ends in ':status', whatever the name holds).

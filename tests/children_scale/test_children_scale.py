@@ -40,10 +40,9 @@ async def _start(url: str) -> tuple[Any, list[str]]:
 
 async def _wait_settled(rt: Any, ids: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while await rt.engine.state.list_runs(status="running", limit=1):
-        if time.monotonic() > deadline:
-            running = await rt.engine.state.list_runs(status="running", limit=3)
-            raise AssertionError(f"runs still running after {timeout}s, e.g. {[r.run_id for r in running]}")
+    while active := [r for s in ("running", "waiting") for r in await rt.engine.state.list_runs(status=s, limit=3)]:
+        if time.monotonic() > deadline:  # a parent waiting for its children is active too, not only running
+            raise AssertionError(f"runs still active after {timeout}s, e.g. {[r.run_id for r in active]}")
         await asyncio.sleep(0.25)
 
 

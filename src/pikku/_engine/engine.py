@@ -565,6 +565,7 @@ class _Host:
     async def suspend_run(self, run_id: str, name: str, data_json: str) -> bool:
         """The run suspended with its suspend step, in one write."""
         return await self._engine.state.suspend_run(run_id, name, data_json)
+
     async def store_now(self) -> float:
         """The store's clock."""
         return await self._engine.state.now()

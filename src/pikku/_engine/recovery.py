@@ -51,9 +51,7 @@ async def recover(engine: Engine, *, stale_after: float, limit: int = 500, curso
     return enqueued
 
 
-async def _sweep(
-    engine: Engine, status: RunStatus, cursor: SweepCursor, limit: int, cutoff: float, t: float
-) -> int:
+async def _sweep(engine: Engine, status: RunStatus, cursor: SweepCursor, limit: int, cutoff: float, t: float) -> int:
     """One page of the runs of ``status`` after the cursor's place for them; the place moves on after it."""
     after = cursor.after if status == "running" else cursor.after_waiting
     try:

@@ -17,6 +17,7 @@ import pytest
 
 from pikku import wire_workflow
 from pikku._clock import reset_clock, use_clock
+from pikku._records import SETTLED_RUN_STATUSES
 from pikku._runtime import Runtime
 from pikku.wiring import WorkflowClient
 from pikku.worker import Worker
@@ -84,7 +85,7 @@ async def _work(rt: Runtime, skew: float, until: Callable[[], Awaitable[bool]], 
 
 
 async def _settled(rt: Runtime, run_id: str) -> bool:
-    return (await rt.engine.state.get_run(run_id)).status != "running"
+    return (await rt.engine.state.get_run(run_id)).status in SETTLED_RUN_STATUSES  # a sleeping run is waiting
 
 
 async def _has_step(rt: Runtime, run_id: str, name: str) -> bool:

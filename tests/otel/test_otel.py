@@ -280,6 +280,8 @@ def test_waits_children_and_suspends_are_span_events(tmp_path: Path) -> None:
         "workflow.wait_for_event",
         "workflow.suspend",
     } <= events
+
+
 GAUGE_SCRIPT = """
 import asyncio, json, time
 from opentelemetry import metrics
@@ -325,7 +327,7 @@ async def main():
             await rt.engine.state.cancel_run(handle.run_id)
     worker = Worker(rt.engine, poll_interval=0.02, sample_interval=0.05, recovery_interval=None)
     task = asyncio.ensure_future(worker.run())
-    want = dict.fromkeys(RUN_STATUSES, 0) | {"running": 1, "completed": 2, "failed": 1, "cancelled": 1}
+    want = dict.fromkeys(RUN_STATUSES, 0) | {"waiting": 1, "completed": 2, "failed": 1, "cancelled": 1}
     deadline = time.monotonic() + 30
     while (seen := gauge()) != want and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -340,7 +342,7 @@ asyncio.run(main())
 
 def test_a_gauge_of_runs_by_status_is_sampled_by_workers(tmp_path: Path) -> None:
     """``pikku.runs.status``: nothing before a worker sampled the store; then, read through the SDK's
-    in-memory reader, the runs of each status (the sleeping run running, two completed, one failed, one
+    in-memory reader, the runs of each status (the sleeping run waiting, two completed, one failed, one
     cancelled), every known status reported."""
     script = tmp_path / "gauge_run.py"
     script.write_text(textwrap.dedent(GAUGE_SCRIPT))
@@ -349,4 +351,4 @@ def test_a_gauge_of_runs_by_status_is_sampled_by_workers(tmp_path: Path) -> None
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["before"] == {}
     assert result["seen"] == result["want"]
-    assert {k: v for k, v in result["seen"].items() if v} == {"running": 1, "completed": 2, "failed": 1, "cancelled": 1}
+    assert {k: v for k, v in result["seen"].items() if v} == {"waiting": 1, "completed": 2, "failed": 1, "cancelled": 1}

@@ -78,3 +78,13 @@ async def test_closing_the_database_gives_back_a_spare_connection(db: PgDatabase
     await db.release()
     assert not db._spare
     assert db.pool.closed
+
+
+async def test_a_connection_goes_back_to_the_pool_after_max_out_s(db: PgDatabase) -> None:
+    """However busy its callers, a connection goes back to the pool once it has been out for MAX_OUT_S
+    (here 0: after every statement), so the pool's checks and max_lifetime see it regularly."""
+    db.MAX_OUT_S = 0.0
+    before = _requests(db)
+    for _ in range(5):
+        await db.fetchone("SELECT 1 AS one", ())
+    assert _requests(db) - before == 5

@@ -200,12 +200,16 @@ class PgDatabase:
     of the event loop's turn in which the statement ended, not at once: a statement sent before then (the
     statements of a pass follow one another with nothing but their own replies awaited) takes it again
     without a pool round trip. Nothing else runs meanwhile, so no caller is kept waiting for it; a task
-    that keeps sending statements while callers wait in the pool gives it back after HOLD_S. (A free list
-    of connections kept across idle time was measured and deleted: bench/NOTES.md.)
+    that keeps sending statements while callers wait in the pool gives it back after HOLD_S, and every
+    connection goes back after MAX_OUT_S whatever happens, so that the pool's checks and ``max_lifetime``
+    see each one regularly. (A free list of connections kept across idle time was measured and deleted:
+    bench/NOTES.md.)
     """
 
     #: Seconds a connection may go from statement to statement while callers wait in the pool.
     HOLD_S = 0.1
+    #: Seconds a connection may go from statement to statement at all.
+    MAX_OUT_S = 10.0
 
     def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
         self.cfg = cfg
@@ -270,13 +274,15 @@ class PgDatabase:
 
     def _keep(self, conn: Conn, since: float) -> None:
         """Keep ``conn`` spare until the loop's next turn (see the class), or give it back now: when it is
-        not idle (a cancelled statement closed it), the database closes, or callers wait in the pool and
-        it has been out for HOLD_S."""
+        not idle (a cancelled statement closed it), the database closes, it has been out for MAX_OUT_S, or
+        for HOLD_S while callers wait in the pool."""
         loop = asyncio.get_running_loop()
+        out = loop.time() - since
         if (
             self._users <= 0
             or conn.pgconn.transaction_status != _IDLE
-            or (self._waiting and loop.time() - since >= self.HOLD_S and self._queued())
+            or out >= self.MAX_OUT_S
+            or (self._waiting and out >= self.HOLD_S and self._queued())
         ):
             self._give_back(conn)
             return

@@ -125,6 +125,25 @@ def _step(run_id: str, row: Row, columns: _StepColumns = _STEP_COLUMNS) -> StepR
     )
 
 
+def _inserted(step: NewStep, attempts: int, row: Row) -> StepRecord:
+    """The step INSERT_STEP stored: the values given, at the database's time in ``row``."""
+    return StepRecord(
+        run_id=step.run_id,
+        name=step.name,
+        form=step.form,
+        status=step.status,
+        rpc_name=step.rpc_name,
+        data_json=step.data_json,
+        result_json=step.result_json,
+        result_type=step.result_type,
+        attempts=attempts,
+        max_attempts=step.max_attempts,
+        wake_at=None if step.wake_at is None else float(step.wake_at),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
 def _unattempted(run_id: str, row: Row) -> StepRecord:
     """The step of a GET_RUN_ATTEMPTS row without attempt rows, as far as :func:`attempt_of_done_insert`
     reads it (the row carries no values or lease)."""
@@ -315,6 +334,8 @@ class PostgresStateStore:
             # It exists already (the plain insert), or a concurrent insert committed after the CTE's
             # snapshot: either way it is there now.
             return await self.get_step(step.run_id, step.name)
+        if query is statements.INSERT_STEP:
+            return _inserted(step, params["attempts"], row)
         return _step(step.run_id, row)
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:

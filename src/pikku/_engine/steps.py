@@ -89,7 +89,13 @@ class StepRunner:
                 return rec
         return await self.state.claim_step(call.run_id, call.name, self.owner, self.lease)
 
-    def _new(self, call: StepCall, status: Literal["running", "done"], **result: Any) -> NewStep:
+    def _new(
+        self,
+        call: StepCall,
+        status: Literal["running", "done"],
+        result_json: str | None = None,
+        result_type: str | None = None,
+    ) -> NewStep:
         return NewStep(
             call.run_id,
             call.name,
@@ -98,9 +104,10 @@ class StepRunner:
             call.data_json,
             status,
             call.max_attempts,
+            result_json=result_json,
+            result_type=result_type,
             lease_owner=self.owner if status == "running" else None,
             lease_s=self.lease,
-            **result,
         )
 
     async def _attempt(self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None) -> StepOutcome:
@@ -118,7 +125,7 @@ class StepRunner:
             outcome = await self._failed(call, rec, where, exc, ack)
         else:
             if rec is None:  # an inline first attempt that succeeded: the step goes in done, one write
-                await self.state.insert_step(self._new(call, "done", result_json=result_json, result_type=tag))
+                await self.state.insert_step(self._new(call, "done", result_json, tag))
                 outcome = StepOutcome("done", value)
             else:
                 stored = await self._settle(call, where, result_json, tag, ack)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -36,6 +36,8 @@ Conn = Connection
 Params = Sequence[Any] | dict[str, Any]
 #: A row, read by column name.
 Row = dict[str, Any]
+
+_IDLE = pq.TransactionStatus.IDLE
 
 #: First key of the two-int advisory lock that serialises migrations ("pikk" in ASCII).
 _LOCK_CLASS = 0x70696B6B
@@ -210,15 +212,29 @@ def _unavailable(cfg: PgConfig, exc: BaseException) -> BackendUnavailableError:
 class PgDatabase:
     """A pool on one schema, shared by a state store and a queue; closed when its last user closes.
 
-    Every call takes a connection from psycopg_pool for one statement and gives it back (measured
-    against a free list of kept connections in front of the pool: no gain worth it, bench/NOTES.md).
+    Every call takes a connection from psycopg_pool for its statement. It goes back to the pool at the end
+    of the event loop's turn in which the statement ended, not at once: a statement sent before then (the
+    statements of a pass follow one another with nothing but their own replies awaited) takes it again
+    without a pool round trip. Nothing else runs meanwhile, so no caller is kept waiting for it; a task
+    that keeps sending statements while callers wait in the pool gives it back after HOLD_S, and every
+    connection goes back after MAX_OUT_S whatever happens, so that the pool's checks and ``max_lifetime``
+    see each one regularly. (A free list of connections kept across idle time was measured and deleted:
+    bench/NOTES.md.)
     """
+
+    #: Seconds a connection may go from statement to statement while callers wait in the pool.
+    HOLD_S = 0.1
+    #: Seconds a connection may go from statement to statement at all.
+    MAX_OUT_S = 10.0
 
     def __init__(self, cfg: PgConfig, pool: AsyncConnectionPool[Conn]) -> None:
         self.cfg = cfg
         self.pool = pool
         self._users = 0
         self._moving: set[asyncio.Task[Any]] = set()  # checkouts and returns running apart from callers
+        #: Idle connections whose statement ended in this turn of the loop, by the loop time of their checkout.
+        self._spare: dict[Conn, float] = {}
+        self._waiting = 0  # callers waiting for a checkout
 
     def acquire(self) -> PgDatabase:
         """Count one more user (store or queue) of this database."""
@@ -229,6 +245,9 @@ class PgDatabase:
         """One user is done; the pool closes with the last. Safe to call more often than acquire."""
         self._users -= 1
         if self._users <= 0 and not self.pool.closed:
+            spare, self._spare = self._spare, {}
+            for conn in spare:
+                self._give_back(conn)
             if self._moving:  # connections on their way back: into the pool before it closes
                 await asyncio.wait(set(self._moving), timeout=5.0)
             await self.pool.close()
@@ -264,10 +283,38 @@ class PgDatabase:
             raise _unavailable(self.cfg, exc) from exc
 
     async def _once(self, op: Callable[[Conn], Awaitable[T]]) -> T:
-        conn = await self._checkout()
+        if self._spare:
+            conn, since = self._spare.popitem()
+        else:
+            conn, since = await self._checkout(), asyncio.get_running_loop().time()
         try:
             return await op(conn)
         finally:
+            self._keep(conn, since)
+
+    def _keep(self, conn: Conn, since: float) -> None:
+        """Keep ``conn`` spare until the loop's next turn (see the class), or give it back now: when it is
+        not idle (a cancelled statement closed it), the database closes, it has been out for MAX_OUT_S, or
+        for HOLD_S while callers wait in the pool."""
+        loop = asyncio.get_running_loop()
+        out = loop.time() - since
+        if (
+            self._users <= 0
+            or conn.pgconn.transaction_status != _IDLE
+            or out >= self.MAX_OUT_S
+            or (self._waiting and out >= self.HOLD_S and self._queued())
+        ):
+            self._give_back(conn)
+            return
+        self._spare[conn] = since
+        loop.call_soon(self._unspare, conn)
+
+    def _queued(self) -> bool:
+        """Whether callers wait in the pool's queue (none has an idle connection to take)."""
+        return bool(self.pool.get_stats().get("requests_waiting", 0))
+
+    def _unspare(self, conn: Conn) -> None:
+        if self._spare.pop(conn, None) is not None:
             self._give_back(conn)
 
     async def _checkout(self) -> Conn:
@@ -277,6 +324,7 @@ class PgDatabase:
         cancelled while it waits in the pool still waits for its connection and hands it back before its
         CancelledError: a waiter left behind in the pool would hold up the callers after it."""
         task = self._apart(self.pool.getconn())
+        self._waiting += 1
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -285,6 +333,8 @@ class PgDatabase:
                     await asyncio.wait({task})
             self._give_back_unused(task)
             raise
+        finally:
+            self._waiting -= 1
 
     def _give_back(self, conn: Conn) -> None:
         """Return ``conn`` to the pool in a task of its own (the pool replaces a closed one)."""

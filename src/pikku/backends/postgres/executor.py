@@ -24,8 +24,9 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,10 @@ class Converted:
     sql: bytes
     names: tuple[str, ...] | None
     count: int
+    #: The values of the named parameters from a mapping, in ``$n`` order (one C call, not a loop).
+    pick: Callable[[Mapping[str, Any]], Any] | None = None
+    #: How every parameter is dumped (psycopg's choice by type and value).
+    formats: tuple[PyFormat, ...] = ()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -68,7 +73,9 @@ def convert(query: str) -> Converted:
     sql = _PLACEHOLDER.sub(number, query)
     if positional and names:
         raise psycopg.ProgrammingError("a query cannot mix %s and %(name)s placeholders")
-    return Converted(sql.encode(), tuple(names) if names else None, len(names) or positional)
+    count = len(names) or positional
+    pick = operator.itemgetter(*names) if names else None
+    return Converted(sql.encode(), tuple(names) if names else None, count, pick, (PyFormat.AUTO,) * count)
 
 
 def _ordered(query: Converted, params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any]:
@@ -80,10 +87,12 @@ def _ordered(query: Converted, params: Sequence[Any] | Mapping[str, Any]) -> Seq
         return params
     if not isinstance(params, Mapping):
         raise psycopg.ProgrammingError("the query has %(name)s placeholders; pass a mapping")
+    assert query.pick is not None
     try:
-        return [params[name] for name in query.names]
+        values = query.pick(params)
     except KeyError as exc:
         raise psycopg.ProgrammingError(f"query parameter missing: {exc.args[0]}") from None
+    return values if query.count > 1 else (values,)  # itemgetter of one name gives the value itself
 
 
 class Connection(psycopg.AsyncConnection[Any]):
@@ -122,21 +131,29 @@ class Executor:
     async def rows(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row the statement returns, as a dict by column name."""
         result = await self.execute(query, params)
-        return self._load(query, result, result.ntuples)
+        if not result.ntuples:
+            return []
+        names = self._columns_of(query, result)
+        return [dict(zip(names, values, strict=False)) for values in self._tx.load_rows(0, result.ntuples, tuple)]
 
     async def first(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row the statement returns (a dict by column name), or None."""
         result = await self.execute(query, params)
-        return self._load(query, result, 1)[0] if result.ntuples else None
+        if not result.ntuples:
+            return None
+        names = self._columns_of(query, result)
+        return dict(zip(names, self._tx.load_row(0, tuple), strict=False))
 
-    def _load(self, query: str, result: pq.abc.PGresult, count: int) -> list[dict[str, Any]]:
+    def _columns_of(self, query: str, result: pq.abc.PGresult) -> list[str]:
+        """The result's column names (a statement's are fixed: read once, and always as many as the result
+        has, so the rows zip with them without ``strict``), with the result set to load."""
         self._tx.set_pgresult(result)
         names = self._columns.get(query)
-        if names is None or len(names) != result.nfields:  # a statement's columns are fixed: named once
+        if names is None or len(names) != result.nfields:
             names = [(result.fname(i) or b"").decode(self._encoding) for i in range(result.nfields)]
             if len(self._columns) < self.MAX_PREPARED:
                 self._columns[query] = names
-        return self._tx.load_rows(0, count, lambda values: dict(zip(names, values, strict=True)))
+        return names
 
     async def rowcount(self, query: str, params: Sequence[Any] | Mapping[str, Any]) -> int:
         """How many rows the statement touched."""
@@ -151,7 +168,7 @@ class Executor:
         """
         converted = convert(query)
         tx = self._tx
-        values = tx.dump_sequence(_ordered(converted, params), [PyFormat.AUTO] * converted.count)
+        values = tx.dump_sequence(_ordered(converted, params), converted.formats)
         types, formats = tx.types or (), list(tx.formats or ())
         try:
             try:
@@ -211,7 +228,7 @@ class Executor:
         """Flush what was sent, then read until the server is ready again; the statement's (first) result."""
         pg = self._pg
         while pg.flush():
-            await self._ready(writable=True)
+            await _socket_ready(pg.socket, writable=True)
         first: pq.abc.PGresult | None = None
         while True:
             pg.consume_input()
@@ -221,10 +238,7 @@ class Executor:
                     return first
                 if first is None:
                     first = result
-            await self._ready(writable=False)
-
-    async def _ready(self, *, writable: bool) -> None:
-        await _socket_ready(self._pg.socket, writable=writable)
+            await _socket_ready(pg.socket, writable=False)
 
 
 async def _socket_ready(fd: int, *, writable: bool) -> None:

@@ -305,7 +305,9 @@ SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s) AS run_exists,
 #: An unclaimed step with no job (an inline step inserted done, a sleep, a failed first attempt): a plain
 #: insert, measurably cheaper for the server than the CTEs below; no row back means the step already
 #: exists, and the caller reads it. A step inserted done counts as one finished attempt with no attempt
-#: row (read back from the step itself, see get_attempts): one row and one FK check fewer per step.
+#: row (read back from the step itself, see get_attempts): one row and one FK check fewer per step. The
+#: row inserted is the values given and the database's time, so only the time comes back (this is the
+#: statement of every inline step: reading back what was just sent cost client CPU on each).
 INSERT_STEP = """
 INSERT INTO steps (run_id, name, form, status, rpc_name, data_json, result_json, result_type,
                    attempts, max_attempts, wake_at, created_at, updated_at)
@@ -313,8 +315,7 @@ VALUES (%(run_id)s, %(name)s, %(form)s, %(status)s, %(rpc_name)s, %(data_json)s,
         %(result_type)s, %(attempts)s::integer, %(max_attempts)s::integer, %(wake_at)s::float8,
         pikku_now(), pikku_now())
 ON CONFLICT (run_id, name) DO NOTHING
-RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
-          max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+RETURNING created_at, updated_at
 """
 
 #: Insert-or-read in one statement; the FK on run_id turns a missing run into an error. A step inserted

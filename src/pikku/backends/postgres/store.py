@@ -9,8 +9,10 @@ false" (return False/None). Timestamps come from the database clock (see :mod:`p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg.errors
@@ -51,12 +53,14 @@ def _error_json(error: ErrorInfo | None) -> str | None:
     return None if error is None else json.dumps(error.to_dict())
 
 
-def _error(raw: str | None, where: str) -> ErrorInfo | None:
+def _error(raw: str | None, table: str, *key: str) -> ErrorInfo | None:
+    """The stored error ``raw`` of the row ``key`` of ``table`` (named in the error only when it is corrupt)."""
     if raw is None:
         return None
     try:
         return ErrorInfo.from_dict(json.loads(raw))
     except (ValueError, AttributeError) as exc:
+        where = f"{table}[{', '.join(map(repr, key))}]"
         raise CorruptStateError(where, f"error is not a JSON object: {exc}") from exc
 
 
@@ -67,7 +71,7 @@ def _run(row: Row) -> RunRecord:
         status=row["status"],
         input_json=row["input_json"],
         output_json=row["output_json"],
-        error=_error(row["error_json"], f"runs[{row['run_id']!r}]"),
+        error=_error(row["error_json"], "runs", row["run_id"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         parent_run_id=row["parent_run_id"],
@@ -77,26 +81,74 @@ def _run(row: Row) -> RunRecord:
     )
 
 
-def _step(run_id: str, row: Row, prefix: str = "") -> StepRecord:
-    """The step in ``row``, whose step columns carry ``prefix`` (LOCK_RUN's rows also hold the run)."""
-    name = row[prefix + "name"]
+@dataclass(frozen=True, slots=True)
+class _StepColumns:
+    """The names of a row's step columns (LOCK_RUN's carry a prefix: its rows also hold the run)."""
+
+    name: str
+    form: str
+    status: str
+    rpc_name: str
+    data_json: str
+    result_json: str
+    result_type: str
+    error_json: str
+    attempts: str
+    max_attempts: str
+    wake_at: str
+    lease_owner: str
+    lease_until: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def prefixed(cls, prefix: str) -> _StepColumns:
+        return cls(*(prefix + field.name for field in dataclasses.fields(cls)))
+
+
+_STEP_COLUMNS = _StepColumns.prefixed("")
+_LOCKED_STEP_COLUMNS = _StepColumns.prefixed("step_")
+
+
+def _step(run_id: str, row: Row, columns: _StepColumns = _STEP_COLUMNS) -> StepRecord:
+    """The step in ``row``, its columns named by ``columns`` (one step per row, read on every step)."""
+    name = row[columns.name]
     return StepRecord(
         run_id=run_id,
         name=name,
-        form=row[prefix + "form"],
-        status=row[prefix + "status"],
-        rpc_name=row[prefix + "rpc_name"],
-        data_json=row[prefix + "data_json"],
-        result_json=row[prefix + "result_json"],
-        result_type=row[prefix + "result_type"],
-        error=_error(row[prefix + "error_json"], f"steps[{run_id!r}, {name!r}]"),
-        attempts=row[prefix + "attempts"],
-        max_attempts=row[prefix + "max_attempts"],
-        wake_at=row[prefix + "wake_at"],
-        lease_owner=row[prefix + "lease_owner"],
-        lease_until=row[prefix + "lease_until"],
-        created_at=row[prefix + "created_at"],
-        updated_at=row[prefix + "updated_at"],
+        form=row[columns.form],
+        status=row[columns.status],
+        rpc_name=row[columns.rpc_name],
+        data_json=row[columns.data_json],
+        result_json=row[columns.result_json],
+        result_type=row[columns.result_type],
+        error=_error(row[columns.error_json], "steps", run_id, name),
+        attempts=row[columns.attempts],
+        max_attempts=row[columns.max_attempts],
+        wake_at=row[columns.wake_at],
+        lease_owner=row[columns.lease_owner],
+        lease_until=row[columns.lease_until],
+        created_at=row[columns.created_at],
+        updated_at=row[columns.updated_at],
+    )
+
+
+def _inserted(step: NewStep, attempts: int, row: Row) -> StepRecord:
+    """The step INSERT_STEP stored: the values given, at the database's time in ``row``."""
+    return StepRecord(
+        run_id=step.run_id,
+        name=step.name,
+        form=step.form,
+        status=step.status,
+        rpc_name=step.rpc_name,
+        data_json=step.data_json,
+        result_json=step.result_json,
+        result_type=step.result_type,
+        attempts=attempts,
+        max_attempts=step.max_attempts,
+        wake_at=None if step.wake_at is None else float(step.wake_at),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -259,7 +311,7 @@ class PostgresStateStore:
         run = _run(rows[0])
         if not rows[0]["locked"]:  # settled, or another owner's live lock
             return run, None
-        steps = (_step(run_id, row, "step_") for row in rows if row["step_name"] is not None)
+        steps = (_step(run_id, row, _LOCKED_STEP_COLUMNS) for row in rows if row["step_name"] is not None)
         return run, {step.name: step for step in steps}
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
@@ -318,6 +370,8 @@ class PostgresStateStore:
             # It exists already (the plain insert), or a concurrent insert committed after the CTE's
             # snapshot: either way it is there now.
             return await self.get_step(step.run_id, step.name)
+        if query is statements.INSERT_STEP:
+            return _inserted(step, params["attempts"], row)
         return _step(step.run_id, row)
 
     async def mark_step_scheduled(self, run_id: str, name: str) -> bool:
@@ -430,9 +484,13 @@ class PostgresStateStore:
         rows = await self._db.fetchall(statements.GET_ATTEMPTS, {"run_id": run_id, "name": name})
         if not rows:
             return attempt_of_done_insert(await self.get_step(run_id, name))
-        where = f"step_attempts[{run_id!r}, {name!r}]"
         return [
-            StepAttempt(row["attempt"], row["started_at"], row["ended_at"], _error(row["error_json"], where))
+            StepAttempt(
+                row["attempt"],
+                row["started_at"],
+                row["ended_at"],
+                _error(row["error_json"], "step_attempts", run_id, name),
+            )
             for row in rows
         ]
 
@@ -448,7 +506,7 @@ class PostgresStateStore:
             if row["attempt"] is None:  # no attempt rows: inserted done (one attempt on the step), or none
                 every[name] = attempt_of_done_insert(_unattempted(run_id, row))
                 continue
-            error = _error(row["error_json"], f"step_attempts[{run_id!r}, {name!r}]")
+            error = _error(row["error_json"], "step_attempts", run_id, name)
             every.setdefault(name, []).append(StepAttempt(row["attempt"], row["started_at"], row["ended_at"], error))
         return every
 

@@ -383,7 +383,7 @@ class WorkflowContext:
             # An rpc step retries on its queue (its settle replays the run); an inline step in a later pass.
             wake_at = outcome.retry_at if where == "inline" else None
             raise self._pause(f"step {call.name!r} failed; retrying", wake_at=wake_at)
-        raise WorkflowAsyncException(self.run_id, f"step {call.name!r} is held or was taken over elsewhere")
+        raise self._pause(f"step {call.name!r} is held or was taken over elsewhere", wake_at=outcome.retry_at)
 
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name

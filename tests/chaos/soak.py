@@ -236,11 +236,16 @@ async def _crash_server(chaos: Chaos, server: PgServer | RedisServer, rng: rando
     return restarts
 
 
-def _longest_stall(chaos: Chaos, since: float, until: float) -> float:
-    """The longest time no step body completed anywhere, between ``since`` and ``until``."""
+def _longest_stall(chaos: Chaos, since: float, until: float) -> tuple[float, float]:
+    """The longest time no step body completed anywhere between ``since`` and ``until``: (start, length)."""
     times = sorted(e["t"] for e in chaos.ledger() if e["event"] == "done" and since <= e["t"] <= until)
     edges = [since, *times, until]
-    return max(b - a for a, b in itertools.pairwise(edges))
+    return max(((a, b - a) for a, b in itertools.pairwise(edges)), key=lambda gap: gap[1])
+
+
+def _down_within(chaos: Chaos, since: float, until: float) -> float:
+    """Seconds of ``since``..``until`` the server was down."""
+    return sum(max(0.0, min(up, until) - max(down, since)) for down, up in chaos.outages)
 
 
 async def _steps_done(chaos: Chaos, run_ids: list[str]) -> int:
@@ -290,6 +295,7 @@ async def soak(kind: str, minutes: float, args: argparse.Namespace) -> dict[str,
         drained = time.time()
         supervisor.cancel()
         counts: Counts = await chaos.audit(f"soak/{kind}", expected, timeout=30)
+        stall_at, stall = _longest_stall(chaos, began, drained)
         for problem in counts.problems[:10]:
             print(f"[soak]   {problem}")
         figures = {
@@ -307,7 +313,10 @@ async def soak(kind: str, minutes: float, args: argparse.Namespace) -> dict[str,
             "violations": counts.lost_runs + counts.duplicate_completions + len(counts.problems),
             "reexecuted_after_fault": counts.reexecuted_after_fault,
             "cut_off_attempts": counts.cut_off_attempts,
-            "longest_stall_s": round(_longest_stall(chaos, began, drained), 1),
+            "longest_stall_s": round(stall, 1),
+            "longest_stall_at_s": round(stall_at - began, 1),
+            "server_down_during_stall_s": round(_down_within(chaos, stall_at, stall_at + stall), 1),
+            "longest_server_outage_s": round(max((up - down for down, up in chaos.outages), default=0.0), 1),
             "drain_s": round(drained - load_ended, 1),
         }
         with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import pikku
 from pikku import Settings, pikku_func, wire_workflow
 from pikku._runtime import Runtime
 from pikku.testing import memory_runtime, settle
@@ -97,3 +98,55 @@ async def test_a_final_failure_whose_reply_was_lost_reaches_the_workflow(rt: Run
     [run] = await settle(rt, [handle.run_id], timeout=10)
     assert run.status == "completed" and run.output_json == '"caught"'
     assert CALLS["broken"] == 1
+
+
+@pikku_func(name="lr.flaky")
+async def flaky(services: Any, data: None) -> str:
+    CALLS["flaky"] += 1
+    if CALLS["flaky"] == 1:
+        raise RuntimeError("first call fails")
+    return "ok"
+
+
+async def resumable_wf(services: Any, data: None) -> str:
+    value: str = await services.workflow.do("flaky", "lr.flaky", None, retries=0)
+    return value
+
+
+wire_workflow(name="lr-resumable", func=resumable_wf)
+
+
+class _FirstClaimReplyLost:
+    """A store whose first claim_step is applied twice, the second answer (None: held) returned."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def claim_step(self, *args: Any, **kwargs: Any) -> Any:
+        if self.lost:
+            return await self._inner.claim_step(*args, **kwargs)
+        self.lost += 1
+        await self._inner.claim_step(*args, **kwargs)
+        return await self._inner.claim_step(*args, **kwargs)
+
+
+async def test_a_claim_whose_reply_was_lost_is_claimed_again_once_it_lapses(backend_url: str) -> None:
+    """A resumed run's pass claims its failed step (now pending) to run it in place; the claim applies but
+    its reply is lost, so the pass sees the step held. It looks again once that hold can have lapsed and
+    runs the step then: the run completes (it used to wait for good), the body ran once more in all."""
+    settings = Settings(run_lock_lease=5, step_lease=1, lock_busy_delay=0.01, default_retries=0)
+    async with memory_runtime(settings=settings, url=backend_url) as rt:
+        handle = await WorkflowClient("lr-resumable").start(None)
+        [failed] = await settle(rt, [handle.run_id], timeout=10)
+        assert failed.status == "failed"
+        wrapped = _FirstClaimReplyLost(rt.engine.state)
+        rt.engine.state = wrapped
+        assert await pikku.resume_run(handle.run_id)
+        [run] = await settle(rt, [handle.run_id], timeout=15)
+    assert wrapped.lost == 1
+    assert run.status == "completed" and run.output_json == '"ok"'
+    assert CALLS["flaky"] == 2

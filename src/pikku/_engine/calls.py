@@ -51,7 +51,8 @@ class StepOutcome:
     """How one attempt ended.
 
     ``done`` with the decoded ``value``; ``retry`` at ``retry_at``; ``failed`` for good with ``error``;
-    ``lost`` when the step is not (or no longer) this runner's: another holds it or settled it.
+    ``lost`` when the step is not (or no longer) this runner's: another holds it (a pass looks again at
+    ``retry_at``, when that hold can have lapsed).
     """
 
     kind: Literal["done", "retry", "failed", "lost"]

@@ -614,7 +614,9 @@ class WorkflowContext:
             # An rpc step retries on its queue (its settle replays the run); an inline step in a later pass.
             wake_at = outcome.retry_at if where == "inline" else None
             raise self._pause(f"step {call.name!r} failed; retrying", wake_at=wake_at, busy=True)
-        raise self._pause(f"step {call.name!r} is held or was taken over elsewhere", busy=True)
+        raise self._pause(
+            f"step {call.name!r} is held or was taken over elsewhere", wake_at=outcome.retry_at, busy=True
+        )
 
     async def _remote(self, call: StepCall, rec: StepRecord | None) -> Any:
         name = call.name

@@ -71,7 +71,7 @@ class StepRunner:
             get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, before anything is written
         claimed = rec if where == "queue" else await self._claim(call, rec, where)
         if claimed is None:  # settled, or held under a live lease: nothing was written, ``ack`` is untouched
-            return StepOutcome("lost")
+            return await self._lost()
         outcome = await self._attempt(call, claimed, where, ack)
         outcome.acked = ack is not None
         return outcome
@@ -180,7 +180,14 @@ class StepRunner:
         if stored.status == "failed":
             return StepOutcome("failed", error=stored.error)
         log.warning("step %s of run %s was taken over by another worker; result not stored", call.name, call.run_id)
-        return StepOutcome("lost")
+        return await self._lost()
+
+    async def _lost(self) -> StepOutcome:
+        """The step is held elsewhere. A pass looks again once a lease taken now would have run out: by then
+        the holder has settled it (its hand-off or its own pass moved the run on, and this look is a spare
+        replay), or the hold has lapsed (a dead holder, or our own claim whose reply was lost) and the step
+        is claimed again. Without the look, nothing might ever wake the run."""
+        return StepOutcome("lost", retry_at=await self.state.now() + self.lease)
 
     async def _failed(
         self, call: StepCall, rec: StepRecord | None, where: Where, exc: Exception, ack: Job | None
@@ -189,7 +196,7 @@ class StepRunner:
         if rec is None:  # an inline first attempt that failed: record it, claimed by us, then fail it
             rec = await self._claim(call, None, where)
             if rec is None:
-                return StepOutcome("lost")
+                return await self._lost()
         error = retry_policy.error_info(exc)
         delay = retry_policy.next_delay(exc, rec.attempts, rec.max_attempts, call.retry_delay)
         if delay is None:

@@ -18,7 +18,7 @@ def test_a_name_used_twice_is_one_parameter() -> None:
     query = convert("UPDATE t SET a = %(x)s WHERE b = %(y)s AND c = %(x)s")
     assert query.sql == b"UPDATE t SET a = $1 WHERE b = $2 AND c = $1"
     assert (query.names, query.count) == (("x", "y"), 2)
-    assert _ordered(query, {"y": 2, "x": 1, "unused": 3}) == [1, 2]
+    assert _ordered(query, {"y": 2, "x": 1, "unused": 3}) == (1, 2)
 
 
 def test_double_percent_is_a_literal_percent() -> None:

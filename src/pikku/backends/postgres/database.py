@@ -235,6 +235,7 @@ class PgDatabase:
         #: Idle connections whose statement ended in this turn of the loop, by the loop time of their checkout.
         self._spare: dict[Conn, float] = {}
         self._waiting = 0  # callers waiting for a checkout
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def acquire(self) -> PgDatabase:
         """Count one more user (store or queue) of this database."""
@@ -286,7 +287,9 @@ class PgDatabase:
         if self._spare:
             conn, since = self._spare.popitem()
         else:
-            conn, since = await self._checkout(), asyncio.get_running_loop().time()
+            conn = await self._checkout()
+            self._loop = asyncio.get_running_loop()  # the pool's loop: asked once, not per statement
+            since = self._loop.time()
         try:
             return await op(conn)
         finally:
@@ -296,7 +299,7 @@ class PgDatabase:
         """Keep ``conn`` spare until the loop's next turn (see the class), or give it back now: when it is
         not idle (a cancelled statement closed it), the database closes, it has been out for MAX_OUT_S, or
         for HOLD_S while callers wait in the pool."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         out = loop.time() - since
         if (
             self._users <= 0

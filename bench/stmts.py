@@ -4,9 +4,10 @@ for one or more versions of pikku (each a source folder, as in :mod:`bench.ab`).
 Each variant runs in a child interpreter on a fresh database: the ``inline`` row (sequential inline 10-step
 runs) and the ``remote10`` row (10-step remote runs drained by one worker, concurrency 10). The child
 counts every statement pikku sends (wrapping ``PgDatabase.fetchone/fetchall/rowcount``, which both the
-pre-architecture ``pikku._pg`` and ``pikku.backends.postgres.database`` have), every pool checkout, and the
-commits of its database (``pg_stat_database.xact_commit``); with ``--profile`` it also writes a cProfile
-dump per row to ``bench/.out/stmts-<variant>-<row>.pstats``.
+pre-architecture ``pikku._pg`` and ``pikku.backends.postgres.database`` have) and every pool checkout
+(psycopg_pool ``getconn``); with ``--profile`` it also writes a cProfile dump per row to
+``bench/.out/stmts-<variant>-<row>.pstats``. (``pg_stat_database.xact_commit`` is no use here: backends
+report their counts to it up to a second late.)
 
     .venv/bin/python -m bench.stmts --variant old=/work/wt-pgperf-old/src --variant new=src --profile
 """
@@ -22,14 +23,12 @@ import sys
 from collections import Counter
 from typing import Any
 
-import psycopg
-
 from bench import pikku_side
 from bench.ab import parse_variant
 from bench.common import OUT, child_main, fresh_pg_database, pg_url, run_child
 from pikku import _loop, open_runtime
 
-_PER_STEP = "{:.2f} statements, {:.2f} checkouts, {:.2f} commits per step"
+_PER_STEP = "{:.2f} statements, {:.2f} checkouts per step"
 
 
 def _label(query: str) -> str:
@@ -64,17 +63,10 @@ def _patch(counts: Counter[str], checkouts: list[int]) -> None:
     pool_class.getconn = counted_getconn
 
 
-def _commits(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
-    return int(row[0]) if row else 0
-
-
 def _child(args: dict[str, Any]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     checkouts = [0]
     _patch(counts, checkouts)
-    dsn = str(args["url"]).split("?")[0]
 
     async def main() -> dict[str, Any]:
         rt = await open_runtime(state_url=args["url"])
@@ -83,7 +75,6 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
                 await rt.engine.start("inline10", {})
             counts.clear()
             checkouts[0] = 0
-            commits = _commits(dsn)
             profiler = cProfile.Profile() if args.get("profile") else None
             if profiler is not None:
                 profiler.enable()
@@ -94,7 +85,6 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(args["profile"])
-            commits = _commits(dsn) - commits
         finally:
             await rt.close()
         steps = int(args["runs"]) * 10
@@ -102,7 +92,6 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
             "statements": {k: v / steps for k, v in counts.most_common()},
             "statements_per_step": sum(counts.values()) / steps,
             "checkouts_per_step": checkouts[0] / steps,
-            "commits_per_step": commits / steps,
         }
 
     return _loop.run(main())
@@ -130,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 args["url"] = pg_url(name) + "?schema=pikku"
                 out = run_child("bench.stmts", args, code=variant.code, env=variant.env)
             results[f"{row} {variant.name}"] = out
-            counts = (out["statements_per_step"], out["checkouts_per_step"], out["commits_per_step"])
+            counts = (out["statements_per_step"], out["checkouts_per_step"])
             print(f"\n{row} {variant.name}: " + _PER_STEP.format(*counts))
             for label, per_step in out["statements"].items():
                 print(f"  {per_step:6.3f}  {label}")

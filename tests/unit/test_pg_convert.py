@@ -21,6 +21,14 @@ def test_a_name_used_twice_is_one_parameter() -> None:
     assert _ordered(query, {"y": 2, "x": 1, "unused": 3}) == (1, 2)
 
 
+def test_one_named_parameter_is_a_sequence_of_one_value() -> None:
+    """A statement with a single name still gets a sequence of values (itemgetter of one name would
+    give the value itself), also when that value is a sequence."""
+    query = convert("SELECT %(a)s")
+    assert list(_ordered(query, {"a": 5})) == [5]
+    assert list(_ordered(query, {"a": ["x", "y"]})) == [["x", "y"]]
+
+
 def test_double_percent_is_a_literal_percent() -> None:
     query = convert("SELECT 7 %% %s")
     assert (query.sql, query.count) == (b"SELECT 7 % $1", 1)

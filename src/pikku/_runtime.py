@@ -36,9 +36,10 @@ class Runtime:
         return self.engine.backend
 
     async def close(self) -> None:
-        """Close the backend (idempotent)."""
+        """Close the engine and the backend (idempotent)."""
         if not self._closed:
             self._closed = True
+            await self.engine.close()  # the kept workflows first: they unwind without touching the backend
             await self.engine.backend.close()
 
 

@@ -81,6 +81,16 @@ async def replay(history: dict[str, Any] | str | Path, *, workflows: Any = None,
     await replay_history(_history_data(history), services=services)
 
 
+async def redeploy(runtime: Runtime) -> None:
+    """What a deploy does to runs in flight, in one test process: the workflows the engine kept alive
+    between passes (kept runs) are dropped, so every run's next pass replays under the code loaded now.
+
+    A real deploy restarts the workers, which drops them anyway; a test that changes a workflow's code
+    under a running run (``patched``, non-determinism) calls this between the old code and the new.
+    """
+    await runtime.engine.close()
+
+
 def _history_data(history: dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(history, Path):
         history = history.read_text(encoding="utf-8")  # a test fixture file: small, read once
@@ -88,4 +98,4 @@ def _history_data(history: dict[str, Any] | str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["FAST", "VirtualClock", "WorkflowEnvironment", "memory_runtime", "replay", "settle"]
+__all__ = ["FAST", "VirtualClock", "WorkflowEnvironment", "memory_runtime", "redeploy", "replay", "settle"]

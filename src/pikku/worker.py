@@ -87,6 +87,7 @@ class Worker:
             for chore in chores:
                 chore.cancel()
             await self._drain()
+            await self.engine.close()  # nothing will pass the runs it kept alive
 
     async def _recovery_loop(self) -> None:
         """Now and then, give stuck runs the job they miss (see pikku._engine.recovery)."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 import pikku
 from pikku import pikku_func, wire_workflow
 from pikku._runtime import Runtime
-from pikku.testing import settle
+from pikku.testing import redeploy, settle
 from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
@@ -185,6 +185,7 @@ async def test_a_step_inserted_under_a_run_in_flight_is_logged_with_the_run_id(
     """A step with no record ahead of recorded ones (code changed under the run) is a warning naming the run."""
     handle = await WorkflowClient("h-inserted").start(None)
     assert await rt.engine.orchestrate(handle.run_id)  # records "first" and the sleep, then pauses
+    await redeploy(rt)
     FLAGS["new-code"] = True
     with caplog.at_level(logging.WARNING, logger="pikku.engine"):
         await settle(rt, [handle.run_id])

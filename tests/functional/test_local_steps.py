@@ -27,7 +27,8 @@ def _reset() -> None:
 
 
 class CountingState:
-    """The engine's store, counting replay passes (each opens with one ``lock_run``)."""
+    """The engine's store, counting replay passes (each opens with one ``lock_run``, or ``lock_run_kept``
+    for a kept run going on where it waits)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -35,7 +36,7 @@ class CountingState:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name != "lock_run":
+        if name not in ("lock_run", "lock_run_kept"):
             return attr
 
         async def counted(*args: Any, **kwargs: Any) -> Any:

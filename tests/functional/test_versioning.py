@@ -10,7 +10,7 @@ import pytest
 
 from pikku import wire_workflow
 from pikku._runtime import Runtime
-from pikku.testing import settle
+from pikku.testing import redeploy, settle
 from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
@@ -65,6 +65,7 @@ async def test_a_run_past_the_patch_point_keeps_the_old_branch_without_a_warning
 ) -> None:
     """A run that passed the point before the patch existed says False there, forever, and logs nothing."""
     run_id = await _first_pass(rt)
+    await redeploy(rt)
     CODE["version"] = "v2-early"
     with caplog.at_level(logging.WARNING, logger="pikku.engine"):
         await settle(rt, [run_id])
@@ -76,6 +77,7 @@ async def test_a_run_past_the_patch_point_keeps_the_old_branch_without_a_warning
 async def test_a_run_not_yet_at_the_patch_point_takes_the_patch(rt: Runtime) -> None:
     """An old run that had not reached the patched point yet (asleep before it) takes the new branch."""
     run_id = await _first_pass(rt)
+    await redeploy(rt)
     CODE["version"] = "v2-late"
     await settle(rt, [run_id])
     assert await WorkflowClient("v-order").handle(run_id).result(timeout=1) == ["receipt", "ship"]
@@ -87,8 +89,10 @@ async def test_deprecate_patch_accepts_runs_with_and_without_the_marker(rt: Runt
     CODE["version"] = "v2-early"
     patched = await WorkflowClient("v-order").start(None)
     await rt.engine.orchestrate(patched.run_id)
+    await redeploy(rt)
     CODE["version"] = "v1"
     plain = await _first_pass(rt)
+    await redeploy(rt)
     CODE["version"] = "v3"
     await settle(rt, [patched.run_id, plain])
     assert await patched.result(timeout=1) == ["ship"]

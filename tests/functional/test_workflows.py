@@ -13,7 +13,7 @@ from pydantic import BaseModel
 import pikku
 from pikku import Settings, pikku_func, wire_workflow
 from pikku._runtime import Runtime
-from pikku.testing import memory_runtime, settle
+from pikku.testing import memory_runtime, redeploy, settle
 from pikku.wiring import WorkflowClient
 
 CALLS: collections.Counter[str] = collections.Counter()
@@ -193,6 +193,7 @@ async def test_changed_code_under_a_running_run_is_a_coded_non_determinism_error
     """A replay that finds a recorded step with another rpc name fails the run naming run, step, both."""
     handle = await WorkflowClient("f-drift").start(None)
     await rt.engine.orchestrate(handle.run_id)  # dispatches step "first" calling f.echo
+    await redeploy(rt)
     FLAGS["rpc"] = "f.point"
     await rt.engine.orchestrate(handle.run_id)
     run = await handle.get_run()
@@ -255,30 +256,50 @@ class CountingState:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.reads: collections.Counter[str] = collections.Counter()
+        self.steps_read: collections.Counter[str] = collections.Counter()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name in ("get_steps", "get_step", "lock_run"):
+        if name in ("get_steps", "get_step", "lock_run", "lock_run_kept"):
 
             async def counted(*args: Any, **kwargs: Any) -> Any:
                 self.reads[name] += 1
-                return await attr(*args, **kwargs)
+                found = await attr(*args, **kwargs)
+                if name == "lock_run_kept" and found[1] is not None:
+                    self.steps_read[name] += len(found[1])
+                return found
 
             return counted
         return attr
 
 
 async def test_each_replay_pass_reads_step_states_once(rt: Runtime) -> None:
-    """Every pass of a whole run opens with one lock_run (lock + run + all steps); no pass reads steps again."""
+    """Every pass of a whole run opens with one lock_run (lock + run + all steps), or for a kept run one
+    lock_run_kept (lock + run + the one step it waits on); no pass reads steps again."""
     rt.engine.settings.local_steps = False  # every step through its queue: one pass per hand-off
     counting = CountingState(rt.engine.state)
     rt.engine.state = counting  # type: ignore[assignment]
     handle = await WorkflowClient("f-fanout").start(list(range(10)))
     await settle(rt, [handle.run_id])
     assert await handle.result(timeout=1) == [*range(10), "loop0", "loop1", "loop2"]
-    passes = counting.reads["lock_run"]
-    assert passes >= 4  # the fan-out, then each of the three loop steps, then completion
-    assert counting.reads == {"lock_run": passes}  # no get_steps, no per-step get_step in any pass
+    # The fan-out's passes replay (its pause comes from sibling tasks: nothing is kept); after it, the
+    # workflow waits in place at each loop step and each later pass reads just the step it waits on.
+    kept = counting.reads["lock_run_kept"]
+    assert kept >= 3 and counting.steps_read["lock_run_kept"] == kept
+    assert counting.reads["lock_run"] >= 1
+    assert set(counting.reads) == {"lock_run", "lock_run_kept"}  # no get_steps, no per-step get_step
+
+
+async def test_without_kept_runs_each_pass_replays_from_one_lock_run(backend_url: str) -> None:
+    """``kept_runs = 0``: every pass opens with lock_run and replays from the top, as before kept runs."""
+    settings = Settings(run_lock_lease=5, step_lease=5, lock_busy_delay=0.01, local_steps=False, kept_runs=0)
+    async with memory_runtime(settings=settings, url=backend_url) as runtime:
+        counting = CountingState(runtime.engine.state)
+        runtime.engine.state = counting  # type: ignore[assignment]
+        handle = await WorkflowClient("f-fanout").start(list(range(10)))
+        await settle(runtime, [handle.run_id])
+        assert await handle.result(timeout=1) == [*range(10), "loop0", "loop1", "loop2"]
+        assert counting.reads["lock_run"] >= 4 and set(counting.reads) == {"lock_run"}
 
 
 @pikku_func(name="f.big")

@@ -6,11 +6,17 @@ value; a step not done is dispatched (remote RPC), executed here (inline form, o
 for, and then the pass pauses by raising :class:`WorkflowAsyncException`. A pass that pauses with nothing
 to do but wait (a timer, an event, a child run: see :meth:`WorkflowContext.waiting`) leaves its run
 ``waiting``.
+
+A kept run (:mod:`pikku._engine.kept`): when the engine runs the workflow in a task of its own and the
+pause comes from that task with no sibling task alive, the workflow does not raise but waits where it
+paused; the pass ends all the same. The next pass of the run on this engine refreshes the waited-on step
+and lets the workflow go on from there, instead of replaying every recorded step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -180,6 +186,17 @@ class WorkflowContext:
         self.tasks: set[asyncio.Task[Any]] = set()
         #: Child runs this pass waits for (``call_workflow``): an inline driver drives them itself.
         self.waiting_children: list[str] = []
+        # Kept runs: the task running the workflow (set by the engine when it may keep it), the future the
+        # pass waits on besides that task (done when the workflow paused and waits in place), and the one
+        # the waiting workflow awaits (its next pass, or the drop).
+        self.main_task: asyncio.Task[Any] | None = None
+        self.halted: asyncio.Future[None] | None = None
+        self._resume: asyncio.Future[contextvars.Context] | None = None
+        #: The step the kept workflow waits on (refreshed from the store at its next pass).
+        self.waiting_on: str | None = None
+        #: Set when the kept workflow is dropped: every workflow call raises the pause at once, touching nothing.
+        self.unwinding = False
+        self._ran: set[str] = set()  # steps run in this process (stored by the step runner, not in _steps)
 
     @property
     def run_id(self) -> str:
@@ -229,7 +246,7 @@ class WorkflowContext:
             await self._write_markers()
         name = self._reach(name)
         try:
-            return await self._do(name, target, data, retries, retry_delay)
+            return await self._until_done(name, lambda: self._do(name, target, data, retries, retry_delay))
         except StepFailedError as failed:
             if on_error is not None:
                 await self._compensate(name, on_error, failed, data)
@@ -254,7 +271,7 @@ class WorkflowContext:
         self._see(comp)
         payload = {"error": error_payload(failed.error), "input": data}
         try:
-            await self._do(comp, rpc_name, payload, None, None)
+            await self._until_done(comp, lambda: self._do(comp, rpc_name, payload, None, None))
         except StepFailedError as again:
             log.error("run %s: the on_error compensation of step %r failed: %s", self.run_id, name, again)
 
@@ -283,7 +300,9 @@ class WorkflowContext:
             await self._wait_until(rec.wake_at, f"step {name!r} retries later")
         if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
             await self._still_live()
-        return self._value(call, await _guard(self._host.run_step(call, rec, "inline")), "inline")
+        outcome = await _guard(self._host.run_step(call, rec, "inline"))
+        self._ran.add(name)
+        return self._value(call, outcome, "inline")
 
     def patched(self, patch_id: str) -> bool:
         """Whether this run takes the code path of the patch ``patch_id`` (Temporal's ``workflow.patched``).
@@ -335,6 +354,9 @@ class WorkflowContext:
             await self._write_markers()
         seconds = parse_duration(duration)
         name = self._reach(name or f"sleep:{duration}")
+        await self._until_done(name, lambda: self._sleep(name, seconds))
+
+    async def _sleep(self, name: str, seconds: float) -> None:
         rec = await self._timer("sleep", name, seconds)
         if rec.status == "done":
             return
@@ -365,6 +387,9 @@ class WorkflowContext:
         seconds = None if timeout is None else parse_duration(timeout)
         name = self._reach(name or f"event:{event}")
         data_json = _serde.encode({"event": event, "timeout": seconds}, what=f"wait of step {name!r}")
+        return await self._until_done(name, lambda: self._wait_for_event(name, event, model, seconds, data_json))
+
+    async def _wait_for_event(self, name: str, event: str, model: Any, seconds: float | None, data_json: str) -> Any:
         rec = await self._timer("event", name, seconds, data_json)
         if rec.status not in ("done", "failed"):
             taken = await _guard(self._host.take_event(self.run_id, name, event))
@@ -446,6 +471,10 @@ class WorkflowContext:
         pauses, holding no worker or lock, until the child settles). The child's run id is
         ``<this run id>/<name>``. ChildWorkflowFailedError when the child failed (its error code and
         message on it), ChildWorkflowCancelledError (a subclass) when it was cancelled."""
+        name = self._reach_child(name)
+        return await self._until_done(name, lambda: self._call_workflow(name, workflow, data))
+
+    async def _call_workflow(self, name: str, workflow: str, data: Any) -> Any:
         rec = await self._child_step(name, workflow, data, detached=False)
         if rec.status in ("scheduled", "pending"):  # pending: failed before, and the run was resumed since
             settled = await _guard(self._host.child_outcome(self.run_id, rec.name, rec.status == "pending"))
@@ -462,17 +491,19 @@ class WorkflowContext:
     ) -> Any:
         """Start the wired workflow ``workflow`` as a child without waiting for it; its handle (a
         ``WorkflowHandle``). The child's run id is ``<this run id>/<name>``, so it starts once."""
-        rec = await self._child_step(name, workflow, data, detached=True)
+        rec = await self._child_step(self._reach_child(name), workflow, data, detached=True)
         child = child_run_id(self.run_id, rec.name)
         return HOOKS.handle(workflow, child) if HOOKS.handle is not None else child
 
-    async def _child_step(self, name: str, workflow: str, data: Any, *, detached: bool) -> StepRecord:
-        """The ``child`` step ``name``: the recorded one (checked against what the code does now), or a new
-        one with its child run started. A first ``call_workflow`` pauses right after (the child runs)."""
+    def _reach_child(self, name: str) -> str:
         self._track()
+        return self._reach(name)
+
+    async def _child_step(self, name: str, workflow: str, data: Any, *, detached: bool) -> StepRecord:
+        """The ``child`` step ``name`` (reached already): the recorded one (checked against what the code
+        does now), or a new one with its child run started. A first ``call_workflow`` pauses right after."""
         if self._unwritten_markers:
             await self._write_markers()
-        name = self._reach(name)
         rec = self._steps.get(name)
         if rec is not None:
             self._check_replay(rec, "child", workflow)
@@ -501,8 +532,62 @@ class WorkflowContext:
         if await _guard(self.clock.left(wake_at)) > 0:
             raise self._pause(reason, wake_at=wake_at)
 
+    # -- kept runs (see the module docstring) --------------------------------------------------------
+    async def _until_done(self, name: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()`` (the part of a workflow call after its step is reached), again after each pause
+        this workflow may wait out in place: a later pass refreshes step ``name`` and lets it go on."""
+        while True:
+            try:
+                return await attempt()
+            except WorkflowAsyncException:
+                if not self._may_wait_in_place():
+                    raise
+            await self._wait_in_place(name)
+
+    def _may_wait_in_place(self) -> bool:
+        """Whether a pause may keep this workflow alive: the engine runs it in a task it can keep, the pause
+        comes from that task, and no task the workflow spawned is still alive (those would run unlocked)."""
+        main = self.main_task
+        if main is None or self.halted is None or self.suspended or self.unwinding:
+            return False
+        return asyncio.current_task() is main and all(t.done() for t in self.tasks if t is not main)
+
+    async def _wait_in_place(self, name: str) -> None:
+        assert self.halted is not None
+        self.waiting_on = name
+        self._resume = resume = asyncio.get_running_loop().create_future()
+        self.halted.set_result(None)  # the pass ends as if the pause had been raised
+        # The next pass's context variables (its log fields, its trace span) replace the first pass's.
+        for var, value in (await resume).items():
+            var.set(value)
+
+    def stored_step_count(self) -> int:
+        """How many steps the store holds for the run, as this workflow knows them (the kept run's check)."""
+        return len(self._steps) + sum(1 for name in self._ran if name not in self._steps)
+
+    def next_pass(
+        self, run: RunRecord, steps: dict[str, StepRecord], serves: Callable[[str], bool] | None, clock: PassClock
+    ) -> None:
+        """Make a kept workflow's context ready for its next pass (``steps``: the refreshed waited-on steps)
+        and let the workflow go on; the engine then waits on ``main_task`` and the new ``halted``."""
+        assert self._resume is not None
+        self._run, self._serves, self.clock = run, serves, clock
+        self._steps.update(steps)
+        self._live_at = time.monotonic()
+        self.wake_at, self._busy, self._local_busy, self.waiting_children = None, False, False, []
+        self.halted = asyncio.get_running_loop().create_future()
+        self._resume.set_result(contextvars.copy_context())
+
+    def drop(self) -> None:
+        """Unwind a kept workflow (it raises the pause where it waits, and at every workflow call after)."""
+        self.unwinding = True
+        if self._resume is not None and not self._resume.done():
+            self._resume.set_exception(WorkflowAsyncException(self.run_id, "the kept workflow was dropped"))
+
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:
+        if self.unwinding:  # a dropped kept workflow: it holds no lock, so it may not touch the run
+            raise WorkflowAsyncException(self.run_id, "the kept workflow was dropped")
         # Steps reached from tasks the workflow spawned (asyncio.gather) are awaited before the pass ends,
         # so no sibling is still writing state once the run lock is released.
         task = asyncio.current_task()
@@ -628,6 +713,7 @@ class WorkflowContext:
                 outcome = await _guard(self._host.run_step(call, rec, "local"))
             finally:
                 self._local_busy = False
+            self._ran.add(name)
             return self._value(call, outcome, "local")
         if rec is not None and rec.status == "running" and self._serves is not None:
             # Maybe a step run inside a pass whose worker died: no job will finish it. Once its lease has

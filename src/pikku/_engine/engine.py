@@ -28,6 +28,7 @@ from pikku._engine.context import BackendFault, WaitKind, WorkflowContext
 from pikku._engine.events import event_payload_json
 from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
+from pikku._engine.kept import KeptRun, KeptRuns
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.steps import StepRunner, current_step
 from pikku._engine.storeclock import PassClock
@@ -86,6 +87,10 @@ class Settings:
     #: A job delivered more often than this (its worker died each time, or nothing here can handle it)
     #: is dead-lettered instead of looping forever (``pikku jobs dead`` lists it).
     max_deliveries: int = 25
+    #: How many paused workflows this engine keeps alive for their run's next pass (:mod:`pikku._engine.kept`;
+    #: 0: none, every pass replays from the top), and for how long each waits for that pass (seconds).
+    kept_runs: int = 1000
+    kept_idle: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,8 @@ class Engine:
             self.settings.payload_limit,
         )
         self.children = Children(self)
+        #: Paused workflows kept alive for their run's next pass on this engine.
+        self.kept = KeptRuns(self.settings.kept_runs, self.settings.kept_idle)
         # Runs with a pass in progress in this engine. The run lock is re-entrant for its owner (renewals,
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
@@ -279,10 +286,10 @@ class Engine:
     async def _orchestrate(
         self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None
     ) -> Outcome:
-        opened = await self._open(run_id, fresh)
+        opened = await self._open(run_id, fresh, self.kept.take(run_id))
         if isinstance(opened, Outcome):
             return opened
-        run, steps = opened
+        run, steps, kept = opened
         lease = self.settings.run_lock_lease
         renewer = LeaseKeeper(
             lambda: self.state.renew_run_lock(run_id, self.owner, lease), lease, f"run lock of {run_id}"
@@ -293,9 +300,9 @@ class Engine:
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
                 if wf.timeout is None:
-                    outcome = await self._pass(run, steps, serves, clock)
+                    outcome = await self._pass(run, steps, serves, clock, kept)
                 else:
-                    outcome = await self._timed_pass(wf, run, steps, serves, clock)
+                    outcome = await self._timed_pass(wf, run, steps, serves, clock, kept)
             passed = True
         finally:
             renewer.cancel()
@@ -318,26 +325,70 @@ class Engine:
         await self.put(orchestrate_job(wf, run_id, run.created_at, wake_in))  # keyed: merges with one waiting
         return dataclasses.replace(outcome, wake_at=wake_at, wake_in=wake_in)
 
-    async def _open(self, run_id: str, fresh: RunRecord | None) -> tuple[RunRecord, dict[str, StepRecord]] | Outcome:
-        """The run and its steps under the run lock (``fresh``: just created holding it, no steps yet), or
-        how the pass ends before it starts."""
+    async def _open(
+        self, run_id: str, fresh: RunRecord | None, kept: KeptRun | None
+    ) -> tuple[RunRecord, dict[str, StepRecord], KeptRun | None] | Outcome:
+        """The run and its steps under the run lock (``fresh``: just created holding it, no steps yet), with
+        the kept workflow to go on with if it is still valid (``steps`` then holds only the step it waits
+        on), or how the pass ends before it starts."""
         if fresh is not None:
-            return fresh, {}
-        try:  # the lock, the run and all its steps: one round trip where the backend allows
-            run, steps = await self.state.lock_run(run_id, self.owner, self.settings.run_lock_lease)
+            return fresh, {}, None
+        try:
+            run, steps, kept = await self._lock(run_id, kept)
         except RunNotFoundError:
             return Outcome("missing")
+        ended = await self._ended_before(run, steps)
+        if ended is not None or steps is None:
+            if kept is not None:
+                self.kept.drop(kept)
+            return ended or Outcome("busy")
+        return run, steps, kept
+
+    async def _lock(
+        self, run_id: str, kept: KeptRun | None
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, KeptRun | None]:
+        """The lock, the run and its steps, in one round trip where the backend allows: every step, or, for
+        a kept run still valid, the step its workflow waits on (None as the kept run when it is not valid:
+        it is dropped here, and every step is read for a replay)."""
+        lease = self.settings.run_lock_lease
+        if kept is None:
+            run, steps = await self.state.lock_run(run_id, self.owner, lease)
+            return run, steps, None
+        try:
+            names = () if kept.ctx.waiting_on is None else (kept.ctx.waiting_on,)
+            run, steps, whole = await self.state.lock_run_kept(
+                run_id, self.owner, lease, step_count=kept.step_count, names=names
+            )
+            if steps is None or (not whole and kept.still_valid(run)):
+                return run, steps, kept
+            self.kept.drop(kept)
+            if not whole:  # resumed meanwhile (same steps, new episode): read them all for the replay
+                run, steps = await self.state.lock_run(run_id, self.owner, lease)
+            return run, steps, None
+        except BaseException:
+            self.kept.drop(kept)
+            raise
+
+    async def _ended_before(self, run: RunRecord, steps: dict[str, StepRecord] | None) -> Outcome | None:
+        """How a pass ends before it starts (the run settled or suspended, the lock held elsewhere, a parent
+        cancelled), or None."""
         if run.status in SETTLED_RUN_STATUSES or run.status == "suspended":
             return Outcome("settled")  # until settled, or resumed (resume_run queues the next pass)
         if steps is None:
             return Outcome("busy")
         if await self.children.parent_cancelled(run):  # a child its parent's cancel missed: cancelled now
-            await self.children.cancel(run_id, cascade_reason(run.parent_run_id or ""))
+            await self.children.cancel(run.run_id, cascade_reason(run.parent_run_id or ""))
             return Outcome("cancelled")
-        return run, steps
+        return None
 
     async def _timed_pass(
-        self, wf: WorkflowDef, run: RunRecord, steps: dict[str, StepRecord], serves: Serves | None, clock: PassClock
+        self,
+        wf: WorkflowDef,
+        run: RunRecord,
+        steps: dict[str, StepRecord],
+        serves: Serves | None,
+        clock: PassClock,
+        kept: KeptRun | None,
     ) -> Outcome:
         """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
         the run fails, and a pass still running at the deadline is cancelled first."""
@@ -348,10 +399,13 @@ class Engine:
             deadline = asyncio.timeout(left)
             try:
                 async with deadline:
-                    return await self._pass(run, steps, serves, clock)
+                    return await self._pass(run, steps, serves, clock, kept)
             except TimeoutError:
                 if not deadline.expired():
                     raise
+        if kept is not None:  # its pass read only the step it waits on: the failure path reads them all
+            self.kept.drop(kept)
+            steps = await self.state.get_steps(run.run_id)
         error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
         local = serves if self.settings.local_steps else None
         return await self._fail(WorkflowContext(_Host(self), wf, run, steps, local), run, error)
@@ -366,16 +420,30 @@ class Engine:
         steps: dict[str, StepRecord] | None = None,
         serves: Serves | None = None,
         clock: PassClock | None = None,
+        kept: KeptRun | None = None,
     ) -> Outcome:
+        """One pass: a new workflow task replaying ``steps``, or the ``kept`` workflow going on from where it
+        waits (``steps`` then holds the refreshed step it waits on)."""
         wf = get_workflow(run.workflow)
-        if steps is None:
-            steps = await self.state.get_steps(run.run_id)
+        clock = clock or PassClock(self.state.now)
         local = serves if self.settings.local_steps else None
-        ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
-        services = Services(self.app, rpc=self.rpc, workflow=ctx)
+        if kept is not None:
+            ctx, task = kept.ctx, kept.task
+            ctx.next_pass(run, steps or {}, local, clock)
+        else:
+            if steps is None:
+                steps = await self.state.get_steps(run.run_id)
+            ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
+            services = Services(self.app, rpc=self.rpc, workflow=ctx)
+            task = asyncio.ensure_future(_run_workflow(wf, run, services))
+            if self.kept.enabled:
+                ctx.main_task, ctx.halted = task, asyncio.get_running_loop().create_future()
+        if not await _finished_or_kept(task, ctx.halted):
+            # The workflow paused and waits in place: the pass ends as if the pause had been raised.
+            self.kept.keep(run.run_id, KeptRun(ctx, task, ctx.stored_step_count(), run.resumes))
+            return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children), waiting=ctx.waiting())
         try:
-            data = _serde.decode(run.input_json, wf.function.input_type)
-            output = await call_workflow(wf.func, services, data, wf.function.takes_data)
+            output = task.result()
             output_json = _output_json(wf, output, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
@@ -415,6 +483,10 @@ class Engine:
         if await self.state.fail_run(run.run_id, error):
             await self.children.wake_parent(run)
         return Outcome("failed")
+
+    async def close(self) -> None:
+        """Drop the workflows kept alive for their next pass (a stopping worker, a closing runtime)."""
+        await self.kept.close()
 
     async def cancel(self, run_id: str, reason: str | None = None) -> bool:
         """End the run as ``cancelled`` with ``reason``, and every running run below it (child runs);
@@ -589,6 +661,27 @@ class _Host:
     async def child_outcome(self, run_id: str, name: str, retry: bool) -> StepRecord | None:
         """The parent's step settled from its child, or None while the child runs."""
         return await self._engine.children.outcome(run_id, name, retry=retry)
+
+
+async def _run_workflow(wf: WorkflowDef, run: RunRecord, services: Services) -> Any:
+    """The workflow function on the run's input: the body of a pass's workflow task."""
+    data = _serde.decode(run.input_json, wf.function.input_type)
+    return await call_workflow(wf.func, services, data, wf.function.takes_data)
+
+
+async def _finished_or_kept(task: asyncio.Task[Any], halted: asyncio.Future[None] | None) -> bool:
+    """Wait until the workflow task ends (True) or its workflow waits in place (``halted``: False). A
+    cancelled pass (a run's deadline, a stopping worker) cancels the workflow task and waits for it."""
+    try:
+        if halted is None:
+            await asyncio.wait((task,))
+        else:
+            await asyncio.wait((task, halted), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait((task,))
+        raise
+    return task.done()
 
 
 async def _join_siblings(ctx: WorkflowContext) -> None:

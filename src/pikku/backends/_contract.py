@@ -152,6 +152,20 @@ class StateStore(Protocol):
         """
         ...
 
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        """:meth:`lock_run` for a pass whose workflow ``owner`` kept alive since its last pass (a kept run,
+        see ``pikku._engine.kept``), which knew of ``step_count`` stored steps and waits on ``names``.
+
+        Takes the lock as :meth:`lock_run` does. When the run holds exactly ``step_count`` steps, only the
+        steps named in ``names`` that exist are returned, and the third value is False; otherwise every step
+        is returned, and it is True (a pass elsewhere recorded steps: the kept workflow is stale). Every
+        pass that records anything new inserts a step, so an unchanged count means only the steps the kept
+        workflow waits on can have changed. ``(run, None, True)`` when the lock is not taken.
+        """
+        ...
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         """Extend the lease if ``owner`` still holds it; False if it was lost."""
         ...

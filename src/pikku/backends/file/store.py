@@ -52,6 +52,7 @@ from pikku._records import (
     refuse_ack,
 )
 from pikku.backends._folders import writable_folder
+from pikku.backends._kept import lock_run_kept_by_reading
 from pikku.backends.file.files import locked, make_lock, next_seq, read_json, write_json
 from pikku.backends.file.schedules import ScheduleFiles
 
@@ -418,6 +419,11 @@ class FileStateStore:
             return (run, self._steps(doc)), True
 
         return self._change(run_id, change)
+
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        return await lock_run_kept_by_reading(self.lock_run, run_id, owner, lease_s, step_count, names)
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         def change(doc: Doc) -> tuple[bool, bool]:

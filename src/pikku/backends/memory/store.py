@@ -30,6 +30,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
+from pikku.backends._kept import lock_run_kept_by_reading
 
 #: A pass never takes the lock of a settled or suspended run.
 _UNPASSABLE = SETTLED_RUN_STATUSES | {"suspended"}
@@ -183,6 +184,11 @@ class MemoryStateStore:
         if run.status == "waiting":
             run.status = "running"
         return copy.copy(run), await self.get_steps(run_id)
+
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        return await lock_run_kept_by_reading(self.lock_run, run_id, owner, lease_s, step_count, names)
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         self._run(run_id)

@@ -261,6 +261,34 @@ WHERE r.run_id = %(run_id)s
 ORDER BY s.seq
 """
 
+#: LOCK_RUN for a kept run (``lock_run_kept``): the step count decides, in the same statement, whether
+#: only the waited-on steps are read (``whole`` false) or all of them (a pass elsewhere recorded more).
+LOCK_RUN_KEPT = """
+WITH locked AS (
+    UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s, status = 'running'
+    WHERE run_id = %(run_id)s AND status IN ('running', 'waiting')
+      AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
+    RETURNING run_id
+), counted AS (
+    SELECT count(*) <> %(step_count)s AS whole FROM steps WHERE run_id = %(run_id)s
+)
+SELECT r.run_id, r.workflow,
+       CASE WHEN EXISTS (SELECT 1 FROM locked) THEN 'running' ELSE r.status END AS status,
+       r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
+       r.parent_run_id, r.forked_from, r.cancel_reason, r.resumes,
+       EXISTS (SELECT 1 FROM locked) AS locked, (SELECT whole FROM counted) AS whole,
+       s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
+       s.data_json AS step_data_json, s.result_json AS step_result_json, s.result_type AS step_result_type,
+       s.error_json AS step_error_json, s.attempts AS step_attempts, s.max_attempts AS step_max_attempts,
+       s.wake_at AS step_wake_at, s.lease_owner AS step_lease_owner, s.lease_until AS step_lease_until,
+       s.created_at AS step_created_at, s.updated_at AS step_updated_at
+FROM runs r
+LEFT JOIN steps s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM locked)
+    AND ((SELECT whole FROM counted) OR s.name = ANY(%(names)s::text[]))
+WHERE r.run_id = %(run_id)s
+ORDER BY s.seq
+"""
+
 RENEW_RUN_LOCK = """
 UPDATE runs SET lock_until = pikku_now() + %(lease_s)s WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
 """

@@ -314,6 +314,20 @@ class PostgresStateStore:
         steps = (_step(run_id, row, _LOCKED_STEP_COLUMNS) for row in rows if row["step_name"] is not None)
         return run, {step.name: step for step in steps}
 
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        """One statement: the lock, the step count, and the named steps only (all of them if it changed)."""
+        params = {"run_id": run_id, "owner": owner, "lease_s": float(lease_s), "step_count": step_count}
+        rows = await self._db.fetchall(statements.LOCK_RUN_KEPT, params | {"names": list(names)})
+        if not rows:
+            raise RunNotFoundError(run_id)
+        run = _run(rows[0])
+        if not rows[0]["locked"]:
+            return run, None, True
+        steps = (_step(run_id, row, _LOCKED_STEP_COLUMNS) for row in rows if row["step_name"] is not None)
+        return run, {step.name: step for step in steps}, bool(rows[0]["whole"])
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         params = {"run_id": run_id, "owner": owner, "lease_s": float(lease_s)}
         if await self._db.rowcount(statements.RENEW_RUN_LOCK, params):

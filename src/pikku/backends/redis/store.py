@@ -32,6 +32,7 @@ from pikku._records import (
     claim_owner,
     refuse_ack,
 )
+from pikku.backends._kept import lock_run_kept_by_reading
 from pikku.backends.redis.connection import RedisDatabase, attempts_key
 from pikku.backends.redis.queue import enqueue_args
 from pikku.backends.redis.scripts import STEP_FIELDS
@@ -324,6 +325,11 @@ class RedisStateStore:
             return _run(run_id, _RunFields(*fields)), None
         *fields, steps_hash = fields
         return _run(run_id, _RunFields(*fields)), _steps(run_id, _pairs(steps_hash))
+
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        return await lock_run_kept_by_reading(self.lock_run, run_id, owner, lease_s, step_count, names)
 
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         return await self._lock("renew", run_id, owner, lease_s)

@@ -299,6 +299,8 @@ SELECT run_id, name, form, status, rpc_name, data_json, result_json, result_type
 FROM steps WHERE run_id = :run_id ORDER BY rowid
 """
 
+COUNT_STEPS_OF_RUN = "SELECT count(*) AS n FROM steps WHERE run_id = :run_id"
+
 # One query for get_steps: the run row is joined so that "no such run" (no row) and "no steps yet" (one
 # row whose step columns are NULL) differ.
 RUN_WITH_STEPS = """

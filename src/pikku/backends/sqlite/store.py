@@ -280,6 +280,21 @@ class SQLiteStateStore:
             steps = {step.name: step for step in map(_step, db.rows(sql.STEPS_OF_RUN, {"run_id": run_id}, sql.StepRow))}
         return _run(row), steps
 
+    async def lock_run_kept(
+        self, run_id: str, owner: str, lease_s: float, *, step_count: int, names: Sequence[str]
+    ) -> tuple[RunRecord, dict[str, StepRecord] | None, bool]:
+        """One transaction: the lock, the run's step count, then the named steps only if it is unchanged."""
+        with self._db.write() as db:
+            row = db.row(sql.LOCK_RUNNING_RUN, self._lock_params(run_id, owner, lease_s), sql.RunRow)
+            if row is None:
+                return self._read_run(run_id), None, True
+            counted = db.row(sql.COUNT_STEPS_OF_RUN, {"run_id": run_id}, sql.Count)
+            if counted is None or counted.n != step_count:
+                rows = db.rows(sql.STEPS_OF_RUN, {"run_id": run_id}, sql.StepRow)
+                return _run(row), {step.name: step for step in map(_step, rows)}, True
+            named = (db.row(sql.GET_STEP, {"run_id": run_id, "name": name}, sql.StepRow) for name in names)
+            return _run(row), {step.name: step for step in map(_step, filter(None, named))}, False
+
     async def renew_run_lock(self, run_id: str, owner: str, lease_s: float) -> bool:
         if self._db.rowcount(sql.RENEW_RUN_LOCK, self._lock_params(run_id, owner, lease_s)):
             return True

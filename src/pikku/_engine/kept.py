@@ -1,0 +1,93 @@
+"""Kept runs: a paused workflow kept alive on the engine that ran its pass (Temporal calls this a sticky
+cache), so that the run's next pass here goes on from where it paused instead of replaying every step.
+
+Replay re-runs the workflow from the top at every pass, which makes a run whose steps each pause the pass
+(every step through its queue, ``local_steps = false``) quadratic in its steps: its 1,000th pass replays
+999 steps. A kept run's next pass reads the run with its lock and only the step it waits on
+(``StateStore.lock_run_kept``), checks that the run's step count is the one it knew (a pass elsewhere
+would have recorded more) and that it was not resumed meanwhile, and sends the workflow on. Anything else
+drops the kept workflow (it unwinds where it waits, touching nothing) and the pass replays as always, so
+a kept run is only ever a shortcut: never the only copy of anything.
+
+Bounded: at most ``capacity`` runs are kept, each for at most ``idle_s`` seconds between two passes; the
+oldest go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pikku._engine.context import WorkflowContext
+from pikku._records import RunRecord
+
+
+@dataclass(slots=True)
+class KeptRun:
+    """A paused workflow waiting in place for its run's next pass on this engine."""
+
+    ctx: WorkflowContext
+    #: The task running the workflow function (waiting inside ``ctx``).
+    task: asyncio.Task[Any]
+    #: The run's step count the workflow knew when it paused, and the run's resume count then.
+    step_count: int
+    resumes: int
+    kept_at: float = field(default_factory=time.monotonic)
+
+    def still_valid(self, run: RunRecord) -> bool:
+        """Whether the run as just locked is the one the workflow paused in (not resumed since)."""
+        return run.resumes == self.resumes
+
+
+class KeptRuns:
+    """The engine's kept runs, by run id, oldest first."""
+
+    def __init__(self, capacity: int, idle_s: float) -> None:
+        self.capacity = capacity
+        self.idle_s = idle_s
+        self._runs: OrderedDict[str, KeptRun] = OrderedDict()
+        self._dropping: set[asyncio.Task[Any]] = set()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this engine keeps runs at all (``Settings.kept_runs`` > 0)."""
+        return self.capacity > 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def take(self, run_id: str) -> KeptRun | None:
+        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it)."""
+        return self._runs.pop(run_id, None) if self._runs else None
+
+    def keep(self, run_id: str, kept: KeptRun) -> None:
+        """Keep a paused workflow; the oldest kept runs beyond the capacity or the idle time are dropped."""
+        self._runs[run_id] = kept
+        cutoff = kept.kept_at - self.idle_s
+        while self._runs:
+            oldest = next(iter(self._runs.values()))
+            if len(self._runs) <= self.capacity and oldest.kept_at >= cutoff:
+                break
+            self.drop(self._runs.popitem(last=False)[1])
+
+    def drop(self, kept: KeptRun) -> None:
+        """Unwind a kept workflow; its task ends on its own (awaited by :meth:`close`)."""
+        kept.ctx.drop()
+        if not kept.task.done():
+            self._dropping.add(kept.task)
+            kept.task.add_done_callback(self._dropped)
+
+    def _dropped(self, task: asyncio.Task[Any]) -> None:
+        self._dropping.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the unwinding pause is expected, and a workflow's own error is moot
+
+    async def close(self) -> None:
+        """Drop every kept run and wait for their tasks to end."""
+        while self._runs:
+            self.drop(self._runs.popitem()[1])
+        if self._dropping:
+            await asyncio.gather(*self._dropping, return_exceptions=True)

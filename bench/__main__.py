@@ -330,9 +330,11 @@ class Runner:
         # 10 ms run is not left to a single scheduler hiccup. The figure is the median of the pairs.
         small, big = min(self.plan.long_steps), max(self.plan.long_steps)
         for backend in ("pg", "sqlite"):
-            for mode in ("inline", "remote"):
-                for system in ("pikku", "dbos"):
-                    args = {"op": "growth", "mode": mode, "small": small, "big": big}
+            for mode in ("inline", "remote", "queued"):
+                for system in ("pikku", "dbos") if mode != "queued" else ("pikku",):
+                    # queued: remote with local_steps = false, every step a pass (issue 17 target 2)
+                    args = {"op": "growth", "mode": "remote" if mode == "queued" else mode, "small": small, "big": big,
+                            "local_steps": mode != "queued"}  # fmt: skip
                     key = ("long", backend, mode, system)
                     self.sample(key, lambda s=system, b=backend, a=args: self.system(s, b, a, repeats=5))
 
@@ -565,11 +567,12 @@ def _long_rows(r: Results, plan: Plan) -> list[Row]:
     rows: list[Row] = []
     short, big = min(plan.long_steps), max(plan.long_steps)
     for b in ("pg", "sqlite"):
-        for mode in ("inline", "remote"):
+        for mode in ("inline", "remote", "queued"):
             p, d = ("long", b, mode, "pikku"), ("long", b, mode, "dbos")
             if p not in r and d not in r:
                 continue
-            w = f"4 one {big}-step workflow, {mode}, {_NAMES[b]}"
+            how = "remote, local_steps=false" if mode == "queued" else mode
+            w = f"4 one {big}-step workflow, {how}, {_NAMES[b]}"
             growth = _num(_get(r, p, "growth"))
             rows += [
                 Row(w, "steps/s", _get(r, p, "steps_per_s"), _get(r, d, "steps_per_s"),

@@ -283,6 +283,8 @@ def _paired_probe(args: dict[str, Any]) -> float | None:
 async def _main(args: dict[str, Any]) -> dict[str, Any]:
     rt = await open_runtime(state_url=args["url"])
     rt.engine.settings.local_steps = bool(args.get("local_steps", True))
+    if "kept_runs" in args:  # A/B of kept runs (0: every pass replays from the top)
+        rt.engine.kept.capacity = int(args["kept_runs"])
     runs, steps = int(args.get("runs", 1)), int(args.get("steps", 10))
     try:
         if args["op"] in _SINGLE:  # one sample, no repeats; no inline warm-up (it leaves a delayed job queued)

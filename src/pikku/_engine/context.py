@@ -171,6 +171,10 @@ class WorkflowContext:
         self._local_busy = False  # one local rpc step at a time: siblings of a fan-out go to their queues
         self._reached: dict[str, int] = {}
         self._seen: set[str] = set()  # step names this pass reached
+        # What waiting() looks at: names seen since it last looked, and those it found unfinished then (a
+        # finished step stays finished, so a kept workflow's 1,000th pass does not look at 999 done steps).
+        self._seen_since: list[str] = []
+        self._maybe_open: set[str] = set()
         # What the pass started with; a run's on_failure steps are reached only on a failure path.
         self._recorded = frozenset(name for name in steps if not is_run_compensation(name))
         self._recorded_seen = 0  # how many of those this pass reached
@@ -430,11 +434,18 @@ class WorkflowContext:
         when all are timers; None when something else holds the run up (it stays ``running``)."""
         if self._busy:
             return None
-        open_forms = {
-            rec.form
-            for name in self._seen
-            if (rec := self._steps.get(name)) is not None and rec.status not in ("done", "failed")
-        }
+        self._maybe_open.update(self._seen_since)
+        self._seen_since.clear()
+        open_forms: set[StepForm] = set()
+        for name in list(self._maybe_open):
+            rec = self._steps.get(name)
+            if rec is None:  # no record here: run in this process (finished, or the pass is busy), or never stored
+                if name in self._ran:
+                    self._maybe_open.discard(name)
+            elif rec.status in ("done", "failed"):
+                self._maybe_open.discard(name)
+            else:
+                open_forms.add(rec.form)
         if not open_forms or not open_forms <= WAIT_FORMS:
             return None
         return "timer" if open_forms == {"sleep"} else "world"
@@ -611,6 +622,7 @@ class WorkflowContext:
         reached = name if count == 0 else f"{name}#{count}"
         if reached not in self._seen:
             self._seen.add(reached)
+            self._seen_since.append(reached)
             if reached in self._recorded:
                 self._recorded_seen += 1
             elif self._recorded_seen < len(self._recorded) and not self._warned_insert:
@@ -630,6 +642,7 @@ class WorkflowContext:
     def _see(self, name: str) -> None:
         if name not in self._seen:
             self._seen.add(name)
+            self._seen_since.append(name)
             self._recorded_seen += name in self._recorded
 
     def _recorded_ahead(self) -> bool:

@@ -158,7 +158,8 @@ class Engine:
         # Runs with a pass in progress in this engine. The run lock is re-entrant for its owner (renewals,
         # an inline driver), so without this two hand-offs of one run claimed by one worker would replay
         # it at the same time under the same owner.
-        self._passing: set[str] = set()
+        # Each maps to a future done when that pass ends (a hand-off claimed while it ends waits for it).
+        self._passing: dict[str, asyncio.Future[None]] = {}
         #: Coroutines a worker on this engine awaits every ``Worker.sample_interval`` (each reads something
         #: from the store for a metric: OpenTelemetry's runs-by-status gauge).
         self.samplers: list[Callable[[], Awaitable[None]]] = []
@@ -275,13 +276,21 @@ class Engine:
         job driving the pass: a pass that pauses with nothing to wake it acknowledges it with the lock's
         release (``Outcome.acked``).
         """
-        if run_id in self._passing:
+        if run_id in self._passing and not await self._after_pass_here(run_id):
             return Outcome("busy")
-        self._passing.add(run_id)
+        self._passing[run_id] = ended = asyncio.get_running_loop().create_future()
         try:
             return await self._orchestrate(run_id, fresh, serves, ack)
         finally:
-            self._passing.discard(run_id)
+            del self._passing[run_id]
+            ended.set_result(None)
+
+    async def _after_pass_here(self, run_id: str) -> bool:
+        """Wait up to ``lock_busy_delay`` for this engine's pass of the run to end; whether it ended and no
+        other waiter took the run first. A step's hand-off often arrives while the pass that dispatched the
+        step is still releasing the lock: waiting for that here spares the job a release and a new claim."""
+        await asyncio.wait((self._passing[run_id],), timeout=self.settings.lock_busy_delay)
+        return run_id not in self._passing
 
     async def _orchestrate(
         self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None

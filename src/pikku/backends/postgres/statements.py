@@ -2,7 +2,8 @@
 
 Statements name tables without a schema: each pooled connection has ``search_path`` set to pikku's schema
 (see :mod:`pikku.backends.postgres.database`), so the text is the same for every configuration and nothing
-is ever formatted into it. Parameters are named (``%(run_id)s``); rows are read by column name.
+from outside is ever formatted into it (the unfiltered list_runs statements are assembled once at import from
+code constants, see ``_runs_by_status``). Parameters are named (``%(run_id)s``); rows are read by column name.
 
 ``pikku_now()`` is the database clock as epoch seconds, one instant per statement (migration 0003).
 
@@ -16,6 +17,8 @@ or not the rest of the statement matched, and with NULL parameters it deletes no
 """
 
 from __future__ import annotations
+
+from pikku._records import RUN_STATUSES
 
 # -- runs ---------------------------------------------------------------------------------------------
 
@@ -92,103 +95,39 @@ ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 #: Runs by status: the planner picks an index-only scan of runs_by_status or a scan of the table (O(runs)).
 COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
 
-LIST_RUNS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-       parent_run_id, forked_from, cancel_reason, resumes
+# The unfiltered statements read one slice per status: one branch per status, each repeating the column
+# list. Written by hand, the copies drifted apart once (a merge added columns to some branches and not to
+# others), so they are built here, once at import, from RUN_STATUSES and one column list. Only these code
+# constants are formatted in; every value stays a bound parameter.
+_RUN_COLUMNS = """run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes"""
+
+
+def _runs_by_status(where: str) -> str:
+    """The newest-first page merged from one index slice per run status, each also matching ``where``."""
+    for status in RUN_STATUSES:
+        if not status.isidentifier():  # a status becomes a literal below: never one that needs quoting
+            raise ValueError(f"run status {status!r} cannot be a SQL literal")
+    branches = "\n    UNION ALL\n".join(
+        f"""    (SELECT {_RUN_COLUMNS}, seq
+     FROM runs
+     WHERE {where}status = '{status}'
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)"""
+        for status in RUN_STATUSES
+    )
+    return f"""
+SELECT {_RUN_COLUMNS}
 FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'running'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'waiting'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'suspended'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'completed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'failed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'cancelled'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+{branches}
 ) AS merged
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
-LIST_RUNS_OF_WORKFLOW = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-       parent_run_id, forked_from, cancel_reason, resumes
-FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'running'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'waiting'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'suspended'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'completed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'failed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'cancelled'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-) AS merged
-ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
-"""
+
+LIST_RUNS = _runs_by_status("")
+
+LIST_RUNS_OF_WORKFLOW = _runs_by_status("workflow = %(workflow)s AND ")
 
 #: running / waiting / suspended -> completed / failed / cancelled; settling releases the run lock, whoever
 #: holds it.

@@ -11,6 +11,7 @@ from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from pikku._engine import jobs
+from pikku._engine.storeclock import PassClock
 from pikku._hooks import HOOKS
 from pikku._records import RUN_STATUSES
 
@@ -35,6 +36,10 @@ class Instruments:
         self.queue_lag = meter.create_histogram("pikku.queue.lag", unit="s", description="job due to claimed")
         #: The last runs-by-status sample a worker took (None until one did: then nothing is reported).
         self.statuses: dict[str, int] | None = None
+        #: The store's clock the queue lag is measured on: a job's due time is the queue's clock, which is the
+        #: store's (co-located pairs share one server), not this host's. Read once, then carried forward on
+        #: the monotonic clock, and read afresh at each sample (one round trip per sample, none per job).
+        self.store_clock = PassClock(self._store_now)
         meter.create_observable_gauge(
             "pikku.runs.status",
             callbacks=[self.observe_statuses],
@@ -52,10 +57,21 @@ class Instruments:
         jobs.TRACEPARENT = self.traceparent
         HOOKS.event = self.event
         engine.samplers.append(self.sample_statuses)
+        engine.samplers.append(self.sample_store_clock)
 
     async def sample_statuses(self) -> None:
         """Read runs by status from the store (one indexed query; a worker calls this now and then)."""
         self.statuses = await self.engine.state.count_runs()
+
+    async def sample_store_clock(self) -> None:
+        """Read the store's clock afresh, so the queue lag follows it if it is stepped or slewed."""
+        clock = PassClock(self._store_now)
+        await clock.now()
+        self.store_clock = clock
+
+    async def _store_now(self) -> float:
+        now: float = await self.engine.state.now()
+        return now
 
     def observe_statuses(self, options: CallbackOptions) -> Iterable[Observation]:
         """The gauge's points: the last sample, every known status included (0 when it has no runs)."""
@@ -88,7 +104,8 @@ class Instruments:
 
     def _wrap_job(self, handle_job: Any) -> Any:
         async def handle_job_traced(job: Any, serves: Any = None) -> Any:
-            self.queue_lag.record(max(0.0, time.time() - job.run_at), {"pikku.queue": job.queue})
+            lag = await self.store_clock.now() - job.run_at
+            self.queue_lag.record(max(0.0, lag), {"pikku.queue": job.queue})
             parent = propagate.extract({"traceparent": str(job.payload.get("traceparent", ""))})
             token = context.attach(parent)
             try:

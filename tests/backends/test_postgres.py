@@ -242,7 +242,8 @@ def _plan(schema: str, query: str, params: Any, mode: str) -> str:
         conn.execute(f"SET plan_cache_mode = force_{mode}_plan")
         conn.execute(f"PREPARE p AS {text}")
         args = sql.SQL(", ").join(sql.Literal(v) for v in values)
-        rows = conn.execute(sql.SQL("EXPLAIN EXECUTE p({})").format(args)).fetchall()
+        call = sql.SQL("EXPLAIN EXECUTE p({})").format(args) if values else sql.SQL("EXPLAIN EXECUTE p")
+        rows = conn.execute(call).fetchall()
     return "\n".join(r[0] for r in rows)
 
 
@@ -356,6 +357,65 @@ async def test_hot_queries_use_indexes(pair: tuple[PostgresStateStore, PostgresQ
         )
     }
     assert not seq_scans, "\n\n".join(f"{name}:\n{plan}" for name, plan in seq_scans.items())
+
+
+@pytest.mark.slow
+async def test_count_runs_reads_no_settled_history(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """The runs-by-status gauge (sampled by every worker every 30 s) on 100k settled runs: no Seq Scan of runs;
+    the active statuses are exact, a settled status past COUNT_EXACT_UP_TO is the statistics' estimate."""
+    state, _ = pair
+    schema = state._db.cfg.schema
+    s = quote_ident(schema)
+    with _admin() as conn:
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'r' || g, 'wf', (ARRAY['completed','completed','completed','failed','cancelled'])[1 + g % 5], "
+            "'{}', 1e9 + g, 1e9 + g FROM generate_series(1, 100000) g"
+        )
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'a' || g, 'wf', (ARRAY['running','waiting','suspended'])[1 + g % 3], '{}', 2e9 + g, 2e9 + g "
+            "FROM generate_series(1, 300) g"
+        )
+        conn.execute(f"ANALYZE {s}.runs")
+    plan = _plan(schema, statements.COUNT_RUNS, {}, "custom")  # no parameters: generic and custom are one
+    assert not re.search(r"Seq Scan on runs\b", plan), plan
+    counts = await state.count_runs()
+    assert {k: counts[k] for k in ("running", "waiting", "suspended")} == dict.fromkeys(
+        ("running", "waiting", "suspended"), 100
+    )
+    for status, exact in {"completed": 60_000, "failed": 20_000, "cancelled": 20_000}.items():
+        assert abs(counts[status] - exact) < exact * 0.1, counts
+
+
+async def test_count_runs_is_exact_up_to_its_floor(pair: tuple[PostgresStateStore, PostgresQueue]) -> None:
+    """Below COUNT_EXACT_UP_TO a settled status is counted exactly, analysed or not (stale statistics that
+    claim many more, or none at all, change nothing); past it the figure never drops below the floor."""
+    state, _ = pair
+    s = quote_ident(state._db.cfg.schema)
+    limit = statements.COUNT_EXACT_UP_TO
+    with _admin() as conn:
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'r' || g, 'wf', 'completed', '{}', 1e9 + g, 1e9 + g FROM generate_series(1, %s) g",
+            (limit,),
+        )
+        assert await state.count_runs() == {"completed": limit}  # never analysed: no statistics
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'f' || g, 'wf', 'failed', '{}', 1e9 + g, 1e9 + g FROM generate_series(1, %s) g",
+            (limit * 3,),
+        )
+        conn.execute(f"ANALYZE {s}.runs")
+        conn.execute(f"DELETE FROM {s}.runs WHERE status = 'failed' AND run_id > 'f1'")  # statistics now stale
+        assert await state.count_runs() == {"completed": limit, "failed": 1}
+        conn.execute(f"DELETE FROM {s}.runs")
+        conn.execute(
+            f"INSERT INTO {s}.runs (run_id, workflow, status, input_json, created_at, updated_at) "
+            "SELECT 'c' || g, 'wf', 'cancelled', '{}', 1e9 + g, 1e9 + g FROM generate_series(1, %s) g",
+            (limit + 5,),
+        )
+        assert await state.count_runs() == {"cancelled": limit + 1}  # statistics know no cancelled runs
 
 
 # -- keyed jobs -----------------------------------------------------------------------------------------

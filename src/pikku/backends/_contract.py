@@ -103,10 +103,12 @@ class StateStore(Protocol):
     async def count_runs(self) -> dict[str, int]:
         """How many runs there are of each status (monitoring: the runs-by-status gauge).
 
-        Every status that has runs appears, whatever it is (a status added later needs no change here);
-        one with none may be absent. Redis answers from the sizes of its per-status index sets (O(statuses));
-        SQL is one ``GROUP BY status`` (SQLite scans the covering status index, PostgreSQL an index-only or
-        a table scan, as its planner prefers: O(runs)); the file backend reads every run file.
+        Every status that has runs appears, whatever it is (a status added later needs no change here;
+        PostgreSQL names each of ``RUN_STATUSES``); one with none may be absent. Redis answers from the sizes
+        of its per-status index sets (O(statuses)); SQLite is one ``GROUP BY status`` over the covering status
+        index (O(runs)); PostgreSQL counts unsettled runs exactly and each settled status exactly up to
+        ``COUNT_EXACT_UP_TO``, past which it reports the planner's statistics' estimate (O(unsettled runs),
+        whatever the history); the file backend reads every run file.
         """
         ...
 

@@ -2,7 +2,8 @@
 
 Statements name tables without a schema: each pooled connection has ``search_path`` set to pikku's schema
 (see :mod:`pikku.backends.postgres.database`), so the text is the same for every configuration and nothing
-is ever formatted into it. Parameters are named (``%(run_id)s``); rows are read by column name.
+from outside is ever formatted into it (the unfiltered list_runs statements are assembled once at import from
+code constants, see ``_runs_by_status``). Parameters are named (``%(run_id)s``); rows are read by column name.
 
 ``pikku_now()`` is the database clock as epoch seconds, one instant per statement (migration 0003).
 
@@ -16,6 +17,8 @@ or not the rest of the statement matched, and with NULL parameters it deletes no
 """
 
 from __future__ import annotations
+
+from pikku._records import RUN_STATUSES, SETTLED_RUN_STATUSES
 
 # -- runs ---------------------------------------------------------------------------------------------
 
@@ -89,106 +92,87 @@ WHERE workflow = %(workflow)s AND status = %(status)s
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
-#: Runs by status: the planner picks an index-only scan of runs_by_status or a scan of the table (O(runs)).
-COUNT_RUNS = "SELECT status, count(*) AS n FROM runs GROUP BY status"
+# The unfiltered statements read one slice per status: one branch per status, each repeating the column
+# list. Written by hand, the copies drifted apart once (a merge added columns to some branches and not to
+# others), so they are built here, once at import, from RUN_STATUSES and one column list. Only these code
+# constants are formatted in; every value stays a bound parameter.
+_RUN_COLUMNS = """run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
+       parent_run_id, forked_from, cancel_reason, resumes"""
 
-LIST_RUNS = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-       parent_run_id, forked_from, cancel_reason, resumes
+
+def _literal(status: str) -> str:
+    """A run status (a code constant) as a SQL string literal."""
+    if not status.isidentifier():  # never one that would need quoting
+        raise ValueError(f"run status {status!r} cannot be a SQL literal")
+    return f"'{status}'"
+
+
+def _runs_by_status(where: str) -> str:
+    """The newest-first page merged from one index slice per run status, each also matching ``where``."""
+    branches = "\n    UNION ALL\n".join(
+        f"""    (SELECT {_RUN_COLUMNS}, seq
+     FROM runs
+     WHERE {where}status = {_literal(status)}
+       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
+     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)"""
+        for status in RUN_STATUSES
+    )
+    return f"""
+SELECT {_RUN_COLUMNS}
 FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'running'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'waiting'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'suspended'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'completed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'failed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE status = 'cancelled'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
+{branches}
 ) AS merged
 ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
 """
 
-LIST_RUNS_OF_WORKFLOW = """
-SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-       parent_run_id, forked_from, cancel_reason, resumes
+
+LIST_RUNS = _runs_by_status("")
+
+LIST_RUNS_OF_WORKFLOW = _runs_by_status("workflow = %(workflow)s AND ")
+
+#: Settled runs of one status are counted exactly up to this many; past it, the planner's estimate is used.
+COUNT_EXACT_UP_TO = 1000
+
+
+def _count_runs() -> str:
+    """Runs by status for the gauge workers sample every 30 s, without reading every run.
+
+    A ``count(*) ... GROUP BY status`` scans the whole table (O(runs), settled history included) on every
+    sample of every worker. Instead: runs that still go on (running, waiting, suspended: what an operator
+    acts on, and bounded by the work in flight) are counted exactly off ``runs_by_status``; each settled
+    status is counted off the same index only up to COUNT_EXACT_UP_TO, and past that reads as its share of
+    the table in the planner's statistics (``pg_stats``, kept fresh by autovacuum's ANALYZE; never below
+    the exact floor). Statuses with no run are left out, as the contract allows.
+    """
+    active = ", ".join(_literal(s) for s in RUN_STATUSES if s not in SETTLED_RUN_STATUSES)
+    # ORDER BY the index's columns: the LIMIT then stops an index-only scan of one status's slice.
+    capped = "\n    UNION ALL\n".join(
+        f"""    SELECT {_literal(s)} AS status, count(*) AS n
+    FROM (SELECT FROM runs WHERE status = {_literal(s)} ORDER BY status, created_at, seq
+          LIMIT {COUNT_EXACT_UP_TO + 1}) AS slice"""
+        for s in RUN_STATUSES
+        if s in SETTLED_RUN_STATUSES
+    )
+    return f"""
+SELECT status, count(*) AS n FROM runs WHERE status IN ({active}) GROUP BY status
+UNION ALL
+SELECT capped.status,
+       CASE WHEN capped.n <= {COUNT_EXACT_UP_TO} THEN capped.n
+            ELSE greatest(capped.n, (
+                SELECT (v.freq * c.reltuples)::bigint
+                FROM pg_class c, pg_stats s,
+                     unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS v(status, freq)
+                WHERE c.oid = 'runs'::regclass AND s.schemaname = current_schema() AND s.tablename = 'runs'
+                  AND s.attname = 'status' AND v.status = capped.status))
+       END AS n
 FROM (
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'running'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'waiting'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'suspended'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'completed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'failed'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-    UNION ALL
-    (SELECT run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
-            parent_run_id, forked_from, cancel_reason, resumes, seq
-     FROM runs
-     WHERE workflow = %(workflow)s AND status = 'cancelled'
-       AND (created_at, seq) < (%(before_created_at)s::float8, %(before_seq)s::bigint)
-     ORDER BY created_at DESC, seq DESC LIMIT %(limit)s)
-) AS merged
-ORDER BY created_at DESC, seq DESC LIMIT %(limit)s
+{capped}
+) AS capped
+WHERE capped.n > 0
 """
+
+
+COUNT_RUNS = _count_runs()
 
 #: running / waiting / suspended -> completed / failed / cancelled; settling releases the run lock, whoever
 #: holds it.

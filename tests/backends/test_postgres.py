@@ -573,14 +573,18 @@ async def test_cancelled_calls_never_lose_pooled_connections(pg_url: str) -> Non
         for task in tasks:
             loop.call_later(rng.uniform(0, 0.005), task.cancel)
         await asyncio.wait(tasks, timeout=10)
-        await asyncio.sleep(0.1)  # background next-due probes hand their connections back
+        # Background next-due probes hand their connections back in their own time (a loaded box: longer).
         stats = pool.get_stats()
+        for _ in range(100):
+            if stats.get("requests_waiting", 0) == 0 and stats["pool_available"] == stats["pool_size"]:
+                break
+            await asyncio.sleep(0.05)
+            stats = pool.get_stats()
         assert stats.get("requests_waiting", 0) == 0
         assert stats["pool_available"] == stats["pool_size"]  # every connection back in the pool, idle
-        started = time.monotonic()
-        runs = await asyncio.wait_for(asyncio.gather(*(state.get_run("r1") for _ in range(4 * 4))), 2.0)
+        # A lost connection would leave callers waiting for the pool's 3 s timeout (PoolTimeout): all 16 served.
+        runs = await asyncio.gather(*(state.get_run("r1") for _ in range(4 * 4)))
         assert all(run.run_id == "r1" for run in runs)
-        assert time.monotonic() - started < 2.0
     finally:
         await queue.close()
         await state.close()

@@ -63,6 +63,17 @@ async def cleanup_wf(services: Any, data: None) -> None:
 wire_workflow(name="kept-cleanup", func=cleanup_wf)
 
 
+async def impatient_wf(services: Any, data: None) -> int:
+    try:
+        async with asyncio.timeout(0.05):  # real time: with a kept run it runs out while the workflow waits
+            return int(await services.workflow.do("work", "kept.add", {"i": 0, "n": 7}))
+    except TimeoutError:
+        return int(await services.workflow.do("fallback", "kept.add", {"i": 1, "n": 0}))
+
+
+wire_workflow(name="kept-impatient", func=impatient_wf)
+
+
 async def _step_jobs(engine: Engine, run_id: str) -> int:
     """Run every queued step job of ``kept-chain`` (no orchestrator job): how many ran."""
     wf = get_workflow("kept-chain")
@@ -179,3 +190,16 @@ async def test_a_kept_workflow_past_its_deadline_fails_with_the_timeout(backend_
         run = await handle.get_run()
         assert outcome.kind == "failed" and run.status == "failed" and run.error is not None
         assert run.error.code == "PIKKU_RUN_TIMEOUT" and len(runtime.engine.kept) == 0
+
+
+async def test_a_kept_workflow_cancelled_by_its_own_timeout_writes_nothing(rt: Runtime) -> None:
+    """A user's asyncio.timeout that runs out while the workflow waits in place must not let it go on
+    without the lock: its fallback step is not written, and the next pass replays the run."""
+    handle = await WorkflowClient("kept-impatient").start(None)
+    await rt.engine.orchestrate(handle.run_id)  # "work" dispatched; the workflow waits in place
+    assert len(rt.engine.kept) == 1
+    await asyncio.sleep(0.2)  # the timeout runs out inside the waiting workflow
+    assert "fallback" not in await rt.engine.state.get_steps(handle.run_id)
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == 7
+    assert CALLS == {"add-0": 1}

@@ -568,8 +568,15 @@ class WorkflowContext:
         self.waiting_on = name
         self._resume = resume = asyncio.get_running_loop().create_future()
         self.halted.set_result(None)  # the pass ends as if the pause had been raised
+        try:
+            values = await resume
+        except BaseException:
+            # Dropped, or cancelled from inside the workflow (a user's asyncio.timeout around the call ran
+            # out while it waited): either way no pass holds the lock now, so nothing may be written.
+            self.unwinding = True
+            raise
         # The next pass's context variables (its log fields, its trace span) replace the first pass's.
-        for var, value in (await resume).items():
+        for var, value in values.items():
             var.set(value)
 
     def stored_step_count(self) -> int:

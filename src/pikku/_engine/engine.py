@@ -447,6 +447,8 @@ class Engine:
             task = asyncio.ensure_future(_run_workflow(wf, run, services))
             if self.kept.enabled:
                 ctx.main_task, ctx.halted = task, asyncio.get_running_loop().create_future()
+                # A kept workflow can end with no pass awaiting it (a timeout of its own, a drop).
+                task.add_done_callback(_retrieve)
         if not await _finished_or_kept(task, ctx.halted):
             # The workflow paused and waits in place: the pass ends as if the pause had been raised.
             self.kept.keep(run.run_id, KeptRun(ctx, task, ctx.stored_step_count(), run.resumes))
@@ -676,6 +678,11 @@ async def _run_workflow(wf: WorkflowDef, run: RunRecord, services: Services) -> 
     """The workflow function on the run's input: the body of a pass's workflow task."""
     data = _serde.decode(run.input_json, wf.function.input_type)
     return await call_workflow(wf.func, services, data, wf.function.takes_data)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a pass reads it when one awaits the task; otherwise it is moot
 
 
 async def _finished_or_kept(task: asyncio.Task[Any], halted: asyncio.Future[None] | None) -> bool:

@@ -60,8 +60,13 @@ class KeptRuns:
         return len(self._runs)
 
     def take(self, run_id: str) -> KeptRun | None:
-        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it)."""
-        return self._runs.pop(run_id, None) if self._runs else None
+        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it); None
+        also when its workflow stopped waiting meanwhile (a timeout of its own cancelled it)."""
+        kept = self._runs.pop(run_id, None) if self._runs else None
+        if kept is not None and (kept.task.done() or kept.ctx.unwinding):
+            self.drop(kept)
+            return None
+        return kept
 
     def keep(self, run_id: str, kept: KeptRun) -> None:
         """Keep a paused workflow; the oldest kept runs beyond the capacity or the idle time are dropped."""
@@ -78,12 +83,7 @@ class KeptRuns:
         kept.ctx.drop()
         if not kept.task.done():
             self._dropping.add(kept.task)
-            kept.task.add_done_callback(self._dropped)
-
-    def _dropped(self, task: asyncio.Task[Any]) -> None:
-        self._dropping.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: the unwinding pause is expected, and a workflow's own error is moot
+            kept.task.add_done_callback(self._dropping.discard)
 
     async def close(self) -> None:
         """Drop every kept run and wait for their tasks to end."""

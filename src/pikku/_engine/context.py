@@ -601,6 +601,7 @@ class WorkflowContext:
         self.unwinding = True
         if self._resume is not None and not self._resume.done():
             self._resume.set_exception(WorkflowAsyncException(self.run_id, "the kept workflow was dropped"))
+            self._resume.exception()  # retrieved: the workflow may have stopped waiting on it already
 
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:

@@ -70,6 +70,7 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
 
     async def main() -> dict[str, Any]:
         rt = await open_runtime(state_url=args["url"])
+        rt.engine.settings.local_steps = not args.get("queued")  # queued10: every step through its queue
         try:
             for _ in range(3):
                 await rt.engine.start("inline10", {})
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stmts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--variant", action="append", type=parse_variant, required=True, help="name=src[:VAR=v]")
-    parser.add_argument("--rows", default="inline,remote10")
+    parser.add_argument("--rows", default="inline,remote10", help="comma-separated: inline, remote10, queued10")
     parser.add_argument("--inline-runs", type=int, default=200)
     parser.add_argument("--remote-runs", type=int, default=300)
     parser.add_argument("--profile", action="store_true", help="write cProfile dumps to bench/.out")
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for row in opts.rows.split(","):
         for variant in opts.variant:
-            args: dict[str, Any] = {"op": "inline" if row == "inline" else "remote"}
+            args: dict[str, Any] = {"op": "inline" if row == "inline" else "remote", "queued": row == "queued10"}
             args["runs"] = opts.inline_runs if row == "inline" else opts.remote_runs
             if opts.profile:
                 args["profile"] = str(OUT / f"stmts-{variant.name}-{row}.pstats")

@@ -352,3 +352,53 @@ def test_a_gauge_of_runs_by_status_is_sampled_by_workers(tmp_path: Path) -> None
     assert result["before"] == {}
     assert result["seen"] == result["want"]
     assert {k: v for k, v in result["seen"].items() if v} == {"waiting": 1, "completed": 2, "failed": 1, "cancelled": 1}
+
+
+KEPT_FLOW = """
+from pikku import pikku_func, wire_workflow
+
+def three() -> int:
+    return 3
+
+async def napper(services, data: dict) -> int:
+    await services.workflow.sleep(0.05, name="nap")
+    return await services.workflow.do("after", three)
+
+wire_workflow(name="napper", func=napper)
+"""
+
+
+def test_a_kept_workflow_traces_its_later_steps_under_the_pass_that_ran_them(tmp_path: Path) -> None:
+    """A workflow kept waiting in place across passes (pikku._engine.kept) runs its step after the sleep in
+    the second pass: the step's span is a child of that pass's span, not of the first pass's, which ended."""
+    project = tmp_path / "proj"
+    (project / "app").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.pikku]\nsource = ["app"]\n')
+    (project / "app/__init__.py").write_text("")
+    (project / "app/flow.py").write_text(textwrap.dedent(KEPT_FLOW))
+    (project / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
+    spans_dir = tmp_path / "spans"
+    spans_dir.mkdir()
+    env = {
+        **os.environ,
+        "PIKKU_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+        "PIKKU_TEST_SPANS": str(spans_dir),
+        "PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run([str(PIKKU), "prebuild"], cwd=project, env=env, check=True, capture_output=True, timeout=120)
+    worker = subprocess.Popen([str(PIKKU), "worker"], cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        done = subprocess.run(
+            [str(PIKKU), "start", "napper", "{}", "--wait", "--timeout", "60"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    spans = _spans(spans_dir)
+    passes = {s["span_id"]: s for s in spans if s["name"] == "workflow.pass napper"}
+    [step] = [s for s in spans if s["name"] == "workflow.step napper.after"]
+    [first] = [p for p in passes.values() if "workflow.sleep" in p["events"]]
+    assert len(passes) >= 2 and step["parent_id"] in passes
+    assert step["parent_id"] != first["span_id"], "the step hangs off the pass that ran it"

@@ -117,11 +117,11 @@ class Instruments:
 
     def _wrap_pass(self, one_pass: Any) -> Any:
         async def pass_traced(
-            run: Any, steps: Any = None, serves: Any = None, clock: Any = None, kept: Any = None
+            run: Any, steps: Any = None, serves: Any = None, clock: Any = None, kept: Any = None, keep: bool = False
         ) -> Any:
             attributes = {"pikku.run_id": run.run_id, "pikku.workflow": run.workflow}
             with self.tracer.start_as_current_span(f"workflow.pass {run.workflow}", attributes=attributes) as span:
-                outcome = await one_pass(run, steps, serves, clock, kept)
+                outcome = await one_pass(run, steps, serves, clock, kept, keep)
                 span.set_attribute("pikku.outcome", outcome.kind)
             if outcome.kind in ("completed", "failed", "cancelled"):
                 self.runs.add(1, {"pikku.workflow": run.workflow, "pikku.event": outcome.kind})

@@ -112,16 +112,16 @@ async def test_a_pass_elsewhere_makes_the_kept_workflow_stale(rt: Runtime) -> No
     a = rt.engine
     b = Engine(a.backend, None, a.settings)
     handle = await WorkflowClient("kept-chain").start(4)
-    await a.orchestrate(handle.run_id)  # add-0 dispatched; A keeps the workflow waiting on it
+    await a.orchestrate(handle.run_id, keep=True)  # add-0 dispatched; A keeps the workflow waiting on it
     kept = a.kept.take(handle.run_id)
     assert kept is not None and kept.ctx.waiting_on == "add-0"
     a.kept.keep(handle.run_id, kept)
     await _step_jobs(a, handle.run_id)
-    await b.orchestrate(handle.run_id)  # B replays: add-0 done, add-1 dispatched (one step A does not know)
+    await b.orchestrate(handle.run_id, keep=True)  # B replays: add-0 done, add-1 dispatched (one step A does not know)
     await _step_jobs(a, handle.run_id)
-    await a.orchestrate(handle.run_id)  # A: count 2 against its 1 -> dropped, replayed, add-2 dispatched
-    await asyncio.sleep(0)
-    assert kept.task.done() and kept.ctx.unwinding
+    await a.orchestrate(handle.run_id, keep=True)  # A: count 2 against its 1 -> dropped, replayed, add-2 dispatched
+    await a.kept.unwound()
+    assert kept.driver.ended and kept.ctx.unwinding
     again = a.kept.take(handle.run_id)
     assert again is not None and again is not kept and again.ctx.waiting_on == "add-2"
     a.kept.keep(handle.run_id, again)
@@ -134,14 +134,14 @@ async def test_a_pass_elsewhere_makes_the_kept_workflow_stale(rt: Runtime) -> No
 async def test_a_resumed_run_is_replayed_not_continued(rt: Runtime) -> None:
     """Cancelled and resumed between two passes: same step count, but a new episode: the kept workflow goes."""
     handle = await WorkflowClient("kept-chain").start(3)
-    await rt.engine.orchestrate(handle.run_id)
+    await rt.engine.orchestrate(handle.run_id, keep=True)
     kept = rt.engine.kept.take(handle.run_id)
     assert kept is not None
     rt.engine.kept.keep(handle.run_id, kept)
     await pikku.cancel_run(handle.run_id)
     assert await pikku.resume_run(handle.run_id)
     await settle(rt, [handle.run_id])
-    assert kept.ctx.unwinding and kept.task.done()
+    assert kept.ctx.unwinding and kept.driver.ended
     assert await handle.result(timeout=1) == 0 + 1 + 2
 
 
@@ -151,7 +151,7 @@ async def test_kept_runs_are_bounded(backend_url: str) -> None:
     async with memory_runtime(settings=settings, url=backend_url) as runtime:
         handles = [await WorkflowClient("kept-chain").start(3) for _ in range(3)]
         for handle in handles:
-            await runtime.engine.orchestrate(handle.run_id)
+            await runtime.engine.orchestrate(handle.run_id, keep=True)
         assert len(runtime.engine.kept) == 2
         first = runtime.engine.kept.take(handles[0].run_id)
         assert first is None, "the oldest was dropped"
@@ -163,7 +163,7 @@ async def test_a_dropped_workflow_unwinds_without_writing(rt: Runtime) -> None:
     """Its ``finally`` runs, but a workflow call there raises at once: the run holds no lock, so nothing is
     written (the step it would start is not recorded) until a real pass replays the run."""
     handle = await WorkflowClient("kept-cleanup").start(None)
-    await rt.engine.orchestrate(handle.run_id)
+    await rt.engine.orchestrate(handle.run_id, keep=True)
     before = _records(await rt.engine.state.get_steps(handle.run_id))
     await redeploy(rt)
     assert SEEN == ["finally"]
@@ -183,20 +183,22 @@ async def test_a_kept_workflow_past_its_deadline_fails_with_the_timeout(backend_
     settings = Settings(run_lock_lease=5, step_lease=5, default_retries=0, local_steps=False)
     async with memory_runtime(settings=settings, url=backend_url) as runtime:
         handle = await WorkflowClient("kept-deadline").start(1)
-        await runtime.engine.orchestrate(handle.run_id)  # add-0 dispatched, not run: nobody serves its queue
+        await runtime.engine.orchestrate(handle.run_id, keep=True)  # add-0 dispatched, not run: nobody serves its queue
         assert len(runtime.engine.kept) == 1
         await asyncio.sleep(0.3)
-        outcome = await runtime.engine.orchestrate(handle.run_id)
+        outcome = await runtime.engine.orchestrate(handle.run_id, keep=True)
         run = await handle.get_run()
         assert outcome.kind == "failed" and run.status == "failed" and run.error is not None
         assert run.error.code == "PIKKU_RUN_TIMEOUT" and len(runtime.engine.kept) == 0
 
 
-async def test_a_kept_workflow_cancelled_by_its_own_timeout_writes_nothing(rt: Runtime) -> None:
-    """A user's asyncio.timeout that runs out while the workflow waits in place must not let it go on
-    without the lock: its fallback step is not written, and the next pass replays the run."""
+async def test_a_timeout_of_the_workflow_running_out_while_it_waits_writes_nothing(rt: Runtime) -> None:
+    """A user's asyncio.timeout around a step that runs out while the workflow waits in place acts on the
+    task of the pass that entered it, which has ended (a worker's job): it cancels nothing, writes nothing
+    (no fallback step), and the workflow goes on at its next pass as a replay would."""
     handle = await WorkflowClient("kept-impatient").start(None)
-    await rt.engine.orchestrate(handle.run_id)  # "work" dispatched; the workflow waits in place
+    # "work" dispatched; the workflow waits in place. A task of its own, as a worker's job is.
+    await asyncio.ensure_future(rt.engine.orchestrate(handle.run_id, keep=True))
     assert len(rt.engine.kept) == 1
     await asyncio.sleep(0.2)  # the timeout runs out inside the waiting workflow
     assert "fallback" not in await rt.engine.state.get_steps(handle.run_id)

@@ -7,16 +7,15 @@ for, and then the pass pauses by raising :class:`WorkflowAsyncException`. A pass
 to do but wait (a timer, an event, a child run: see :meth:`WorkflowContext.waiting`) leaves its run
 ``waiting``.
 
-A kept run (:mod:`pikku._engine.kept`): when the engine runs the workflow in a task of its own and the
-pause comes from that task with no sibling task alive, the workflow does not raise but waits where it
-paused; the pass ends all the same. The next pass of the run on this engine refreshes the waited-on step
+A kept run (:mod:`pikku._engine.kept`): when the engine drives the workflow so that it may keep it and
+the pause comes from the pass's own task with no sibling task alive, the workflow does not raise but waits
+where it paused; the pass ends all the same. The next pass of the run on this engine refreshes the waited-on step
 and lets the workflow go on from there, instead of replaying every recorded step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from pikku._duration import parse_duration
 from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.children import STARTED, child_error, child_output, child_run_id
 from pikku._engine.compensation import error_payload, is_run_compensation, on_error_step, on_failure_step
+from pikku._engine.inplace import WaitInPlace
 from pikku._engine.storeclock import PassClock
 from pikku._errors import (
     ChildWorkflowFailedError,
@@ -190,12 +190,9 @@ class WorkflowContext:
         self.tasks: set[asyncio.Task[Any]] = set()
         #: Child runs this pass waits for (``call_workflow``): an inline driver drives them itself.
         self.waiting_children: list[str] = []
-        # Kept runs: the task running the workflow (set by the engine when it may keep it), the future the
-        # pass waits on besides that task (done when the workflow paused and waits in place), and the one
-        # the waiting workflow awaits (its next pass, or the drop).
+        #: The task of the pass driving the workflow, set by an engine that may keep it (each pass): a pause
+        #: from that task may wait in place (:mod:`pikku._engine.kept`).
         self.main_task: asyncio.Task[Any] | None = None
-        self.halted: asyncio.Future[None] | None = None
-        self._resume: asyncio.Future[contextvars.Context] | None = None
         #: The step the kept workflow waits on (refreshed from the store at its next pass).
         self.waiting_on: str | None = None
         #: Set when the kept workflow is dropped: every workflow call raises the pause at once, touching nothing.
@@ -556,52 +553,40 @@ class WorkflowContext:
             await self._wait_in_place(name)
 
     def _may_wait_in_place(self) -> bool:
-        """Whether a pause may keep this workflow alive: the engine runs it in a task it can keep, the pause
-        comes from that task, and no task the workflow spawned is still alive (those would run unlocked)."""
+        """Whether a pause may keep this workflow alive: the engine drives it so that it may keep it, the
+        pause comes from the pass's own task, and no task the workflow spawned is still alive (those would
+        run unlocked)."""
         main = self.main_task
-        if main is None or self.halted is None or self.suspended or self.unwinding:
+        if main is None or self.suspended or self.unwinding:
             return False
         return asyncio.current_task() is main and all(t.done() for t in self.tasks if t is not main)
 
     async def _wait_in_place(self, name: str) -> None:
-        assert self.halted is not None
         self.waiting_on = name
-        self._resume = resume = asyncio.get_running_loop().create_future()
-        self.halted.set_result(None)  # the pass ends as if the pause had been raised
-        try:
-            values = await resume
-        except BaseException:
-            # Dropped, or cancelled from inside the workflow (a user's asyncio.timeout around the call ran
-            # out while it waited): either way no pass holds the lock now, so nothing may be written.
-            self.unwinding = True
-            raise
-        # The next pass's context variables (its log fields, its trace span) replace the first pass's.
-        for var, value in values.items():
-            var.set(value)
+        await WaitInPlace()  # the pass ends here as if the pause had been raised; a later pass goes on
+        if self.unwinding:
+            raise WorkflowAsyncException(self.run_id, "the kept workflow was dropped")
 
     def stored_step_count(self) -> int:
         """How many steps the store holds for the run, as this workflow knows them (the kept run's check)."""
         return len(self._steps) + sum(1 for name in self._ran if name not in self._steps)
 
+    def driven_by(self, task: asyncio.Task[Any] | None) -> None:
+        """The pass in ``task`` drives the workflow now (each pass: a kept workflow moves from task to task;
+        the last pass's task is no sibling of this pass, whatever it does now)."""
+        if self.main_task is not None:
+            self.tasks.discard(self.main_task)
+        self.main_task = task
+
     def next_pass(
         self, run: RunRecord, steps: dict[str, StepRecord], serves: Callable[[str], bool] | None, clock: PassClock
     ) -> None:
-        """Make a kept workflow's context ready for its next pass (``steps``: the refreshed waited-on steps)
-        and let the workflow go on; the engine then waits on ``main_task`` and the new ``halted``."""
-        assert self._resume is not None
+        """Make a kept workflow's context ready for its next pass (``steps``: the refreshed waited-on steps);
+        the engine then drives the workflow on from where it waits."""
         self._run, self._serves, self.clock = run, serves, clock
         self._steps.update(steps)
         self._live_at = time.monotonic()
         self.wake_at, self._busy, self._local_busy, self.waiting_children = None, False, False, []
-        self.halted = asyncio.get_running_loop().create_future()
-        self._resume.set_result(contextvars.copy_context())
-
-    def drop(self) -> None:
-        """Unwind a kept workflow (it raises the pause where it waits, and at every workflow call after)."""
-        self.unwinding = True
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_exception(WorkflowAsyncException(self.run_id, "the kept workflow was dropped"))
-            self._resume.exception()  # retrieved: the workflow may have stopped waiting on it already
 
     # -- internals ----------------------------------------------------------------------------------
     def _track(self) -> None:

@@ -26,6 +26,7 @@ from pikku._engine.calls import StepCall
 from pikku._engine.children import Children, cascade_reason
 from pikku._engine.context import BackendFault, WaitKind, WorkflowContext
 from pikku._engine.events import event_payload_json
+from pikku._engine.inplace import WorkflowDriver
 from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
 from pikku._engine.kept import KeptRun, KeptRuns
@@ -266,7 +267,13 @@ class Engine:
 
     # -- orchestration ---------------------------------------------------------------------------------
     async def orchestrate(
-        self, run_id: str, *, fresh: RunRecord | None = None, serves: Serves | None = None, ack: Job | None = None
+        self,
+        run_id: str,
+        *,
+        fresh: RunRecord | None = None,
+        serves: Serves | None = None,
+        ack: Job | None = None,
+        keep: bool = False,
     ) -> Outcome:
         """One replay pass under the run lock; settled runs are left alone without taking the lock.
 
@@ -274,13 +281,16 @@ class Engine:
         yet, so the first pass skips taking the lock and reading the run and its steps. ``serves`` tells
         which step queues the calling worker serves: their rpc steps run inside this pass. ``ack`` is the
         job driving the pass: a pass that pauses with nothing to wake it acknowledges it with the lock's
-        release (``Outcome.acked``).
+        release (``Outcome.acked``). ``keep``: the pass runs in a task that ends with it (a worker's job), so
+        its workflow may wait in place for the run's next pass here (:mod:`pikku._engine.kept`); a task that
+        goes on (an inline driver, a caller) would have a workflow's own timeouts and task groups, which
+        belong to the task they were entered in, act on whatever that task does later.
         """
         if run_id in self._passing and not await self._after_pass_here(run_id):
             return Outcome("busy")
         self._passing[run_id] = ended = asyncio.get_running_loop().create_future()
         try:
-            return await self._orchestrate(run_id, fresh, serves, ack)
+            return await self._orchestrate(run_id, fresh, serves, ack, keep and self.kept.enabled)
         finally:
             del self._passing[run_id]
             ended.set_result(None)
@@ -293,7 +303,7 @@ class Engine:
         return run_id not in self._passing
 
     async def _orchestrate(
-        self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None
+        self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None, keep: bool
     ) -> Outcome:
         opened = await self._open(run_id, fresh, self.kept.take(run_id))
         if isinstance(opened, Outcome):
@@ -309,9 +319,9 @@ class Engine:
         try:
             with log_context(run_id=run_id, workflow=run.workflow, step=None, attempt=None):
                 if wf.timeout is None:
-                    outcome = await self._pass(run, steps, serves, clock, kept)
+                    outcome = await self._pass(run, steps, serves, clock, kept, keep)
                 else:
-                    outcome = await self._timed_pass(wf, run, steps, serves, clock, kept)
+                    outcome = await self._timed_pass(wf, run, steps, serves, clock, kept, keep)
             passed = True
         finally:
             renewer.cancel()
@@ -398,6 +408,7 @@ class Engine:
         serves: Serves | None,
         clock: PassClock,
         kept: KeptRun | None,
+        keep: bool,
     ) -> Outcome:
         """A pass of a workflow with a ``timeout``: past the deadline (from the run's start or last resume)
         the run fails, and a pass still running at the deadline is cancelled first."""
@@ -408,7 +419,7 @@ class Engine:
             deadline = asyncio.timeout(left)
             try:
                 async with deadline:
-                    return await self._pass(run, steps, serves, clock, kept)
+                    return await self._pass(run, steps, serves, clock, kept, keep)
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -430,32 +441,28 @@ class Engine:
         serves: Serves | None = None,
         clock: PassClock | None = None,
         kept: KeptRun | None = None,
+        keep: bool = False,
     ) -> Outcome:
-        """One pass: a new workflow task replaying ``steps``, or the ``kept`` workflow going on from where it
-        waits (``steps`` then holds the refreshed step it waits on)."""
+        """One pass, in this task: the workflow called anew, replaying ``steps``, or the ``kept`` workflow
+        going on from where it waits (``steps`` then holds the refreshed step it waits on)."""
         wf = get_workflow(run.workflow)
         clock = clock or PassClock(self.state.now)
         local = serves if self.settings.local_steps else None
         if kept is not None:
-            ctx, task = kept.ctx, kept.task
+            ctx, driver = kept.ctx, kept.driver
             ctx.next_pass(run, steps or {}, local, clock)
         else:
             if steps is None:
                 steps = await self.state.get_steps(run.run_id)
             ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
-            services = Services(self.app, rpc=self.rpc, workflow=ctx)
-            task = asyncio.ensure_future(_run_workflow(wf, run, services))
-            if self.kept.enabled:
-                ctx.main_task, ctx.halted = task, asyncio.get_running_loop().create_future()
-                # A kept workflow can end with no pass awaiting it (a timeout of its own, a drop).
-                task.add_done_callback(_retrieve)
-        if not await _finished_or_kept(task, ctx.halted):
-            # The workflow paused and waits in place: the pass ends as if the pause had been raised.
-            self.kept.keep(run.run_id, KeptRun(ctx, task, ctx.stored_step_count(), run.resumes))
-            return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children), waiting=ctx.waiting())
+            driver = WorkflowDriver(_run_workflow(wf, run, Services(self.app, rpc=self.rpc, workflow=ctx)))
+        ctx.driven_by(asyncio.current_task() if keep else None)
         try:
-            output = task.result()
-            output_json = _output_json(wf, output, self.settings.payload_limit)
+            if not await driver:
+                # The workflow paused and waits in place: the pass ends as if the pause had been raised.
+                self.kept.keep(run.run_id, KeptRun(ctx, driver, ctx.stored_step_count(), run.resumes))
+                return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children), waiting=ctx.waiting())
+            output_json = _output_json(wf, driver.result, self.settings.payload_limit)
         except WorkflowAsyncException:
             await _join_siblings(ctx)
             if ctx.suspended:
@@ -587,7 +594,7 @@ class Engine:
         ack = job
         try:
             if kind == "orchestrate":
-                outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=ack)
+                outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=ack, keep=True)
                 if outcome.kind == "busy":  # back off: the holder may be in a long inline step
                     return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
                 return ACKED if outcome.acked else None
@@ -678,26 +685,6 @@ async def _run_workflow(wf: WorkflowDef, run: RunRecord, services: Services) -> 
     """The workflow function on the run's input: the body of a pass's workflow task."""
     data = _serde.decode(run.input_json, wf.function.input_type)
     return await call_workflow(wf.func, services, data, wf.function.takes_data)
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # a pass reads it when one awaits the task; otherwise it is moot
-
-
-async def _finished_or_kept(task: asyncio.Task[Any], halted: asyncio.Future[None] | None) -> bool:
-    """Wait until the workflow task ends (True) or its workflow waits in place (``halted``: False). A
-    cancelled pass (a run's deadline, a stopping worker) cancels the workflow task and waits for it."""
-    try:
-        if halted is None:
-            await asyncio.wait((task,))
-        else:
-            await asyncio.wait((task, halted), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.wait((task,))
-        raise
-    return task.done()
 
 
 async def _join_siblings(ctx: WorkflowContext) -> None:

@@ -11,6 +11,8 @@ a kept run is only ever a shortcut: never the only copy of anything.
 
 Bounded: at most ``capacity`` runs are kept, each for at most ``idle_s`` seconds between two passes; the
 oldest go first.
+
+How a kept workflow waits between passes: :mod:`pikku._engine.inplace`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 from pikku._engine.context import WorkflowContext
+from pikku._engine.inplace import WorkflowDriver
 from pikku._records import RunRecord
 
 
@@ -30,8 +32,8 @@ class KeptRun:
     """A paused workflow waiting in place for its run's next pass on this engine."""
 
     ctx: WorkflowContext
-    #: The task running the workflow function (waiting inside ``ctx``).
-    task: asyncio.Task[Any]
+    #: The workflow function's coroutine, suspended where it waits.
+    driver: WorkflowDriver
     #: The run's step count the workflow knew when it paused, and the run's resume count then.
     step_count: int
     resumes: int
@@ -49,7 +51,7 @@ class KeptRuns:
         self.capacity = capacity
         self.idle_s = idle_s
         self._runs: OrderedDict[str, KeptRun] = OrderedDict()
-        self._dropping: set[asyncio.Task[Any]] = set()
+        self._dropping: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -60,13 +62,8 @@ class KeptRuns:
         return len(self._runs)
 
     def take(self, run_id: str) -> KeptRun | None:
-        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it); None
-        also when its workflow stopped waiting meanwhile (a timeout of its own cancelled it)."""
-        kept = self._runs.pop(run_id, None) if self._runs else None
-        if kept is not None and (kept.task.done() or kept.ctx.unwinding):
-            self.drop(kept)
-            return None
-        return kept
+        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it)."""
+        return self._runs.pop(run_id, None) if self._runs else None
 
     def keep(self, run_id: str, kept: KeptRun) -> None:
         """Keep a paused workflow; the oldest kept runs beyond the capacity or the idle time are dropped."""
@@ -79,15 +76,20 @@ class KeptRuns:
             self.drop(self._runs.popitem(last=False)[1])
 
     def drop(self, kept: KeptRun) -> None:
-        """Unwind a kept workflow; its task ends on its own (awaited by :meth:`close`)."""
-        kept.ctx.drop()
-        if not kept.task.done():
-            self._dropping.add(kept.task)
-            kept.task.add_done_callback(self._dropping.discard)
+        """Unwind a kept workflow, in a task of its own (awaited by :meth:`close`): it raises the pause where
+        it waits, and every workflow call it makes after that raises at once (it holds no lock)."""
+        kept.ctx.unwinding = True
+        task = asyncio.ensure_future(kept.driver.unwind())
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
+
+    async def unwound(self) -> None:
+        """Wait until every dropped workflow has unwound."""
+        while self._dropping:
+            await asyncio.gather(*self._dropping, return_exceptions=True)
 
     async def close(self) -> None:
-        """Drop every kept run and wait for their tasks to end."""
+        """Drop every kept run and wait until their workflows have unwound."""
         while self._runs:
             self.drop(self._runs.popitem()[1])
-        if self._dropping:
-            await asyncio.gather(*self._dropping, return_exceptions=True)
+        await self.unwound()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect ``soak`` tests unless the ``-m`` expression mentions soak or their file is named as an argument."""
     if "soak" in (config.option.markexpr or ""):

@@ -15,8 +15,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: How many soak tests this session left out, for the summary line (pytest-xdist workers report theirs).
+_SOAK_LEFT_OUT = pytest.StashKey[int]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,6 +32,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if soak:
         config.hook.pytest_deselected(items=[item for item in items if item in soak])
         items[:] = [item for item in items if item not in soak]
+    config.stash[_SOAK_LEFT_OUT] = len(soak)
+    workeroutput = getattr(config, "workeroutput", None)  # set in a pytest-xdist worker only
+    if workeroutput is not None:
+        workeroutput["soak_left_out"] = len(soak)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: take a worker's count (every worker collects the same tests), since its summary has none."""
+    count = getattr(node, "workeroutput", {}).get("soak_left_out")
+    if count is not None:
+        node.config.stash[_SOAK_LEFT_OUT] = count
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say how many soak tests were left out and which command runs them, so none is dropped unseen."""
+    count = config.stash.get(_SOAK_LEFT_OUT, 0)
+    if count and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"{count} soak tests left out: scripts/test-soak.sh (pytest -m soak) runs them")
 
 
 PG_DSN = os.environ.get("PIKKU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -1,7 +1,11 @@
-"""Shared fixtures: real PostgreSQL and Redis URLs with per-test isolation.
+"""Shared fixtures: real PostgreSQL and Redis URLs with per-test isolation, and the ``soak`` selection.
 
 On a machine without the servers those tests skip with a one-line reason; under CI (CI=true) a missing
 server is a failure, because there the servers must run.
+
+Tests marked ``soak`` (many worker processes, minutes of faults, server restarts) are left out of a plain
+``pytest`` run and reported as deselected; ``pytest -m soak`` (scripts/test-soak.sh) runs them, and so does
+naming one's file or node id on the command line.
 """
 
 from __future__ import annotations
@@ -11,8 +15,43 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: How many soak tests this session left out, for the summary line (pytest-xdist workers report theirs).
+_SOAK_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``soak`` tests unless the ``-m`` expression mentions soak or their file is named as an argument."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    named = {Path(config.invocation_params.dir, str(arg).split("::", 1)[0]).resolve() for arg in config.args}
+    soak = {item for item in items if item.get_closest_marker("soak") and item.path not in named}
+    if soak:
+        config.hook.pytest_deselected(items=[item for item in items if item in soak])
+        items[:] = [item for item in items if item not in soak]
+    config.stash[_SOAK_LEFT_OUT] = len(soak)
+    workeroutput = getattr(config, "workeroutput", None)  # set in a pytest-xdist worker only
+    if workeroutput is not None:
+        workeroutput["soak_left_out"] = len(soak)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: take a worker's count (every worker collects the same tests), since its summary has none."""
+    count = getattr(node, "workeroutput", {}).get("soak_left_out")
+    if count is not None:
+        node.config.stash[_SOAK_LEFT_OUT] = count
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say how many soak tests were left out and which command runs them, so none is dropped unseen."""
+    count = config.stash.get(_SOAK_LEFT_OUT, 0)
+    if count and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"{count} soak tests left out: scripts/test-soak.sh (pytest -m soak) runs them")
+
 
 PG_DSN = os.environ.get("PIKKU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_DSN = os.environ.get("PIKKU_TEST_REDIS", "redis://127.0.0.1:6379/0")

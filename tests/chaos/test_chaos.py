@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from chaos_harness import Chaos
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 
 def _lines(chaos: Chaos, run_id: str, step: str, event: str | None = None) -> list[dict]:

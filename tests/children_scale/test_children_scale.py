@@ -109,6 +109,7 @@ def _scenario(url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 def test_three_workers_on_sqlite_run_every_child_once(tmp_path: Path) -> None:
     """3 worker processes on one SQLite file: 50 parents, 200 children; each step body ran exactly once
     (ledger), every parent got its four children's outputs, nothing is left on the queues."""
@@ -116,6 +117,7 @@ def test_three_workers_on_sqlite_run_every_child_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.postgres
 def test_three_workers_on_postgres_run_every_child_once(pg_url: str, tmp_path: Path) -> None:
     """The same on PostgreSQL."""

@@ -88,6 +88,7 @@ def shared_state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 def test_three_workers_start_one_run_per_tick(tmp_path: Path, shared_state_url: str) -> None:
     """Three workers tick together for at least TICKS seconds, then stop: the tick runs are consecutive
     seconds with no gap, each created by exactly one of the workers (its log says so), and the stored last

@@ -114,6 +114,7 @@ def _scenario(url: str, ledger_dsn: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.postgres
 def test_four_workers_on_postgres(pg_url: str, tmp_path: Path) -> None:
     """4 worker processes on PostgreSQL: 200 onboarding + 200 ten-step runs complete, each body once."""
@@ -122,6 +123,7 @@ def test_four_workers_on_postgres(pg_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.redis
 def test_four_workers_on_redis(redis_url: str, pg_url: str, tmp_path: Path) -> None:
     """The same on Redis (state and queues); the ledger table lives in PostgreSQL."""

@@ -1,4 +1,6 @@
-"""A sleeping run survives SIGKILL of its worker process: a new worker wakes it on time (SQLite)."""
+"""A sleeping run survives SIGKILL of its worker process: a new worker wakes it on time (SQLite, PostgreSQL,
+Redis). The quick end-to-end check of crash recovery in the default suite, per backend that worker processes
+share; the chaos suite (``-m soak``) kills workers in many more places."""
 
 from __future__ import annotations
 
@@ -42,10 +44,26 @@ async def _wait_for(predicate: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+WORKER_BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(params=WORKER_BACKENDS)
+def worker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file, a PostgreSQL schema or a Redis prefix of this test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url" if request.param == "postgres" else "redis_url")
+    return url
+
+
 @pytest.mark.slow
-def test_sleeping_run_survives_sigkill(tmp_path: Path) -> None:
+def test_sleeping_run_survives_sigkill(tmp_path: Path, worker_url: str) -> None:
     """SIGKILL the worker while the onboarding run sleeps; a second worker completes it, no step repeats."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = worker_url
     env = {**os.environ, "PIKKU_STATE_URL": url}
     log = tmp_path / "worker.log"
 

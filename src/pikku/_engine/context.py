@@ -247,6 +247,8 @@ class WorkflowContext:
             await self._write_markers()
         name = self._reach(name)
         try:
+            if self.main_task is None:  # it cannot wait in place: the one attempt (the inline driver's hot path)
+                return await self._do(name, target, data, retries, retry_delay)
             return await self._until_done(name, lambda: self._do(name, target, data, retries, retry_delay))
         except StepFailedError as failed:
             if on_error is not None:
@@ -302,7 +304,8 @@ class WorkflowContext:
         if time.monotonic() - self._live_at >= LIVENESS_CHECK_S:
             await self._still_live()
         outcome = await _guard(self._host.run_step(call, rec, "inline"))
-        self._ran.add(name)
+        if self.main_task is not None:  # counted only for a workflow that may be kept
+            self._ran.add(name)
         return self._value(call, outcome, "inline")
 
     def patched(self, patch_id: str) -> bool:

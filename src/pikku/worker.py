@@ -159,6 +159,7 @@ class Worker:
 
     async def _idle(self) -> None:
         """Wait for a job to become due, or for a slot to free up when all are busy."""
+        self.engine.kept.expire()  # kept workflows past their idle time go, on a quiet worker too
         self._slot_freed.clear()
         if len(self._tasks) >= self.concurrency:
             await self._slot_freed.wait()

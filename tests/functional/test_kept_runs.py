@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 from typing import Any
 
 import pytest
@@ -205,3 +207,79 @@ async def test_a_timeout_of_the_workflow_running_out_while_it_waits_writes_nothi
     await settle(rt, [handle.run_id])
     assert await handle.result(timeout=1) == 7
     assert CALLS == {"add-0": 1}
+
+
+TENANT: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="none")
+
+
+def tenant_now() -> str:
+    return TENANT.get()
+
+
+async def tenant_wf(services: Any, data: str) -> list[str]:
+    token = TENANT.set(data)
+    try:
+        await services.workflow.do("a", "kept.add", {"i": 0, "n": 0})  # through its queue: the workflow waits
+        await services.workflow.do("b", "kept.add", {"i": 1, "n": 0})
+        return [TENANT.get(), str(await services.workflow.do("seen", tenant_now))]
+    finally:
+        TENANT.reset(token)  # a token of the workflow's own context: fails if a pass switched contexts
+
+
+wire_workflow(name="kept-tenant", func=tenant_wf)
+
+
+async def test_context_variables_of_the_workflow_live_across_its_passes(rt: Runtime) -> None:
+    """What the workflow set in a context variable is still there after it waited in place (in its own
+    code and in an inline step), and a token it took resets in the end, as on a replay."""
+    handle = await WorkflowClient("kept-tenant").start("acme")
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == ["acme", "acme"]
+    assert TENANT.get() == "none"
+
+
+async def test_a_kept_workflow_closed_by_the_collector_writes_nothing(rt: Runtime) -> None:
+    """Closing a waiting workflow's coroutine (what the collector does to one nobody dropped) runs its
+    ``finally``, but its workflow call there raises at once: the step it would start is not written."""
+    handle = await WorkflowClient("kept-cleanup").start(None)
+    await asyncio.ensure_future(rt.engine.orchestrate(handle.run_id, keep=True))
+    kept = rt.engine.kept.take(handle.run_id)
+    assert kept is not None
+    with contextlib.suppress(BaseException):
+        kept.driver.coro.close()
+    assert SEEN == ["finally"] and kept.driver.ended
+    assert "cleanup" not in await rt.engine.state.get_steps(handle.run_id)
+
+
+async def sibling_wf(services: Any, data: None) -> list[int]:
+    first = asyncio.ensure_future(services.workflow.do("a", "kept.add", {"i": 0, "n": 5}))
+    await asyncio.sleep(0.05)  # the sibling dispatches "a" and ends in its pause before the workflow's own
+    await services.workflow.sleep(0.01, name="nap")
+    return [int(await first)]
+
+
+wire_workflow(name="kept-sibling", func=sibling_wf)
+
+
+async def test_a_sibling_that_paused_keeps_the_workflow_from_waiting_in_place(rt: Runtime) -> None:
+    """A spawned task that paused leaves a step whose settle no count shows: the workflow is not kept,
+    the next pass replays, and the run finishes with the step's real value."""
+    handle = await WorkflowClient("kept-sibling").start(None)
+    await asyncio.ensure_future(rt.engine.orchestrate(handle.run_id, keep=True))
+    assert len(rt.engine.kept) == 0
+    await settle(rt, [handle.run_id])
+    assert await handle.result(timeout=1) == [5]
+
+
+async def test_a_kept_run_past_its_idle_time_is_dropped(backend_url: str) -> None:
+    settings = Settings(run_lock_lease=5, step_lease=5, default_retries=0, local_steps=False, kept_idle=0.05)
+    async with memory_runtime(settings=settings, url=backend_url) as runtime:
+        handle = await WorkflowClient("kept-chain").start(2)
+        await asyncio.ensure_future(runtime.engine.orchestrate(handle.run_id, keep=True))
+        assert len(runtime.engine.kept) == 1
+        await asyncio.sleep(0.1)
+        runtime.engine.kept.expire()
+        await runtime.engine.kept.unwound()
+        assert len(runtime.engine.kept) == 0
+        await settle(runtime, [handle.run_id])
+        assert await handle.result(timeout=1) == 1

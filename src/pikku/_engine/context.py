@@ -305,7 +305,7 @@ class WorkflowContext:
             await self._still_live()
         outcome = await _guard(self._host.run_step(call, rec, "inline"))
         if self.main_task is not None:  # counted only for a workflow that may be kept
-            self._ran.add(name)
+            self._ran_here(name, rec, outcome)
         return self._value(call, outcome, "inline")
 
     def patched(self, patch_id: str) -> bool:
@@ -551,6 +551,11 @@ class WorkflowContext:
             try:
                 return await attempt()
             except WorkflowAsyncException:
+                if self.main_task is None:
+                    raise
+                # One loop turn first: a task the workflow just spawned gets to reach its first step (and
+                # be tracked) before the choice, as it would while a replayed pause unwinds.
+                await asyncio.sleep(0)
                 if not self._may_wait_in_place():
                     raise
             await self._wait_in_place(name)
@@ -560,15 +565,27 @@ class WorkflowContext:
         pause comes from the pass's own task, and no task the workflow spawned is still alive (those would
         run unlocked)."""
         main = self.main_task
-        if main is None or self.suspended or self.unwinding:
+        if main is None or self.suspended or self.unwinding or asyncio.current_task() is not main:
             return False
-        return asyncio.current_task() is main and all(t.done() for t in self.tasks if t is not main)
+        # A sibling that ended in a pause (or a fault, or cancelled) leaves a step whose change no count shows.
+        return all(t.done() and _ended_cleanly(t) for t in self.tasks if t is not main)
 
     async def _wait_in_place(self, name: str) -> None:
         self.waiting_on = name
-        await WaitInPlace()  # the pass ends here as if the pause had been raised; a later pass goes on
+        try:
+            await WaitInPlace()  # the pass ends here as if the pause had been raised; a later pass goes on
+        except BaseException:
+            # Dropped, or closed by the collector: no pass holds the lock, so nothing may be written.
+            self.unwinding = True
+            raise
         if self.unwinding:
             raise WorkflowAsyncException(self.run_id, "the kept workflow was dropped")
+
+    def _ran_here(self, name: str, rec: StepRecord | None, outcome: StepOutcome) -> None:
+        """A step this pass ran is stored; a record of it read before (a retry) is stale once it settled."""
+        self._ran.add(name)
+        if rec is not None and outcome.kind in ("done", "failed"):
+            self._steps.pop(name, None)
 
     def stored_step_count(self) -> int:
         """How many steps the store holds for the run, as this workflow knows them (the kept run's check)."""
@@ -579,6 +596,8 @@ class WorkflowContext:
         the last pass's task is no sibling of this pass, whatever it does now)."""
         if self.main_task is not None:
             self.tasks.discard(self.main_task)
+        # Siblings that ended cleanly are done with (a kept workflow's passes would pile them up).
+        self.tasks = {t for t in self.tasks if not t.done()}
         self.main_task = task
 
     def next_pass(
@@ -722,7 +741,7 @@ class WorkflowContext:
                 outcome = await _guard(self._host.run_step(call, rec, "local"))
             finally:
                 self._local_busy = False
-            self._ran.add(name)
+            self._ran_here(name, rec, outcome)
             return self._value(call, outcome, "local")
         if rec is not None and rec.status == "running" and self._serves is not None:
             # Maybe a step run inside a pass whose worker died: no job will finish it. Once its lease has
@@ -753,6 +772,14 @@ class WorkflowContext:
             self.wake_at = wake_at if self.wake_at is None else min(self.wake_at, wake_at)
         self._busy = self._busy or busy
         return WorkflowAsyncException(self.run_id, reason, wake_at=wake_at)
+
+
+def _ended_cleanly(task: asyncio.Task[Any]) -> bool:
+    """A done task that returned or raised an ordinary exception (not a pause, a fault, a cancellation)."""
+    if task.cancelled():
+        return False
+    exc = task.exception()
+    return exc is None or isinstance(exc, Exception)
 
 
 def _check_event_name(event: str) -> None:

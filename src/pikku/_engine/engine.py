@@ -305,7 +305,25 @@ class Engine:
     async def _orchestrate(
         self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None, keep: bool
     ) -> Outcome:
-        opened = await self._open(run_id, fresh, self.kept.take(run_id))
+        kept = self.kept.take(run_id)
+        try:
+            return await self._orchestrate_opened(run_id, fresh, serves, ack, keep, kept)
+        finally:
+            # Whatever ended this pass: a kept workflow it took and did not keep again is dropped (never left
+            # for the collector, whose close would run the workflow's ``finally`` with no lock held).
+            if kept is not None and not self.kept.holds(kept):
+                self.kept.drop(kept)
+
+    async def _orchestrate_opened(
+        self,
+        run_id: str,
+        fresh: RunRecord | None,
+        serves: Serves | None,
+        ack: Job | None,
+        keep: bool,
+        kept: KeptRun | None,
+    ) -> Outcome:
+        opened = await self._open(run_id, fresh, kept)
         if isinstance(opened, Outcome):
             return opened
         run, steps, kept = opened
@@ -325,6 +343,8 @@ class Engine:
             passed = True
         finally:
             renewer.cancel()
+            if renewer.lost:  # another owner may have passed the run meanwhile: what this pass kept is moot
+                self.kept.discard(run_id)
             if outcome.kind not in ("completed", "failed", "cancelled"):  # settling the run released the lock
                 # A pass that pauses with a wake-up job still to put keeps its job until that is put.
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
@@ -451,16 +471,18 @@ class Engine:
         if kept is not None:
             ctx, driver = kept.ctx, kept.driver
             ctx.next_pass(run, steps or {}, local, clock)
+            driver.follow()
         else:
             if steps is None:
                 steps = await self.state.get_steps(run.run_id)
             ctx = WorkflowContext(_Host(self), wf, run, steps, local, clock)
-            driver = WorkflowDriver(_run_workflow(wf, run, Services(self.app, rpc=self.rpc, workflow=ctx)))
+            services = Services(self.app, rpc=self.rpc, workflow=ctx)
+            driver = WorkflowDriver(_run_workflow(wf, run, services), keeps=keep)
         ctx.driven_by(asyncio.current_task() if keep else None)
         try:
             if not await driver:
                 # The workflow paused and waits in place: the pass ends as if the pause had been raised.
-                self.kept.keep(run.run_id, KeptRun(ctx, driver, ctx.stored_step_count(), run.resumes))
+                self.kept.keep(run.run_id, KeptRun(ctx, driver, ctx.stored_step_count(), run.resumes, run.created_at))
                 return Outcome("paused", ctx.wake_at, children=tuple(ctx.waiting_children), waiting=ctx.waiting())
             output_json = _output_json(wf, driver.result, self.settings.payload_limit)
         except WorkflowAsyncException:
@@ -692,6 +714,9 @@ async def _join_siblings(ctx: WorkflowContext) -> None:
     me = asyncio.current_task()
     while pending := [t for t in ctx.tasks if t is not me and not t.done()]:
         await asyncio.gather(*pending, return_exceptions=True)
+    for task in ctx.tasks:  # retrieved: a sibling's pause the workflow never awaited is no error to log
+        if task is not me and task.done() and not task.cancelled():
+            task.exception()
 
 
 def _output_json(wf: WorkflowDef, output: Any, limit: int) -> str:

@@ -37,11 +37,13 @@ class KeptRun:
     #: The run's step count the workflow knew when it paused, and the run's resume count then.
     step_count: int
     resumes: int
+    #: The run's start: a run id used again after a purge is another run.
+    created_at: float
     kept_at: float = field(default_factory=time.monotonic)
 
     def still_valid(self, run: RunRecord) -> bool:
         """Whether the run as just locked is the one the workflow paused in (not resumed since)."""
-        return run.resumes == self.resumes
+        return run.resumes == self.resumes and run.created_at == self.created_at
 
 
 class KeptRuns:
@@ -62,8 +64,30 @@ class KeptRuns:
         return len(self._runs)
 
     def take(self, run_id: str) -> KeptRun | None:
-        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it)."""
-        return self._runs.pop(run_id, None) if self._runs else None
+        """The kept run for a pass about to start (removed: the pass keeps it again, or drops it); None
+        for one kept longer than ``idle_s`` (dropped)."""
+        kept = self._runs.pop(run_id, None) if self._runs else None
+        if kept is not None and time.monotonic() - kept.kept_at > self.idle_s:
+            self.drop(kept)
+            return None
+        return kept
+
+    def holds(self, kept: KeptRun) -> bool:
+        """Whether ``kept``'s workflow is kept (again, by the pass that took it)."""
+        held = self._runs.get(kept.ctx.run_id)
+        return held is not None and held.driver is kept.driver
+
+    def discard(self, run_id: str) -> None:
+        """Drop the run's kept workflow, if one is kept."""
+        kept = self._runs.pop(run_id, None)
+        if kept is not None:
+            self.drop(kept)
+
+    def expire(self) -> None:
+        """Drop the runs kept longer than ``idle_s`` (a worker with nothing to do calls this)."""
+        cutoff = time.monotonic() - self.idle_s
+        while self._runs and next(iter(self._runs.values())).kept_at < cutoff:
+            self.drop(self._runs.popitem(last=False)[1])
 
     def keep(self, run_id: str, kept: KeptRun) -> None:
         """Keep a paused workflow; the oldest kept runs beyond the capacity or the idle time are dropped."""
@@ -78,18 +102,23 @@ class KeptRuns:
     def drop(self, kept: KeptRun) -> None:
         """Unwind a kept workflow, in a task of its own (awaited by :meth:`close`): it raises the pause where
         it waits, and every workflow call it makes after that raises at once (it holds no lock)."""
+        if kept.ctx.unwinding:  # dropped already (drops are idempotent: one unwind per workflow)
+            return
         kept.ctx.unwinding = True
-        task = asyncio.ensure_future(kept.driver.unwind())
+        if kept.driver.ended:
+            return
+        task = asyncio.ensure_future(kept.driver.unwind(kept.ctx.run_id))
         self._dropping.add(task)
         task.add_done_callback(self._dropping.discard)
 
-    async def unwound(self) -> None:
-        """Wait until every dropped workflow has unwound."""
-        while self._dropping:
-            await asyncio.gather(*self._dropping, return_exceptions=True)
+    async def unwound(self, timeout: float | None = None) -> None:
+        """Wait until every dropped workflow has unwound (at most ``timeout`` seconds: a workflow's own
+        ``finally`` that awaits for ever must not hold a stopping worker)."""
+        if self._dropping:
+            await asyncio.wait(set(self._dropping), timeout=timeout)
 
-    async def close(self) -> None:
-        """Drop every kept run and wait until their workflows have unwound."""
+    async def close(self, timeout: float = 10.0) -> None:
+        """Drop every kept run and wait until their workflows have unwound (at most ``timeout`` seconds)."""
         while self._runs:
             self.drop(self._runs.popitem()[1])
-        await self.unwound()
+        await self.unwound(timeout)

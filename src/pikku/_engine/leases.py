@@ -17,8 +17,9 @@ log = get_logger("pikku.engine")
 Renew = Callable[[], Awaitable[bool]]
 
 
-async def keep_renewing(renew: Renew, lease: float, what: str, *, first_now: bool = False) -> None:
-    """Renew a lease every third of it until cancelled or refused; a failed renewal is tried again.
+async def keep_renewing(renew: Renew, lease: float, what: str, *, first_now: bool = False) -> bool:
+    """Renew a lease every third of it until cancelled or refused (then False); a failed renewal is tried
+    again.
 
     ``first_now``: renew at once, then every third (a keeper whose timer already waited the first third).
     """
@@ -30,7 +31,7 @@ async def keep_renewing(renew: Renew, lease: float, what: str, *, first_now: boo
         try:
             if not await renew():
                 log.warning("lost the lease of the %s", what)
-                return
+                return False
         except Exception as exc:  # a blip in the backend: the lease still has two thirds to go
             log.warning("renewing the lease of the %s failed (%s); trying again", what, exc)
 
@@ -40,7 +41,7 @@ class LeaseKeeper:
 
     def __init__(self, renew: Renew, lease: float, what: str) -> None:
         self._renew, self._lease, self._what = renew, lease, what
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
         self._timer = asyncio.get_running_loop().call_later(lease / 3, self._start)
 
     def _start(self) -> None:
@@ -50,6 +51,12 @@ class LeaseKeeper:
     def renewing(self) -> bool:
         """Whether the work outlived the first third and a renewing task runs."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def lost(self) -> bool:
+        """Whether a renewal was refused: the lease is another owner's now."""
+        task = self._task
+        return task is not None and task.done() and not task.cancelled() and task.result() is False
 
     def cancel(self) -> None:
         """Stop renewing (idempotent): the work is over, or no longer ours."""

@@ -216,62 +216,45 @@ UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s
 WHERE run_id = %(run_id)s AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
 """
 
+
 #: The conditional lock (as ACQUIRE_RUN_LOCK, and only while the run is running or waiting: a waiting run is
 #: running again from here) and the run joined with its steps, in one statement. Each row: the run's
 #: columns, whether the lock was taken, one step's columns (prefixed ``step_``; NULL without the lock, or
 #: without steps); no row at all means no run. Run and steps are read from the statement's snapshot (the
 #: status reported is the lock's own: a waiting run the lock took says running): only a settle, a suspend or
 #: a lock changes a run's columns, and one committing while the UPDATE waits for the row makes the lock fail.
-LOCK_RUN = """
+def _lock_run(kept: bool) -> str:
+    """LOCK_RUN, or with ``kept`` LOCK_RUN_KEPT: one text for both, so the two cannot drift apart."""
+    counted = ", counted AS (\n    SELECT count(*) <> %(step_count)s AS whole FROM steps WHERE run_id = %(run_id)s\n)"
+    only_named = "\n    AND ((SELECT whole FROM counted) OR s.name = ANY(%(names)s::text[]))"
+    return f"""
 WITH locked AS (
     UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s, status = 'running'
     WHERE run_id = %(run_id)s AND status IN ('running', 'waiting')
       AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
     RETURNING run_id
-)
+){counted if kept else ""}
 SELECT r.run_id, r.workflow,
        CASE WHEN EXISTS (SELECT 1 FROM locked) THEN 'running' ELSE r.status END AS status,
        r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
        r.parent_run_id, r.forked_from, r.cancel_reason, r.resumes,
-       EXISTS (SELECT 1 FROM locked) AS locked,
+       EXISTS (SELECT 1 FROM locked) AS locked,{" (SELECT whole FROM counted) AS whole," if kept else ""}
        s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
        s.data_json AS step_data_json, s.result_json AS step_result_json, s.result_type AS step_result_type,
        s.error_json AS step_error_json, s.attempts AS step_attempts, s.max_attempts AS step_max_attempts,
        s.wake_at AS step_wake_at, s.lease_owner AS step_lease_owner, s.lease_until AS step_lease_until,
        s.created_at AS step_created_at, s.updated_at AS step_updated_at
 FROM runs r
-LEFT JOIN steps s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM locked)
+LEFT JOIN steps s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM locked){only_named if kept else ""}
 WHERE r.run_id = %(run_id)s
 ORDER BY s.seq
 """
 
+
+LOCK_RUN = _lock_run(kept=False)
 #: LOCK_RUN for a kept run (``lock_run_kept``): the step count decides, in the same statement, whether
 #: only the waited-on steps are read (``whole`` false) or all of them (a pass elsewhere recorded more).
-LOCK_RUN_KEPT = """
-WITH locked AS (
-    UPDATE runs SET lock_owner = %(owner)s, lock_until = pikku_now() + %(lease_s)s, status = 'running'
-    WHERE run_id = %(run_id)s AND status IN ('running', 'waiting')
-      AND (lock_owner IS NULL OR lock_owner = %(owner)s OR lock_until <= pikku_now())
-    RETURNING run_id
-), counted AS (
-    SELECT count(*) <> %(step_count)s AS whole FROM steps WHERE run_id = %(run_id)s
-)
-SELECT r.run_id, r.workflow,
-       CASE WHEN EXISTS (SELECT 1 FROM locked) THEN 'running' ELSE r.status END AS status,
-       r.input_json, r.output_json, r.error_json, r.created_at, r.updated_at,
-       r.parent_run_id, r.forked_from, r.cancel_reason, r.resumes,
-       EXISTS (SELECT 1 FROM locked) AS locked, (SELECT whole FROM counted) AS whole,
-       s.name AS step_name, s.form AS step_form, s.status AS step_status, s.rpc_name AS step_rpc_name,
-       s.data_json AS step_data_json, s.result_json AS step_result_json, s.result_type AS step_result_type,
-       s.error_json AS step_error_json, s.attempts AS step_attempts, s.max_attempts AS step_max_attempts,
-       s.wake_at AS step_wake_at, s.lease_owner AS step_lease_owner, s.lease_until AS step_lease_until,
-       s.created_at AS step_created_at, s.updated_at AS step_updated_at
-FROM runs r
-LEFT JOIN steps s ON s.run_id = r.run_id AND EXISTS (SELECT 1 FROM locked)
-    AND ((SELECT whole FROM counted) OR s.name = ANY(%(names)s::text[]))
-WHERE r.run_id = %(run_id)s
-ORDER BY s.seq
-"""
+LOCK_RUN_KEPT = _lock_run(kept=True)
 
 RENEW_RUN_LOCK = """
 UPDATE runs SET lock_until = pikku_now() + %(lease_s)s WHERE run_id = %(run_id)s AND lock_owner = %(owner)s

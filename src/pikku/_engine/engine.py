@@ -378,9 +378,7 @@ class Engine:
             return Outcome("missing")
         ended = await self._ended_before(run, steps)
         if ended is not None or steps is None:
-            if kept is not None:
-                self.kept.drop(kept)
-            return ended or Outcome("busy")
+            return ended or Outcome("busy")  # a kept workflow taken goes in _orchestrate
         return run, steps, kept
 
     async def _lock(
@@ -388,25 +386,20 @@ class Engine:
     ) -> tuple[RunRecord, dict[str, StepRecord] | None, KeptRun | None]:
         """The lock, the run and its steps, in one round trip where the backend allows: every step, or, for
         a kept run still valid, the step its workflow waits on (None as the kept run when it is not valid:
-        it is dropped here, and every step is read for a replay)."""
+        every step is read for a replay, and _orchestrate drops it)."""
         lease = self.settings.run_lock_lease
         if kept is None:
             run, steps = await self.state.lock_run(run_id, self.owner, lease)
             return run, steps, None
-        try:
-            names = () if kept.ctx.waiting_on is None else (kept.ctx.waiting_on,)
-            run, steps, whole = await self.state.lock_run_kept(
-                run_id, self.owner, lease, step_count=kept.step_count, names=names
-            )
-            if steps is None or (not whole and kept.still_valid(run)):
-                return run, steps, kept
-            self.kept.drop(kept)
-            if not whole:  # resumed meanwhile (same steps, new episode): read them all for the replay
-                run, steps = await self.state.lock_run(run_id, self.owner, lease)
-            return run, steps, None
-        except BaseException:
-            self.kept.drop(kept)
-            raise
+        names = () if kept.ctx.waiting_on is None else (kept.ctx.waiting_on,)
+        run, steps, whole = await self.state.lock_run_kept(
+            run_id, self.owner, lease, step_count=kept.step_count, names=names
+        )
+        if steps is None or (not whole and kept.still_valid(run)):
+            return run, steps, kept
+        if not whole:  # resumed meanwhile (same steps, new episode): read them all for the replay
+            run, steps = await self.state.lock_run(run_id, self.owner, lease)
+        return run, steps, None
 
     async def _ended_before(self, run: RunRecord, steps: dict[str, StepRecord] | None) -> Outcome | None:
         """How a pass ends before it starts (the run settled or suspended, the lock held elsewhere, a parent
@@ -444,7 +437,6 @@ class Engine:
                 if not deadline.expired():
                     raise
         if kept is not None:  # its pass read only the step it waits on: the failure path reads them all
-            self.kept.drop(kept)
             steps = await self.state.get_steps(run.run_id)
         error = retry_policy.error_info(RunTimeoutError(run.run_id, wf.name, wf.timeout))
         local = serves if self.settings.local_steps else None

@@ -93,10 +93,14 @@ SETTING_KEYS = frozenset(
         "inline_watchdog",
         "recovery_interval",
         "recovery_stale_after",
+        "kept_runs",
+        "kept_idle",
     }
 )
+#: Settings that count things: whole numbers.
+COUNT_KEYS = frozenset({"default_retries", "payload_limit", "kept_runs"})
 #: Settings that are switches (TOML booleans), not numbers.
-SWITCH_KEYS = frozenset({"local_steps"})
+SWITCH_KEYS = frozenset({"local_steps", "local_handoff"})
 #: Settings of the workers' periodic pruning (a duration, a list of statuses, a duration).
 RETENTION_KEYS = frozenset({"retention", "retention_status", "retention_interval"})
 
@@ -124,6 +128,10 @@ def _settings(path: Path, table: dict[str, Any]) -> dict[str, float | int | bool
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(
                 f"{path}: [tool.pikku.settings] {key} must be a number >= 0, not {value!r}", hint=f"{key} = 30"
+            )
+        if key in COUNT_KEYS and not isinstance(value, int):
+            raise ConfigError(
+                f"{path}: [tool.pikku.settings] {key} must be a whole number, not {value!r}", hint=f"{key} = 3"
             )
     return {k: v for k, v in raw.items() if k not in RETENTION_KEYS}
 

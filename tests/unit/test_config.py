@@ -75,6 +75,28 @@ def test_local_steps_switch_reaches_the_engine(tmp_path: Path) -> None:
     assert engine_settings(cfg).local_steps is False
 
 
+def test_kept_runs_and_local_handoff_settings_reach_the_engine(tmp_path: Path) -> None:
+    """The keys the README lists for kept runs and local hand-offs are accepted and reach the engine."""
+    defaults = engine_settings(load_config(_write(tmp_path, "[tool.pikku]\n")))
+    assert (defaults.kept_runs, defaults.kept_idle, defaults.local_handoff) == (1000, 60.0, True)
+    text = "[tool.pikku]\n[tool.pikku.settings]\nkept_runs = 0\nkept_idle = 5.5\nlocal_handoff = false\n"
+    settings = engine_settings(load_config(_write(tmp_path, text)))
+    assert (settings.kept_runs, settings.kept_idle, settings.local_handoff) == (0, 5.5, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kept_runs = 2.5", "kept_runs must be a whole number"),
+        ("local_handoff = 0", "local_handoff must be true or false"),
+        ("kept_idle = -1", "kept_idle must be a number >= 0"),
+    ],
+)
+def test_bad_kept_and_handoff_settings_are_coded_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, f"[tool.pikku]\n[tool.pikku.settings]\n{text}\n"))
+
+
 def test_retention_settings_make_a_retention(tmp_path: Path) -> None:
     """retention, retention_status and retention_interval become the workers' Retention; engine settings
     stay free of them."""

@@ -11,8 +11,9 @@ over rounds of each variant's ratio to the first variant *of the same round*.
     .venv/bin/python -m bench.ab --variant fast=src --variant plain=src:PIKKU_PG_EXECUTE=psycopg
 
 Rows: ``inline`` (sequential inline 10-step runs, one process; the figure of a child is the median of its
-``--inline-repeats`` samples) and ``remote10`` (10-step runs started at once and drained by one worker
-with concurrency 10). The result also goes to ``bench/.out/ab-<time>.json``.
+``--inline-repeats`` samples), ``remote10`` (10-step runs started at once and drained by one worker
+with concurrency 10) and ``queued10`` (``remote10`` with ``local_steps = false``: row 2b). The result also
+goes to ``bench/.out/ab-<time>.json``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def parse_variant(text: str) -> Variant:
 def _child_args(row: str, opts: argparse.Namespace) -> dict[str, Any]:
     if row == "inline":
         return {"op": "inline", "runs": opts.inline_runs, "steps": 10, "repeats": opts.inline_repeats}
-    return {"op": "remote", "runs": opts.remote_runs, "steps": 10, "concurrency": 10, "repeats": 1}
+    remote = {"op": "remote", "runs": opts.remote_runs, "steps": 10, "concurrency": 10, "repeats": 1}
+    if row == "queued10":  # row 2b: every step through its queue
+        remote["local_steps"] = False
+    return remote
 
 
 def _measure(variant: Variant, row: str, opts: argparse.Namespace) -> dict[str, float]:
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--variant", action="append", type=parse_variant, required=True, help="name=src[:VAR=v]")
-    parser.add_argument("--rows", default="inline,remote10", help="comma-separated: inline, remote10")
+    parser.add_argument("--rows", default="inline,remote10", help="comma-separated: inline, remote10, queued10")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--inline-runs", type=int, default=200)
     parser.add_argument("--inline-repeats", type=int, default=3)

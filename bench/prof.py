@@ -25,7 +25,7 @@ from typing import Any
 
 from pyinstrument import Profiler
 
-from bench.common import OUT, fresh_pg_database, pg_url
+from bench.common import OUT, REDIS_URL, fresh_pg_database, fresh_redis_prefix, pg_url
 from bench.pikku_side import _settled
 from pikku import Runtime, Worker, open_runtime
 
@@ -77,6 +77,9 @@ def _url(backend: str) -> Iterator[str]:
     if backend == "pg":
         with fresh_pg_database("bench_prof") as name:
             yield pg_url(name) + "?schema=pikku"
+    elif backend == "redis":
+        with fresh_redis_prefix("bench_prof") as prefix:
+            yield f"{REDIS_URL}?prefix={prefix}"
     else:
         with tempfile.TemporaryDirectory(prefix="bench-prof-") as folder:
             yield f"sqlite:///{Path(folder).resolve() / 'state.sqlite3'}"
@@ -130,6 +133,7 @@ SCENARIOS = {
     "remote-pg": (200, 10),
     "remote-sqlite": (200, 10),
     "queued-pg": (200, 10),  # remote with local_steps = false: every step a job, a hand-off and a replay
+    "queued-redis": (200, 10),
     "long-remote-pg": (1, 300),
     "long-remote-sqlite": (1, 1000),
     "long-inline-pg": (1, 1000),

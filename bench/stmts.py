@@ -20,6 +20,7 @@ import importlib
 import json
 import re
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -39,7 +40,7 @@ def _label(query: str) -> str:
     return f"{head} | " + ",".join(f"{verb.split()[0]} {re.sub(r'^.*[.]', '', table)}" for verb, table in writes)
 
 
-def _patch(counts: Counter[str], checkouts: list[int]) -> None:
+def _patch(counts: Counter[str], checkouts: list[int], waits: Counter[str]) -> None:
     try:
         database = importlib.import_module("pikku.backends.postgres.database")
     except ImportError:
@@ -48,9 +49,14 @@ def _patch(counts: Counter[str], checkouts: list[int]) -> None:
     for method in ("fetchone", "fetchall", "rowcount"):
         original = getattr(db_class, method)
 
-        def counted(self: Any, query: str, params: Any, _original: Any = original) -> Any:
-            counts[_label(query)] += 1
-            return _original(self, query, params)
+        async def counted(self: Any, query: str, params: Any, _original: Any = original) -> Any:
+            label = _label(query)
+            counts[label] += 1
+            began = time.perf_counter()
+            try:
+                return await _original(self, query, params)
+            finally:
+                waits[label] += time.perf_counter() - began
 
         setattr(db_class, method, counted)
     pool_class = importlib.import_module("psycopg_pool").AsyncConnectionPool
@@ -65,8 +71,9 @@ def _patch(counts: Counter[str], checkouts: list[int]) -> None:
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
+    waits: Counter[str] = Counter()
     checkouts = [0]
-    _patch(counts, checkouts)
+    _patch(counts, checkouts, waits)
 
     async def main() -> dict[str, Any]:
         rt = await open_runtime(state_url=args["url"])
@@ -75,6 +82,7 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
             for _ in range(3):
                 await rt.engine.start("inline10", {})
             counts.clear()
+            waits.clear()
             checkouts[0] = 0
             profiler = cProfile.Profile() if args.get("profile") else None
             if profiler is not None:
@@ -91,6 +99,7 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
         steps = int(args["runs"]) * 10
         return {
             "statements": {k: v / steps for k, v in counts.most_common()},
+            "wait_us": {k: waits[k] / counts[k] * 1e6 for k in counts},
             "statements_per_step": sum(counts.values()) / steps,
             "checkouts_per_step": checkouts[0] / steps,
         }
@@ -123,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = (out["statements_per_step"], out["checkouts_per_step"])
             print(f"\n{row} {variant.name}: " + _PER_STEP.format(*counts))
             for label, per_step in out["statements"].items():
-                print(f"  {per_step:6.3f}  {label}")
+                print(f"  {per_step:6.3f}  {out['wait_us'][label]:7.0f} us  {label}")
     (OUT / "stmts.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -103,13 +103,13 @@ class Instruments:
         return start_run_traced
 
     def _wrap_job(self, handle_job: Any) -> Any:
-        async def handle_job_traced(job: Any, serves: Any = None) -> Any:
+        async def handle_job_traced(job: Any, serves: Any = None, **more: Any) -> Any:
             lag = await self.store_clock.now() - job.run_at
             self.queue_lag.record(max(0.0, lag), {"pikku.queue": job.queue})
             parent = propagate.extract({"traceparent": str(job.payload.get("traceparent", ""))})
             token = context.attach(parent)
             try:
-                return await handle_job(job, serves)
+                return await handle_job(job, serves, **more)
             finally:
                 context.detach(token)
 
@@ -130,7 +130,7 @@ class Instruments:
         return pass_traced
 
     def _wrap_step(self, attempt: Any) -> Any:
-        async def attempt_traced(call: Any, rec: Any, where: str, ack: Any) -> Any:
+        async def attempt_traced(call: Any, rec: Any, where: str, *more: Any) -> Any:
             number = rec.attempts if rec is not None else 1
             attributes = {
                 "pikku.run_id": call.run_id,
@@ -145,7 +145,7 @@ class Instruments:
             with self.tracer.start_as_current_span(
                 f"workflow.step {call.wf.name}.{call.name}", attributes=attributes
             ) as span:
-                outcome = await attempt(call, rec, where, ack)
+                outcome = await attempt(call, rec, where, *more)
                 span.set_attribute("pikku.outcome", outcome.kind)
                 if outcome.error is not None:
                     error = outcome.error

@@ -187,6 +187,31 @@ class Job:
     receipt: str | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Take:
+    """Asks a transition to write its job already claimed by ``owner`` for ``lease_s`` seconds and return it
+    (a local hand-off): the worker that wrote the job goes on with it at once, with no claim round trip,
+    and if that worker dies the lease runs out and the job is delivered again like any claimed job."""
+
+    owner: str
+    lease_s: float
+
+
+@dataclass(slots=True)
+class TakenSettle:
+    """What ``Transitions.settle_step_taking`` did: whether the step was stored, and the hand-off it took.
+
+    With ``lock_lease``, ``run`` is the run locked for the taking worker (None: not locked), with the run's
+    step count and the settled step as stored: what ``StateStore.lock_run_kept`` would have read next.
+    """
+
+    stored: bool
+    job: Job | None = None
+    run: RunRecord | None = None
+    step_count: int = 0
+    step: StepRecord | None = None
+
+
 def attempt_of_done_insert(step: StepRecord) -> list[StepAttempt]:
     """The attempts of a step that has no attempt rows: a step inserted already done (an inline step) is
     one finished attempt, stored on the step itself by the SQL backends (a row fewer per step); any other

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterable, Sequence
 
 from pikku._engine.engine import ACKED, Engine
+from pikku._engine.handoff import Taken
 from pikku._engine.leases import LeaseKeeper
 from pikku._engine.recovery import SweepCursor, recover
 from pikku._engine.retention import Retention, prune_once
@@ -171,11 +172,21 @@ class Worker:
             t.cancel()
 
     async def _process(self, job: Job) -> None:
+        """Process ``job``, then each job its work wrote claimed by this worker (a local hand-off), in this
+        slot; a stopping worker gives such a job back instead."""
+        taken = await self._process_one(job, None)
+        while taken is not None:
+            if self.stopping.is_set():
+                await _quietly(self.engine.give_back(taken))
+                return
+            taken = await self._process_one(taken.job, taken)
+
+    async def _process_one(self, job: Job, taken: Taken | None) -> Taken | None:
         keeper = LeaseKeeper(
             lambda: self.engine.queue.extend(job, self.lease), self.lease, f"job {job.id} on {job.queue}"
         )
         try:
-            delay = await self.engine.handle_job(job, self.serves)
+            delay = await self.engine.handle_job(job, self.serves, taken=taken)
         except asyncio.CancelledError:
             await _quietly(self.engine.queue.release(job))
             raise
@@ -185,12 +196,15 @@ class Worker:
         finally:
             keeper.cancel()
         self.processed += 1
+        if isinstance(delay, Taken):  # acknowledged with the write that took the next job
+            return delay
         if delay == ACKED:  # with the write that ended its work
-            return
+            return None
         if delay is None:
             await _quietly(self.engine.queue.ack(job))
         else:
             await _quietly(self.engine.queue.release(job, delay=delay))
+        return None
 
     async def _drain(self) -> None:
         if not self._tasks:

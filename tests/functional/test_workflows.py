@@ -277,6 +277,7 @@ async def test_each_replay_pass_reads_step_states_once(rt: Runtime) -> None:
     """Every pass of a whole run opens with one lock_run (lock + run + all steps), or for a kept run one
     lock_run_kept (lock + run + the one step it waits on); no pass reads steps again."""
     rt.engine.settings.local_steps = False  # every step through its queue: one pass per hand-off
+    rt.engine.settings.local_handoff = False  # else a step's settle locks the run for its pass (no lock read)
     counting = CountingState(rt.engine.state)
     rt.engine.state = counting  # type: ignore[assignment]
     handle = await WorkflowClient("f-fanout").start(list(range(10)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pikku._engine.jobs import orchestrate_job, step_job
-from pikku._records import Enqueue, ErrorInfo, StepForm
+from pikku._records import Enqueue, ErrorInfo, StepForm, TakenSettle
 from pikku._registry import WorkflowDef
 
 Where = Literal["queue", "local", "inline"]
@@ -61,6 +61,8 @@ class StepOutcome:
     retry_at: float | None = None
     #: The job passed as ``ack`` was acknowledged with the attempt's settle or failure.
     acked: bool = False
+    #: What a settle with ``take`` (of :meth:`StepRunner.run`) did: the hand-off it took, the run it locked.
+    handoff: TakenSettle | None = None
 
 
 def return_type(fn: Callable[..., Any]) -> Any:

@@ -26,6 +26,7 @@ from pikku._engine.calls import StepCall
 from pikku._engine.children import Children, cascade_reason
 from pikku._engine.context import BackendFault, WaitKind, WorkflowContext
 from pikku._engine.events import event_payload_json
+from pikku._engine.handoff import Opened, PassTakes, Taken
 from pikku._engine.inplace import WorkflowDriver
 from pikku._engine.jobcheck import problem_with
 from pikku._engine.jobs import orchestrate_job
@@ -57,6 +58,7 @@ from pikku._records import (
     RunRecord,
     StepForm,
     StepRecord,
+    Take,
 )
 from pikku._registry import WorkflowDef, get_function, get_workflow
 from pikku._services import RPC, Services, call_workflow, validate_input
@@ -92,6 +94,10 @@ class Settings:
     #: 0: none, every pass replays from the top), and for how long each waits for that pass (seconds).
     kept_runs: int = 1000
     kept_idle: float = 60.0
+    #: A worker that writes a job for a queue it serves (a step's hand-off to its run's next pass, a pass's
+    #: dispatch of a step) writes it claimed by itself and goes on with it in the same slot
+    #: (:mod:`pikku._engine.handoff`). Off: every job waits on its queue for a claim.
+    local_handoff: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +126,16 @@ class Outcome:
     waiting: WaitKind | None = None
     #: The pass paused in a failed run's ``on_failure`` compensation (past a timeout, no deadline wake).
     compensating: bool = False
+    #: The job this pass wrote claimed by its worker (a local hand-off), to process next.
+    taken: Taken | None = None
 
 
 #: What :meth:`Engine.handle_job` returns when the job was acknowledged by the transition that ended its
 #: work: the worker must not ack or release it again.
 ACKED: Final = "acked"
-#: How a job ended: None (ack it), seconds (release it for another look after that delay), or ACKED.
-Disposition = float | Literal["acked"] | None
+#: How a job ended: None (ack it), seconds (release it for another look after that delay), ACKED, or
+#: Taken: acknowledged, and the job its work wrote claimed by this worker is to be processed next.
+Disposition = float | Literal["acked"] | Taken | None
 
 
 class Engine:
@@ -161,6 +170,8 @@ class Engine:
         # it at the same time under the same owner.
         # Each maps to a future done when that pass ends (a hand-off claimed while it ends waits for it).
         self._passing: dict[str, asyncio.Future[None]] = {}
+        #: What the pass of each run in progress here may take of the jobs it writes (a worker's job passes).
+        self._takes: dict[str, PassTakes] = {}
         #: Coroutines a worker on this engine awaits every ``Worker.sample_interval`` (each reads something
         #: from the store for a metric: OpenTelemetry's runs-by-status gauge).
         self.samplers: list[Callable[[], Awaitable[None]]] = []
@@ -274,6 +285,7 @@ class Engine:
         serves: Serves | None = None,
         ack: Job | None = None,
         keep: bool = False,
+        opened: Opened | None = None,
     ) -> Outcome:
         """One replay pass under the run lock; settled runs are left alone without taking the lock.
 
@@ -284,16 +296,53 @@ class Engine:
         release (``Outcome.acked``). ``keep``: the pass runs in a task that ends with it (a worker's job), so
         its workflow may wait in place for the run's next pass here (:mod:`pikku._engine.kept`); a task that
         goes on (an inline driver, a caller) would have a workflow's own timeouts and task groups, which
-        belong to the task they were entered in, act on whatever that task does later.
+        belong to the task they were entered in, act on whatever that task does later. ``opened``: the run
+        as the settle that handed off to this pass locked it (see :class:`~pikku._engine.handoff.Opened`).
         """
-        if run_id in self._passing and not await self._after_pass_here(run_id):
-            return Outcome("busy")
+        if run_id in self._passing:
+            opened = None  # a pass here came first: the lock is that pass's, what the settle read is stale
+            if not await self._after_pass_here(run_id):
+                return Outcome("busy")
         self._passing[run_id] = ended = asyncio.get_running_loop().create_future()
+        takes = self._pass_takes(serves) if keep else None
+        if takes is not None:
+            self._takes[run_id] = takes
         try:
-            return await self._orchestrate(run_id, fresh, serves, ack, keep and self.kept.enabled)
+            outcome = await self._orchestrate(run_id, fresh, serves, ack, keep and self.kept.enabled, opened)
+        except BaseException:
+            if takes is not None and takes.taken is not None:  # nobody will process it: give it back now
+                try:
+                    await self.queue.release(takes.taken.job)
+                except Exception:  # its lease runs out instead
+                    log.warning("could not give back job %s taken by run %s's pass", takes.taken.job.id, run_id)
+            raise
         finally:
             del self._passing[run_id]
+            self._takes.pop(run_id, None)
             ended.set_result(None)
+        if takes is not None and takes.taken is not None:
+            outcome = dataclasses.replace(outcome, taken=takes.taken)
+        return outcome
+
+    async def give_back(self, taken: Taken) -> None:
+        """A job this worker took that it will not process (it is stopping): released now for another worker,
+        and the run lock the settle took with it, unless a pass of the run here holds that lock now."""
+        await self.queue.release(taken.job)
+        run_id = taken.job.payload.get("run_id")
+        if taken.opened is not None and run_id not in self._passing:
+            await self.transitions.release_run_lock(taken.opened.run.run_id, self.owner)
+
+    def take_for(self, serves: Serves | None, queue: str) -> Take | None:
+        """How this worker takes a job it writes on ``queue`` (a local hand-off), or None: not a worker's
+        job, the queue not served here, or ``local_handoff`` off."""
+        if serves is None or not self.settings.local_handoff or not serves(queue):
+            return None
+        return Take(self.owner, self.settings.step_lease)
+
+    def _pass_takes(self, serves: Serves | None) -> PassTakes | None:
+        if serves is None or not self.settings.local_handoff:
+            return None
+        return PassTakes(serves, Take(self.owner, self.settings.step_lease))
 
     async def _after_pass_here(self, run_id: str) -> bool:
         """Wait up to ``lock_busy_delay`` for this engine's pass of the run to end; whether it ended and no
@@ -303,11 +352,17 @@ class Engine:
         return run_id not in self._passing
 
     async def _orchestrate(
-        self, run_id: str, fresh: RunRecord | None, serves: Serves | None, ack: Job | None, keep: bool
+        self,
+        run_id: str,
+        fresh: RunRecord | None,
+        serves: Serves | None,
+        ack: Job | None,
+        keep: bool,
+        opened: Opened | None,
     ) -> Outcome:
         kept = self.kept.take(run_id)
         try:
-            return await self._orchestrate_opened(run_id, fresh, serves, ack, keep, kept)
+            return await self._orchestrate_opened(run_id, fresh if opened is None else opened, serves, ack, keep, kept)
         finally:
             # Whatever ended this pass: a kept workflow it took and did not keep again is dropped (never left
             # for the collector, whose close would run the workflow's ``finally`` with no lock held).
@@ -317,13 +372,13 @@ class Engine:
     async def _orchestrate_opened(
         self,
         run_id: str,
-        fresh: RunRecord | None,
+        start: RunRecord | Opened | None,
         serves: Serves | None,
         ack: Job | None,
         keep: bool,
         kept: KeptRun | None,
     ) -> Outcome:
-        opened = await self._open(run_id, fresh, kept)
+        opened = await self._open(run_id, start, kept)
         if isinstance(opened, Outcome):
             return opened
         run, steps, kept = opened
@@ -349,7 +404,7 @@ class Engine:
                 # A pass that pauses with a wake-up job still to put keeps its job until that is put.
                 merge = passed and ack is not None and outcome.kind == "paused" and outcome.wake_at is None
                 waiting = passed and outcome.waiting is not None
-                await self.transitions.release_run_lock(run_id, self.owner, ack=ack if merge else None, waiting=waiting)
+                await self._release(run_id, ack if merge else None, waiting)
                 if merge:
                     outcome = dataclasses.replace(outcome, acked=True)
         wake_at = outcome.wake_at if outcome.kind == "paused" else None
@@ -364,16 +419,36 @@ class Engine:
         await self.put(orchestrate_job(wf, run_id, run.created_at, wake_in))  # keyed: merges with one waiting
         return dataclasses.replace(outcome, wake_at=wake_at, wake_in=wake_in)
 
+    async def _release(self, run_id: str, ack: Job | None, waiting: bool) -> None:
+        """Release the run lock (with ``ack``), writing with it the step dispatch the pass deferred."""
+        takes = self._takes.get(run_id)
+        pending = None if takes is None else takes.pending
+        if takes is None or pending is None:
+            await self.transitions.release_run_lock(run_id, self.owner, ack=ack, waiting=waiting)
+            return
+        takes.pending = None
+        rec, job = await self.transitions.release_run_lock_dispatching(
+            run_id, self.owner, ack=ack, waiting=waiting, step=pending.step, job=pending.job, take=pending.take
+        )
+        takes.took(job, rec)
+
     async def _open(
-        self, run_id: str, fresh: RunRecord | None, kept: KeptRun | None
+        self, run_id: str, start: RunRecord | Opened | None, kept: KeptRun | None
     ) -> tuple[RunRecord, dict[str, StepRecord], KeptRun | None] | Outcome:
-        """The run and its steps under the run lock (``fresh``: just created holding it, no steps yet), with
-        the kept workflow to go on with if it is still valid (``steps`` then holds only the step it waits
-        on), or how the pass ends before it starts."""
-        if fresh is not None:
-            return fresh, {}, None
+        """The run and its steps under the run lock, with the kept workflow to go on with if it is still
+        valid (``steps`` then holds only the step it waits on), or how the pass ends before it starts.
+
+        ``start``: the run just created holding its lock (no steps yet), or as the settle that handed off
+        to this pass locked it (used when it fits the kept workflow; else the lock, ours, is taken again).
+        """
+        if isinstance(start, RunRecord):
+            return start, {}, None
+        steps: dict[str, StepRecord] | None
         try:
-            run, steps, kept = await self._lock(run_id, kept)
+            if start is not None and start.fits(kept):
+                run, steps = start.run, {start.step.name: start.step}
+            else:
+                run, steps, kept = await self._lock(run_id, kept)
         except RunNotFoundError:
             return Outcome("missing")
         ended = await self._ended_before(run, steps)
@@ -551,14 +626,24 @@ class Engine:
         """The narrow interface a pass's WorkflowContext uses."""
         return _Host(self)
 
-    async def run_step_job(self, payload: dict[str, Any], *, ack: Job | None = None) -> Disposition:
-        """Execute a queued rpc step once; None to ack the job, a delay to look again later, or ACKED when
-        ``ack`` was acknowledged with the step's settle."""
+    async def run_step_job(
+        self,
+        payload: dict[str, Any],
+        *,
+        ack: Job | None = None,
+        serves: Serves | None = None,
+        claimed: StepRecord | None = None,
+    ) -> Disposition:
+        """Execute a queued rpc step once; None to ack the job, a delay to look again later, ACKED when
+        ``ack`` was acknowledged with the step's settle, or the hand-off taken (see :meth:`take_for`).
+        ``claimed``: the step as the pass that dispatched it claimed it for this worker (a local hand-off)."""
         run_id, name = payload["run_id"], payload["step"]
         wf = get_workflow(payload["workflow"])
         try:
-            # Refused (None) for a settled run, so a cancelled run's steps never start.
-            rec = await self.steps.claim_queued(run_id, name)
+            if claimed is not None and claimed.status == "running" and claimed.lease_owner == self.owner:
+                rec: StepRecord | None = claimed
+            else:  # refused (None) for a settled run, so a cancelled run's steps never start
+                rec = await self.steps.claim_queued(run_id, name)
         except (RunNotFoundError, StepNotFoundError):
             log.warning("step job for missing run or step %s/%s dropped", run_id, name)
             return None
@@ -576,7 +661,17 @@ class Engine:
             retry_delay=payload.get("retry_delay"),
             priority=payload.get("priority"),
         )
-        outcome = await self.steps.run(call, rec, "queue", ack=ack)
+        take = self.take_for(serves, wf.orchestrator_queue)
+        # With the workflow kept here, the settle also locks the run for the pass it hands off to.
+        kept = None if take is None else self.kept.peek(run_id)
+        lease = None if kept is None else self.settings.run_lock_lease
+        outcome = await self.steps.run(call, rec, "queue", ack=ack, take=take, lock_lease=lease)
+        handoff = outcome.handoff
+        if handoff is not None and handoff.job is not None:
+            opened = None
+            if kept is not None and handoff.run is not None and handoff.step is not None:
+                opened = Opened(handoff.run, handoff.step_count, handoff.step, kept)
+            return Taken(handoff.job, opened=opened)
         return ACKED if outcome.acked else None
 
     async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
@@ -593,11 +688,13 @@ class Engine:
         return None
 
     # -- queue jobs -----------------------------------------------------------------------------------
-    async def handle_job(self, job: Job, serves: Serves | None = None) -> Disposition:
+    async def handle_job(self, job: Job, serves: Serves | None = None, *, taken: Taken | None = None) -> Disposition:
         """Process one job; None means ack it, a number means release it for another look after that delay,
-        :data:`ACKED` that it was acknowledged already, with the write that ended its work.
+        :data:`ACKED` that it was acknowledged already, with the write that ended its work, :class:`Taken`
+        that it was acknowledged and its work wrote the next job claimed by this worker, to process next.
 
-        ``serves``: the queues the calling worker serves (see :meth:`orchestrate`).
+        ``serves``: the queues the calling worker serves (see :meth:`orchestrate`; they also decide the
+        local hand-offs). ``taken``: for a job this worker took (``job`` is ``taken.job``), what was taken with it.
         """
         problem = problem_with(job)
         if problem is None and job.attempts > self.settings.max_deliveries:
@@ -608,17 +705,26 @@ class Engine:
         ack = job
         try:
             if kind == "orchestrate":
-                outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=ack, keep=True)
-                if outcome.kind == "busy":  # back off: the holder may be in a long inline step
-                    return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
-                return ACKED if outcome.acked else None
-            return await self.run_step_job(job.payload, ack=ack)
+                return await self._pass_job(job, serves, None if taken is None else taken.opened)
+            claimed = None if taken is None else taken.step
+            return await self.run_step_job(job.payload, ack=ack, serves=serves, claimed=claimed)
         except (UnknownWorkflowError, UnknownRPCError) as exc:
             # Nothing can handle it in this process; another deployment might, so do not drop it.
             log.error("job %s on %s cannot be handled here: %s", job.id, job.queue, exc)
             return 5.0
         except _Forged as forged:
             return await self._dead_letter(job, str(forged))
+
+    async def _pass_job(self, job: Job, serves: Serves | None, opened: Opened | None) -> Disposition:
+        """An orchestrator job: the run's pass, which may keep its workflow and take the step job it writes."""
+        outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=job, keep=True, opened=opened)
+        if outcome.kind == "busy":  # back off: the holder may be in a long inline step
+            return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
+        if outcome.taken is not None:
+            if not outcome.acked:  # the pass put a wake-up first: its own job is done now
+                await self.queue.ack(job)
+            return outcome.taken
+        return ACKED if outcome.acked else None
 
     async def _dead_letter(self, job: Job, reason: str) -> Disposition:
         """Take the job out of delivery for good, kept for an operator; logged once."""
@@ -645,7 +751,13 @@ class _Host:
         """The step and its job, once (one write where state and queue share a database)."""
         get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, not later on a worker
         new = NewStep(call.run_id, call.name, "rpc", call.rpc_name, call.data_json, max_attempts=call.max_attempts)
-        return await self._engine.transitions.dispatch_step(new, call.step_job())
+        job = call.step_job()
+        takes = self._engine._takes.get(call.run_id)
+        take = None if takes is None else takes.take_for(job.queue)
+        if takes is None or take is None:
+            return await self._engine.transitions.dispatch_step(new, job)
+        new.lease_s = self._engine.settings.step_lease
+        return takes.defer(new, job, take)  # written with the lock's release (Engine._release)
 
     async def requeue_step(self, call: StepCall) -> None:
         """Queue the abandoned step's job again."""

@@ -72,6 +72,10 @@ class KeptRuns:
             return None
         return kept
 
+    def peek(self, run_id: str) -> KeptRun | None:
+        """The run's kept workflow, left kept (None: none)."""
+        return self._runs.get(run_id)
+
     def holds(self, kept: KeptRun) -> bool:
         """Whether ``kept``'s workflow is kept (again, by the pass that took it)."""
         held = self._runs.get(kept.ctx.run_id)

@@ -28,7 +28,7 @@ from pikku._engine.calls import StepCall, StepOutcome, Where, return_type
 from pikku._engine.leases import LeaseKeeper
 from pikku._errors import RunNotFoundError, StepNotFoundError
 from pikku._logcontext import CURRENT_STEP, get_logger
-from pikku._records import Job, NewStep, StepRecord
+from pikku._records import Job, NewStep, StepRecord, Take, TakenSettle
 from pikku._registry import get_function
 from pikku._services import RPC, Services, StepContext, call_function
 from pikku.backends import StateStore, Transitions
@@ -36,6 +36,10 @@ from pikku.backends import StateStore, Transitions
 log = get_logger("pikku.engine")
 
 _CURRENT_STEP: contextvars.ContextVar[StepContext | None] = CURRENT_STEP
+
+
+#: A queued step's take for its hand-off, and the run lock's lease to take with it (see StepRunner.run).
+_Take = tuple[Take | None, float | None]
 
 
 def current_step() -> StepContext | None:
@@ -57,22 +61,33 @@ class StepRunner:
         self.lease = lease
         self.payload_limit = payload_limit
 
-    async def run(self, call: StepCall, rec: StepRecord | None, where: Where, *, ack: Job | None = None) -> StepOutcome:
+    async def run(
+        self,
+        call: StepCall,
+        rec: StepRecord | None,
+        where: Where,
+        *,
+        ack: Job | None = None,
+        take: Take | None = None,
+        lock_lease: float | None = None,
+    ) -> StepOutcome:
         """One attempt of ``call`` placed ``where``: claim, invoke under a kept lease, settle or fail.
 
         ``rec`` is the stored step (None: not stored yet; for ``queue``, the record :meth:`claim_queued`
         returned, already claimed); ``ack`` the queue job to acknowledge with the
         settle (``queue`` only): acknowledged whenever the attempt got as far as a settle or a failure,
         untouched when the outcome is ``lost`` before that (the caller decides what becomes of the job).
+        ``take`` (``queue`` only): a success's hand-off is written claimed by this worker where the backend
+        can, and with ``lock_lease`` the run locked for its next pass (``StepOutcome.handoff``).
         """
         if rec is None and where == "inline":  # run first, write once: a success is one insert
-            return await self._attempt(call, None, where, ack)
+            return await self._attempt(call, None, where, ack, (None, None))
         if where == "local":
             get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, before anything is written
         claimed = rec if where == "queue" else await self._claim(call, rec, where)
         if claimed is None:  # settled, or held under a live lease: nothing was written, ``ack`` is untouched
             return await self._lost()
-        outcome = await self._attempt(call, claimed, where, ack)
+        outcome = await self._attempt(call, claimed, where, ack, (take, lock_lease))
         outcome.acked = ack is not None
         return outcome
 
@@ -110,7 +125,9 @@ class StepRunner:
             lease_s=self.lease,
         )
 
-    async def _attempt(self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None) -> StepOutcome:
+    async def _attempt(
+        self, call: StepCall, rec: StepRecord | None, where: Where, ack: Job | None, take: _Take
+    ) -> StepOutcome:
         step = StepContext(call.run_id, call.wf.name, call.name, rec.attempts if rec is not None else 1)
         keeper = self._keep_lease(call) if rec is not None else None
         # The current step: services.step for the code, and the run fields of every log record meanwhile.
@@ -128,8 +145,8 @@ class StepRunner:
                 await self.state.insert_step(self._new(call, "done", result_json, tag))
                 outcome = StepOutcome("done", value)
             else:
-                stored = await self._settle(call, where, result_json, tag, ack)
-                outcome = StepOutcome("done", value) if stored else await self._refused(call)
+                settled = await self._settle(call, where, result_json, tag, ack, take)
+                outcome = StepOutcome("done", value, handoff=settled) if settled.stored else await self._refused(call)
         finally:
             _CURRENT_STEP.reset(token)
         return outcome
@@ -154,12 +171,21 @@ class StepRunner:
         text, replayed = _serde.encode_checked(value, tp, tag, what=what, limit=self.payload_limit)
         return text, tag, replayed
 
-    async def _settle(self, call: StepCall, where: Where, result_json: str, tag: str | None, ack: Job | None) -> bool:
+    async def _settle(
+        self, call: StepCall, where: Where, result_json: str, tag: str | None, ack: Job | None, take: _Take
+    ) -> TakenSettle:
+        """Store the result (with the hand-off for a queued step, taken by this worker with a take)."""
         handoff = call.replay_job() if where == "queue" else None
         # owner=: if another worker took the step over (our lease ran out), our result is not stored.
-        return await self.transitions.settle_step(
+        if handoff is not None and take[0] is not None:
+            return await self.transitions.settle_step_taking(
+                call.run_id, call.name, result_json, result_type=tag, owner=self.owner, handoff=handoff, ack=ack,
+                take=take[0], lock_lease=take[1],
+            )  # fmt: skip
+        stored = await self.transitions.settle_step(
             call.run_id, call.name, result_json, result_type=tag, owner=self.owner, handoff=handoff, ack=ack
         )
+        return TakenSettle(stored)
 
     async def _refused(self, call: StepCall) -> StepOutcome:
         """Our settle or failure of the step we claimed changed nothing: what the stored step says holds.

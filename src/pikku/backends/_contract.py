@@ -42,6 +42,8 @@ from pikku._records import (
     StepAttempt,
     StepForm,
     StepRecord,
+    Take,
+    TakenSettle,
 )
 
 
@@ -513,6 +515,57 @@ class Transitions(Protocol):
         ack: Job | None = None,
     ) -> bool:
         """:meth:`StateStore.fail_step`, then ``handoff`` only if the attempt was recorded; ``ack`` always."""
+        ...
+
+    # A local hand-off: a worker that writes a job for a queue it serves may ask for the job claimed by
+    # itself (``take``), to go on with it in the same slot with no claim round trip. A backend may decline
+    # (None for the job: it then waits on its queue as usual); the engine works the same either way.
+
+    async def settle_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue,
+        ack: Job | None = None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """:meth:`settle_step` with ``handoff`` written claimed by ``take.owner`` for ``take.lease_s``.
+
+        Returns whether the step was stored and the taken hand-off (None when the step was not stored, or
+        the backend declined: the hand-off then waits on its queue as with :meth:`settle_step`).
+
+        With ``lock_lease``, a backend may also take the run lock for ``take.owner`` in the same write, only
+        when it is free (not even its owner's: the pass that holds it is still running) and the run is
+        ``running`` or ``waiting`` (left ``running``), and return the run, its step count and the settled
+        step: what the hand-off's pass would read first. ``run`` None: not locked.
+        """
+        ...
+
+    async def release_run_lock_dispatching(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        ack: Job | None = None,
+        waiting: bool = False,
+        step: NewStep,
+        job: Enqueue,
+        take: Take,
+    ) -> tuple[StepRecord, Job | None]:
+        """:meth:`dispatch_step` of ``step`` (a step of this run), then :meth:`release_run_lock`: the end of a
+        pass whose last act was to dispatch a step its worker takes. The step is inserted ``running``
+        (claimed by ``take.owner``, one open attempt, leased ``step.lease_s``) and ``job`` written claimed by
+        the same owner for ``take.lease_s``; one write where the backend can, and either way the step is
+        dispatched before the lock is released.
+
+        Returns the stored step and the taken job; the job is None when nothing was dispatched (the step
+        existed) or the backend declined (the step is then dispatched as :meth:`dispatch_step` does it).
+        """
         ...
 
     async def release_run_lock(self, run_id: str, owner: str, *, ack: Job | None = None, waiting: bool = False) -> None:

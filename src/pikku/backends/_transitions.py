@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, SendResult, StepRecord
+from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, SendResult, StepRecord, Take, TakenSettle
 from pikku.backends._contract import JobQueue, StateStore
 
 
@@ -33,6 +33,58 @@ class _Base:
         """Free the run lock (leaving the run ``waiting`` when asked), then acknowledge the job that drove the pass."""
         await self.state.release_run_lock(run_id, owner, waiting=waiting)
         await self._ack(ack)
+
+    # Each way defines these two; the declined local hand-offs below are built on them.
+    async def dispatch_step(self, step: NewStep, job: Enqueue) -> StepRecord:
+        raise NotImplementedError
+
+    async def settle_step(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue | None = None,
+        ack: Job | None = None,
+    ) -> bool:
+        raise NotImplementedError
+
+    async def settle_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue,
+        ack: Job | None = None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """Declined: settled as :meth:`settle_step` does it, the hand-off left on its queue, nothing locked."""
+        stored = await self.settle_step(
+            run_id, name, result_json, result_type=result_type, owner=owner, handoff=handoff, ack=ack
+        )
+        return TakenSettle(stored)
+
+    async def release_run_lock_dispatching(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        ack: Job | None = None,
+        waiting: bool = False,
+        step: NewStep,
+        job: Enqueue,
+        take: Take,
+    ) -> tuple[StepRecord, Job | None]:
+        """Declined: the step dispatched as :meth:`dispatch_step` does it, then the release and its ack."""
+        rec = await self.dispatch_step(step, job)
+        await self.release_run_lock(run_id, owner, ack=ack, waiting=waiting)
+        return rec, None
 
 
 class SharedTransaction(_Base):

@@ -18,6 +18,8 @@ or not the rest of the statement matched, and with NULL parameters it deletes no
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pikku._records import RUN_STATUSES, SETTLED_RUN_STATUSES
 
 # -- runs ---------------------------------------------------------------------------------------------
@@ -348,9 +350,60 @@ SELECT name, form, status, rpc_name, data_json, result_json, result_type, error_
 FROM steps WHERE run_id = %(run_id)s AND name = %(name)s AND NOT EXISTS (SELECT 1 FROM inserted)
 """
 
-#: Dispatch: INSERT_CLAIMED_STEP and the step's job in one statement. The job is selected from
-#: `inserted`, so a step that already existed enqueues nothing.
-INSERT_STEP_WITH_JOB = """
+
+#: A step's columns, as the statements that return a whole step list them.
+_STEP_COLUMNS = """name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
+       max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at"""
+
+
+def _job_insert(source: str, taken: bool) -> str:
+    """The ``job`` CTE of a transition that puts a job on its queue, one job per row of ``source`` (a CTE
+    with ``updated_at``). Waiting: merged into a waiting job with the same key, announced by the statement's
+    notice. ``taken``: written already claimed by ``take_owner`` (one delivery, leased ``take_lease_s``), so the
+    worker that wrote it goes on with it without a claim round trip; nobody else can claim it, so no notice.
+    """
+    due = f"{source}.updated_at + %(job_delay)s"
+    if taken:
+        return f"""job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key, attempts, owner, locked_until)
+    SELECT %(job_queue)s, %(job_payload)s, {due}, coalesce(%(job_priority)s::float8, {due}), %(job_key)s,
+           1, %(take_owner)s::text, pikku_now() + %(take_lease_s)s::float8
+    FROM {source}
+    RETURNING id, attempts, run_at, locked_until
+)"""
+    return f"""job AS (
+    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
+    SELECT %(job_queue)s, %(job_payload)s, {due}, coalesce(%(job_priority)s::float8, {due}), %(job_key)s
+    FROM {source}
+    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
+    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
+    RETURNING queue
+)"""
+
+
+#: The columns of a job written taken, after the statement's own (NULL where none was written).
+_TAKEN_COLUMNS = (
+    "job.id AS job_id, job.attempts AS job_attempts, job.run_at AS job_run_at, job.locked_until AS job_until"
+)
+
+
+def _dispatch(taken: bool) -> str:
+    """Dispatch: INSERT_CLAIMED_STEP and the step's job in one statement. The job is selected from
+    `inserted`, so a step that already existed enqueues nothing. ``taken``: the job written claimed by the
+    dispatching worker (see _job_insert), its columns after the step's, with RELEASE_RUN_LOCK's
+    acknowledgement and release (the pass that dispatched the step ends with this write)."""
+    step_columns = _STEP_COLUMNS
+    if taken:
+        found = f"SELECT inserted.*, {_TAKEN_COLUMNS} FROM inserted LEFT JOIN job ON true"
+        existing_extra = ", NULL::bigint, NULL::integer, NULL::float8, NULL::float8"
+        notice = ""
+    else:
+        found = "SELECT inserted.* FROM inserted, notice"
+        existing_extra = ""
+        notice = """, notice AS (
+    SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
+)"""
+    return f"""
 WITH decided AS (
     SELECT CASE
         WHEN %(lease_owner)s::text IS NULL THEN %(status)s::text
@@ -368,28 +421,34 @@ WITH decided AS (
            pikku_now(), pikku_now()
     FROM decided
     ON CONFLICT (run_id, name) DO NOTHING
-    RETURNING name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
-              max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+    RETURNING {step_columns}
 ), attempt AS (
     INSERT INTO step_attempts (run_id, name, attempt, started_at, ended_at)
     SELECT %(run_id)s, name, 1, created_at, NULL FROM inserted WHERE status = 'running'
-), job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
-    SELECT %(job_queue)s, %(job_payload)s, inserted.created_at + %(job_delay)s,
-           coalesce(%(job_priority)s::float8, inserted.created_at + %(job_delay)s), %(job_key)s
-    FROM inserted
-    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
-    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
-    RETURNING queue
-), notice AS (
-    SELECT count(pg_notify(%(channel)s, queue)) AS sent FROM job WHERE %(notify)s
-)
-SELECT inserted.* FROM inserted, notice
+), {_job_insert("inserted", taken)}{notice}{_RELEASE_CTES if taken else ""}
+{found}
 UNION ALL
-SELECT name, form, status, rpc_name, data_json, result_json, result_type, error_json, attempts,
-       max_attempts, wake_at, lease_owner, lease_until, created_at, updated_at
+SELECT {step_columns}{existing_extra}
 FROM steps WHERE run_id = %(run_id)s AND name = %(name)s AND NOT EXISTS (SELECT 1 FROM inserted)
 """
+
+
+#: RELEASE_RUN_LOCK's two writes, as CTEs to ride along another statement.
+_RELEASE_CTES = """, ack AS (
+    DELETE FROM jobs
+    WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
+      AND locked_until IS NOT NULL
+), released AS (
+    UPDATE runs SET lock_owner = NULL, lock_until = NULL,
+        status = CASE WHEN %(waiting)s::boolean AND status = 'running' THEN 'waiting' ELSE status END
+    WHERE run_id = %(run_id)s AND lock_owner = %(owner)s
+)"""
+
+INSERT_STEP_WITH_JOB = _dispatch(taken=False)
+#: INSERT_STEP_WITH_JOB with the job written claimed by the dispatching worker (``take_owner``), the step
+#: claimed by it too (``lease_owner``), and the run lock released with the ack of the pass's job: a pass
+#: that ends by dispatching a step its worker takes writes once, and the worker runs the step next.
+RELEASE_RUN_LOCK_DISPATCHING = _dispatch(taken=True)
 
 MARK_STEP_SCHEDULED = """
 UPDATE steps SET status = 'scheduled', updated_at = pikku_now()
@@ -417,10 +476,42 @@ WITH claimed AS (
 SELECT * FROM claimed
 """
 
-#: Settle a step (done, failed, or back to scheduled for a retry), end its open attempt and acknowledge
-#: the job that did the work: one statement, so one transaction. With an owner (a worker settling its own
-#: claim) only while the step is running under that claim. The result of a failed attempt is kept.
-SETTLE_STEP = """
+
+def _settle(job: Literal["none", "waiting", "taken"], lock: bool = False) -> str:
+    """Settle a step (done, failed, or back to scheduled for a retry), end its open attempt and acknowledge
+    the job that did the work: one statement, so one transaction. With an owner (a worker settling its own
+    claim) only while the step is running under that claim. The result of a failed attempt is kept.
+    ``job``: with the hand-off job when the step was settled, waiting on its queue (and its notice) or
+    taken by the settling worker (see _job_insert; its columns come back). ``lock`` (with a taken job): the
+    run lock taken too for the taking worker when it is free, and the run, its step count and the settled
+    step come back, as LOCK_RUN_KEPT would read them for the pass the worker runs next."""
+    returning = "run_id, name, attempts, updated_at"
+    tail, columns = "", ""
+    if lock:
+        returning = f"run_id, {_STEP_COLUMNS}"
+        tail = f""", locked AS (
+    UPDATE runs SET lock_owner = %(take_owner)s, lock_until = pikku_now() + %(lock_lease)s, status = 'running'
+    WHERE run_id = %(run_id)s AND status IN ('running', 'waiting') AND EXISTS (SELECT 1 FROM settled)
+      AND (lock_owner IS NULL OR lock_until <= pikku_now())
+    RETURNING {_RUN_COLUMNS}
+)"""
+        run_columns = ", ".join(f"locked.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+        step_columns = ", ".join(f"settled.{c.strip()} AS step_{c.strip()}" for c in _STEP_COLUMNS.split(","))
+        columns = f""",
+       {run_columns}, (SELECT count(*) FROM steps WHERE run_id = %(run_id)s) AS step_count,
+       {step_columns}"""
+    if job == "none":
+        result = "SELECT count(*) AS settled FROM settled"
+    elif job == "waiting":
+        tail = ", " + _job_insert("settled", taken=False) + tail
+        result = """SELECT (SELECT count(*) FROM settled) AS settled,
+       (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices"""
+    else:
+        tail = ", " + _job_insert("settled", taken=True) + tail
+        joined = " LEFT JOIN settled ON true LEFT JOIN locked ON true" if lock else ""
+        result = f"""SELECT (SELECT count(*) FROM settled) AS settled, {_TAKEN_COLUMNS}{columns}
+FROM (SELECT 1) AS one LEFT JOIN job ON true{joined}"""
+    return f"""
 WITH settled AS (
     UPDATE steps
     SET status = %(status)s, result_json = coalesce(%(result_json)s, result_json),
@@ -429,7 +520,7 @@ WITH settled AS (
         lease_owner = NULL, lease_until = NULL, updated_at = pikku_now()
     WHERE run_id = %(run_id)s AND name = %(name)s AND status NOT IN ('done', 'failed')
       AND (%(owner)s::text IS NULL OR (status = 'running' AND lease_owner = %(owner)s::text))
-    RETURNING run_id, name, attempts, updated_at
+    RETURNING {returning}
 ), attempt AS (
     UPDATE step_attempts AS a SET ended_at = settled.updated_at, error_json = %(error_json)s
     FROM settled
@@ -439,42 +530,18 @@ WITH settled AS (
     DELETE FROM jobs
     WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
       AND locked_until IS NOT NULL
-)
-SELECT count(*) AS settled FROM settled
+){tail}
+{result}
 """
 
+
+SETTLE_STEP = _settle("none")
 #: SETTLE_STEP, and the hand-off job (with its notice) when the step was settled.
-SETTLE_STEP_WITH_JOB = """
-WITH settled AS (
-    UPDATE steps
-    SET status = %(status)s, result_json = coalesce(%(result_json)s, result_json),
-        result_type = CASE WHEN %(status)s = 'done' THEN %(result_type)s ELSE result_type END,
-        wake_at = coalesce(%(wake_at)s::float8, wake_at), error_json = %(error_json)s,
-        lease_owner = NULL, lease_until = NULL, updated_at = pikku_now()
-    WHERE run_id = %(run_id)s AND name = %(name)s AND status NOT IN ('done', 'failed')
-      AND (%(owner)s::text IS NULL OR (status = 'running' AND lease_owner = %(owner)s::text))
-    RETURNING run_id, name, attempts, updated_at
-), attempt AS (
-    UPDATE step_attempts AS a SET ended_at = settled.updated_at, error_json = %(error_json)s
-    FROM settled
-    WHERE a.run_id = settled.run_id AND a.name = settled.name AND a.attempt = settled.attempts
-      AND a.ended_at IS NULL
-), ack AS (
-    DELETE FROM jobs
-    WHERE id = %(ack_job_id)s AND owner = %(ack_owner)s AND attempts = %(ack_attempts)s
-      AND locked_until IS NOT NULL
-), job AS (
-    INSERT INTO jobs (queue, payload, run_at, priority, dedupe_key)
-    SELECT %(job_queue)s, %(job_payload)s, settled.updated_at + %(job_delay)s,
-           coalesce(%(job_priority)s::float8, settled.updated_at + %(job_delay)s), %(job_key)s
-    FROM settled
-    ON CONFLICT (queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND locked_until IS NULL
-    DO UPDATE SET run_at = LEAST(jobs.run_at, EXCLUDED.run_at), priority = LEAST(jobs.priority, EXCLUDED.priority)
-    RETURNING queue
-)
-SELECT (SELECT count(*) FROM settled) AS settled,
-       (SELECT count(pg_notify(%(channel)s, queue)) FROM job WHERE %(notify)s) AS notices
-"""
+SETTLE_STEP_WITH_JOB = _settle("waiting")
+#: SETTLE_STEP, and the hand-off job written claimed by the settling worker (``take_owner``).
+SETTLE_STEP_TAKING_JOB = _settle("taken")
+#: SETTLE_STEP_TAKING_JOB with the run locked for the taking worker: its next pass starts without a lock read.
+SETTLE_STEP_TAKING_PASS = _settle("taken", lock=True)
 
 #: Only the owner of a running step extends its lease (even one that expired, while nobody took over);
 #: lease_until is not indexed, so this is a HOT update.

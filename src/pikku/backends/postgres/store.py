@@ -32,6 +32,8 @@ from pikku._records import (
     StepAttempt,
     StepForm,
     StepRecord,
+    Take,
+    TakenSettle,
     attempt_of_done_insert,
     claim_owner,
 )
@@ -45,6 +47,27 @@ __all__ = ["PostgresStateStore", "migrate"]
 _FIRST_PAGE: dict[str, Any] = {"before_created_at": float("inf"), "before_seq": 2**63 - 1}
 #: The ack parameters of a statement that acknowledges nothing.
 _NO_ACK: dict[str, Any] = {"ack_job_id": None, "ack_owner": None, "ack_attempts": None}
+
+
+def _take_params(take: Take) -> dict[str, Any]:
+    return {"take_owner": take.owner, "take_lease_s": float(take.lease_s)}
+
+
+def _taken_job(row: Row, job: Enqueue, take: Take) -> Job | None:
+    """The job a statement wrote claimed by ``take.owner`` (its columns, see statements._TAKEN_COLUMNS)."""
+    if row["job_id"] is None:
+        return None
+    attempts = row["job_attempts"]
+    return Job(
+        id=str(row["job_id"]),
+        queue=job.queue,
+        payload=json.loads(json.dumps(job.payload)),  # as a claim would read it back
+        attempts=attempts,
+        run_at=row["job_run_at"],
+        lease_until=row["job_until"],
+        owner=take.owner,
+        receipt=str(attempts),
+    )
 
 
 def _error_json(error: ErrorInfo | None) -> str | None:
@@ -435,6 +458,81 @@ class PostgresStateStore:
         if claim is None:  # not claimed from this queue: matches no row, as the queue's ack
             return _NO_ACK
         return {"ack_job_id": claim[0], "ack_owner": job.owner, "ack_attempts": claim[1]}
+
+    async def release_run_lock_dispatching(
+        self, run_id: str, owner: str, *, ack: Job | None, waiting: bool, step: NewStep, job: Enqueue, take: Take
+    ) -> tuple[StepRecord, Job | None]:
+        """The step inserted ``running`` (claimed by ``take.owner``) with its job written claimed by the same
+        owner (neither when the step exists), and :meth:`release_run_lock` with ``ack``: one statement."""
+        if run_id != step.run_id:
+            raise ValueError(f"step {step.name!r} of run {step.run_id!r} dispatched with the release of {run_id!r}")
+        release = {"owner": owner, "waiting": waiting} | self._ack_params(ack)
+        return await self._dispatch_taking(statements.RELEASE_RUN_LOCK_DISPATCHING, step, job, take, release)
+
+    async def _dispatch_taking(
+        self, query: str, step: NewStep, job: Enqueue, take: Take, extra: dict[str, Any]
+    ) -> tuple[StepRecord, Job | None]:
+        params: dict[str, Any] = {
+            "run_id": step.run_id,
+            "name": step.name,
+            "form": step.form,
+            "status": "running",
+            "rpc_name": step.rpc_name,
+            "data_json": step.data_json,
+            "result_json": None,
+            "result_type": None,
+            "max_attempts": step.max_attempts,
+            "wake_at": None,
+            "lease_owner": take.owner,
+            "lease_s": float(step.lease_s or take.lease_s),
+        }
+        params |= self._handoff_params(job) | _take_params(take) | extra
+        try:
+            row = await self._db.fetchone(query, params)
+        except psycopg.errors.ForeignKeyViolation:
+            raise RunNotFoundError(step.run_id) from None
+        if row is None:  # a concurrent insert committed after the statement's snapshot: it is there now
+            return await self.get_step(step.run_id, step.name), None
+        return _step(step.run_id, row), _taken_job(row, job, take)
+
+    async def complete_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None,
+        owner: str | None,
+        handoff: Enqueue,
+        ack: Job | None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """:meth:`complete_step` with the hand-off written claimed by ``take.owner`` and returned (and with
+        ``lock_lease`` the run locked for it when free, with what its next pass reads first)."""
+        params: dict[str, Any] = {
+            "run_id": run_id,
+            "name": name,
+            "owner": owner,
+            "status": "done",
+            "result_json": result_json,
+            "result_type": result_type,
+            "wake_at": None,
+            "error_json": None,
+        }
+        params |= self._handoff_params(handoff) | _take_params(take) | self._ack_params(ack)
+        query = statements.SETTLE_STEP_TAKING_JOB
+        if lock_lease is not None:
+            query, params["lock_lease"] = statements.SETTLE_STEP_TAKING_PASS, float(lock_lease)
+        row = await self._db.fetchone(query, params)
+        if not (row and row["settled"]):
+            await self._require_step(run_id, name)
+            return TakenSettle(False)
+        done = TakenSettle(True, _taken_job(row, handoff, take))
+        if lock_lease is not None and row["run_id"] is not None:
+            done.run, done.step_count = _run(row), row["step_count"]
+            done.step = _step(run_id, row, _LOCKED_STEP_COLUMNS)
+        return done
 
     async def _settle_step(self, params: dict[str, Any], handoff: Enqueue | None, ack: Job | None) -> bool:
         query = statements.SETTLE_STEP

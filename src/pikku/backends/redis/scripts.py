@@ -98,6 +98,8 @@ PIECES: dict[str, tuple[str, ...]] = {
     "COUNT_RUNS": ("count_runs",),
     "RUN_LOCK": ("common", "state", "run_lock"),
     "LOCK_RUN": ("common", "state", "lock_run"),
+    "SETTLE_STEP_TAKING": (*_STATE, "settle_step_taking"),
+    "RELEASE_DISPATCHING": (*_STATE, "release_dispatching"),
     "INSERT_STEP": (*_STATE, "insert_step"),
     "MOVE_STEP": ("common", "state", "move_step"),
     "RENEW_STEP": ("common", "renew_step"),

@@ -29,6 +29,8 @@ from pikku._records import (
     StepAttempt,
     StepForm,
     StepRecord,
+    Take,
+    TakenSettle,
     claim_owner,
     refuse_ack,
 )
@@ -184,6 +186,30 @@ def _new_step_fields(step: NewStep) -> list[str]:
         "wake": None if step.wake_at is None else repr(float(step.wake_at)),
     }
     return [x for k, v in values.items() if v is not None for x in (k, v)]
+
+
+def _ack_args(job: Job | None) -> list[str]:
+    """The arguments naming the claim a script acknowledges: id, owner, attempt ('' id: none)."""
+    if job is None or job.owner is None:
+        return ["", "", ""]
+    return [job.id, job.owner, job.receipt if job.receipt is not None else str(job.attempts)]
+
+
+def _taken_job(values: list[Any], job: Enqueue, take: Take) -> Job | None:
+    """The job a script wrote claimed by ``take.owner``: its id, attempts, run_at and lease deadline."""
+    job_id, attempts, run_at, until = values
+    if job_id is None:
+        return None
+    return Job(
+        id=str(job_id),
+        queue=job.queue,
+        payload=json.loads(json.dumps(job.payload)),  # as a claim would read it back
+        attempts=int(attempts),
+        run_at=float(run_at),
+        lease_until=float(until),
+        owner=take.owner,
+        receipt=str(attempts),
+    )
 
 
 def _attempts(run_id: str, name: str, entries: list[str]) -> list[StepAttempt]:
@@ -461,6 +487,55 @@ class RedisStateStore:
             ops += ["s", "wake", repr(float(retry_at))]
         status = "failed" if retry_at is None else "scheduled"
         return await self._settle_step(run_id, name, status, err, ops, handoff, owner)
+
+    async def complete_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None,
+        owner: str | None,
+        handoff: Enqueue,
+        ack: Job | None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """:meth:`complete_step`, the hand-off written claimed by ``take.owner``, ``ack`` acknowledged, and with
+        ``lock_lease`` the run locked for the taker when free: one script."""
+        ops = ["s", "result", result_json, "d", "error", ""]
+        ops += ["d", "rtype", ""] if result_type is None else ["s", "rtype", result_type]
+        guard = ["0", ""] if owner is None else ["1", owner]
+        lock = "" if lock_lease is None else repr(float(lock_lease))
+        reply = await self._db.script(
+            "SETTLE_STEP_TAKING", run_id, name, "done", "", *enqueue_args(handoff), *guard, *_ack_args(ack),
+            take.owner, repr(float(take.lease_s)), lock, *ops,
+        )  # fmt: skip
+        if reply[0] != 1:
+            self._check(reply[0], run_id, name)
+            return TakenSettle(False)
+        done = TakenSettle(True, _taken_job(reply[1:5], handoff, take))
+        if reply[5] == 1:
+            done.run = _run(run_id, _RunFields(*reply[6:17]))
+            done.step_count = int(reply[17])
+            done.step = _step_from_list(run_id, name, reply[18])
+        return done
+
+    async def release_run_lock_dispatching(
+        self, run_id: str, owner: str, *, ack: Job | None, waiting: bool, step: NewStep, job: Enqueue, take: Take
+    ) -> tuple[StepRecord, Job | None]:
+        """The step inserted claimed by ``take.owner`` with its job claimed too (unless it exists), ``ack``
+        acknowledged and the lock released: one script."""
+        if run_id != step.run_id:
+            raise ValueError(f"step {step.name!r} of run {step.run_id!r} dispatched with the release of {run_id!r}")
+        lease = repr(float(step.lease_s or take.lease_s))
+        reply = await self._db.script(
+            "RELEASE_DISPATCHING", run_id, step.name, *enqueue_args(job), take.owner, repr(float(take.lease_s)),
+            lease, owner, "1" if waiting else "0", *_ack_args(ack), *_new_step_fields(step),
+        )  # fmt: skip
+        if reply[0] < 0:
+            raise RunNotFoundError(run_id)
+        return _step_from_list(run_id, step.name, reply[5:]), _taken_job(reply[1:5], job, take)
 
     async def get_attempts(self, run_id: str, name: str) -> list[StepAttempt]:
         run_key, steps_key = self._run_key(run_id), self._steps_key(run_id)

@@ -5,22 +5,15 @@
 -- created_at, updated_at, parent, forked_from, cancel_reason, resumes.
 local P, owner = ARGV[1], ARGV[3]
 local rk = P .. ':run:' .. ARGV[2]
-local v = redis.call('HMGET', rk, 'workflow', 'status', 'input', 'output', 'error', 'created_at', 'updated_at',
-  'parent', 'forked_from', 'cancel_reason', 'resumes', 'lock_owner', 'lock_until', 'seq')
-local workflow, status, lock_owner, lock_until = v[1], v[2], v[12], v[13]
-if not workflow then return {-1} end
-local out = {0}  -- then the run fields, in the reply's order (a missing field is nil: false in the reply)
-for i = 1, 11 do out[i + 1] = v[i] end
+local v = redis.call('HMGET', rk, unpack(RUN_READ))
+local status, lock_owner, lock_until = v[2], v[12], v[13]
+if not v[1] then return {-1} end
 local t = clock()
-if status ~= 'running' and status ~= 'waiting' then return out end
-if lock_owner and lock_owner ~= owner and tonumber(lock_until) > t then return out end
-redis.call('HSET', rk, 'lock_owner', owner, 'lock_until', fmt(t + tonumber(ARGV[4])))
-if status == 'waiting' then
-  redis.call('HSET', rk, 'status', 'running')
-  index(P, 'rem', ARGV[2], 'waiting', workflow, v[14])
-  index(P, 'add', ARGV[2], 'running', workflow, v[14])
-  out[3] = 'running'
+local out = {0}
+if (status == 'running' or status == 'waiting') and not (lock_owner and lock_owner ~= owner and tonumber(lock_until) > t) then
+  take_lock(P, ARGV[2], rk, v, owner, tonumber(ARGV[4]), t)
+  out[1] = 1
 end
-out[1] = 1
-out[13] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2])
+for i = 1, 11 do out[i + 1] = v[i] end  -- a missing field is nil: false in the reply
+if out[1] == 1 then out[13] = redis.call('HGETALL', P .. ':steps:' .. ARGV[2]) end
 return out

@@ -103,3 +103,38 @@ local function unlease(P, jk, id, q, entry)
   redis.call('XDEL', stream, entry)
   redis.call('ZREM', P .. ':l:' .. q, id)
 end
+
+-- A job written claimed by `owner` for `lease` seconds (a local hand-off): what enqueue and then a claim of
+-- this job alone would leave, without the ready set, the key's waiting entry or a wake-up (nobody else may
+-- claim it). Its key stays on the job, so a release puts it back like any claimed keyed job's.
+-- Returns {id, attempts, run_at, lease deadline}.
+local function take(P, q, payload, delay, priority, key, owner, lease, t, ts)
+  local r = ts
+  if delay > 0 then r = fmt(t + delay) end
+  if priority == '' then priority = r end
+  local id = tostring(redis.call('INCR', P .. ':jobseq'))
+  local jk = P .. ':j:' .. id
+  local stream = P .. ':q:' .. q
+  local deadline = fmt(t + lease)
+  redis.call('SADD', P .. ':queues', q)
+  redis.call('HSET', jk, 'q', q, 'p', payload, 'r', r, 'y', priority, 'a', '1', 'o', owner, 'u', deadline)
+  if key ~= '' then redis.call('HSET', jk, 'k', key) end
+  if redis.call('EXISTS', stream) == 0 then
+    redis.call('XGROUP', 'CREATE', stream, GROUP, '$', 'MKSTREAM')
+  end
+  -- As a claim does: the entry appended and read at once by this owner (nothing else is undelivered).
+  redis.call('HSET', jk, 'e', redis.call('XADD', stream, '*', 'j', id))
+  redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', 1, 'STREAMS', stream, '>')
+  redis.call('ZADD', P .. ':l:' .. q, deadline, id)
+  return {id, '1', r, deadline}
+end
+-- Acknowledge the job `id` for the claim (owner, attempt) that returned it ('' id: none): whether it was.
+local function ack_held(P, id, owner, attempt)
+  if id == '' then return false end
+  local jk, q, entry, key = held(P, id, owner, attempt)
+  if not jk then return false end
+  unlease(P, jk, id, q, entry)
+  forget_key(P, q, id, key)
+  redis.call('DEL', jk)
+  return true
+end

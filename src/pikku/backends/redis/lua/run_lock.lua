@@ -6,15 +6,7 @@ local rk = P .. ':run:' .. ARGV[2]
 local workflow, lock_owner, lock_until = unpack(redis.call('HMGET', rk, 'workflow', 'lock_owner', 'lock_until'))
 if not workflow then return -1 end
 if mode == 'release' then
-  if lock_owner == owner then
-    redis.call('HDEL', rk, 'lock_owner', 'lock_until')
-    local status, seq = unpack(redis.call('HMGET', rk, 'status', 'seq'))
-    if ARGV[6] == '1' and status == 'running' then
-      redis.call('HSET', rk, 'status', 'waiting')
-      index(P, 'rem', ARGV[2], 'running', workflow, seq)
-      index(P, 'add', ARGV[2], 'waiting', workflow, seq)
-    end
-  end
+  release_lock(P, ARGV[2], owner, ARGV[6] == '1')
   return 1
 end
 local t = clock()

@@ -186,7 +186,7 @@ class Worker:
             lambda: self.engine.queue.extend(job, self.lease), self.lease, f"job {job.id} on {job.queue}"
         )
         try:
-            delay = await self.engine.handle_job(job, self.serves, taken=taken)
+            delay = await self.engine.handle_job(job, self.serves, taken=taken, job_lease=self.lease)
         except asyncio.CancelledError:
             await _quietly(self.engine.queue.release(job))
             raise

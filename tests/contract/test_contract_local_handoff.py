@@ -16,7 +16,7 @@ from pikku._records import Enqueue, Job, NewStep, Take, TakenSettle
 from pikku.backends import Backend
 
 #: The backends that take (the others decline, which the contract allows).
-TAKING = ("postgresql", "redis")
+TAKING = ("postgresql", "redis", "sqlite")
 
 TAKE = Take("me", 30.0)
 

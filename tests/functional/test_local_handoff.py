@@ -22,7 +22,7 @@ from pikku.wiring import WorkflowClient
 from pikku.worker import Worker
 
 #: The backends that take their local hand-offs (the others decline, which the contract allows).
-TAKING = ("postgresql", "redis")
+TAKING = ("postgresql", "redis", "sqlite")
 CALLS: collections.Counter[str] = collections.Counter()
 STEPS = 6
 

@@ -63,6 +63,10 @@ class StepOutcome:
     acked: bool = False
     #: What a settle with ``take`` (of :meth:`StepRunner.run`) did: the hand-off it took, the run it locked.
     handoff: TakenSettle | None = None
+    #: When that settle began (``time.monotonic``): the leases it took run from about then.
+    settle_began: float = 0.0
+    #: The attempt's settle changed nothing (settled elsewhere, or its reply was lost): see ``_refused``.
+    refused: bool = False
 
 
 def return_type(fn: Callable[..., Any]) -> Any:

@@ -71,8 +71,10 @@ class StepHost(Protocol):
         """One attempt of the step in this process (``local`` or ``inline``)."""
         ...
 
-    async def dispatch_step(self, call: StepCall) -> StepRecord:
-        """Put the rpc step and its job in place (once); the step's settle replays the run."""
+    async def dispatch_step(self, call: StepCall, *, alone: bool = False) -> StepRecord:
+        """Put the rpc step and its job in place (once); the step's settle replays the run. ``alone``: the
+        step was reached from the pass's own task with no task the workflow spawned alive, so the pause that
+        follows ends the pass at once (the engine may then take the step's job, see _engine/handoff.py)."""
         ...
 
     async def requeue_step(self, call: StepCall) -> None:
@@ -570,6 +572,14 @@ class WorkflowContext:
         # A sibling that ended in a pause (or a fault, or cancelled) leaves a step whose change no count shows.
         return all(t.done() and _ended_cleanly(t) for t in self.tasks if t is not main)
 
+    def _alone(self) -> bool:
+        """Whether this call comes from the pass's own task (a worker's job pass) with no task the workflow
+        spawned still alive: nothing else of the pass goes on while the call waits."""
+        main = self.main_task
+        if main is None or asyncio.current_task() is not main:
+            return False
+        return all(t.done() for t in self.tasks if t is not main)
+
     async def _wait_in_place(self, name: str) -> None:
         self.waiting_on = name
         try:
@@ -753,7 +763,7 @@ class WorkflowContext:
             await _guard(self._host.requeue_step(call))
             raise self._pause(f"step {name!r} was abandoned; queued again")
         if rec is None or rec.status == "pending":
-            self._steps[name] = await _guard(self._host.dispatch_step(call))
+            self._steps[name] = await _guard(self._host.dispatch_step(call, alone=self._alone()))
         raise self._pause(f"waiting for step {name!r}")
 
     async def _runs_here(self, name: str, rec: StepRecord | None) -> bool:

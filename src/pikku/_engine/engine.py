@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -286,6 +287,7 @@ class Engine:
         ack: Job | None = None,
         keep: bool = False,
         opened: Opened | None = None,
+        job_lease: float | None = None,
     ) -> Outcome:
         """One replay pass under the run lock; settled runs are left alone without taking the lock.
 
@@ -298,23 +300,21 @@ class Engine:
         goes on (an inline driver, a caller) would have a workflow's own timeouts and task groups, which
         belong to the task they were entered in, act on whatever that task does later. ``opened``: the run
         as the settle that handed off to this pass locked it (see :class:`~pikku._engine.handoff.Opened`).
+        ``job_lease``: how long the calling worker leases its jobs (a step job this pass takes gets it).
         """
         if run_id in self._passing:
             opened = None  # a pass here came first: the lock is that pass's, what the settle read is stale
             if not await self._after_pass_here(run_id):
                 return Outcome("busy")
         self._passing[run_id] = ended = asyncio.get_running_loop().create_future()
-        takes = self._pass_takes(serves) if keep else None
+        takes = self._pass_takes(serves, job_lease) if keep else None
         if takes is not None:
             self._takes[run_id] = takes
         try:
             outcome = await self._orchestrate(run_id, fresh, serves, ack, keep and self.kept.enabled, opened)
         except BaseException:
             if takes is not None and takes.taken is not None:  # nobody will process it: give it back now
-                try:
-                    await self.queue.release(takes.taken.job)
-                except Exception:  # its lease runs out instead
-                    log.warning("could not give back job %s taken by run %s's pass", takes.taken.job.id, run_id)
+                await self._give_back_quietly(takes.taken)
             raise
         finally:
             del self._passing[run_id]
@@ -325,24 +325,33 @@ class Engine:
         return outcome
 
     async def give_back(self, taken: Taken) -> None:
-        """A job this worker took that it will not process (it is stopping): released now for another worker,
-        and the run lock the settle took with it, unless a pass of the run here holds that lock now."""
+        """A job this worker took that it will not process (it is stopping, or its pass failed): released now
+        for another worker, with what was taken with it: the step's claim (its lease ended now) and the run
+        lock the settle took, unless a pass of the run here holds that lock now."""
         await self.queue.release(taken.job)
-        run_id = taken.job.payload.get("run_id")
-        if taken.opened is not None and run_id not in self._passing:
+        if taken.step is not None and taken.step.lease_owner == self.owner:
+            await self.state.renew_step_lease(taken.step.run_id, taken.step.name, self.owner, 0.0)
+        if taken.opened is not None and taken.opened.run.run_id not in self._passing:
             await self.transitions.release_run_lock(taken.opened.run.run_id, self.owner)
 
-    def take_for(self, serves: Serves | None, queue: str) -> Take | None:
-        """How this worker takes a job it writes on ``queue`` (a local hand-off), or None: not a worker's
-        job, the queue not served here, or ``local_handoff`` off."""
+    async def _give_back_quietly(self, taken: Taken) -> None:
+        try:
+            await self.give_back(taken)
+        except Exception as exc:  # its leases run out instead
+            log.warning("could not give back job %s taken by this worker (%s)", taken.job.id, exc)
+
+    def take_for(self, serves: Serves | None, queue: str, job_lease: float | None = None) -> Take | None:
+        """How this worker takes a job it writes on ``queue`` (a local hand-off), leased ``job_lease`` (the
+        worker's job lease, which its lease keeper renews), or None: not a worker's job, the queue not
+        served here, or ``local_handoff`` off."""
         if serves is None or not self.settings.local_handoff or not serves(queue):
             return None
-        return Take(self.owner, self.settings.step_lease)
+        return Take(self.owner, job_lease or self.settings.step_lease)
 
-    def _pass_takes(self, serves: Serves | None) -> PassTakes | None:
+    def _pass_takes(self, serves: Serves | None, job_lease: float | None) -> PassTakes | None:
         if serves is None or not self.settings.local_handoff:
             return None
-        return PassTakes(serves, Take(self.owner, self.settings.step_lease))
+        return PassTakes(serves, Take(self.owner, job_lease or self.settings.step_lease))
 
     async def _after_pass_here(self, run_id: str) -> bool:
         """Wait up to ``lock_busy_delay`` for this engine's pass of the run to end; whether it ended and no
@@ -427,10 +436,17 @@ class Engine:
             await self.transitions.release_run_lock(run_id, self.owner, ack=ack, waiting=waiting)
             return
         takes.pending = None
+        began = time.monotonic()
         rec, job = await self.transitions.release_run_lock_dispatching(
             run_id, self.owner, ack=ack, waiting=waiting, step=pending.step, job=pending.job, take=pending.take
         )
-        takes.took(job, rec)
+        takes.took(job, rec, began)
+        if job is None and rec.status == "running" and rec.lease_owner == self.owner:
+            # Claimed by this worker, yet no job came back: the write applied and its reply was lost (the
+            # driver's retry found the step). Its job is leased to nobody who knows it: end the claim and
+            # queue the step again rather than wait both leases out.
+            await self.state.renew_step_lease(run_id, rec.name, self.owner, 0.0)
+            await self.transitions.enqueue(pending.job)
 
     async def _open(
         self, run_id: str, start: RunRecord | Opened | None, kept: KeptRun | None
@@ -633,10 +649,12 @@ class Engine:
         ack: Job | None = None,
         serves: Serves | None = None,
         claimed: StepRecord | None = None,
+        job_lease: float | None = None,
     ) -> Disposition:
         """Execute a queued rpc step once; None to ack the job, a delay to look again later, ACKED when
         ``ack`` was acknowledged with the step's settle, or the hand-off taken (see :meth:`take_for`).
-        ``claimed``: the step as the pass that dispatched it claimed it for this worker (a local hand-off)."""
+        ``claimed``: the step as the pass that dispatched it claimed it for this worker (a local hand-off),
+        still fresh (see :meth:`handle_job`)."""
         run_id, name = payload["run_id"], payload["step"]
         wf = get_workflow(payload["workflow"])
         try:
@@ -661,7 +679,7 @@ class Engine:
             retry_delay=payload.get("retry_delay"),
             priority=payload.get("priority"),
         )
-        take = self.take_for(serves, wf.orchestrator_queue)
+        take = self.take_for(serves, wf.orchestrator_queue, job_lease)
         # With the workflow kept here, the settle also locks the run for the pass it hands off to.
         kept = None if take is None else self.kept.peek(run_id)
         lease = None if kept is None else self.settings.run_lock_lease
@@ -671,8 +689,19 @@ class Engine:
             opened = None
             if kept is not None and handoff.run is not None and handoff.step is not None:
                 opened = Opened(handoff.run, handoff.step_count, handoff.step, kept)
-            return Taken(handoff.job, opened=opened)
+            return Taken(handoff.job, opened=opened, taken_at=outcome.settle_began)
+        if take is not None and outcome.refused:
+            await self._after_refused_take(wf, run_id, call.priority)
         return ACKED if outcome.acked else None
+
+    async def _after_refused_take(self, wf: WorkflowDef, run_id: str, priority: float | None) -> None:
+        """A settle that would take its hand-off changed nothing: the step was settled elsewhere, or by this
+        very write whose reply was lost (the driver's retry found it done). In that second case the hand-off
+        is leased to this worker, which does not know it, and the run may be locked for it: put a hand-off
+        on the queue (it merges with one waiting) and free the lock, unless a pass of the run here holds it."""
+        await self.transitions.enqueue(orchestrate_job(wf, run_id, priority))
+        if run_id not in self._passing:
+            await self.transitions.release_run_lock(run_id, self.owner)
 
     async def _unclaimable(self, wf: WorkflowDef, run_id: str, name: str, priority: float | None) -> float | None:
         current = await self.state.get_step(run_id, name)
@@ -688,13 +717,16 @@ class Engine:
         return None
 
     # -- queue jobs -----------------------------------------------------------------------------------
-    async def handle_job(self, job: Job, serves: Serves | None = None, *, taken: Taken | None = None) -> Disposition:
+    async def handle_job(
+        self, job: Job, serves: Serves | None = None, *, taken: Taken | None = None, job_lease: float | None = None
+    ) -> Disposition:
         """Process one job; None means ack it, a number means release it for another look after that delay,
         :data:`ACKED` that it was acknowledged already, with the write that ended its work, :class:`Taken`
         that it was acknowledged and its work wrote the next job claimed by this worker, to process next.
 
         ``serves``: the queues the calling worker serves (see :meth:`orchestrate`; they also decide the
-        local hand-offs). ``taken``: for a job this worker took (``job`` is ``taken.job``), what was taken with it.
+        local hand-offs). ``taken``: for a job this worker took (``job`` is ``taken.job``), what was taken with it,
+        used only while it is fresh (:meth:`Taken.fresh`). ``job_lease``: how long the worker leases its jobs.
         """
         problem = problem_with(job)
         if problem is None and job.attempts > self.settings.max_deliveries:
@@ -705,9 +737,10 @@ class Engine:
         ack = job
         try:
             if kind == "orchestrate":
-                return await self._pass_job(job, serves, None if taken is None else taken.opened)
-            claimed = None if taken is None else taken.step
-            return await self.run_step_job(job.payload, ack=ack, serves=serves, claimed=claimed)
+                opened = taken.opened if taken is not None and taken.fresh(self.settings.run_lock_lease) else None
+                return await self._pass_job(job, serves, opened, job_lease)
+            claimed = await self._still_claimed(taken)
+            return await self.run_step_job(job.payload, ack=ack, serves=serves, claimed=claimed, job_lease=job_lease)
         except (UnknownWorkflowError, UnknownRPCError) as exc:
             # Nothing can handle it in this process; another deployment might, so do not drop it.
             log.error("job %s on %s cannot be handled here: %s", job.id, job.queue, exc)
@@ -715,14 +748,32 @@ class Engine:
         except _Forged as forged:
             return await self._dead_letter(job, str(forged))
 
-    async def _pass_job(self, job: Job, serves: Serves | None, opened: Opened | None) -> Disposition:
+    async def _still_claimed(self, taken: Taken | None) -> StepRecord | None:
+        """The step claimed with a taken step job, if this worker may run it on that claim: at once while the
+        claim is fresh; later (the pass that took it ended slowly) only once a renewal shows the claim is
+        still this worker's. Else None, and the job claims the step as any would."""
+        step = None if taken is None else taken.step
+        if taken is None or step is None or taken.fresh(self.settings.step_lease):
+            return step
+        if await self.state.renew_step_lease(step.run_id, step.name, self.owner, self.settings.step_lease):
+            return step
+        return None
+
+    async def _pass_job(
+        self, job: Job, serves: Serves | None, opened: Opened | None, job_lease: float | None
+    ) -> Disposition:
         """An orchestrator job: the run's pass, which may keep its workflow and take the step job it writes."""
-        outcome = await self.orchestrate(job.payload["run_id"], serves=serves, ack=job, keep=True, opened=opened)
+        run_id = job.payload["run_id"]
+        outcome = await self.orchestrate(run_id, serves=serves, ack=job, keep=True, opened=opened, job_lease=job_lease)
         if outcome.kind == "busy":  # back off: the holder may be in a long inline step
             return min(5.0, self.settings.lock_busy_delay * 2.0 ** max(0, job.attempts - 1))
         if outcome.taken is not None:
             if not outcome.acked:  # the pass put a wake-up first: its own job is done now
-                await self.queue.ack(job)
+                try:
+                    await self.queue.ack(job)
+                except BaseException:
+                    await self._give_back_quietly(outcome.taken)
+                    raise
             return outcome.taken
         return ACKED if outcome.acked else None
 
@@ -747,13 +798,15 @@ class _Host:
         self.run_step = engine.steps.run
         self.max_attempts = engine.max_attempts
 
-    async def dispatch_step(self, call: StepCall) -> StepRecord:
-        """The step and its job, once (one write where state and queue share a database)."""
+    async def dispatch_step(self, call: StepCall, *, alone: bool = False) -> StepRecord:
+        """The step and its job, once (one write where state and queue share a database). A step reached
+        ``alone`` (the pause that follows ends the pass) whose queue this worker serves is taken: written
+        with the lock's release (see :class:`~pikku._engine.handoff.PassTakes`)."""
         get_function(call.rpc_name or "")  # an unknown rpc fails the pass here, not later on a worker
         new = NewStep(call.run_id, call.name, "rpc", call.rpc_name, call.data_json, max_attempts=call.max_attempts)
         job = call.step_job()
         takes = self._engine._takes.get(call.run_id)
-        take = None if takes is None else takes.take_for(job.queue)
+        take = None if takes is None else takes.take_for(job.queue, alone)
         if takes is None or take is None:
             return await self._engine.transitions.dispatch_step(new, job)
         new.lease_s = self._engine.settings.step_lease

@@ -11,6 +11,7 @@ its queue as before (``Settings.local_handoff`` turns it off).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,14 @@ class Taken:
     job: Job
     step: StepRecord | None = None
     opened: Opened | None = None
+    #: When the write that took it began (``time.monotonic``): its leases (the job's, the step's claim, the
+    #: run lock) run from about then, so what it holds is trusted only while most of a lease is left.
+    taken_at: float = 0.0
+
+    def fresh(self, lease: float) -> bool:
+        """Whether less than a third of ``lease`` has passed since the take: a lease keeper started now, whose
+        first renewal comes a third of a lease later, renews it before it runs out."""
+        return time.monotonic() - self.taken_at < lease / 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +76,11 @@ class Deferred:
 class PassTakes:
     """What one pass may take: at most one job it writes (a slot goes on with one), for a queue served here.
 
-    The step job it takes is not written when the workflow reaches the step but with the release of the
-    run lock at the end of the pass (:meth:`defer`): the worker runs that step only after the pass anyway,
-    and the pass then ends with one write instead of two.
+    Only a step the workflow reached alone is taken (:meth:`take_for`): from the pass's own task with no
+    task it spawned alive, so the pause that follows ends the pass at once. That step's job is not written
+    when the workflow reaches it but with the release of the run lock (:meth:`defer`): this worker runs the
+    step right after the pass, and the pass ends with one write instead of two. A step reached while other
+    work of the pass goes on (a fan-out) is dispatched at once, to its queue, for any slot to run.
     """
 
     def __init__(self, serves: Callable[[str], bool], take: Take) -> None:
@@ -80,9 +91,10 @@ class PassTakes:
         #: The job this pass took, if any.
         self.taken: Taken | None = None
 
-    def take_for(self, queue: str) -> Take | None:
-        """The take for a job on ``queue``, or None: one was taken already, or ``queue`` is not served here."""
-        if self.taken is not None or self.pending is not None or not self._serves(queue):
+    def take_for(self, queue: str, alone: bool) -> Take | None:
+        """The take for a step job on ``queue``, or None: the step was not reached ``alone``, one was taken
+        already, or ``queue`` is not served here."""
+        if not alone or self.taken is not None or self.pending is not None or not self._serves(queue):
             return None
         return self._take
 
@@ -94,10 +106,10 @@ class PassTakes:
             max_attempts=step.max_attempts,
         )  # fmt: skip
 
-    def took(self, job: Job | None, step: StepRecord | None = None) -> None:
-        """Record what the transition returned (None: it declined, or wrote nothing)."""
+    def took(self, job: Job | None, step: StepRecord | None, taken_at: float) -> None:
+        """Record what the transition that began at ``taken_at`` returned (None: it declined, or wrote nothing)."""
         if job is not None:
-            self.taken = Taken(job, step)
+            self.taken = Taken(job, step, taken_at=taken_at)
 
 
 __all__ = ["Deferred", "Opened", "PassTakes", "Taken"]

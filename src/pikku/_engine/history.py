@@ -88,7 +88,7 @@ class _ReadOnlyHost:
     async def run_step(self, call: StepCall, rec: StepRecord | None, where: Where) -> StepOutcome:
         raise self._end(call.name, _what(call.form, call.rpc_name))
 
-    async def dispatch_step(self, call: StepCall) -> StepRecord:
+    async def dispatch_step(self, call: StepCall, *, alone: bool = False) -> StepRecord:
         raise self._end(call.name, _what(call.form, call.rpc_name))
 
     async def requeue_step(self, call: StepCall) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -145,8 +146,13 @@ class StepRunner:
                 await self.state.insert_step(self._new(call, "done", result_json, tag))
                 outcome = StepOutcome("done", value)
             else:
+                began = time.monotonic()
                 settled = await self._settle(call, where, result_json, tag, ack, take)
-                outcome = StepOutcome("done", value, handoff=settled) if settled.stored else await self._refused(call)
+                if settled.stored:
+                    outcome = StepOutcome("done", value, handoff=settled, settle_began=began)
+                else:
+                    outcome = await self._refused(call)
+                    outcome.refused = True
         finally:
             _CURRENT_STEP.reset(token)
         return outcome

@@ -11,6 +11,7 @@ the write; a backend that can do that inside the write too (PostgreSQL) refines 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
 from pikku._records import Enqueue, ErrorInfo, Job, NewStep, RunRecord, SendResult, StepRecord, Take, TakenSettle
 from pikku.backends._contract import JobQueue, StateStore
@@ -154,6 +155,76 @@ class SharedTransaction(_Base):
 
     async def resend_handoff(self, job: Enqueue) -> None:
         """Nothing to repair: the hand-off committed with the step's settle."""
+
+
+@runtime_checkable
+class TakingStore(Protocol):
+    """A store that writes the local hand-offs itself, each in one write with its ack (see TakingTransaction)."""
+
+    async def complete_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None,
+        owner: str | None,
+        handoff: Enqueue,
+        ack: Job | None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle: ...
+
+    async def release_run_lock_dispatching(
+        self, run_id: str, owner: str, *, ack: Job | None, waiting: bool, step: NewStep, job: Enqueue, take: Take
+    ) -> tuple[StepRecord, Job | None]: ...
+
+
+class TakingTransaction(SharedTransaction):
+    """:class:`SharedTransaction` over a store that takes its local hand-offs (a :class:`TakingStore`): the
+    settle that takes the hand-off (and may lock the run) and the release that dispatches a step its worker
+    takes are each one write of the store, acknowledgement included."""
+
+    def __init__(self, state: StateStore, queue: JobQueue) -> None:
+        super().__init__(state, queue)
+        if not isinstance(state, TakingStore):
+            raise TypeError(f"{type(state).__name__} does not write local hand-offs")
+        self._taking: TakingStore = state
+
+    async def settle_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None = None,
+        owner: str | None = None,
+        handoff: Enqueue,
+        ack: Job | None = None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """Result, the hand-off written claimed by this worker, the ack (and the run lock): one write."""
+        return await self._taking.complete_step_taking(
+            run_id, name, result_json, result_type=result_type, owner=owner, handoff=handoff, ack=ack, take=take,
+            lock_lease=lock_lease,
+        )  # fmt: skip
+
+    async def release_run_lock_dispatching(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        ack: Job | None = None,
+        waiting: bool = False,
+        step: NewStep,
+        job: Enqueue,
+        take: Take,
+    ) -> tuple[StepRecord, Job | None]:
+        """The step and its job (both claimed by this worker), the ack and the release: one write."""
+        return await self._taking.release_run_lock_dispatching(
+            run_id, owner, ack=ack, waiting=waiting, step=step, job=job, take=take
+        )
 
 
 class WriteThenEnqueue(_Base):

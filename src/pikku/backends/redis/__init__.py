@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from pikku.backends._transitions import TakingTransaction
 from pikku.backends.redis.connection import open_database
 from pikku.backends.redis.queue import RedisQueue
 from pikku.backends.redis.store import RedisStateStore
-from pikku.backends.redis.transitions import RedisTransitions
 
 EXTRA: str | None = "redis"
 
@@ -21,8 +21,8 @@ async def open_queue(url: str) -> RedisQueue:
     return RedisQueue(await open_database(url))
 
 
-async def open_pair(url: str) -> tuple[RedisStateStore, RedisQueue, RedisTransitions]:
+async def open_pair(url: str) -> tuple[RedisStateStore, RedisQueue, TakingTransaction]:
     """A store and a queue on one client: a step's hand-off job is enqueued by the step's own script."""
     db = await open_database(url)
     state, queue = RedisStateStore(db, handoff=True), RedisQueue(db)
-    return state, queue, RedisTransitions(state, queue)
+    return state, queue, TakingTransaction(state, queue)

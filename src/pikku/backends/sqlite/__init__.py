@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pikku.backends._transitions import SharedTransaction
+from pikku.backends._transitions import TakingTransaction
 from pikku.backends.sqlite.database import open_database
 from pikku.backends.sqlite.queue import SQLiteQueue
 from pikku.backends.sqlite.store import SQLiteStateStore
@@ -20,8 +20,8 @@ async def open_queue(url: str) -> SQLiteQueue:
     return SQLiteQueue(open_database(url))
 
 
-async def open_pair(url: str) -> tuple[SQLiteStateStore, SQLiteQueue, SharedTransaction]:
+async def open_pair(url: str) -> tuple[SQLiteStateStore, SQLiteQueue, TakingTransaction]:
     """State and queue on one connection: a step transition and its hand-off job commit together."""
     db = open_database(url)
     state, queue = SQLiteStateStore(db, handoff=True), SQLiteQueue(db)
-    return state, queue, SharedTransaction(state, queue)
+    return state, queue, TakingTransaction(state, queue)

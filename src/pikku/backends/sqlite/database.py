@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pikku._errors import BackendUnavailableError, CorruptStateError, DataFolderError
-from pikku._records import Enqueue
+from pikku._records import Enqueue, Job, Take
 from pikku.backends._folders import writable_folder
 from pikku.backends._urls import path_from_url
 from pikku.backends.sqlite import statements as sql
@@ -309,3 +309,29 @@ def insert_job(db: Database, job: Enqueue, now: float) -> str:
     row = db.row(sql.INSERT_JOB, params, sql.Id)
     assert row is not None
     return str(row.id)
+
+
+def insert_taken_job(db: Database, job: Enqueue, take: Take, now: float) -> Job:
+    """Add ``job`` claimed by ``take.owner`` (leased ``take.lease_s``) inside the caller's transaction: a
+    local hand-off (``statements.INSERT_TAKEN_JOB``); the claimed job, as a claim would return it."""
+    run_at, until = now + job.delay, now + take.lease_s
+    params = {
+        "queue": job.queue,
+        "payload_json": dumps(job.payload),
+        "run_at": run_at,
+        "priority": job.priority,
+        "key": job.key,
+        "owner": take.owner,
+        "lease_until": until,
+    }
+    row = db.row(sql.INSERT_TAKEN_JOB, params, sql.Id)
+    assert row is not None
+    return Job(str(row.id), job.queue, dict(job.payload), 1, run_at, until, take.owner)
+
+
+def claim_params(job: Job) -> dict[str, Any]:
+    """The parameters that name one claim of a job (an id that is no number names none)."""
+    try:
+        return {"id": int(job.id), "owner": job.owner, "attempts": job.attempts}
+    except ValueError:
+        return {"id": -1, "owner": None, "attempts": 0}

@@ -24,7 +24,7 @@ from typing import Any
 from pikku._clock import current
 from pikku._records import DeadJob, Enqueue, Job
 from pikku.backends.sqlite import statements as sql
-from pikku.backends.sqlite.database import Database, Params, dumps, insert_job
+from pikku.backends.sqlite.database import Database, Params, claim_params, dumps, insert_job
 
 #: How often ``wait`` looks for jobs other processes enqueued (its own wake it at once).
 POLL_S = 0.025
@@ -49,14 +49,6 @@ def _dead_id(job_id: str) -> dict[str, Any]:
 
 def _claim_order(row: sql.JobRow) -> tuple[float, float, int]:
     return row.priority, row.run_at, row.id
-
-
-def _claim_token(job: Job) -> dict[str, Any]:
-    """The parameters that name one claim of a job (an id that is no number names none)."""
-    try:
-        return {"id": int(job.id), "owner": job.owner, "attempts": job.attempts}
-    except ValueError:
-        return {"id": -1, "owner": None, "attempts": 0}
 
 
 def _among(queues: Sequence[str] | None, statements: tuple[str, str, str]) -> tuple[str, Params]:
@@ -109,14 +101,14 @@ class SQLiteQueue:
         return [_job(row) for row in rows]
 
     async def ack(self, job: Job) -> bool:
-        return self._db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
+        return self._db.rowcount(sql.ACK_JOB, claim_params(job)) > 0
 
     async def release(self, job: Job, *, delay: float = 0.0) -> bool:
-        token = _claim_token(job) | {"run_at": self._now() + delay}
+        token = claim_params(job) | {"run_at": self._now() + delay}
         with self._db.write() as db:
             # A keyed job whose key has a waiting job merges into it; any other job waits again itself.
             if db.row(sql.MERGE_RELEASED_JOB, token, sql.Id) is not None:
-                released = db.rowcount(sql.ACK_JOB, _claim_token(job)) > 0
+                released = db.rowcount(sql.ACK_JOB, claim_params(job)) > 0
             else:
                 released = db.rowcount(sql.RELEASE_JOB, token) > 0
         if released:
@@ -124,7 +116,7 @@ class SQLiteQueue:
         return released
 
     async def extend(self, job: Job, lease_s: float) -> bool:
-        return self._db.rowcount(sql.EXTEND_JOB, _claim_token(job) | {"lease_until": self._now() + lease_s}) > 0
+        return self._db.rowcount(sql.EXTEND_JOB, claim_params(job) | {"lease_until": self._now() + lease_s}) > 0
 
     def _due(self, queues: Sequence[str] | None) -> bool:
         if queues is not None and not queues:
@@ -157,9 +149,9 @@ class SQLiteQueue:
 
     async def dead_letter(self, job: Job, reason: str) -> bool:
         with self._db.write() as db:
-            moved = db.rowcount(sql.DEAD_LETTER_JOB, _claim_token(job) | {"reason": reason, "now": self._now()}) > 0
+            moved = db.rowcount(sql.DEAD_LETTER_JOB, claim_params(job) | {"reason": reason, "now": self._now()}) > 0
             if moved:
-                db.rowcount(sql.ACK_JOB, _claim_token(job))
+                db.rowcount(sql.ACK_JOB, claim_params(job))
         return moved
 
     async def list_dead(self, limit: int = 100) -> list[DeadJob]:

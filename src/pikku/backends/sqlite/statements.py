@@ -267,15 +267,26 @@ UPDATE runs SET lock_owner = :owner, lock_until = :lock_until
 WHERE run_id = :run_id AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
 """
 
+
 # lock_run: the lock taken as ACQUIRE_RUN_LOCK does, but only on a running or waiting run (a waiting one is
 # running again from here), returning the run.
-LOCK_RUNNING_RUN = """
+def _lock_run(reentrant: bool) -> str:
+    """Take the lock of a running or waiting run (left running) when it is free or expired, and with
+    ``reentrant`` when its owner holds it too; the run comes back."""
+    ours = "lock_owner = :owner OR " if reentrant else ""
+    return f"""
 UPDATE runs SET lock_owner = :owner, lock_until = :lock_until, status = 'running'
 WHERE run_id = :run_id AND status IN ('running', 'waiting')
-    AND (lock_owner IS NULL OR lock_owner = :owner OR lock_until <= :now)
+    AND (lock_owner IS NULL OR {ours}lock_until <= :now)
 RETURNING run_id, workflow, status, input_json, output_json, error_json, created_at, updated_at,
     parent_run_id, forked_from, cancel_reason, resumes
 """
+
+
+LOCK_RUNNING_RUN = _lock_run(reentrant=True)
+#: A settle that takes its hand-off locks the run only when nobody holds it, not even its owner, whose
+#: pass is still running then.
+LOCK_FREE_RUN = _lock_run(reentrant=False)
 
 RENEW_RUN_LOCK = "UPDATE runs SET lock_until = :lock_until WHERE run_id = :run_id AND lock_owner = :owner"
 # With :waiting (a pass that paused with nothing to do but wait) a running run is left waiting.
@@ -482,6 +493,14 @@ INSERT INTO jobs (queue, payload_json, run_at, priority, key)
 VALUES (:queue, :payload_json, :run_at, COALESCE(:priority, :run_at), :key)
 ON CONFLICT (queue, key) WHERE key IS NOT NULL AND lease_until IS NULL
 DO UPDATE SET run_at = MIN(run_at, excluded.run_at), priority = MIN(priority, excluded.priority)
+RETURNING id
+"""
+
+# A job written claimed by the worker that wrote it (a local hand-off): its first delivery, leased. It is
+# not waiting, so it never meets jobs_waiting_by_key.
+INSERT_TAKEN_JOB = """
+INSERT INTO jobs (queue, payload_json, run_at, priority, key, attempts, owner, lease_until)
+VALUES (:queue, :payload_json, :run_at, COALESCE(:priority, :run_at), :key, 1, :owner, :lease_until)
 RETURNING id
 """
 

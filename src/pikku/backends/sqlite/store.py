@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 from pikku._clock import current
@@ -31,12 +32,14 @@ from pikku._records import (
     StepAttempt,
     StepForm,
     StepRecord,
+    Take,
+    TakenSettle,
     attempt_of_done_insert,
     claim_owner,
     refuse_ack,
 )
 from pikku.backends.sqlite import statements as sql
-from pikku.backends.sqlite.database import Database, dumps, insert_job
+from pikku.backends.sqlite.database import Database, claim_params, dumps, insert_job, insert_taken_job
 
 #: Where the first page of ``list_runs`` starts: before every run.
 _NEWEST = {"before_created": float("inf"), "before_seq": 2**63 - 1}
@@ -377,25 +380,99 @@ class SQLiteStateStore:
         the hand-off: one transaction. ``params`` name the step, and the ``owner`` whose claim it must be."""
         self._check_handoff(handoff)
         t = self._now()
-        run_id, name = params["run_id"], params["name"]
-        params["now"] = t
         with self._db.write() as db:
-            row = db.row(statement, params, sql.Attempts)
-            if row is not None:
-                ended = {
-                    "run_id": run_id,
-                    "name": name,
-                    "attempt": row.attempts,
-                    "error_json": _error_json(error),
-                    "now": t,
-                }
-                db.rowcount(sql.END_ATTEMPT, ended)
+            moved = self._move_on(db, statement, params, error, t)
+            if moved:
                 self._enqueue(handoff, t)
-        if row is None:
-            self._require_step(run_id, name)
+        if not moved:
+            self._require_step(params["run_id"], params["name"])
             return False
         self._notify(handoff)
         return True
+
+    @staticmethod
+    def _move_on(db: Database, statement: str, params: dict[str, Any], error: ErrorInfo | None, t: float) -> bool:
+        """Inside the caller's transaction: the step moved on by ``statement`` and its open attempt ended;
+        whether it moved (it was open, and under ``params["owner"]``'s claim when one is named)."""
+        row = db.row(statement, params | {"now": t}, sql.Attempts)
+        if row is None:
+            return False
+        ended = {"run_id": params["run_id"], "name": params["name"], "attempt": row.attempts, "now": t}
+        db.rowcount(sql.END_ATTEMPT, ended | {"error_json": _error_json(error)})
+        return True
+
+    # -- local hand-offs (pikku.backends._transitions.TakingTransaction)
+    async def complete_step_taking(
+        self,
+        run_id: str,
+        name: str,
+        result_json: str,
+        *,
+        result_type: str | None,
+        owner: str | None,
+        handoff: Enqueue,
+        ack: Job | None,
+        take: Take,
+        lock_lease: float | None = None,
+    ) -> TakenSettle:
+        """:meth:`complete_step` with ``ack`` acknowledged, the hand-off written claimed by ``take.owner``,
+        and with ``lock_lease`` the run locked for it when free, with what its next pass reads first: one
+        transaction."""
+        self._check_handoff(handoff)
+        t = self._now()
+        params = {"run_id": run_id, "name": name, "owner": owner, "result_json": result_json}
+        with self._db.write() as db:
+            if ack is not None:
+                db.rowcount(sql.ACK_JOB, claim_params(ack))
+            if not self._move_on(db, sql.COMPLETE_STEP, params | {"result_type": result_type}, None, t):
+                done = None
+            else:
+                done = TakenSettle(True, insert_taken_job(db, handoff, take, t))
+                if lock_lease is not None:
+                    self._lock_for_next_pass(db, done, run_id, name, take.owner, t + lock_lease, t)
+        if done is None:
+            self._require_step(run_id, name)
+            return TakenSettle(False)
+        return done
+
+    @staticmethod
+    def _lock_for_next_pass(
+        db: Database, done: TakenSettle, run_id: str, name: str, owner: str, until: float, t: float
+    ) -> None:
+        """The run locked for ``owner`` when nobody holds it, with its step count and the settled step."""
+        lock = {"run_id": run_id, "owner": owner, "lock_until": until, "now": t}
+        row = db.row(sql.LOCK_FREE_RUN, lock, sql.RunRow)
+        if row is None:
+            return
+        counted = db.row(sql.COUNT_STEPS_OF_RUN, {"run_id": run_id}, sql.Count)
+        step = db.row(sql.GET_STEP, {"run_id": run_id, "name": name}, sql.StepRow)
+        assert counted is not None and step is not None  # read in the transaction that settled the step
+        done.run, done.step_count, done.step = _run(row), counted.n, _step(step)
+
+    async def release_run_lock_dispatching(
+        self, run_id: str, owner: str, *, ack: Job | None, waiting: bool, step: NewStep, job: Enqueue, take: Take
+    ) -> tuple[StepRecord, Job | None]:
+        """The step inserted claimed by ``take.owner`` with its job claimed too (neither when it exists),
+        ``ack`` acknowledged and the lock released: one transaction."""
+        if run_id != step.run_id:
+            raise ValueError(f"step {step.name!r} of run {step.run_id!r} dispatched with the release of {run_id!r}")
+        self._check_handoff(job)
+        t = self._now()
+        claimed = replace(step, lease_s=step.lease_s or take.lease_s)
+        taken = None
+        with self._db.write() as db:
+            status, claimer = ("running", take.owner) if self._run_is_running(db, run_id) else ("pending", None)
+            row = db.row(sql.INSERT_STEP, _insert_params(claimed, status, claimer, t), sql.StepRow)
+            if row is not None:
+                if status == "running":  # its open attempt
+                    db.rowcount(sql.START_ATTEMPT, {"run_id": run_id, "name": step.name, "attempt": 1, "now": t})
+                taken = insert_taken_job(db, job, take, t)
+            if ack is not None:
+                db.rowcount(sql.ACK_JOB, claim_params(ack))
+            db.rowcount(sql.RELEASE_RUN_LOCK, {"run_id": run_id, "owner": owner, "waiting": int(waiting)})
+        if row is None:
+            return await self.get_step(run_id, step.name), None
+        return _step(row), taken
 
     async def complete_step(
         self,

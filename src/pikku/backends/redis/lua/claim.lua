@@ -1,29 +1,5 @@
 -- ARGV: P, owner, lease_s, limit, queue... ('*' = every known queue). Rows: id, queue, payload, attempts,
 -- run_at, lease deadline, priority.
-local function last_delivered(stream)
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-    local name, last
-    for i = 1, #g, 2 do
-      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
-    end
-    if name == GROUP then return last end
-  end
-  return '0-0'
-end
--- Every stream entry is a leased job (so XLEN equals the lease set's size) unless the stream holds
--- undelivered entries written before priorities existed: those move to the ready set.
-local function adopt(P, q)
-  local stream = P .. ':q:' .. q
-  if redis.call('XLEN', stream) <= redis.call('ZCARD', P .. ':l:' .. q) then return end
-  for _, ent in ipairs(redis.call('XRANGE', stream, '(' .. last_delivered(stream), '+')) do
-    local id = ent[2][2]
-    redis.call('XDEL', stream, ent[1])
-    if redis.call('EXISTS', P .. ':j:' .. id) == 1 then
-      redis.call('HDEL', P .. ':j:' .. id, 'e')
-      ready(P, q, id)
-    end
-  end
-end
 local function ahead(a, b)
   if a[3] ~= b[3] then return a[3] < b[3] end
   if a[4] ~= b[4] then return a[4] < b[4] end

@@ -104,6 +104,30 @@ local function unlease(P, jk, id, q, entry)
   redis.call('ZREM', P .. ':l:' .. q, id)
 end
 
+local function last_delivered(stream)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == GROUP then return last end
+  end
+  return '0-0'
+end
+-- Every stream entry is a leased job (so XLEN equals the lease set's size) unless the stream holds
+-- undelivered entries written before priorities existed: those move to the ready set.
+local function adopt(P, q)
+  local stream = P .. ':q:' .. q
+  if redis.call('XLEN', stream) <= redis.call('ZCARD', P .. ':l:' .. q) then return end
+  for _, ent in ipairs(redis.call('XRANGE', stream, '(' .. last_delivered(stream), '+')) do
+    local id = ent[2][2]
+    redis.call('XDEL', stream, ent[1])
+    if redis.call('EXISTS', P .. ':j:' .. id) == 1 then
+      redis.call('HDEL', P .. ':j:' .. id, 'e')
+      ready(P, q, id)
+    end
+  end
+end
 -- A job written claimed by `owner` for `lease` seconds (a local hand-off): what enqueue and then a claim of
 -- this job alone would leave, without the ready set, the key's waiting entry or a wake-up (nobody else may
 -- claim it). Its key stays on the job, so a release puts it back like any claimed keyed job's.
@@ -122,6 +146,7 @@ local function take(P, q, payload, delay, priority, key, owner, lease, t, ts)
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, GROUP, '$', 'MKSTREAM')
   end
+  adopt(P, q)  -- undelivered entries from before priorities go to the ready set, as a claim moves them
   -- As a claim does: the entry appended and read at once by this owner (nothing else is undelivered).
   redis.call('HSET', jk, 'e', redis.call('XADD', stream, '*', 'j', id))
   redis.call('XREADGROUP', 'GROUP', GROUP, owner, 'COUNT', 1, 'STREAMS', stream, '>')

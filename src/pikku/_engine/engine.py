@@ -728,7 +728,9 @@ class Engine:
         local hand-offs). ``taken``: for a job this worker took (``job`` is ``taken.job``), what was taken with it,
         used only while it is fresh (:meth:`Taken.fresh`). ``job_lease``: how long the worker leases its jobs.
         """
-        problem = problem_with(job)
+        # A job this worker took was written by this engine a moment ago, never read back from the queue:
+        # only a job claimed from the queue is untrusted.
+        problem = problem_with(job) if taken is None else None
         if problem is None and job.attempts > self.settings.max_deliveries:
             problem = f"delivered {job.attempts} times without finishing (max_deliveries)"
         if problem is not None:

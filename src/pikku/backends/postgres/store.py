@@ -49,6 +49,22 @@ _FIRST_PAGE: dict[str, Any] = {"before_created_at": float("inf"), "before_seq": 
 _NO_ACK: dict[str, Any] = {"ack_job_id": None, "ack_owner": None, "ack_attempts": None}
 
 
+def _done_params(
+    run_id: str, name: str, owner: str | None, result_json: str, result_type: str | None
+) -> dict[str, Any]:
+    """The settle statements' parameters for a step completed with ``result_json``."""
+    return {
+        "run_id": run_id,
+        "name": name,
+        "owner": owner,
+        "status": "done",
+        "result_json": result_json,
+        "result_type": result_type,
+        "wake_at": None,
+        "error_json": None,
+    }
+
+
 def _take_params(take: Take) -> dict[str, Any]:
     return {"take_owner": take.owner, "take_lease_s": float(take.lease_s)}
 
@@ -510,16 +526,7 @@ class PostgresStateStore:
     ) -> TakenSettle:
         """:meth:`complete_step` with the hand-off written claimed by ``take.owner`` and returned (and with
         ``lock_lease`` the run locked for it when free, with what its next pass reads first)."""
-        params: dict[str, Any] = {
-            "run_id": run_id,
-            "name": name,
-            "owner": owner,
-            "status": "done",
-            "result_json": result_json,
-            "result_type": result_type,
-            "wake_at": None,
-            "error_json": None,
-        }
+        params = _done_params(run_id, name, owner, result_json, result_type)
         params |= self._handoff_params(handoff) | _take_params(take) | self._ack_params(ack)
         query = statements.SETTLE_STEP_TAKING_JOB
         if lock_lease is not None:
@@ -557,17 +564,7 @@ class PostgresStateStore:
         owner: str | None = None,
         ack: Job | None = None,
     ) -> bool:
-        params: dict[str, Any] = {
-            "run_id": run_id,
-            "name": name,
-            "owner": owner,
-            "status": "done",
-            "result_json": result_json,
-            "result_type": result_type,
-            "wake_at": None,
-            "error_json": None,
-        }
-        return await self._settle_step(params, handoff, ack)
+        return await self._settle_step(_done_params(run_id, name, owner, result_json, result_type), handoff, ack)
 
     async def fail_step(
         self,

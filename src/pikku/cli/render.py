@@ -25,6 +25,7 @@ import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from importlib import resources
+from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def py_literal(value: Any) -> _Checked:
     unencodable lands in the file.
     """
     if isinstance(value, str):
-        return _Checked(json.dumps(value, ensure_ascii=not value.isprintable()))
+        # What json.dumps(value, ensure_ascii=...) returns for a str, without building an encoder per call.
+        return _Checked(encode_basestring(value) if value.isprintable() else encode_basestring_ascii(value))
     if value is None or isinstance(value, bool | int):
         return _Checked(repr(value))
     raise UnsafeName(f"{type(value).__name__} value {value!r} has no literal form in generated code")

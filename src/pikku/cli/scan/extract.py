@@ -25,7 +25,7 @@ from pikku.cli.scan.files import is_package_file, module_name, read_source, rela
 from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.schedules import read_schedule
-from pikku.cli.scan.steps import STEP_NODES, find_steps, literal_str, split_args
+from pikku.cli.scan.steps import STEP_NODES, find_steps, first_parameter, literal_str, split_args
 from pikku.cli.scan.surrogates import surrogates_reported
 from pikku.cli.scan.timeouts import read_timeout
 from pikku.cli.scan.walk import find
@@ -186,7 +186,10 @@ class _FileScan:
         for stmt in tree.body:
             found: list[cst.Call] | None = None
             if isinstance(stmt, cst.FunctionDef):
-                body = find(stmt.body, STEP_NODES) if self.search_steps else None
+                # A def without a first parameter has no services, so no steps: its body is walked only if a
+                # check below needs its calls.
+                may_step = self.search_steps and first_parameter(stmt) is not None
+                body = find(stmt.body, STEP_NODES) if may_step else None
                 self.function(stmt, body)
                 if body is not None and (check_wires or self.search_sends):
                     found = [*_header_calls(stmt), *(n for n in body if type(n) is cst.Call)]

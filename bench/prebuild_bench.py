@@ -7,6 +7,10 @@ all three figures alike.
 
 ``python -m bench.prebuild_bench ab [pairs]`` measures the scanner's position finding against libcst's
 plain PositionProvider on the same project (see bench/NOTES.md, "Positions: fast path or PositionProvider").
+
+``python -m bench.prebuild_bench versions PAIRS NAME=SRC [NAME=SRC ...]`` measures versions of pikku against
+each other (each imported from its own ``src`` folder, e.g. a ``git worktree`` of an older commit), cold
+and warm, in interleaved pairs with the order rotating, and a bare parse once per pair as the reference.
 """
 
 from __future__ import annotations
@@ -133,26 +137,27 @@ def source_files(root: Path) -> list[Path]:
     return sorted((root / "benchapp").rglob("*.py"))
 
 
-def bare_parse(root: Path, repeats: int) -> list[float]:
-    """Seconds ``libcst.parse_module`` needs for every file (bytes read beforehand), ``repeats`` times."""
+def bare_parse(root: Path, repeats: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds ``libcst.parse_module`` needs for every file (bytes read beforehand), ``repeats``
+    times. CPU time (the process's user+sys) is the steadier figure on a box other jobs share."""
     sources = [p.read_bytes() for p in source_files(root)]
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for src in sources:
             libcst.parse_module(src)
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
     return times
 
 
-def timed_prebuild(root: Path, clean: bool) -> float:
-    """Seconds of one in-process ``pikku prebuild`` (after removing output and cache when ``clean``)."""
+def timed_prebuild(root: Path, clean: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds of one in-process ``pikku prebuild`` (after removing output and cache when ``clean``)."""
     if clean:
         shutil.rmtree(root / ".pikku", ignore_errors=True)
         shutil.rmtree(root / ".pikku-cache", ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     prebuild(check=False, root=root)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def use_positions(mode: str) -> None:
@@ -188,6 +193,41 @@ def positions_ab(pairs: int) -> dict[str, list[float]]:
     return samples
 
 
+def versions_ab(pairs: int, variants: dict[str, Path]) -> dict[str, list[float]]:
+    """Cold and warm prebuild of each version in ``variants`` (name -> source folder), ``pairs`` rounds.
+
+    The order of the versions rotates from round to round; every sample is a fresh interpreter. Prints
+    each round as it finishes and the median of each version's cold time over the round's bare parse.
+    """
+    samples: dict[str, list[float]] = {}
+    names = list(variants)
+    with tempfile.TemporaryDirectory(prefix="bench-prebuild-versions-") as folder:
+        run_child("bench.prebuild_bench", {"op": "generate", "dir": folder})
+        for pair in range(pairs):
+            parse = run_child("bench.prebuild_bench", {"op": "parse", "dir": folder, "repeats": 1})
+            samples.setdefault("parse", []).extend(parse["times"])
+            samples.setdefault("parse/cpu", []).extend(parse["cpus"])
+            for name in names[pair % len(names) :] + names[: pair % len(names)]:
+                for op in ("cold", "warm"):
+                    result = run_child("bench.prebuild_bench", {"op": op, "dir": folder}, code=variants[name])
+                    samples.setdefault(f"{name}/{op}", []).append(result["time"])
+                    samples.setdefault(f"{name}/{op}/cpu", []).append(result["cpu"])
+            print(pair, {k: round(v[-1], 3) for k, v in samples.items()}, flush=True)
+    for key, values in samples.items():
+        print(f"{key:14} median {statistics.median(values):.3f} s  {[round(v, 3) for v in values]}")
+    for clock in ("", "/cpu"):
+        for name in names:
+            _print_ratios(f"{name}/cold{clock}", f"parse{clock}", samples)
+            if name != names[0]:
+                _print_ratios(f"{name}/cold{clock}", f"{names[0]}/cold{clock}", samples)
+    return samples
+
+
+def _print_ratios(top: str, bottom: str, samples: dict[str, list[float]]) -> None:
+    ratios = [t / b for t, b in zip(samples[top], samples[bottom], strict=True)]
+    print(f"{top} / {bottom} per pair: median {statistics.median(ratios):.3f}  {[round(r, 3) for r in ratios]}")
+
+
 def _report(samples: dict[str, list[float]]) -> None:
     for key, values in samples.items():
         print(f"{key:12} median {statistics.median(values):.3f} s  {[round(v, 3) for v in values]}")
@@ -203,14 +243,18 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
     if op == "generate":
         return {"modules": generate(root), "files": len(source_files(root))}
     if op == "parse":
-        return {"times": bare_parse(root, int(args.get("repeats", 3)))}
+        times = bare_parse(root, int(args.get("repeats", 3)))
+        return {"times": [wall for wall, _ in times], "cpus": [cpu for _, cpu in times]}
     if op in ("cold", "warm"):
-        return {"time": timed_prebuild(root, clean=op == "cold")}
+        wall, cpu = timed_prebuild(root, clean=op == "cold")
+        return {"time": wall, "cpu": cpu}
     raise ValueError(f"unknown op {op!r}")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["ab"]:  # python -m bench.prebuild_bench ab [pairs]: the positions A/B
         _report(positions_ab(int(sys.argv[2]) if len(sys.argv) > 2 else 7))
+    elif sys.argv[1:2] == ["versions"]:  # python -m bench.prebuild_bench versions PAIRS NAME=SRC ...
+        versions_ab(int(sys.argv[2]), {n: Path(p).resolve() for n, _, p in (a.partition("=") for a in sys.argv[3:])})
     else:
         child_main(_child)

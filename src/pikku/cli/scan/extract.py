@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from pikku.cli.scan.files import is_package_file, module_name, read_source, rela
 from pikku.cli.scan.literals import InvalidLiteral
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.schedules import read_schedule
-from pikku.cli.scan.steps import find_steps, literal_str, split_args
+from pikku.cli.scan.steps import STEP_NODES, find_steps, first_parameter, literal_str, split_args
 from pikku.cli.scan.surrogates import surrogates_reported
 from pikku.cli.scan.timeouts import read_timeout
 from pikku.cli.scan.walk import find
@@ -174,11 +175,24 @@ class _FileScan:
     schedules: list[ScheduleFacts] = field(default_factory=list)
 
     def run(self, tree: cst.Module) -> FileFacts:
-        """Facts from the module-level statements (locations still placeholders)."""
+        """Facts from the module-level statements (locations still placeholders).
+
+        Each statement is walked at most once: the calls found in a function's body serve its steps, the
+        misplaced-wire check and the ``send_event`` search alike.
+        """
         wired: set[int] = set()
+        check_wires = any(self.bindings.may_name(api) for api in _WIRE_CALLS)
+        calls: list[tuple[cst.BaseStatement, list[cst.Call]]] = []  # by statement, when some check needs them
         for stmt in tree.body:
+            found: list[cst.Call] | None = None
             if isinstance(stmt, cst.FunctionDef):
-                self.function(stmt)
+                # A def without a first parameter has no services, so no steps: its body is walked only if a
+                # check below needs its calls.
+                may_step = self.search_steps and first_parameter(stmt) is not None
+                body = find(stmt.body, STEP_NODES) if may_step else None
+                self.function(stmt, body)
+                if body is not None and (check_wires or self.search_sends):
+                    found = [*_header_calls(stmt), *(n for n in body if type(n) is cst.Call)]
             elif isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
                     call = _statement_call(small)
@@ -188,9 +202,11 @@ class _FileScan:
                     elif call is not None and self.is_pikku_api(call.func, "wire_schedule"):
                         self.schedule(call)
                         wired.add(id(call))
-        if any(self.bindings.may_name(api) for api in _WIRE_CALLS):
-            self.misplaced_wires(tree, wired)
-        sends = self.static_sends(tree) if self.search_sends else ()
+            if check_wires or self.search_sends:
+                calls.append((stmt, found if found is not None else _calls(stmt)))
+        if check_wires:
+            self.misplaced_wires(calls, wired)
+        sends = self.static_sends(call for _, found in calls for call in found) if self.search_sends else ()
         return FileFacts(
             self.file,
             self.bindings.module,
@@ -202,13 +218,12 @@ class _FileScan:
             tuple(self.schedules),
         )
 
-    def static_sends(self, tree: cst.Module) -> tuple[SendMeta, ...]:
+    def static_sends(self, calls: Iterable[cst.Call]) -> tuple[SendMeta, ...]:
         """Every ``workflows.<attribute>.send_event(run_id, "<event>", ...)`` of the generated client (the
         ``workflows`` of a ``<package>.workflow.map`` import) with a literal event name, for the link phase to
-        check against the events that workflow waits for."""
+        check against the events that workflow waits for. ``calls``: the module's calls in source order."""
         found: list[SendMeta] = []
-        for call in find(tree, _CALLS):
-            assert isinstance(call, cst.Call)
+        for call in calls:
             func = call.func
             if not (isinstance(func, cst.Attribute) and func.attr.value == "send_event"):
                 continue
@@ -234,17 +249,18 @@ class _FileScan:
             binding.target.startswith("pikku.") and binding.target.endswith(f".{name}")
         )
 
-    def misplaced_wires(self, tree: cst.Module, wired: set[int]) -> None:
+    def misplaced_wires(self, calls: list[tuple[cst.BaseStatement, list[cst.Call]]], wired: set[int]) -> None:
         """PKU014 for each wire_workflow(...) or wire_schedule(...) call that is not a module-level
         statement of its own.
 
         Only those are read (a call in a function, a branch or a list may run any number of times, or
         never), so any other one would silently leave its workflow without metadata, workers or client, or
-        its schedule unchecked and its module maybe never imported by a worker.
+        its schedule unchecked and its module maybe never imported by a worker. ``calls``: each module-level
+        statement with the calls in it, in source order.
         """
-        for stmt in tree.body:
-            for call in find(stmt, _CALLS):
-                if not isinstance(call, cst.Call) or id(call) in wired:
+        for stmt, found in calls:
+            for call in found:
+                if id(call) in wired:
                     continue
                 api = next((a for a in _WIRE_CALLS if self.is_pikku_api(call.func, a)), None)
                 if api is not None:
@@ -253,11 +269,12 @@ class _FileScan:
                     self.error(codes.WIRE_NOT_AT_MODULE_LEVEL, call, message, hint)
 
     # -- functions -----------------------------------------------------------------------------------
-    def function(self, node: cst.FunctionDef) -> None:
-        """Record a module-level def: pikku data, signature types, and steps when it may be a workflow."""
+    def function(self, node: cst.FunctionDef, body: list[cst.CSTNode] | None = None) -> None:
+        """Record a module-level def: pikku data, signature types, and steps when it may be a workflow
+        (``body``: the nodes of its body that steps are read from, see :data:`STEP_NODES`)."""
         is_pikku, rpc_name = self.pikku_decorator(node)
         (input_type, output_type), type_diagnostics = self.signature(node)
-        steps, step_diagnostics = find_steps(node, self.locator, self.bindings) if self.search_steps else ([], [])
+        steps, step_diagnostics = find_steps(node, self.locator, self.bindings, body) if self.search_steps else ([], [])
         facts = FunctionFacts(
             name=node.name.value,
             is_async=node.asynchronous is not None,
@@ -402,6 +419,17 @@ def _context(stmt: cst.CSTNode) -> str:
         kind = "function" if isinstance(stmt, cst.FunctionDef) else "class"
         return f"the body of {kind} {stmt.name.value}"
     return _STATEMENT_KINDS.get(type(stmt), "an expression (a list, a call's arguments, a lambda, ...)")
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    return find(node, _CALLS)  # type: ignore[return-value]  # find returns only nodes of the kinds asked
+
+
+def _header_calls(func: cst.FunctionDef) -> list[cst.Call]:
+    """The calls of a def outside its body (decorators, type parameters, defaults, annotations), in the
+    order :func:`find` reaches them when it walks the whole def: the body comes last in source order."""
+    parts = [*func.decorators, func.type_parameters, func.params, func.returns]
+    return [call for part in parts if part is not None for call in _calls(part)]
 
 
 def _statement_call(small: cst.BaseSmallStatement) -> cst.Call | None:

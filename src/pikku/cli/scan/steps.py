@@ -22,8 +22,8 @@ from pikku.cli.scan.literals import evaluated
 from pikku.cli.scan.positions import Locator
 from pikku.cli.scan.walk import find
 
-# Calls (steps), assignments (aliases of services.workflow) and expression statements (unawaited steps).
-_WANTED = frozenset({cst.Call, cst.Assign, cst.AnnAssign, cst.Expr})
+#: Calls (steps), assignments (aliases of services.workflow) and expression statements (unawaited steps).
+STEP_NODES = frozenset({cst.Call, cst.Assign, cst.AnnAssign, cst.Expr})
 _STEP_METHODS = frozenset({"do", "sleep", "wait_for_event", "suspend", "call_workflow", "start_workflow"})
 _CHILD_METHODS = frozenset({"call_workflow", "start_workflow"})
 # The engine numbers a name reached again in one pass ``name#1``, ``name#2``: the character is reserved.
@@ -32,15 +32,19 @@ _CODEGEN = cst.Module(body=())
 
 
 def find_steps(
-    func: cst.FunctionDef, locator: Locator, bindings: Bindings | None = None
+    func: cst.FunctionDef,
+    locator: Locator,
+    bindings: Bindings | None = None,
+    nodes: list[cst.CSTNode] | None = None,
 ) -> tuple[list[StepMeta], list[Diagnostic]]:
     """Steps in ``func``'s own body (walk order) and the diagnostics about their arguments. ``bindings``
-    (the module's names) resolve the payload models of waits; without them a model is ``Any``."""
+    (the module's names) resolve the payload models of waits; without them a model is ``Any``. ``nodes``:
+    ``find(func.body, STEP_NODES)`` when the caller has walked the body already."""
     services = first_parameter(func)
     if services is None:
         return [], []
     scan = _StepScan(locator, func.name.value, services, bindings)
-    for node in find(func.body, _WANTED):
+    for node in find(func.body, STEP_NODES) if nodes is None else nodes:
         if isinstance(node, cst.Call):
             scan.call(node)
         elif isinstance(node, cst.Expr):

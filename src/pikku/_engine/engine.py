@@ -346,12 +346,16 @@ class Engine:
         served here, or ``local_handoff`` off."""
         if serves is None or not self.settings.local_handoff or not serves(queue):
             return None
-        return Take(self.owner, job_lease or self.settings.step_lease)
+        return self._take(job_lease)
 
     def _pass_takes(self, serves: Serves | None, job_lease: float | None) -> PassTakes | None:
         if serves is None or not self.settings.local_handoff:
             return None
-        return PassTakes(serves, Take(self.owner, job_lease or self.settings.step_lease))
+        return PassTakes(serves, self._take(job_lease))
+
+    def _take(self, job_lease: float | None) -> Take:
+        """This worker's take: its jobs leased as its worker leases them (``step_lease`` when unknown)."""
+        return Take(self.owner, job_lease or self.settings.step_lease)
 
     async def _after_pass_here(self, run_id: str) -> bool:
         """Wait up to ``lock_busy_delay`` for this engine's pass of the run to end; whether it ended and no

@@ -92,3 +92,19 @@ def test_brackets_nested_deeper_than_python_allows_do_not_crash(tmp_path: Path) 
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert "app/deep.py:2:205: error PKU001" in result.stderr
     assert "too many nested parentheses" in result.stderr
+
+
+def test_expressions_nested_beyond_the_scanner_are_refused_not_crashed(tmp_path: Path) -> None:
+    """A 20,000-link 'and' chain killed prebuild (segmentation fault in libcst's parser), a 100,000-deep
+    attribute chain ran for minutes and a 600-term sum was PIKKU_INTERNAL: now PKU001 at each file, exit 1."""
+    root = project(tmp_path, {"app/flow.py": FLOW})
+    (root / "app" / "chain.py").write_text("ok = True\nx = " + " and ".join(["a"] * 20_000) + "\n")
+    (root / "app" / "attrs.py").write_text("x = a" + ".a" * 100_000 + "\n")
+    (root / "app" / "total.py").write_text("x = " + " + ".join(["1"] * 600) + "\n")
+    result = run("prebuild", cwd=root)
+    _clean(result.stderr)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert "app/chain.py:2:1: error PKU001" in result.stderr, result.stderr
+    assert "app/attrs.py:1:1: error PKU001" in result.stderr and "app/total.py:1:1: error PKU001" in result.stderr
+    assert result.stderr.count("split the expression") == 3
+    assert not (root / ".pikku").exists()

@@ -6,9 +6,7 @@ lead?) are answered by :mod:`pikku.cli.scan.link`, so a cache can sit between th
 
 from __future__ import annotations
 
-import ast
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from pikku.cli.model import ANY, Diagnostic, Location, SendMeta, TypeRef
 from pikku.cli.scan import diagnostics as codes
 from pikku.cli.scan.annotations import UnresolvedAnnotation, type_ref
 from pikku.cli.scan.bindings import Bindings, collect_bindings
+from pikku.cli.scan.depth import nested_too_deeply, too_deep
 from pikku.cli.scan.diagnostics import diagnostic
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, ScheduleFacts, WireFacts
 from pikku.cli.scan.files import is_package_file, module_name, read_source, relative_file
@@ -31,8 +30,6 @@ from pikku.cli.scan.timeouts import read_timeout
 from pikku.cli.scan.walk import find
 
 _EXECUTION_MODES = ("remote", "inline")
-# Below this many opening brackets no nesting can reach the depth at which libcst's parser crashes.
-_MANY_BRACKETS = 1000
 _ENCODING_FIX = "save the file as UTF-8, or declare its encoding on line 1 or 2: # -*- coding: latin-1 -*-"
 # A coding declaration, as Python's tokenizer recognizes it (PEP 263).
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
@@ -71,10 +68,27 @@ def unread_file(file: str, why: Diagnostic) -> FileFacts:
 
 def scan_source(file: str, source: bytes) -> FileFacts:
     """Facts for ``source``, recorded as the project file ``file`` (POSIX, relative to the root)."""
+    nested = too_deep(file, source)
+    if nested is not None:
+        return unread_file(file, nested)
+    try:
+        return _scanned(file, source)
+    except Exception as exc:  # libcst's context managers can turn a RecursionError into another error
+        if not _ran_out_of_recursion(exc):
+            raise
+        return unread_file(file, nested_too_deeply(file))
+
+
+def _ran_out_of_recursion(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, RecursionError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _scanned(file: str, source: bytes) -> FileFacts:
     module = module_name(file)
-    too_deep = _nested_beyond_python(file, source)
-    if too_deep is not None:
-        return unread_file(file, too_deep)
     try:
         tree = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -97,29 +111,6 @@ def scan_source(file: str, source: bytes) -> FileFacts:
             file, _syntax_error(scan.locator.at(exc.node), f"the literal {shown} is invalid: {exc.detail}")
         )
     return facts.relocated(scan.locator.resolver(tree, source))
-
-
-def _nested_beyond_python(file: str, source: bytes) -> Diagnostic | None:
-    """PKU001 for brackets nested deeper than Python allows (200), checked before libcst sees them.
-
-    libcst's native parser crashes the whole process (a segmentation fault, not an exception) on a
-    couple of thousand nested brackets. Depth cannot exceed the number of opening brackets, so only
-    files with that many are parsed with the stdlib ``ast`` first, which refuses them cleanly.
-    """
-    if source.count(b"(") + source.count(b"[") + source.count(b"{") < _MANY_BRACKETS:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # invalid escapes and the like: libcst's parse reports what matters
-        try:
-            ast.parse(source)
-        except SyntaxError as exc:
-            if "too many nested" not in (exc.msg or ""):
-                return None  # an ordinary syntax error: libcst reports it with its own place and message
-            where = Location(file, exc.lineno or 1, exc.offset or 1)
-            return _syntax_error(where, f"{exc.msg} (Python allows 200 levels)")
-        except (RecursionError, MemoryError, ValueError):
-            return _syntax_error(Location(file, 1, 1), "it is nested too deeply for Python to parse")
-    return None
 
 
 def _syntax_error(where: Location, detail: str) -> Diagnostic:

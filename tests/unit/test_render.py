@@ -202,3 +202,60 @@ def test_prebuild_compiles_what_it_rendered(tmp_path: Path, monkeypatch: pytest.
         model, files = build(load_config(tmp_path), use_cache=use_cache)
         assert files == {}
         assert [(d.code, str(d.location)) for d in model.diagnostics] == [("PKU019", ".pikku/pikku_gen/x.py:2:5")]
+
+
+# Type expressions is_type_expression lets through, some of which CPython refuses in an annotation.
+HOSTILE_TYPES = [
+    "(yield)",
+    "(yield from y)",
+    "(await x)",
+    "(x := 1)",
+    "[(yield) for i in x]",
+    "(i for i in (yield))",
+    "[x for x in y if (z := x)]",
+    "[(x := 1) for x in y]",
+    "lambda x, x: 1",
+    "[i async for i in x]",
+    "lambda: (yield)",
+    "(lambda: await x)",
+    "[await i for i in x]",
+    "f'{x!r:>{y}}'",
+    "A[*Ts]",
+    "{**a}",
+    "__class__",
+    "super()",
+    "f(a=1, a=2)",
+    "Literal[1j]",
+    "-1 ** 2",
+    "'a' 'b'",
+]
+
+
+@pytest.mark.parametrize("expr", HOSTILE_TYPES)
+def test_the_signature_check_of_types_py_refuses_what_compile_refuses(expr: str) -> None:
+    """types.py is checked with symtable, not compile(): on every expression both give the same verdict."""
+    assert render.is_type_expression(expr)
+    odd = TypeRef(expr, ())
+    model = ProjectModel(functions=(_fn("users.create", inp=odd, out=odd),), workflows=())
+    text = render_project(model, "gen")["gen/workflow/types.py"]
+    assert f"data: {expr} | Mapping" in text
+
+    def verdict(signatures_only: bool) -> str:
+        try:
+            render.check_module(text, "gen/workflow/types.py", signatures_only=signatures_only)
+        except SyntaxError as exc:
+            return f"{exc.msg} at {exc.lineno}"
+        return "ok"
+
+    assert verdict(signatures_only=True) == verdict(signatures_only=False)
+
+
+def test_a_types_py_that_does_not_hold_is_pku019_at_its_line() -> None:
+    """The signature check reports a refused annotation like compile() did: PKU019 at the generated line."""
+    odd = TypeRef("(yield)", ())
+    model = ProjectModel(functions=(_fn("users.create", inp=odd, out=USER),), workflows=())
+    files = render_project(model, "gen")
+    [problem] = render.compile_problems(files, ".pikku")
+    line = files["gen/workflow/types.py"].splitlines().index("        data: (yield) | Mapping[str, typing.Any] | None = ...,")
+    assert (problem.code, str(problem.location)) == ("PKU019", f".pikku/gen/workflow/types.py:{line + 1}:16")
+    assert "can not be used within an annotation" in problem.message

@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import keyword
+import symtable
 import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -234,6 +235,15 @@ def _type_problems(model: ProjectModel) -> Iterator[Diagnostic]:
 
 
 # -- after rendering ----------------------------------------------------------------------------------
+#: Generated modules that are signatures only: user text (type expressions) lands in annotations alone,
+#: under ``from __future__ import annotations``, where CPython never compiles it to code but keeps it as
+#: a string. symtable.symtable parses such a module and runs every check an annotation can fail (yield,
+#: await or := in it, comprehension scoping, nesting), building no code: a third of compile()'s time,
+#: which for types.py (an overload per rpc) was most of the check's cost. tests/unit/test_render.py
+#: holds it to compile()'s verdict on hostile type expressions.
+_SIGNATURE_MODULES = ("workflow/types.py",)
+
+
 def compile_problems(files: dict[str, str], out: str, skip: dict[str, str] | None = None) -> list[Diagnostic]:
     """A diagnostic for each generated module that does not compile (compiled only, never run).
 
@@ -246,13 +256,21 @@ def compile_problems(files: dict[str, str], out: str, skip: dict[str, str] | Non
         if not rel.endswith(".py") or (skip is not None and skip.get(rel) == text):
             continue
         try:
-            compile(text, f"{out}/{rel}", "exec", dont_inherit=True)
-        except (SyntaxError, ValueError) as exc:
+            check_module(text, f"{out}/{rel}", signatures_only=rel.endswith(_SIGNATURE_MODULES))
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             line = getattr(exc, "lineno", None) or 1
             column = getattr(exc, "offset", None) or 1
             message = f"generated module {out}/{rel} does not compile: {exc}"
             found.append(diagnostic(codes.GENERATED_CODE_INVALID, Location(f"{out}/{rel}", line, column), message))
     return found
+
+
+def check_module(text: str, filename: str, *, signatures_only: bool) -> None:
+    """Raise what CPython's compiler would raise for ``text`` (SyntaxError and the like); run nothing."""
+    if signatures_only:
+        symtable.symtable(text, filename, "exec")
+    else:
+        compile(text, filename, "exec", dont_inherit=True)
 
 
 # -- views --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("psycopg")  # bench.common connects with it (imported, not used, here)
 
-from bench.__main__ import Row, _loop_rows, cells, pair
+from bench.__main__ import Row, _loop_rows, _prebuild_rows, cells, pair
 
 P, D = ("inline", "pg", "pikku"), ("inline", "pg", "dbos")
 
@@ -44,3 +44,23 @@ def test_loop_rows_split_rounds_by_which_loop_ran_first() -> None:
     assert rows["steps/s ratio in the 1 rounds where uvloop ran first"] == pytest.approx(0.8)
     assert rows["steps/s ratio in the 1 rounds where asyncio ran first"] == pytest.approx(1.2)
     assert rows["steps/s ratio, median of 2 rounds"] == pytest.approx(1.0)
+
+
+def test_prebuild_target_is_judged_on_the_median_pair_ratio() -> None:
+    """Row 5: cold/parse is the median of per-pair ratios (wall, and CPU beside it), not a ratio of medians."""
+    parse, cold, warm = ("prebuild", "parse"), ("prebuild", "cold"), ("prebuild", "warm")
+    rounds = {
+        "prebuild": [
+            {parse: {"time": 2.0, "cpu": 2.0}, cold: {"time": 2.8, "cpu": 3.0}},  # 1.4 wall, 1.5 CPU
+            {parse: {"time": 4.0, "cpu": 2.0}, cold: {"time": 4.0, "cpu": 2.6}},  # 1.0, 1.3
+            {parse: {"time": 1.0, "cpu": 1.0}, cold: {"time": 3.0, "cpu": 1.2}},  # 3.0, 1.2
+        ]
+    }
+    results = {parse: {"time": 2.0, "cpu": 2.0}, cold: {"time": 3.0, "cpu": 2.6}, warm: {"time": 0.1}}
+    rows = {row.metric: row for row in _prebuild_rows(results, rounds)}  # type: ignore[arg-type]
+    wall = rows["cold / parse, wall, median of 3 interleaved pairs"]
+    assert (wall.pikku, wall.meets) == (1.4, True) and "min-max 1.00-3.00" in wall.target
+    assert rows["cold / parse, CPU, median of the pairs"].pikku == 1.3
+    assert rows["warm, nothing changed (s)"].meets is True
+    rounds["prebuild"][0][cold]["time"] = 3.2  # 1.6: the median pair now misses
+    assert {r.metric: r for r in _prebuild_rows(results, rounds)}[wall.metric].meets is False  # type: ignore[arg-type]

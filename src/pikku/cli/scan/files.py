@@ -56,10 +56,14 @@ def _read_regular(path: Path, where: Location) -> bytes | Diagnostic:
     except OSError as exc:
         return diagnostic(codes.SOURCE_UNREADABLE, where, f"{where.file} cannot be read: {exc.strerror or exc}")
     with os.fdopen(fd, "rb") as fh:
-        kind = os.fstat(fd).st_mode
-        if not stat.S_ISREG(kind):  # replaced between the stat and the open
-            return _not_regular(where, kind)
-        data = fh.read(MAX_SOURCE_BYTES + 1)
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # replaced between the stat and the open
+            return _not_regular(where, status.st_mode)
+        # Ask for the size the file has (+1 to see it grow), not for MAX_SOURCE_BYTES: read(n) allocates n
+        # bytes first, and 2 MiB per file was 0.17 ms each (a sixth of a cold prebuild's reading).
+        data = fh.read(min(status.st_size, MAX_SOURCE_BYTES) + 1)
+        if len(data) > status.st_size:  # it grew since the fstat: read on, up to the limit
+            data += fh.read(MAX_SOURCE_BYTES + 1 - len(data))
     if len(data) > MAX_SOURCE_BYTES:
         message = f"{where.file} is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB: not scanned"
         return diagnostic(codes.SOURCE_TOO_LARGE, where, message)

@@ -12,7 +12,7 @@ from pikku.cli import cache as cache_mod
 from pikku.cli import render
 from pikku.cli.cache import CACHE_DIR
 from pikku.cli.prebuild import build
-from pikku.cli.scan import FileFacts
+from pikku.cli.scan import FileFacts, parallel
 
 PYPROJECT = '[tool.pikku]\nsource = ["app"]\noutput = ".pikku"\npackage = "gen"\n'
 
@@ -72,13 +72,13 @@ def project(tmp_path: Path) -> Path:
 def scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The project files the cache actually handed to the scanner, in order."""
     seen: list[str] = []
-    real = cache_mod.scan_source
+    real = parallel.scan_source
 
     def counting(file: str, source: bytes) -> FileFacts:
         seen.append(file)
         return real(file, source)
 
-    monkeypatch.setattr(cache_mod, "scan_source", counting)
+    monkeypatch.setattr(parallel, "scan_source", counting)  # a project this small is scanned in-process
     return seen
 
 

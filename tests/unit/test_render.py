@@ -256,6 +256,7 @@ def test_a_types_py_that_does_not_hold_is_pku019_at_its_line() -> None:
     model = ProjectModel(functions=(_fn("users.create", inp=odd, out=USER),), workflows=())
     files = render_project(model, "gen")
     [problem] = render.compile_problems(files, ".pikku")
-    line = files["gen/workflow/types.py"].splitlines().index("        data: (yield) | Mapping[str, typing.Any] | None = ...,")
+    wanted = "        data: (yield) | Mapping[str, typing.Any] | None = ...,"
+    line = files["gen/workflow/types.py"].splitlines().index(wanted)
     assert (problem.code, str(problem.location)) == ("PKU019", f".pikku/gen/workflow/types.py:{line + 1}:16")
     assert "can not be used within an annotation" in problem.message

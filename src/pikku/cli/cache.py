@@ -30,10 +30,11 @@ from typing import Any
 
 from pikku.cli.model import Diagnostic
 from pikku.cli.render import templates_dir
-from pikku.cli.scan import FileFacts, scan_source
+from pikku.cli.scan import FileFacts
 from pikku.cli.scan.extract import unread_file
 from pikku.cli.scan.facts import FACTS_VERSION
 from pikku.cli.scan.files import read_source, relative_file
+from pikku.cli.scan.parallel import scan_sources
 
 CACHE_DIR = ".pikku-cache"
 #: Layout version of the two cache files themselves (the facts inside have their own FACTS_VERSION).
@@ -93,26 +94,36 @@ class PrebuildCache:
 
     # -- scanning ---------------------------------------------------------------------------------------
     def scan_files(self, root: Path, paths: Sequence[Path]) -> list[FileFacts]:
-        """Facts for every file under ``root``: from the cache when its bytes are unchanged, else scanned."""
-        out: list[FileFacts] = []
+        """Facts for every file under ``root``: from the cache when its bytes are unchanged, else scanned
+        (a large batch on every core: :func:`~pikku.cli.scan.parallel.scan_sources`)."""
+        found: list[tuple[FileFacts, str] | None] = []
+        misses: list[tuple[int, str, str, bytes]] = []  # (position, key, file, source)
         for path in paths:
             file = relative_file(root, path)
             source = read_source(path, file)
             if isinstance(source, Diagnostic):  # not read: nothing to cache, the diagnostic says why
-                out.append(unread_file(file, source))
+                found.append((unread_file(file, source), ""))
                 continue
             key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), _path_bytes(file), source)
             facts, text = self._cached(key, file)
             if facts is None:
-                facts = scan_source(file, source)
-                text = facts.to_json()
-                self.scanned.append(file)
+                misses.append((len(found), key, file, source))
+                found.append(None)
             else:
                 self.reused += 1
-            self._new_facts[key] = [_sha(text.encode()), text]
-            self._texts.append((file, text))
-            out.append(facts)
-        return out
+                self._keep(key, file, text)
+                found.append((facts, text))
+        for (position, key, file, _), (facts, text) in zip(
+            misses, scan_sources([(file, source) for _, _, file, source in misses]), strict=True
+        ):
+            self.scanned.append(file)
+            self._keep(key, file, text)
+            found[position] = (facts, text)
+        return [entry[0] for entry in found if entry is not None]
+
+    def _keep(self, key: str, file: str, text: str) -> None:
+        self._new_facts[key] = [_sha(text.encode()), text]
+        self._texts.append((file, text))
 
     def _cached(self, key: str, file: str) -> tuple[FileFacts | None, str]:
         entry = self._old_facts.get(key)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pikku.cli.model import ProjectModel
-from pikku.cli.scan.extract import scan_file, scan_source
+from pikku.cli.model import Diagnostic, ProjectModel
+from pikku.cli.scan.extract import scan_file, scan_source, unread_file
 from pikku.cli.scan.facts import FileFacts, FunctionFacts, WireFacts
-from pikku.cli.scan.files import find_source_files
+from pikku.cli.scan.files import find_source_files, read_source, relative_file
 from pikku.cli.scan.link import link
+from pikku.cli.scan.parallel import scan_sources
 
 __all__ = [
     "FileFacts",
@@ -22,6 +23,7 @@ __all__ = [
     "find_source_files",
     "link",
     "scan_file",
+    "scan_files",
     "scan_project",
     "scan_source",
 ]
@@ -29,4 +31,21 @@ __all__ = [
 
 def scan_project(root: Path, sources: Sequence[str]) -> ProjectModel:
     """Scan every ``.py`` file under ``sources`` (relative to ``root``) and link them into one model."""
-    return link([scan_file(root, path) for path in find_source_files(root, sources)])
+    return link(scan_files(root, find_source_files(root, sources)))
+
+
+def scan_files(root: Path, paths: Sequence[Path]) -> list[FileFacts]:
+    """Facts for each of ``paths`` (a large batch on every core, see :mod:`.parallel`), in order."""
+    found: list[FileFacts | None] = []
+    readable: list[tuple[int, tuple[str, bytes]]] = []
+    for path in paths:
+        file = relative_file(root, path)
+        source = read_source(path, file)
+        if isinstance(source, Diagnostic):
+            found.append(unread_file(file, source))
+        else:
+            readable.append((len(found), (file, source)))
+            found.append(None)
+    for (position, _), (facts, _) in zip(readable, scan_sources([item for _, item in readable]), strict=True):
+        found[position] = facts
+    return [facts for facts in found if facts is not None]

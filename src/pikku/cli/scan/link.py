@@ -5,6 +5,7 @@ Pure: no parsing and no I/O, so it runs the same on fresh facts and on facts fro
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ def link(facts: Sequence[FileFacts]) -> ProjectModel:
     ordered = sorted(facts, key=lambda f: f.file)
     index = _Index(ordered)
     found: list[Diagnostic] = [d for f in ordered for d in f.diagnostics]
-    functions = _functions(ordered, index.modules.keys(), found)
+    functions = _functions(ordered, index.module_names, found)
     rpc_names = {f.rpc_name for _, f in _pikku_functions(ordered) if f.rpc_name is not None}
     workflows = _workflows(ordered, index, rpc_names, found)
     found.extend(_unknown_sends(ordered, workflows))
@@ -44,7 +45,7 @@ def link(facts: Sequence[FileFacts]) -> ProjectModel:
     return ProjectModel(functions, workflows, sort_diagnostics(found), schedules)
 
 
-def function_meta(module: str, func: FunctionFacts, known_modules: Set[str] = frozenset()) -> FunctionMeta:
+def function_meta(module: str, func: FunctionFacts, known_modules: frozenset[str] = frozenset()) -> FunctionMeta:
     """The model's view of a function; a plain (undecorated) function's rpc name is its own name."""
     return FunctionMeta(
         rpc_name=func.rpc_name if func.is_pikku and func.rpc_name else func.name,
@@ -57,11 +58,14 @@ def function_meta(module: str, func: FunctionFacts, known_modules: Set[str] = fr
     )
 
 
-def _with_submodules(ref: TypeRef, known_modules: Set[str]) -> TypeRef:
+@functools.lru_cache(maxsize=4096)
+def _with_submodules(ref: TypeRef, known_modules: frozenset[str]) -> TypeRef:
     """Add scanned submodules a TypeRef reaches through a recorded module.
 
     ``from app import models`` + ``models.User`` is recorded at scan time as needing ``app``, since one
     file cannot tell a submodule from an attribute; importing ``app`` alone may not load ``app.models``.
+    Cached: a project's functions share a few types, and a frozenset keeps its hash once computed (a
+    third of a warm prebuild's linking went here, the same few answers thousands of times).
     """
     modules = set(ref.modules)
     for token in _DOTTED.findall(ref.expr):
@@ -80,7 +84,7 @@ def _pikku_functions(files: Iterable[FileFacts]) -> list[tuple[str, FunctionFact
 
 
 def _functions(
-    files: Sequence[FileFacts], known_modules: Set[str], found: list[Diagnostic]
+    files: Sequence[FileFacts], known_modules: frozenset[str], found: list[Diagnostic]
 ) -> tuple[FunctionMeta, ...]:
     """Every ``@pikku_func`` once per rpc name (the first in file order); later ones are PKU008."""
     by_rpc: dict[str, FunctionMeta] = {}
@@ -115,14 +119,14 @@ def _workflows(
             name=wire.name,
             description=wire.description,
             execution_mode="inline" if wire.execution_mode == "inline" else "remote",
-            func=function_meta(module, func, index.modules.keys()),
+            func=function_meta(module, func, index.module_names),
             wire_module=wire_module,
             steps=steps,
             location=wire.location,
             timeout=wire.timeout,
             on_failure=wire.on_failure,
             on_failure_location=wire.on_failure_location,
-            events=_events(wire.name, steps, index.modules.keys(), found),
+            events=_events(wire.name, steps, index.module_names, found),
         )
         first = by_name.setdefault(wire.name, workflow)
         if first is not workflow:
@@ -187,7 +191,7 @@ def _checked_steps(func: FunctionFacts, rpc_names: set[str], found: list[Diagnos
 
 
 def _events(
-    workflow: str, steps: Sequence[StepMeta], known_modules: Set[str], found: list[Diagnostic]
+    workflow: str, steps: Sequence[StepMeta], known_modules: frozenset[str], found: list[Diagnostic]
 ) -> tuple[EventMeta, ...]:
     """The events a workflow's waits name, once each with its model (sorted by name); PKU032 for a name
     waited for with two different models."""
@@ -281,12 +285,14 @@ class _Index:
     files: Sequence[FileFacts]
     modules: dict[str, FileFacts] = field(default_factory=dict)
     functions: dict[tuple[str, str], FunctionFacts] = field(default_factory=dict)
+    module_names: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for facts in self.files:
             self.modules[facts.module] = facts
             for func in facts.functions:  # a later def of the same name replaces the earlier one
                 self.functions[(facts.module, func.name)] = func
+        self.module_names = frozenset(self.modules)
 
     def resolve(self, target: str, hops: int = 0) -> tuple[str, FunctionFacts] | None:
         """The function a dotted path leads to, following imports and ``__init__`` re-exports."""

@@ -12,7 +12,8 @@ Two measures, each run only on files a count of bytes cannot clear:
   more than 200 nested brackets cleanly) and walks the whole syntax tree, raising RecursionError past the
   budget. It builds no Python objects, so it costs about 7% of a libcst parse.
 - Chains that CPython keeps flat but libcst nests one node per link: ``a and b or c ...`` and implicitly
-  concatenated string literals (``"a" "b" "c" ...``), counted on Python's own tokens.
+  concatenated string literals (``"a" "b" "c" ...``), counted on Python's own tokens (per expression,
+  and inside f-strings, which are one token before 3.12), and dotted import names (one string in CPython).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _NESTING_WORDS = (b"and", b"or", b"not", b"lambda", b"if", b"await", b"yield")
 # and open the next (also counts '' and triple quotes, which is fine for a bound).
 _BOOLEAN_WORD = re.compile(rb"\b(?:and|or)\b")
 _ADJACENT_QUOTES = re.compile(rb"""['"][ \t]*(?:\\?\r?\n[ \t]*)?[rRbBuUfF]{0,2}['"]""")
+# A run of MAX_DEPTH dotted segments on one logical line (a bound: a segment is anything but space, dot or
+# backslash), so the tokens are read only for the rare file that has one.
+_DOTTED_RUN = re.compile(rb"(?:\.[ \t]*(?:\\\r?\n[ \t]*)?[^\s.\\]+[ \t]*(?:\\\r?\n[ \t]*)?){%d}" % MAX_DEPTH)
 _FIX = "split the expression: name its parts, or build long chains from a list (''.join(...), all(...), any(...))"
 
 
@@ -84,35 +88,79 @@ def _tree_too_deep(file: str, source: bytes) -> Diagnostic | None:
 def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:
     booleans = len(_BOOLEAN_WORD.findall(source)) >= MAX_DEPTH
     strings = len(_ADJACENT_QUOTES.findall(source)) >= MAX_DEPTH
-    if not (booleans or strings):
+    dots = _DOTTED_RUN.search(source) is not None
+    if not (booleans or strings or dots):
         return None
-    found = _longest_chain(source, booleans, strings)
+    found = _longest_chain(source, booleans, strings, dots)
     if found is None:
         return None
     line, what = found
     return _problem(Location(file, line, 1), f"it chains more than {MAX_DEPTH} {what} in one expression")
 
 
-def _longest_chain(source: bytes, booleans: bool, strings: bool) -> tuple[int, str] | None:
-    """(line, what) of the first statement with MAX_DEPTH 'and'/'or' words, or of MAX_DEPTH adjacent string
-    literals, on Python's tokens; None when there is none (or the file does not tokenize)."""
-    words = literals = 0
+def _longest_chain(source: bytes, booleans: bool, strings: bool, dots: bool) -> tuple[int, str] | None:
+    """(line, what) of the first statement with an expression of MAX_DEPTH 'and'/'or' words, of MAX_DEPTH
+    adjacent string literals, or of a dotted name of MAX_DEPTH dots, on Python's tokens; None when there is
+    none (or the file does not tokenize). Dotted names count because CPython keeps an import's ``a.b.c``
+    as one string (the symtable pass never sees it), where libcst nests an Attribute per dot.
+    """
+    words = _Words()
+    literals = chain = 0
     start = 1
     try:
         for tok in tokenize.tokenize(io.BytesIO(source).readline):
             if tok.type in (tokenize.NL, tokenize.COMMENT):
                 continue
-            if tok.type == tokenize.NEWLINE:
-                words, start = 0, tok.end[0] + 1
-            words += booleans and tok.type == tokenize.NAME and tok.string in ("and", "or")
+            if tok.type == tokenize.NEWLINE or (tok.type == tokenize.OP and tok.string == ";"):
+                words, start = _Words(), tok.end[0] + 1
+            elif booleans:
+                words.feed(tok)
             literals = literals + 1 if strings and tok.type == tokenize.STRING else 0
-            if words >= MAX_DEPTH:
+            dotted = tok.type == tokenize.NAME or (tok.type == tokenize.OP and tok.string == ".")
+            chain = chain + (tok.string == ".") if dots and dotted else 0
+            if words.deepest() >= MAX_DEPTH:
                 return start, "'and'/'or' operators"
             if literals >= MAX_DEPTH:
                 return tok.start[0], "adjacent string literals"
+            if chain >= MAX_DEPTH:
+                return tok.start[0], "dotted names"
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
         return None  # libcst's parse reports what is wrong with the file
     return None
+
+
+class _Words:
+    """'and'/'or' words of one statement, per expression: a comma ends one, a bracket opens a nested one
+    whose words add to the enclosing expression's, also after it closes (an upper bound of libcst's depth).
+    An f-string is one token before Python 3.12, so the words inside one are counted from its text."""
+
+    def __init__(self) -> None:
+        # Per open bracket: [the words of the expression in progress at that level, the most words of a
+        # bracketed expression closed within it].
+        self.levels = [[0, 0]]
+
+    def feed(self, tok: tokenize.TokenInfo) -> None:
+        if tok.type == tokenize.NAME and tok.string in ("and", "or"):
+            self.levels[-1][0] += 1
+        elif tok.type == tokenize.STRING and _is_fstring(tok.string):
+            self.levels[-1][0] += len(_BOOLEAN_WORD.findall(tok.string.encode()))
+        elif tok.type != tokenize.OP:
+            return
+        elif tok.string in "([{":
+            self.levels.append([0, 0])
+        elif tok.string in ")]}" and len(self.levels) > 1:
+            closed = sum(self.levels.pop())
+            self.levels[-1][1] = max(self.levels[-1][1], closed)
+        elif tok.string == ",":
+            self.levels[-1] = [0, 0]
+
+    def deepest(self) -> int:
+        return sum(own + inner for own, inner in self.levels)
+
+
+def _is_fstring(token: str) -> bool:
+    quote = min((i for i in (token.find("'"), token.find('"')) if i >= 0), default=0)
+    return "f" in token[:quote].lower()
 
 
 def _frames_in_use() -> int:

@@ -1,0 +1,54 @@
+"""Review of the depth guard: shapes it let through to libcst (a segmentation fault that kills prebuild),
+and ordinary code it refused. Each deep case runs in a child process, since the failure is a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pikku.cli.scan.depth import MAX_DEPTH, too_deep
+from pikku.cli.scan.extract import scan_source
+
+# Shapes CPython keeps flat (so the symtable pass sees no depth) but libcst nests one node per link.
+BYPASSES = {
+    # Python 3.11's tokenizer gives an f-string as one STRING token: the 'and' words inside are not counted.
+    "and_chain_in_fstring": "x = f'{" + " and ".join(["a"] * 20_000) + "}'\n",
+    # CPython keeps a dotted import name as one string; libcst builds an Attribute per dot.
+    "dotted_import": "import " + ".".join(["a"] * 20_000) + "\n",
+    "dotted_from_import": "from " + ".".join(["a"] * 20_000) + " import b\n",
+}
+
+_CHILD = (
+    "import sys\n"
+    "from pikku.cli.scan.extract import scan_source\n"
+    "facts = scan_source('app/deep.py', sys.stdin.buffer.read())\n"
+    "print(' '.join(d.code for d in facts.diagnostics))\n"
+)
+
+
+@pytest.mark.parametrize("shape", BYPASSES)
+def test_shapes_flat_in_cpython_but_deep_in_libcst_are_refused_not_a_crash(shape: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD], input=BYPASSES[shape].encode(), capture_output=True, timeout=120, check=False
+    )
+    assert child.returncode == 0, (child.returncode, child.stderr[-500:])  # -11: segmentation fault
+    assert child.stdout.split() == [b"PKU001"], child.stdout
+
+
+def test_many_short_boolean_expressions_in_one_statement_are_read() -> None:
+    """A table of 400 conditions (one statement, but each expression two levels deep) is ordinary code."""
+    source = "RULES = {\n" + "".join(f"    {i}: lambda u: u.a and u.b,\n" for i in range(400)) + "}\n"
+    assert too_deep("app/rules.py", source.encode()) is None
+    facts = scan_source("app/rules.py", source.encode())
+    assert [d.code for d in facts.diagnostics] == [], facts.diagnostics
+    calls = "check(" + ", ".join(f"x{i} or y{i}" for i in range(MAX_DEPTH + 10)) + ")\n"
+    assert too_deep("app/calls.py", calls.encode()) is None
+
+
+def test_a_long_chain_split_across_brackets_is_still_refused() -> None:
+    """Counting per expression must not lose a chain whose links sit in nested parentheses."""
+    chain = "x = " + " and (".join(["a"] * 150) + ")" * 149 + " or " + " or ".join(["b"] * 200) + "\n"
+    problem = too_deep("app/deep.py", chain.encode())
+    assert problem is not None and "'and'/'or'" in problem.message, problem

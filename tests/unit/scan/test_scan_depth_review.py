@@ -52,3 +52,23 @@ def test_a_long_chain_split_across_brackets_is_still_refused() -> None:
     chain = "x = " + " and (".join(["a"] * 150) + ")" * 149 + " or " + " or ".join(["b"] * 200) + "\n"
     problem = too_deep("app/deep.py", chain.encode())
     assert problem is not None and "'and'/'or'" in problem.message, problem
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("# header\n\n\nz = " + " and ".join(["a"] * 400) + "\n", 4),
+        ("x = 1\n\n# a comment\n\ny = (\n" + " or ".join(["a"] * 400) + ")\n", 5),
+        ("def f():\n    x = 1\n\n    return (\n" + " and ".join(["a"] * 400) + ")\n", 4),
+        ("x = 1; y = (" + " or ".join(["a"] * 400) + ")\n", 1),
+    ],
+)
+def test_a_long_chain_is_reported_at_the_line_its_statement_starts(source: str, line: int) -> None:
+    """Not at the line after the previous statement (a blank line or a comment before this one)."""
+    problem = too_deep("app/chain.py", source.encode())
+    assert problem is not None and problem.location.line == line, problem
+
+
+def test_statements_of_strings_and_names_do_not_add_up() -> None:
+    source = "".join("'doc'\nx.y\n" for _ in range(MAX_DEPTH + 5))
+    assert too_deep("app/strings.py", source.encode()) is None

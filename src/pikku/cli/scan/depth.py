@@ -47,6 +47,8 @@ _ADJACENT_QUOTES = re.compile(rb"""['"][ \t]*(?:\\?\r?\n[ \t]*)?[rRbBuUfF]{0,2}[
 # A run of MAX_DEPTH dotted segments on one logical line (a bound: a segment is anything but space, dot or
 # backslash), so the tokens are read only for the rare file that has one.
 _DOTTED_RUN = re.compile(rb"(?:\.[ \t]*(?:\\\r?\n[ \t]*)?[^\s.\\]+[ \t]*(?:\\\r?\n[ \t]*)?){%d}" % MAX_DEPTH)
+# Tokens that are not part of a statement (INDENT and DEDENT precede one, at its line).
+_BETWEEN_STATEMENTS = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING, tokenize.INDENT, tokenize.DEDENT)
 _FIX = "split the expression: name its parts, or build long chains from a list (''.join(...), all(...), any(...))"
 
 
@@ -106,14 +108,16 @@ def _longest_chain(source: bytes, booleans: bool, strings: bool, dots: bool) -> 
     """
     words = _Words()
     literals = chain = 0
-    start = 1
+    start = 0  # the line the statement in progress starts on (0: before its first token)
     try:
         for tok in tokenize.tokenize(io.BytesIO(source).readline):
-            if tok.type in (tokenize.NL, tokenize.COMMENT):
+            if tok.type in _BETWEEN_STATEMENTS:
                 continue
             if tok.type == tokenize.NEWLINE or (tok.type == tokenize.OP and tok.string == ";"):
-                words, start = _Words(), tok.end[0] + 1
-            elif booleans:
+                words, start, literals, chain = _Words(), 0, 0, 0
+                continue
+            start = start or tok.start[0]
+            if booleans:
                 words.feed(tok)
             literals = literals + 1 if strings and tok.type == tokenize.STRING else 0
             dotted = tok.type == tokenize.NAME or (tok.type == tokenize.OP and tok.string == ".")

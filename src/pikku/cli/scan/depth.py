@@ -44,9 +44,9 @@ _NESTING_WORDS = (b"and", b"or", b"not", b"lambda", b"if", b"await", b"yield")
 # and open the next (also counts '' and triple quotes, which is fine for a bound).
 _BOOLEAN_WORD = re.compile(rb"\b(?:and|or)\b")
 _ADJACENT_QUOTES = re.compile(rb"""['"][ \t]*(?:\\?\r?\n[ \t]*)?[rRbBuUfF]{0,2}['"]""")
-# A run of MAX_DEPTH dotted segments on one logical line (a bound: a segment is anything but space, dot or
-# backslash), so the tokens are read only for the rare file that has one.
-_DOTTED_RUN = re.compile(rb"(?:\.[ \t]*(?:\\\r?\n[ \t]*)?[^\s.\\]+[ \t]*(?:\\\r?\n[ \t]*)?){%d}" % MAX_DEPTH)
+# A run of dotted segments on one logical line (a bound: a segment is anything but space, dot or backslash),
+# found with a single greedy pass so the scan stays linear; only a run of MAX_DEPTH dots makes the tokens read.
+_DOTTED_RUN = re.compile(rb"(?:\.[ \t]*(?:\\\r?\n[ \t]*)?[^\s.\\]+[ \t]*(?:\\\r?\n[ \t]*)?)+")
 # Tokens that are not part of a statement (INDENT and DEDENT precede one, at its line).
 _BETWEEN_STATEMENTS = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING, tokenize.INDENT, tokenize.DEDENT)
 _FIX = "split the expression: name its parts, or build long chains from a list (''.join(...), all(...), any(...))"
@@ -90,7 +90,7 @@ def _tree_too_deep(file: str, source: bytes) -> Diagnostic | None:
 def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:
     booleans = len(_BOOLEAN_WORD.findall(source)) >= MAX_DEPTH
     strings = len(_ADJACENT_QUOTES.findall(source)) >= MAX_DEPTH
-    dots = _DOTTED_RUN.search(source) is not None
+    dots = source.count(b".") >= MAX_DEPTH and _has_dotted_run(source)
     if not (booleans or strings or dots):
         return None
     found = _longest_chain(source, booleans, strings, dots)
@@ -98,6 +98,13 @@ def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:
         return None
     line, what = found
     return _problem(Location(file, line, 1), f"it chains more than {MAX_DEPTH} {what} in one expression")
+
+
+def _has_dotted_run(source: bytes) -> bool:
+    return any(
+        run.end() - run.start() >= 2 * MAX_DEPTH and run.group().count(b".") >= MAX_DEPTH
+        for run in _DOTTED_RUN.finditer(source)
+    )
 
 
 def _longest_chain(source: bytes, booleans: bool, strings: bool, dots: bool) -> tuple[int, str] | None:

@@ -58,8 +58,11 @@ def scan_chunk(items: Sequence[tuple[str, bytes]]) -> list[Scanned]:
 
 def worker_count(files: int) -> int:
     """How many processes scan ``files`` files: one per core this process may use, at most one per
-    MIN_FILES_PER_WORKER files and MAX_WORKERS; 1 (this process) where forking is not used."""
+    MIN_FILES_PER_WORKER files and MAX_WORKERS; 1 (this process) where forking is not used, or not allowed
+    (a daemonic process, such as a multiprocessing pool's worker, may not start children)."""
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if multiprocessing.current_process().daemon:
         return 1
     cores = len(os.sched_getaffinity(0))
     return max(1, min(cores, MAX_WORKERS, files // MIN_FILES_PER_WORKER))

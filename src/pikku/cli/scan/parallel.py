@@ -13,8 +13,10 @@ makes the batch run again here, so the outcome is what a single process would ha
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +31,8 @@ MIN_FILES_PER_WORKER = 100
 MAX_WORKERS = 8
 # Chunks per worker: workflow modules cost several times a function module, so smaller chunks balance.
 _CHUNKS_PER_WORKER = 4
+# prctl(2): the signal a process gets when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
 
 Scanned = tuple[FileFacts, str]  # the facts and their JSON (what the cache stores)
 
@@ -41,10 +45,28 @@ def scan_sources(items: Sequence[tuple[str, bytes]]) -> list[Scanned]:
     size = -(-len(items) // (workers * _CHUNKS_PER_WORKER))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             return [scanned for chunk in pool.map(scan_chunk, chunks) for scanned in chunk]
     except BrokenProcessPool:
         return scan_chunk(items)
+
+
+def _end_with_parent(parent: int) -> None:
+    """In a worker: be terminated when prebuild ends, however it ends. A parent killed by SIGTERM (a CI
+    timeout, ``docker stop``) or SIGKILL (the OOM killer) otherwise leaves its workers waiting for work
+    forever, orphaned, holding prebuild's stdout and stderr open."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the worker ends when its queue closes, as before
+        return
+    if os.getppid() != parent:  # prebuild ended before the prctl call
+        os._exit(1)
 
 
 def scan_chunk(items: Sequence[tuple[str, bytes]]) -> list[Scanned]:

@@ -72,3 +72,22 @@ def test_a_long_chain_is_reported_at_the_line_its_statement_starts(source: str, 
 def test_statements_of_strings_and_names_do_not_add_up() -> None:
     source = "".join("'doc'\nx.y\n" for _ in range(MAX_DEPTH + 5))
     assert too_deep("app/strings.py", source.encode()) is None
+
+
+@pytest.mark.parametrize("branches", [MAX_DEPTH + 30, 1_000])
+def test_a_long_elif_chain_is_read(branches: int) -> None:
+    """CPython compiles and libcst reads an if/elif chain of 1,000 branches (a dispatcher, a state machine);
+    the symtable pass counted each elif as a level (CPython nests it in the orelse) and refused the file."""
+    source = "def f(a):\n    if a == -1:\n        return 0\n" + "".join(
+        f"    elif a == {i}:\n        return {i}\n" for i in range(branches)
+    )
+    compile(source, "app/dispatch.py", "exec")
+    assert too_deep("app/dispatch.py", source.encode()) is None
+    assert scan_source("app/dispatch.py", source.encode()).diagnostics == ()
+
+
+def test_an_elif_chain_does_not_hide_a_deep_expression() -> None:
+    source = "if a:\n    pass\n" + "".join(f"elif a == {i}:\n    pass\n" for i in range(400))
+    source += "else:\n    x = " + "+".join(["a"] * 2 * MAX_DEPTH) + "\n"
+    problem = too_deep("app/dispatch.py", source.encode())
+    assert problem is not None and "levels deep" in problem.message, problem

@@ -18,6 +18,7 @@ Two measures, each run only on files a count of bytes cannot clear:
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import symtable
@@ -36,6 +37,7 @@ MAX_DEPTH = 300
 # covers the blocks and statements around the deepest expression (30 levels: a def in a class in ...).
 _LEVELS_PER_FRAME = 3
 _BUDGET_FRAMES = (MAX_DEPTH + 30) // _LEVELS_PER_FRAME
+_AST_FRAMES = 1000
 # Every level of nesting needs one of these bytes (brackets, dots, operators, quotes, the colon of a
 # lambda) or one of these words, so a file with fewer than MAX_DEPTH of them in all cannot be too deep.
 _NESTING_BYTES = tuple(bytes([b]) for b in b"([{.+-*/%@<>=&|^~!'\":")
@@ -78,13 +80,46 @@ def _tree_too_deep(file: str, source: bytes) -> Diagnostic | None:
         if "too many nested" not in (exc.msg or ""):
             return None
         return _problem(Location(file, exc.lineno or 1, exc.offset or 1), f"{exc.msg} (Python allows 200 levels)")
-    except (RecursionError, MemoryError):
+    except MemoryError:  # the C parser's own stack ran out
         return nested_too_deeply(file)
+    except RecursionError:
+        pass  # symtable counts an elif as a level (CPython nests it in the orelse): a second opinion below
     except ValueError:  # bad bytes: libcst's parse reports them
+        return None
+    else:
         return None
     finally:
         sys.setrecursionlimit(limit)
-    return None
+    return None if _elif_chains_only(source) else nested_too_deeply(file)
+
+
+def _elif_chains_only(source: bytes) -> bool:
+    """True when ``source`` nests no deeper than MAX_DEPTH (+ the statements around it) once each ``elif``
+    counts as a sibling of its ``if``, as in the code (libcst reads thousands of them); False when it is
+    deeper, or too deep for ``ast`` itself (which raises RecursionError or MemoryError, not a crash).
+    Only called for what the symtable pass refused, so the objects ``ast`` builds cost nothing usually."""
+    limit = sys.getrecursionlimit()
+    # CPython's default budget (ast counts its C recursion against it): safe for the C stack even where the
+    # process raised its limit, and deep enough for ~1,000 elifs.
+    sys.setrecursionlimit(_frames_in_use() + _AST_FRAMES)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    finally:
+        sys.setrecursionlimit(limit)
+    budget = _BUDGET_FRAMES * _LEVELS_PER_FRAME
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > budget:
+            return False
+        for child in ast.iter_child_nodes(node):
+            is_elif = isinstance(node, ast.If) and isinstance(child, ast.If) and node.orelse == [child]
+            stack.append((child, depth if is_elif else depth + 1))
+    return True
 
 
 def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:

@@ -91,3 +91,16 @@ def test_an_elif_chain_does_not_hide_a_deep_expression() -> None:
     source += "else:\n    x = " + "+".join(["a"] * 2 * MAX_DEPTH) + "\n"
     problem = too_deep("app/dispatch.py", source.encode())
     assert problem is not None and "levels deep" in problem.message, problem
+
+
+def test_a_file_with_cr_line_endings_is_counted_per_statement() -> None:
+    """Python (and libcst) read a lone CR as a line end; the token pass saw one line, one statement."""
+    source = "from pikku import pikku_func\r\r@pikku_func\rasync def f(services, data: int) -> int:\r    return 1\r"
+    source += "".join(f"x{i} = a and b\r" for i in range(MAX_DEPTH + 100))
+    compile(source, "app/old_mac.py", "exec")
+    assert too_deep("app/old_mac.py", source.encode()) is None
+    facts = scan_source("app/old_mac.py", source.encode())
+    assert facts.diagnostics == () and [f.name for f in facts.functions] == ["f"]
+    deep = "x = 1\ry = (\r" + " and ".join(["a"] * (MAX_DEPTH + 1)) + ")\r"
+    problem = too_deep("app/old_mac.py", deep.encode())
+    assert problem is not None and problem.location.line == 2, problem

@@ -152,7 +152,9 @@ def _longest_chain(source: bytes, booleans: bool, strings: bool, dots: bool) -> 
     literals = chain = 0
     start = 0  # the line the statement in progress starts on (0: before its first token)
     try:
-        for tok in tokenize.tokenize(io.BytesIO(source).readline):
+        # Python's tokenize splits lines at \n only; CPython (and libcst) also end one at a lone \r.
+        lines = io.BytesIO(source.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+        for tok in tokenize.tokenize(lines.readline):
             if tok.type in _BETWEEN_STATEMENTS:
                 continue
             if tok.type == tokenize.NEWLINE or (tok.type == tokenize.OP and tok.string == ";"):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pikku.cli.scan.depth import MAX_DEPTH, too_deep
+from pikku.cli.scan.depth import MAX_ADJACENT_LITERALS, MAX_DEPTH, too_deep
 from pikku.cli.scan.extract import scan_source
 
 # Expressions n levels deep, in every shape that nests: in CPython's tree, or only in libcst's.
@@ -58,7 +58,8 @@ def test_nesting_beyond_the_limit_is_pku001_at_the_file(shape: str, depth: int) 
     assert sys.getrecursionlimit() == limit_before
     [problem] = facts.diagnostics
     assert problem.code == "PKU001" and problem.location.file == "app/flow.py"
-    assert "does not parse" in problem.message and str(MAX_DEPTH) in problem.message, problem.message
+    limit = MAX_ADJACENT_LITERALS if shape == "strings" else MAX_DEPTH
+    assert "does not parse" in problem.message and str(limit) in problem.message, problem.message
     assert problem.hint is not None and "split the expression" in problem.hint
     assert not facts.functions
 
@@ -71,7 +72,7 @@ def test_chains_are_counted_per_statement_and_point_at_their_line() -> None:
     problem = too_deep("app/many.py", long_chain.encode())
     assert problem is not None and problem.location.line == 2 * MAX_DEPTH + 1, problem
     assert "'and'/'or' operators" in problem.message
-    literals = short + "s = (\n" + "\n".join(["    'x'"] * (MAX_DEPTH + 1)) + "\n)\n"
+    literals = short + "s = (\n" + "\n".join(["    'x'"] * (MAX_ADJACENT_LITERALS + 1)) + "\n)\n"
     problem = too_deep("app/many.py", literals.encode())
     assert problem is not None and "adjacent string literals" in problem.message, problem
 
@@ -94,3 +95,10 @@ def test_ordinary_syntax_errors_are_left_to_libcst() -> None:
     assert too_deep("app/broken.py", source) is None
     facts = scan_source("app/broken.py", source)
     assert [d.code for d in facts.diagnostics] == ["PKU001"] and "levels" not in facts.diagnostics[0].message
+
+
+def test_a_long_text_of_adjacent_literals_is_read() -> None:
+    """A SQL text written as 400+ lines of string literals is real code: strings have their own, higher limit,
+    and libcst reads them (here three times over: in an annotation, an assignment and a step's input)."""
+    facts = scan_source("app/flow.py", _module(SHAPES["strings"](MAX_ADJACENT_LITERALS - 10)))
+    assert [d.code for d in facts.diagnostics] == [], facts.diagnostics

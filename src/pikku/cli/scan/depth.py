@@ -33,6 +33,10 @@ from pikku.cli.scan.diagnostics import diagnostic
 
 #: The deepest nesting prebuild reads (CPython's parser stops brackets at 200 already).
 MAX_DEPTH = 300
+#: Implicitly concatenated string literals libcst nests one per literal, but each level costs it less than
+#: an operator: 600 read fine and ~1,000 ran out of recursion. A long SQL text written as 400 lines of
+#: literals is real code, so strings get their own, higher limit.
+MAX_ADJACENT_LITERALS = 500
 # symtable counts three levels of syntax tree per level of Python's recursion limit; the budget also
 # covers the blocks and statements around the deepest expression (30 levels: a def in a class in ...).
 _LEVELS_PER_FRAME = 3
@@ -124,7 +128,7 @@ def _elif_chains_only(source: bytes) -> bool:
 
 def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:
     booleans = len(_BOOLEAN_WORD.findall(source)) >= MAX_DEPTH
-    strings = len(_ADJACENT_QUOTES.findall(source)) >= MAX_DEPTH
+    strings = len(_ADJACENT_QUOTES.findall(source)) >= MAX_ADJACENT_LITERALS
     dots = source.count(b".") >= MAX_DEPTH and _has_dotted_run(source)
     if not (booleans or strings or dots):
         return None
@@ -132,7 +136,8 @@ def _chain_too_long(file: str, source: bytes) -> Diagnostic | None:
     if found is None:
         return None
     line, what = found
-    return _problem(Location(file, line, 1), f"it chains more than {MAX_DEPTH} {what} in one expression")
+    limit = MAX_ADJACENT_LITERALS if what == "adjacent string literals" else MAX_DEPTH
+    return _problem(Location(file, line, 1), f"it chains more than {limit} {what} in one expression")
 
 
 def _has_dotted_run(source: bytes) -> bool:
@@ -168,7 +173,7 @@ def _longest_chain(source: bytes, booleans: bool, strings: bool, dots: bool) -> 
             chain = chain + (tok.string == ".") if dots and dotted else 0
             if words.deepest() >= MAX_DEPTH:
                 return start, "'and'/'or' operators"
-            if literals >= MAX_DEPTH:
+            if literals >= MAX_ADJACENT_LITERALS:
                 return tok.start[0], "adjacent string literals"
             if chain >= MAX_DEPTH:
                 return tok.start[0], "dotted names"

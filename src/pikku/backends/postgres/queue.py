@@ -26,6 +26,7 @@ from pikku._records import DeadJob, Job
 from pikku.backends._wakeup import QUIET_DELAY_S, Wakeups, wakes
 from pikku.backends.postgres import statements
 from pikku.backends.postgres.database import PgDatabase, Row, claim_of
+from pikku.backends.postgres.vacuum import JobsVacuum
 
 __all__ = ["PostgresQueue"]
 
@@ -133,6 +134,8 @@ class PostgresQueue:
         self._listener = _Listener(db, self._wakeups)
         self._closed = False
         self._probes: set[asyncio.Future[float | None]] = set()  # next-due probes running past their wait
+        #: Dead jobs vacuumed while a drain runs, when autovacuum lags (see vacuum.py).
+        self.vacuum = JobsVacuum(self._db)
 
     async def enqueue(
         self,
@@ -159,6 +162,7 @@ class PostgresQueue:
     async def claim(self, queues: Sequence[str] | None, *, owner: str, lease_s: float, limit: int = 1) -> list[Job]:
         self._listener.start()  # listen from the first claim on, so no notice after it is missed
         self._wakeups.claimed()
+        self.vacuum.poke()
         if limit <= 0 or (queues is not None and not queues):
             return []
         params: dict[str, Any] = {"owner": owner, "lease_s": float(lease_s), "limit": limit}
@@ -259,6 +263,7 @@ class PostgresQueue:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            await self.vacuum.stop()
             await self._listener.stop()
             if self._probes:  # bounded, like the listener: let them hand their connections back
                 await asyncio.wait(set(self._probes), timeout=2.0)

@@ -827,6 +827,10 @@ COUNT_JOBS = "SELECT count(*) AS jobs FROM jobs WHERE queue = %(queue)s"
 
 COUNT_ALL_JOBS = "SELECT count(*) AS jobs FROM jobs"
 
+#: Dead rows of this schema's jobs table, from the statistics collector (no table scan): see vacuum.py.
+#: ``'jobs'::regclass`` resolves through the connection's search_path, i.e. pikku's schema.
+DEAD_JOB_ROWS = "SELECT coalesce(n_dead_tup, 0) AS dead FROM pg_stat_user_tables WHERE relid = 'jobs'::regclass"
+
 #: Seconds until the earliest delayed job of the queues falls due (one index probe per queue).
 NEXT_DUE = """
 SELECT min(n.run_at) - pikku_now() AS seconds

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import signal
@@ -157,18 +158,27 @@ class Runner:
     def interleaved(self, group: str, members: list[tuple[tuple[str, ...], str, str, dict[str, Any]]],
                     rounds: int) -> None:  # fmt: skip
         """Rounds of one sample per member (``(key, system, backend, args)``), each in a fresh child and
-        database, the members' order rotating from round to round; each key's figure is the median of its
-        samples, and the rounds are kept for the paired ratios (:func:`pair`)."""
+        database (:meth:`one`): see :meth:`rotated`."""
+        samplers: list[tuple[tuple[str, ...], Callable[[], dict[str, Any]]]] = [
+            (key, functools.partial(self.one, system, backend, args)) for key, system, backend, args in members
+        ]
+        self.rotated(group, samplers, rounds)
+
+    def rotated(self, group: str, members: list[tuple[tuple[str, ...], Callable[[], dict[str, Any]]]],
+                rounds: int) -> None:  # fmt: skip
+        """Rounds of one sample per member (``(key, take a sample)``), the members' order rotating from round
+        to round; each key's figure is the median of its samples, and the rounds are kept for the paired
+        ratios (:func:`pair`)."""
         samples: dict[tuple[str, ...], list[dict[str, Any]]] = {m[0]: [] for m in members}
         self.rounds[group], self.orders[group] = [], []
         for n in range(rounds):
             order = members[n % len(members) :] + members[: n % len(members)]
             got: dict[tuple[str, ...], dict[str, Any]] = {}
-            for key, system, backend, args in order:
+            for key, take in order:
                 self.log(f"{group} round {n + 1}/{rounds}: " + " ".join(key) + " ...")
                 for attempt in (1, 2):  # one retry, as in sample()
                     try:
-                        got[key] = self.one(system, backend, args)
+                        got[key] = take()
                         samples[key].append(got[key])
                         break
                     except Exception as exc:
@@ -339,25 +349,14 @@ class Runner:
                     self.sample(key, lambda s=system, b=backend, a=args: self.system(s, b, a, repeats=5))
 
     def prebuild(self) -> None:
-        """Interleaved pairs of a bare parse and a cold prebuild (each in a fresh interpreter, the order
-        alternating), then warm prebuilds; the cold/parse ratio is the median of the pairs'."""
+        """Pairs of a bare parse and a cold prebuild (each in a fresh interpreter, the order alternating:
+        :meth:`rotated`), then warm prebuilds; the cold/parse ratio is the median of the pairs'."""
         with tempfile.TemporaryDirectory(prefix="bench-prebuild-") as folder:
             run_child("bench.prebuild_bench", {"op": "generate", "dir": folder})
-            parse: tuple[str, ...] = ("prebuild", "parse")
-            cold: tuple[str, ...] = ("prebuild", "cold")
-            samples: dict[tuple[str, ...], list[dict[str, Any]]] = {parse: [], cold: []}
-            self.rounds["prebuild"], self.orders["prebuild"] = [], []
-            for n in range(self.plan.pairs):
-                order = [parse, cold] if n % 2 == 0 else [cold, parse]
-                got: dict[tuple[str, ...], dict[str, Any]] = {}
-                for key in order:
-                    self.log(f"prebuild pair {n + 1}/{self.plan.pairs}: {key[1]} ...")
-                    got[key] = self._prebuild_sample(folder, key[1])
-                    samples[key].append(got[key])
-                self.rounds["prebuild"].append(got)
-                self.orders["prebuild"].append(order)
-            for key, found in samples.items():
-                self.results[key] = _median_of(found)
+            members: list[tuple[tuple[str, ...], Callable[[], dict[str, Any]]]] = [
+                (("prebuild", op), functools.partial(self._prebuild_sample, folder, op)) for op in ("parse", "cold")
+            ]
+            self.rotated("prebuild", members, self.plan.pairs)
 
             def warm() -> list[dict[str, Any]]:
                 return [self._prebuild_sample(folder, "warm") for _ in range(self.plan.repeats)]

@@ -94,32 +94,29 @@ class PrebuildCache:
 
     # -- scanning ---------------------------------------------------------------------------------------
     def scan_files(self, root: Path, paths: Sequence[Path]) -> list[FileFacts]:
-        """Facts for every file under ``root``: from the cache when its bytes are unchanged, else scanned
-        (a large batch on every core: :func:`~pikku.cli.scan.parallel.scan_sources`)."""
-        found: list[tuple[FileFacts, str] | None] = []
-        misses: list[tuple[int, str, str, bytes]] = []  # (position, key, file, source)
+        """Facts for every file under ``root``, sorted by file: from the cache when its bytes are unchanged,
+        else scanned (a large batch on every core: :func:`~pikku.cli.scan.parallel.scan_sources`)."""
+        found: list[FileFacts] = []
+        misses: dict[str, tuple[str, bytes]] = {}  # file -> (key, source)
         for path in paths:
             file = relative_file(root, path)
             source = read_source(path, file)
             if isinstance(source, Diagnostic):  # not read: nothing to cache, the diagnostic says why
-                found.append((unread_file(file, source), ""))
+                found.append(unread_file(file, source))
                 continue
             key = _sha(str(FACTS_VERSION).encode(), self._fingerprint.encode(), _path_bytes(file), source)
             facts, text = self._cached(key, file)
             if facts is None:
-                misses.append((len(found), key, file, source))
-                found.append(None)
+                misses[file] = (key, source)
             else:
                 self.reused += 1
                 self._keep(key, file, text)
-                found.append((facts, text))
-        for (position, key, file, _), (facts, text) in zip(
-            misses, scan_sources([(file, source) for _, _, file, source in misses]), strict=True
-        ):
-            self.scanned.append(file)
-            self._keep(key, file, text)
-            found[position] = (facts, text)
-        return [entry[0] for entry in found if entry is not None]
+                found.append(facts)
+        for facts, text in scan_sources([(file, source) for file, (_, source) in misses.items()]):
+            self.scanned.append(facts.file)
+            self._keep(misses[facts.file][0], facts.file, text)
+            found.append(facts)
+        return sorted(found, key=lambda facts: facts.file)
 
     def _keep(self, key: str, file: str, text: str) -> None:
         self._new_facts[key] = [_sha(text.encode()), text]

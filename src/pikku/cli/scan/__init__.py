@@ -35,17 +35,15 @@ def scan_project(root: Path, sources: Sequence[str]) -> ProjectModel:
 
 
 def scan_files(root: Path, paths: Sequence[Path]) -> list[FileFacts]:
-    """Facts for each of ``paths`` (a large batch on every core, see :mod:`.parallel`), in order."""
-    found: list[FileFacts | None] = []
-    readable: list[tuple[int, tuple[str, bytes]]] = []
+    """Facts for each of ``paths`` (a large batch on every core, see :mod:`.parallel`), sorted by file."""
+    found: list[FileFacts] = []
+    readable: list[tuple[str, bytes]] = []
     for path in paths:
         file = relative_file(root, path)
         source = read_source(path, file)
         if isinstance(source, Diagnostic):
             found.append(unread_file(file, source))
         else:
-            readable.append((len(found), (file, source)))
-            found.append(None)
-    for (position, _), (facts, _) in zip(readable, scan_sources([item for _, item in readable]), strict=True):
-        found[position] = facts
-    return [facts for facts in found if facts is not None]
+            readable.append((file, source))
+    found.extend(facts for facts, _ in scan_sources(readable))
+    return sorted(found, key=lambda facts: facts.file)

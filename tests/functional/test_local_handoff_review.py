@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from lost_replies_support import RepliesLost
 
 from pikku import Settings, pikku_func, wire_workflow
 from pikku._registry import get_workflow
@@ -108,26 +109,6 @@ async def two_wf(services: Any, data: int) -> int:
 wire_workflow(name="rv-two", func=two_wf)
 
 
-class _TakingRepliesLost:
-    """Transitions whose settle writes (plain and taking) are applied twice, the second answer returned:
-    the reply of a write that committed was lost and the driver's retry found it applied (as in
-    tests/functional/test_lost_replies.py, which wraps only settle_step and so misses settle_step_taking)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def settle_step(self, *args: Any, **kwargs: Any) -> bool:
-        await self._inner.settle_step(*args, **kwargs)
-        return bool(await self._inner.settle_step(*args, **kwargs))
-
-    async def settle_step_taking(self, *args: Any, **kwargs: Any) -> Any:
-        await self._inner.settle_step_taking(*args, **kwargs)
-        return await self._inner.settle_step_taking(*args, **kwargs)
-
-
 @pytest.mark.parametrize("handoff", [True, False], ids=["handoff", "no-handoff"])
 async def test_a_settle_whose_reply_was_lost_does_not_stall_the_run(url: str, handoff: bool) -> None:
     """F2: the taking settle commits (hand-off written leased to this worker, run locked for it), its reply is
@@ -136,7 +117,7 @@ async def test_a_settle_whose_reply_was_lost_does_not_stall_the_run(url: str, ha
     the take the hand-off waits on its queue and the next pass starts at once."""
     settings = _settings(step_lease=20, run_lock_lease=20, local_handoff=handoff)
     async with memory_runtime(settings=settings, url=url) as rt:
-        rt.engine.steps.transitions = _TakingRepliesLost(rt.engine.steps.transitions)
+        rt.engine.steps.transitions = RepliesLost(rt.engine.steps.transitions, "settle_step", "settle_step_taking")
         handle = await WorkflowClient("rv-two").start(1)
         [run] = await settle(rt, [handle.run_id], timeout=8)
     assert run.status == "completed" and run.output_json == "3"
@@ -273,26 +254,11 @@ async def test_a_deferred_step_runs_while_its_pass_goes_on_declining_backends(
     assert run.status == "completed", run.error
 
 
-class _DispatchRepliesLost:
-    """Transitions whose release that dispatches a taken step is applied twice, the second answer returned:
-    the first committed (step and job claimed by this worker) and its reply was lost."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def release_run_lock_dispatching(self, *args: Any, **kwargs: Any) -> Any:
-        await self._inner.release_run_lock_dispatching(*args, **kwargs)
-        return await self._inner.release_run_lock_dispatching(*args, **kwargs)
-
-
 async def test_a_dispatch_whose_reply_was_lost_does_not_stall_the_run(url: str) -> None:
     """The retry finds the step, claimed by this worker, and no job comes back: the claim is ended and the
     step queued again at once instead of waiting out the step's and the job's leases."""
     async with memory_runtime(settings=_settings(step_lease=20, run_lock_lease=20), url=url) as rt:
-        rt.engine.transitions = _DispatchRepliesLost(rt.engine.transitions)
+        rt.engine.transitions = RepliesLost(rt.engine.transitions, "release_run_lock_dispatching")
         handle = await WorkflowClient("rv-two").start(1)
         [run] = await settle(rt, [handle.run_id], timeout=8)
     assert run.status == "completed" and run.output_json == "3"

@@ -13,6 +13,7 @@ import collections
 from typing import Any
 
 import pytest
+from lost_replies_support import RepliesLost
 
 import pikku
 from pikku import Settings, pikku_func, wire_workflow
@@ -53,24 +54,6 @@ wire_workflow(name="lr-chain", func=chain_wf)
 wire_workflow(name="lr-failing", func=failing_wf)
 
 
-class _RepliesLost:
-    """Transitions whose settle and fail writes are applied twice, the second answer returned."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def settle_step(self, *args: Any, **kwargs: Any) -> bool:
-        await self._inner.settle_step(*args, **kwargs)
-        return bool(await self._inner.settle_step(*args, **kwargs))
-
-    async def fail_step(self, *args: Any, **kwargs: Any) -> bool:
-        await self._inner.fail_step(*args, **kwargs)
-        return bool(await self._inner.fail_step(*args, **kwargs))
-
-
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     CALLS.clear()
@@ -83,7 +66,7 @@ async def test_a_settle_whose_reply_was_lost_still_moves_the_run_on(backend_url:
         run_lock_lease=5, step_lease=5, lock_busy_delay=0.01, default_retries=0, local_steps=local_steps
     )
     async with memory_runtime(settings=settings, url=backend_url) as rt:
-        rt.engine.steps.transitions = _RepliesLost(rt.engine.steps.transitions)
+        rt.engine.steps.transitions = RepliesLost(rt.engine.steps.transitions, "settle_step", "fail_step")
         handle = await WorkflowClient("lr-chain").start(1)
         [run] = await settle(rt, [handle.run_id], timeout=10)
     assert run.status == "completed" and run.output_json == "3"
@@ -93,7 +76,7 @@ async def test_a_settle_whose_reply_was_lost_still_moves_the_run_on(backend_url:
 async def test_a_final_failure_whose_reply_was_lost_reaches_the_workflow(rt: Runtime) -> None:
     """The failure of a step with no retries left is recorded, its reply lost: the workflow still sees the
     failure (and catches it), the body ran once."""
-    rt.engine.steps.transitions = _RepliesLost(rt.engine.steps.transitions)
+    rt.engine.steps.transitions = RepliesLost(rt.engine.steps.transitions, "settle_step", "fail_step")
     handle = await WorkflowClient("lr-failing").start(None)
     [run] = await settle(rt, [handle.run_id], timeout=10)
     assert run.status == "completed" and run.output_json == '"caught"'
